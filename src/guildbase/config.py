@@ -1,0 +1,134 @@
+"""Settings, read from ``GUILDBASE_*`` environment variables (or a ``.env`` file).
+
+A malformed value stops the process at start-up with a ``ConfigurationError``
+that names the environment variable and what it expects, instead of failing
+later at the first query.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from guildbase.errors import ConfigurationError
+
+ENV_PREFIX = "GUILDBASE_"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``a,b,c`` as well as a JSON list in list-valued variables."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json  # noqa: PLC0415 - only for the rare JSON form
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def _check_postgres_url(value: str) -> str:
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        msg = f"expected a PostgreSQL URL like postgresql://user@host:5432/dbname, got {value!r}"
+        raise ValueError(msg) from None
+    if url.get_backend_name() != "postgresql":
+        msg = f"expected a postgresql:// URL, got scheme {url.drivername!r}"
+        raise ValueError(msg)
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything guildbase reads from the environment; each field is ``GUILDBASE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="Writer PostgreSQL URL; unset starts an embedded PostgreSQL."
+    )
+    replica_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Read-replica URLs, comma-separated; reports read from them."
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL; unset uses an in-process Redis.")
+    pool_size: int = Field(default=10, ge=1, le=1000, description="Connections kept open per engine.")
+    pool_max_overflow: int = Field(default=10, ge=0, le=1000, description="Extra connections under burst load.")
+    pool_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a free connection.")
+    pool_recycle: int = Field(default=1800, ge=-1, description="Seconds before a connection is replaced (-1: never).")
+    statement_timeout_ms: int = Field(default=30_000, ge=0, description="Server-side statement timeout (0: none).")
+    pgbouncer: bool = Field(
+        default=False, description="Disable prepared-statement caches for PgBouncer transaction mode."
+    )
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Fernet keys, comma-separated, newest first (MultiFernet rotation)."
+    )
+    log_level: LogLevel = Field(default="INFO", description="Logging level.")
+    data_dir: Path = Field(default=Path(".guildbase"), description="Where the embedded PostgreSQL keeps its data.")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except pydantic.ValidationError as error:
+            raise _configuration_error(error) from None
+
+    @field_validator("replica_urls", "encryption_keys", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_postgres_url(value)
+
+    @field_validator("replica_urls")
+    @classmethod
+    def _replica_urls(cls, value: list[str]) -> list[str]:
+        return [_check_postgres_url(url) for url in value]
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            msg = f"expected redis://host:port/db, rediss:// or unix://, got {value!r}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for position, key in enumerate(value, start=1):
+            try:
+                Fernet(key.get_secret_value())
+            except (ValueError, TypeError):
+                msg = (
+                    f"key #{position} is not a Fernet key (32 url-safe base64 bytes); "
+                    "make one with `guildbase keys new`"
+                )
+                raise ValueError(msg) from None
+        return value
+
+
+def _configuration_error(error: pydantic.ValidationError) -> ConfigurationError:
+    lines = []
+    for detail in error.errors(include_url=False):
+        field = str(detail["loc"][0]) if detail["loc"] else "settings"
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        message = detail["msg"].removeprefix("Value error, ")
+        shown = detail.get("input")
+        if field == "encryption_keys":
+            shown = "<hidden>"
+        lines.append(f"{variable}: {message} (got {shown!r})")
+    return ConfigurationError("invalid settings:\n  " + "\n  ".join(lines))

@@ -1,0 +1,1 @@
+"""Controllers: the business rules, one module per domain (same names as ``models/``)."""

@@ -1,0 +1,25 @@
+"""What every controller is built on: the database's units of work."""
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class UnitOfWork(Protocol):
+    """The part of ``Database`` a controller may use (keeps controllers testable and acyclic)."""
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A writer transaction: commit on success, roll back on error."""
+        ...
+
+    def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A read-only session, possibly on a replica."""
+        ...
+
+
+class Controller:
+    """Base class: holds the unit-of-work provider; one public method = one transaction."""
+
+    def __init__(self, db: UnitOfWork) -> None:
+        self._db = db

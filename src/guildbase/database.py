@@ -1,0 +1,288 @@
+"""``Database`` and ``SyncDatabase``: the facade a bot, a dashboard or a script holds.
+
+``Database`` owns the engines (writer, replicas), the Redis client and the
+controllers (``db.guilds``, ``db.cases`` …). Controllers never hold sessions:
+each public method opens one unit of work through ``session()``.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Self
+
+import redis.asyncio as redis
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from guildbase.config import Settings
+from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.db import engine as engines
+from guildbase.db.embedded import start_embedded
+from guildbase.db.errors import translate
+from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
+from guildbase.db.session import GuildbaseSession
+from guildbase.errors import GuildbaseError
+from guildbase.services.redis import create_redis
+
+log = logging.getLogger("guildbase")
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What ``Database.health()`` found; ``ok`` is what a readiness probe wants."""
+
+    database: bool
+    database_latency_ms: float | None
+    schema_revision: str | None
+    redis: bool
+    embedded: bool
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Both stores answered."""
+        return self.database and self.redis
+
+
+def _resolve_url(settings: Settings) -> tuple[str | URL, bool]:
+    """The writer URL, starting the embedded PostgreSQL when none is configured."""
+    if settings.database_url:
+        return settings.database_url, False
+    return start_embedded(settings.data_dir), True
+
+
+class Database:
+    """The async facade: ``await db.connect()``, then ``db.<domain>.<method>(…)``."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedded = False
+        self._engine: AsyncEngine | None = None
+        self._replica_engines: list[AsyncEngine] = []
+        self._writer: async_sessionmaker[AsyncSession] | None = None
+        self._readers: list[async_sessionmaker[AsyncSession]] = []
+        self._next_reader = 0
+        self._redis: redis.Redis | None = None
+        self.guilds = GuildController(self)
+        self.guild_config = GuildConfigController(self)
+        self.members = MemberController(self)
+        self.blacklist = BlacklistController(self)
+
+    @classmethod
+    def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:
+        """A Database for ``url`` without reading the environment for it."""
+        return cls(Settings(database_url=url, redis_url=redis_url, **settings))
+
+    # -- lifecycle -------------------------------------------------------------
+    async def connect(self, *, migrate: bool = False, check_schema: bool = True) -> Self:
+        """Open the pools and the Redis client; check (or bring) the schema to head."""
+        if self._writer is not None:
+            return self
+        url, self.embedded = await asyncio.to_thread(_resolve_url, self.settings)
+        self._engine = engines.create_async(url, self.settings)
+        self._replica_engines = [engines.create_async(u, self.settings) for u in self.settings.replica_urls]
+        self._writer = engines.async_session_factory(self._engine)
+        self._readers = [engines.async_session_factory(e) for e in self._replica_engines]
+        self._redis = create_redis(self.settings.redis_url)
+        if migrate:
+            await self.migrate()
+        elif check_schema:
+            async with self._engine.connect() as connection:
+                await connection.run_sync(ensure_at_head)
+        return self
+
+    async def migrate(self, revision: str = "head") -> None:
+        """Apply migrations up to ``revision`` on the writer (what ``guildbase db upgrade`` does)."""
+        async with self._require_engine().connect() as connection:
+            await connection.run_sync(upgrade_on, revision)
+            await connection.commit()
+
+    async def close(self) -> None:
+        """Dispose of every pool and the Redis client."""
+        if self._redis is not None:
+            await self._redis.aclose()
+        for engine in [self._engine, *self._replica_engines]:
+            if engine is not None:
+                await engine.dispose()
+        self._engine = None
+        self._writer = None
+        self._readers = []
+        self._replica_engines = []
+        self._redis = None
+
+    async def __aenter__(self) -> Self:
+        return await self.connect()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # -- units of work -----------------------------------------------------------
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work on the writer: commit on success, roll back on any error.
+
+        Constraint violations leave as ``ValidationError`` / ``ConflictError``.
+        """
+        async with self._require_writer()() as session:
+            try:
+                yield session
+                await session.commit()
+            except IntegrityError as error:
+                await session.rollback()
+                raise translate(error) from error
+            except BaseException:
+                await session.rollback()
+                raise
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session on a replica (round robin), or the writer when none is set.
+
+        Use it for reports, leaderboards and stats that may lag by replication
+        delay; anything that must see its own writes uses ``session()``.
+        """
+        factory = self._require_writer()
+        if self._readers:
+            factory = self._readers[self._next_reader % len(self._readers)]
+            self._next_reader += 1
+        async with factory() as session:
+            try:
+                yield session
+            finally:
+                await session.rollback()
+
+    # -- introspection -------------------------------------------------------------
+    @property
+    def engine(self) -> AsyncEngine:
+        """The writer engine (for raw SQL or Alembic)."""
+        return self._require_engine()
+
+    @property
+    def redis(self) -> "redis.Redis":
+        """The shared redis-py asyncio client (real server or in-process)."""
+        if self._redis is None:
+            msg = "Database is not connected: await db.connect() first"
+            raise GuildbaseError(msg)
+        return self._redis
+
+    async def health(self) -> Health:
+        """Ping PostgreSQL and Redis; never raises."""
+        started = time.perf_counter()
+        revision: str | None = None
+        try:
+            async with self._require_engine().connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                revisions = await connection.run_sync(current_revisions)
+                revision = ",".join(sorted(revisions)) or None
+            latency: float | None = (time.perf_counter() - started) * 1000
+            database_ok, error = True, None
+        except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
+            latency, database_ok, error = None, False, f"database: {exc}"
+        try:
+            redis_ok = bool(await self.redis.ping())
+        except Exception as exc:  # noqa: BLE001
+            redis_ok, error = False, (error or "") + f" redis: {exc}"
+        return Health(database_ok, latency, revision, redis_ok, self.embedded, error)
+
+    # -- testing -----------------------------------------------------------------
+    def bind(self, connection: AsyncConnection, redis_client: "redis.Redis") -> Self:
+        """Run every unit of work inside ``connection``'s open transaction, as savepoints.
+
+        A test opens a transaction, binds, runs, and rolls back: nothing any
+        controller committed survives. See ``guildbase.testing``.
+        """
+        self._writer = engines.async_session_factory(connection, join_transaction_mode="create_savepoint")
+        self._readers = []
+        self._redis = redis_client
+        return self
+
+    def _require_engine(self) -> AsyncEngine:
+        if self._engine is None:
+            msg = "Database is not connected: await db.connect() first"
+            raise GuildbaseError(msg)
+        return self._engine
+
+    def _require_writer(self) -> async_sessionmaker[AsyncSession]:
+        if self._writer is None:
+            msg = "Database is not connected: await db.connect() first"
+            raise GuildbaseError(msg)
+        return self._writer
+
+
+class SyncDatabase:
+    """The blocking twin for scripts, notebooks and migrations (psycopg).
+
+    Models' CRUD methods (``Guild.get(session, id)`` …) are the same code for
+    both session kinds, so a script written against ``SyncDatabase`` behaves
+    exactly like the bot.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedded = False
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[GuildbaseSession] | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> Self:
+        """A SyncDatabase for ``url`` without reading the environment for it."""
+        return cls(Settings(database_url=url, **settings))
+
+    def connect(self, *, migrate: bool = False, check_schema: bool = True) -> Self:
+        """Open the pool; check (or bring) the schema to head."""
+        if self._engine is not None:
+            return self
+        url, self.embedded = _resolve_url(self.settings)
+        self._engine = engines.create_sync(url, self.settings)
+        self._factory = engines.sync_session_factory(self._engine)
+        with self._engine.connect() as connection:
+            if migrate:
+                upgrade_on(connection)
+                connection.commit()
+            elif check_schema:
+                ensure_at_head(connection)
+        return self
+
+    @property
+    def engine(self) -> Engine:
+        """The psycopg engine."""
+        if self._engine is None:
+            msg = "SyncDatabase is not connected: call connect() first"
+            raise GuildbaseError(msg)
+        return self._engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commit on success, roll back on any error."""
+        if self._factory is None:
+            msg = "SyncDatabase is not connected: call connect() first"
+            raise GuildbaseError(msg)
+        with self._factory() as session:
+            try:
+                yield session
+                session.commit()
+            except IntegrityError as error:
+                session.rollback()
+                raise translate(error) from error
+            except BaseException:
+                session.rollback()
+                raise
+
+    def close(self) -> None:
+        """Dispose of the pool."""
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+        self._factory = None
+
+    def __enter__(self) -> Self:
+        return self.connect()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Database machinery shared by every domain: engines, sessions, types, mixins, errors."""

@@ -1,0 +1,70 @@
+"""Engines and session factories built from ``Settings``: one place for pool policy."""
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import sessionmaker
+
+from guildbase.config import Settings
+from guildbase.db.session import GuildbaseSession
+
+APPLICATION_NAME = "guildbase"
+
+
+def with_driver(url: str | URL, driver: str) -> URL:
+    """The same URL with ``postgresql+<driver>`` as its scheme."""
+    return make_url(url).set(drivername=f"postgresql+{driver}")
+
+
+def _pool_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.pool_max_overflow,
+        "pool_timeout": settings.pool_timeout,
+        "pool_recycle": settings.pool_recycle,
+        "pool_pre_ping": True,
+        # FIFO hands out the longest-idle connection; LIFO lets surplus ones age out.
+        "pool_use_lifo": True,
+    }
+
+
+def create_async(url: str | URL, settings: Settings) -> AsyncEngine:
+    """An asyncpg engine with guildbase's pool and server settings."""
+    server_settings = {"application_name": APPLICATION_NAME, "timezone": "UTC"}
+    if settings.statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+    connect_args: dict[str, Any] = {"server_settings": server_settings}
+    if settings.pgbouncer:
+        # PgBouncer in transaction mode cannot keep prepared statements per client.
+        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    return create_async_engine(with_driver(url, "asyncpg"), connect_args=connect_args, **_pool_options(settings))
+
+
+def create_sync(url: str | URL, settings: Settings) -> Engine:
+    """A psycopg (v3) engine for scripts, migrations and the sync facade."""
+    options = "-c timezone=UTC"
+    if settings.statement_timeout_ms:
+        options += f" -c statement_timeout={settings.statement_timeout_ms}"
+    connect_args: dict[str, Any] = {"application_name": APPLICATION_NAME, "options": options}
+    if settings.pgbouncer:
+        connect_args["prepare_threshold"] = None
+    return create_engine(with_driver(url, "psycopg"), connect_args=connect_args, **_pool_options(settings))
+
+
+def async_session_factory(bind: Any, **options: Any) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded values after commit (controllers return them)."""
+    return async_sessionmaker(bind=bind, sync_session_class=GuildbaseSession, expire_on_commit=False, **options)
+
+
+def sync_session_factory(bind: Any, **options: Any) -> sessionmaker[GuildbaseSession]:
+    """The sync twin of ``async_session_factory``."""
+    return sessionmaker(bind=bind, class_=GuildbaseSession, expire_on_commit=False, **options)
+
+
+def round_robin(factories: list[async_sessionmaker[AsyncSession]]) -> Iterator[async_sessionmaker[AsyncSession]]:
+    """Spread reads over replicas in turn."""
+    return itertools.cycle(factories)

@@ -1,0 +1,53 @@
+"""The session class behind every guildbase unit of work.
+
+It is a ``Session`` subclass so the soft-delete filter and the audit stamping
+apply to guildbase's sessions only, never to unrelated sessions in the same
+process. ``AsyncSession`` wraps it (``sync_session_class``), so both kinds
+share this one behaviour.
+"""
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from guildbase.db.context import current_actor
+from guildbase.db.mixins import AuditMixin, SoftDeleteMixin
+
+INCLUDE_DELETED = "include_deleted"
+"""Execution option that lets a select see soft-deleted rows."""
+
+
+class GuildbaseSession(Session):
+    """A SQLAlchemy session that hides soft-deleted rows and stamps the actor."""
+
+
+@event.listens_for(GuildbaseSession, "do_orm_execute")
+def _hide_soft_deleted(state: ORMExecuteState) -> None:
+    if (
+        state.is_select
+        and not state.is_column_load
+        and not state.is_relationship_load
+        and not state.execution_options.get(INCLUDE_DELETED, False)
+    ):
+        for mapper in state.all_mappers:
+            model = mapper.class_
+            if issubclass(model, SoftDeleteMixin):
+                state.statement = state.statement.options(
+                    with_loader_criteria(model, model.deleted_at.is_(None), include_aliases=True)  # type: ignore[union-attr]
+                )
+
+
+@event.listens_for(GuildbaseSession, "before_flush")
+def _stamp_actor(session: Session, _context: Any, _instances: Any) -> None:
+    actor = current_actor()
+    if actor is None:
+        return
+    for obj in session.new:
+        if isinstance(obj, AuditMixin):
+            if obj.created_by is None:
+                obj.created_by = actor
+            obj.updated_by = actor
+    for obj in session.dirty:
+        if isinstance(obj, AuditMixin) and session.is_modified(obj):
+            obj.updated_by = actor

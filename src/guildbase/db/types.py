@@ -1,0 +1,137 @@
+"""Column and field types shared by every model: snowflakes and UTC time.
+
+Each type is checked twice on purpose: in Python (pydantic, so a bad value is
+rejected before any write with a message naming the field) and in PostgreSQL
+(a named CHECK, so no other writer can store one either).
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from sqlalchemy import BigInteger, CheckConstraint, Column, Table, event
+from sqlalchemy.sql.elements import conv
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field
+from sqlmodel.sql.sqltypes import UTCDateTime as UTCDateTimeType
+
+__all__ = [
+    "DISCORD_EPOCH_MS",
+    "Snowflake",
+    "SnowflakeType",
+    "UTCDateTime",
+    "UTCDateTimeType",
+    "make_snowflake",
+    "snowflake_field",
+    "snowflake_time",
+    "utcnow",
+    "validate_snowflake",
+]
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+"""2015-01-01T00:00:00Z, the zero point of Discord snowflake timestamps."""
+
+_MAX_SNOWFLAKE = 2**63 - 1
+_MAX_FUTURE_MS = 366 * 24 * 3600 * 1000
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the only kind guildbase stores)."""
+    return datetime.now(UTC)
+
+
+def snowflake_time(snowflake: int) -> datetime:
+    """When Discord created the object behind ``snowflake``."""
+    return datetime.fromtimestamp(((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000, UTC)
+
+
+def validate_snowflake(value: int) -> int:
+    """Reject anything Discord could not have issued.
+
+    A snowflake is a positive 63-bit integer whose top 42 bits are milliseconds
+    since the Discord epoch; a timestamp far in the future means the number is
+    not a real ID (often a row number or a typo).
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"must be a Discord snowflake (a positive integer), got {value!r}"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a field error
+    if not 0 < value <= _MAX_SNOWFLAKE:
+        msg = f"must be a Discord snowflake between 1 and 2**63-1, got {value}"
+        raise ValueError(msg)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    if (value >> 22) + DISCORD_EPOCH_MS > now_ms + _MAX_FUTURE_MS:
+        msg = f"must be a Discord snowflake; {value} encodes a time after next year"
+        raise ValueError(msg)
+    return value
+
+
+def _coerce_snowflake(value: Any) -> Any:
+    """Accept the string form that JSON and Discord's API use."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def _ensure_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        msg = "must be timezone-aware (use datetime.now(UTC)); naive datetimes are ambiguous"
+        raise ValueError(msg)
+    return value.astimezone(UTC)
+
+
+Snowflake = Annotated[
+    int,
+    BeforeValidator(_coerce_snowflake),
+    AfterValidator(validate_snowflake),
+    PlainSerializer(str, return_type=str, when_used="json"),
+]
+"""A Discord ID: validated in Python, serialized to JSON as a string (JS loses precision)."""
+
+UTCDateTime = Annotated[datetime, AfterValidator(_ensure_utc)]
+"""An aware datetime, normalized to UTC; naive values are rejected."""
+
+
+class SnowflakeType(TypeDecorator[int]):
+    """BIGINT that also gets a ``CHECK (col > 0)`` on every table using it."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def __repr__(self) -> str:
+        return "BigInteger()"
+
+
+def snowflake_field(**kwargs: Any) -> Any:
+    """A SQLModel ``Field`` stored as a positive BIGINT snowflake (never auto-incremented)."""
+    if kwargs.get("primary_key"):
+        kwargs["sa_column_kwargs"] = {"autoincrement": False, **kwargs.get("sa_column_kwargs", {})}
+    return Field(sa_type=SnowflakeType, **kwargs)
+
+
+@event.listens_for(Column, "after_parent_attach")
+def _add_snowflake_check(column: Column[Any], table: Any) -> None:
+    """Give every snowflake column its named ``ck_<table>_<column>_positive`` check."""
+    if not isinstance(table, Table) or not isinstance(column.type, SnowflakeType):
+        return
+    name = f"ck_{table.name}_{column.name}_positive"
+    if any(constraint.name == name for constraint in table.constraints):
+        return  # declarative attaches copied mixin columns more than once
+    table.append_constraint(CheckConstraint(column > 0, name=conv(name)))
+
+
+def pg_enum(enum_cls: type[Any], name: str) -> Any:
+    """A native PostgreSQL enum whose labels are the members' *values*.
+
+    guildbase stores values (``"active"``, ``"BAN"``), never Python member
+    names, so renaming a Python member does not change stored data.
+    alembic-postgresql-enum tracks these types in migrations.
+    """
+    from sqlalchemy import Enum  # noqa: PLC0415 - keep the module's import surface small
+
+    return Enum(enum_cls, name=name, values_callable=lambda members: [member.value for member in members])
+
+
+def make_snowflake(when: datetime, sequence: int = 0) -> int:
+    """A syntactically valid snowflake for ``when`` (seeding, tests, legacy imports)."""
+    millis = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
+    return (millis << 22) | (sequence & 0x3FFFFF)

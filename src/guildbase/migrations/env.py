@@ -1,0 +1,101 @@
+"""Alembic environment: async (asyncpg), enum-aware, one transaction per migration.
+
+Three ways in, all sharing this file:
+- ``guildbase db …`` / ``alembic …``: the URL comes from the config or settings;
+- ``Database.migrate()``: an open connection is passed in ``config.attributes``;
+- no URL at all: the embedded PostgreSQL is started, as for the bot itself.
+"""
+
+import asyncio
+from typing import Any, Literal
+
+import alembic_postgresql_enum
+from alembic import context
+from sqlalchemy import Connection, pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from guildbase.config import Settings
+from guildbase.db.embedded import start_embedded
+from guildbase.db.engine import with_driver
+from guildbase.db.types import SnowflakeType
+from guildbase.models import metadata
+
+alembic_postgresql_enum.set_configuration(
+    alembic_postgresql_enum.Config(add_type_ignore=True, drop_unused_enums=True, detect_enum_values_changes=True)
+)
+
+config = context.config
+
+
+def _url() -> Any:
+    url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    settings = Settings()
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.data_dir)
+
+
+def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
+    """Write snowflake columns as plain ``sa.BigInteger()`` so migrations import nothing of ours."""
+    if type_ == "type" and isinstance(obj, SnowflakeType):
+        return "sa.BigInteger()"
+    return False
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        compare_server_default=True,
+        render_item=_render_item,
+        # Each migration commits on its own: a failure leaves the schema at the
+        # last revision that succeeded, never half-way through one.
+        transaction_per_migration=True,
+    )
+
+
+def _run(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async() -> None:
+    engine = create_async_engine(with_driver(_url(), "asyncpg"), poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def run_migrations_offline() -> None:
+    """Render SQL instead of executing it (``--sql``)."""
+    context.configure(
+        url=with_driver(_url(), "asyncpg"),
+        target_metadata=metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Use a connection handed in by ``Database.migrate()``, else open one."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+    else:
+        asyncio.run(_run_async())
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

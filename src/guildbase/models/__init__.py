@@ -1,0 +1,6 @@
+"""All table models; importing this package registers every table on the metadata."""
+
+from guildbase.db.metadata import metadata
+from guildbase.models import core
+
+__all__ = ["core", "metadata"]

@@ -1,0 +1,1 @@
+"""Redis-backed services: everything here can be rebuilt from PostgreSQL."""

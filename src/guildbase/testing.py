@@ -1,0 +1,107 @@
+"""Test helpers for guildbase and for bots built on it.
+
+The strategy: one database per test run, built by the real migrations; each
+test runs inside a transaction that is rolled back (``Database.bind``), so
+tests never see each other's rows. Tests that need real concurrency (many
+connections) use a pooled ``Database`` and ``truncate_all`` afterwards.
+"""
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+
+from guildbase.db.embedded import start_embedded
+from guildbase.errors import DatabaseUnavailableError
+from guildbase.models import metadata
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/9"
+
+
+def redis_reachable(url: str) -> bool:
+    """Whether a Redis server answers PING at ``url`` within a second."""
+    import redis as sync_redis  # noqa: PLC0415
+
+    try:
+        client = sync_redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except sync_redis.RedisError:
+        return False
+
+
+def libpq(url: str | URL) -> str:
+    """A plain ``postgresql://`` URL psycopg accepts (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def server_reachable(url: str | URL) -> bool:
+    """Whether a PostgreSQL server answers at ``url`` within a second."""
+    try:
+        with psycopg.connect(libpq(url), connect_timeout=1):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def create_database(server_url: str | URL, prefix: str = "guildbase_test") -> URL:
+    """Create an empty database with a unique name on the server; return its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(libpq(server_url), autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_url(server_url).set(database=name)
+
+
+def drop_database(url: str | URL) -> None:
+    """Drop the database at ``url`` (connections to it are terminated first)."""
+    target = make_url(url)
+    with psycopg.connect(libpq(target.set(database="postgres")), autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.database)))
+
+
+def pick_test_server(*, ci: bool, data_dir: Path) -> tuple[URL, str]:
+    """The server to create test databases on: the local one, else an embedded one.
+
+    Under CI a missing local server is an error: falling back would hide a
+    broken machine behind a slower, different setup.
+    """
+    if server_reachable(LOCAL_SERVER):
+        return make_url(LOCAL_SERVER), "local PostgreSQL at 127.0.0.1:5432"
+    if ci:
+        msg = "CI=true but no PostgreSQL answers at 127.0.0.1:5432; start it (see .ci/run)"
+        raise DatabaseUnavailableError(msg)
+    return start_embedded(data_dir).set(database="postgres"), "embedded PostgreSQL"
+
+
+def truncate_all(url: str | URL) -> None:
+    """Empty every guildbase table (keeps the schema and ``alembic_version``)."""
+    tables = ", ".join(sql.Identifier(name).as_string() for name in metadata.tables)
+    with psycopg.connect(libpq(url), autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]  # noqa: S608 - names come from metadata
+
+
+@contextmanager
+def environment(**variables: str | None) -> Iterator[None]:
+    """Temporarily set (or, with None, unset) environment variables."""
+    saved = {name: os.environ.get(name) for name in variables}
+    try:
+        for name, value in variables.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,132 @@
+"""The test harness: real PostgreSQL (schema from migrations) and real Redis.
+
+Database: ``GUILDBASE_TEST_DATABASE_URL``, else a fresh database on
+127.0.0.1:5432 created for the run and dropped after, else (never under CI)
+an embedded PostgreSQL. Redis: ``GUILDBASE_TEST_REDIS_URL``, else the local
+server's db 9 (flushed per test), else (never under CI, and with a warning)
+the in-process stand-in.
+"""
+
+import os
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+from sqlalchemy.engine import URL, make_url
+
+from guildbase import Database, Settings
+from guildbase.db.engine import create_async
+from guildbase.services.redis import create_redis
+from guildbase.testing import (
+    LOCAL_REDIS,
+    create_database,
+    drop_database,
+    pick_test_server,
+    redis_reachable,
+    truncate_all,
+)
+
+CI = os.environ.get("CI", "").lower() == "true"
+_redis_note: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for note in _redis_note:
+        terminalreporter.write_sep("=", note, yellow=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """A migrated database for the whole run."""
+    given = os.environ.get("GUILDBASE_TEST_DATABASE_URL")
+    if given:
+        url = make_url(given)
+        _migrate(url)
+        yield url
+        return
+    try:
+        server, _ = pick_test_server(ci=CI, data_dir=tmp_path_factory.mktemp("embedded"))
+    except Exception as error:  # noqa: BLE001
+        pytest.exit(f"no PostgreSQL for the tests: {error}", returncode=3)
+    url = create_database(server)
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def server_url(database_url: URL) -> URL:
+    """The maintenance database of the test server (to create more databases)."""
+    return database_url.set(database="postgres")
+
+
+def _migrate(url: URL) -> None:
+    from alembic import command  # noqa: PLC0415
+
+    from guildbase.db.migrations import alembic_config  # noqa: PLC0415
+
+    command.upgrade(alembic_config(url), "head")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    """The real Redis for the run; None (in-process stand-in) only where no server exists."""
+    url = os.environ.get("GUILDBASE_TEST_REDIS_URL") or LOCAL_REDIS
+    if redis_reachable(url):
+        return url
+    if CI or os.environ.get("GUILDBASE_TEST_REDIS_URL"):
+        pytest.exit(f"no Redis server answers at {url}; start it (see .ci/run)", returncode=3)
+    note = "no Redis server found: Redis tests ran on the in-process stand-in (fakeredis)"
+    _redis_note.append(note)
+    warnings.warn(note, stacklevel=1)
+    return None
+
+
+@pytest.fixture
+async def redis_client(redis_url: str | None) -> AsyncIterator["redis.Redis"]:
+    """A Redis database emptied before each test."""
+    client = create_redis(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: URL, redis_url: str | None) -> Settings:
+    return Settings(database_url=database_url.render_as_string(hide_password=False), redis_url=redis_url, pool_size=5)
+
+
+@pytest.fixture
+async def db(settings: Settings, redis_client: "redis.Redis") -> AsyncIterator[Database]:
+    """A Database whose every commit is undone when the test ends (savepoint isolation)."""
+    assert settings.database_url is not None
+    engine = create_async(settings.database_url, settings)
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        database = Database(settings).bind(connection, redis_client)
+        try:
+            yield database
+        finally:
+            await transaction.rollback()
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pooled_db(settings: Settings, database_url: URL, redis_client: "redis.Redis") -> AsyncIterator[Database]:
+    """A real, pooled Database for concurrency tests; every table is emptied afterwards."""
+    database = await Database(settings.model_copy(update={"pool_size": 10, "pool_max_overflow": 30})).connect()
+    try:
+        yield database
+    finally:
+        await database.close()
+        truncate_all(database_url)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
