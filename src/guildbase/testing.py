@@ -85,7 +85,7 @@ def truncate_all(url: str | URL) -> None:
     """Empty every guildbase table (keeps the schema and ``alembic_version``)."""
     tables = ", ".join(sql.Identifier(name).as_string() for name in metadata.tables)
     with psycopg.connect(libpq(url), autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]  # noqa: S608 - names come from metadata
+        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
 
 
 @contextmanager

@@ -49,7 +49,7 @@ def start_embedded(data_dir: Path) -> URL:
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     port = int(info.port) if info.port else 5432
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608 - a constant
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     log.info("no GUILDBASE_DATABASE_URL set: using embedded PostgreSQL in %s (socket %s)", pgdata, socket_dir)
