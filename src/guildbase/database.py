@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
 
-import redis.asyncio as redis
+import redis.asyncio as aioredis
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
@@ -68,7 +68,7 @@ class Database:
         self._writer: async_sessionmaker[AsyncSession] | None = None
         self._readers: list[async_sessionmaker[AsyncSession]] = []
         self._next_reader = 0
-        self._redis: redis.Redis | None = None
+        self._redis: aioredis.Redis | None = None
         self.guilds = GuildController(self)
         self.guild_config = GuildConfigController(self)
         self.members = MemberController(self)
@@ -164,7 +164,7 @@ class Database:
         return self._require_engine()
 
     @property
-    def redis(self) -> "redis.Redis":
+    def redis(self) -> aioredis.Redis:
         """The shared redis-py asyncio client (real server or in-process)."""
         if self._redis is None:
             msg = "Database is not connected: await db.connect() first"
@@ -191,7 +191,7 @@ class Database:
         return Health(database_ok, latency, revision, redis_ok, self.embedded, error)
 
     # -- testing -----------------------------------------------------------------
-    def bind(self, connection: AsyncConnection, redis_client: "redis.Redis") -> Self:
+    def bind(self, connection: AsyncConnection, redis_client: aioredis.Redis) -> Self:
         """Run every unit of work inside ``connection``'s open transaction, as savepoints.
 
         A test opens a transaction, binds, runs, and rolls back: nothing any

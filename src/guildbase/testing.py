@@ -63,6 +63,8 @@ def create_database(server_url: str | URL, prefix: str = "guildbase_test") -> UR
 def drop_database(url: str | URL) -> None:
     """Drop the database at ``url`` (connections to it are terminated first)."""
     target = make_url(url)
+    if not target.database:
+        raise ValueError(f"{url!r} names no database")
     with psycopg.connect(libpq(target.set(database="postgres")), autocommit=True) as connection:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.database)))
 
@@ -85,7 +87,7 @@ def truncate_all(url: str | URL) -> None:
     """Empty every guildbase table (keeps the schema and ``alembic_version``)."""
     tables = ", ".join(sql.Identifier(name).as_string() for name in metadata.tables)
     with psycopg.connect(libpq(url), autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @contextmanager

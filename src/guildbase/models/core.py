@@ -147,7 +147,7 @@ class GuildConfig(GuildConfigFields, CRUDMixin, TimestampMixin, AuditMixin, tabl
 class GuildConfigUpdate(GuildConfigFields):
     """A partial change: only the fields that are set are written."""
 
-    model_config = {"extra": "forbid"}  # type: ignore[assignment]
+    model_config = {"extra": "forbid"}
 
 
 class GuildConfigRead(GuildConfigFields):
