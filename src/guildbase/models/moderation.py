@@ -1,0 +1,289 @@
+"""Moderation domain: cases, notes, and the trail of every change made to them.
+
+Design decisions (compared with the legacy ``Case`` / ``Note`` tables):
+
+- Numbers come from ``guild_counter`` in the inserting transaction, with
+  ``uq_mod_case_guild_id_number`` / ``uq_note_guild_id_number`` as the backstop.
+  A number is the guild's own timeline: it is handed out under the counter
+  row's lock, so it orders a guild's cases exactly as they were committed.
+  History is therefore ordered and paginated by ``number`` (a unique keyset
+  within the guild), where the legacy schema sorted by a ``created_at`` that
+  concurrent transactions could tie or invert.
+- ``status`` (active / expired / voided) replaces the legacy boolean
+  ``case_status``; ``processed_at`` replaces ``case_tempban_expired``; and
+  ``claimed_at`` is a lease taken by ``claim_due`` so a worker that crashes
+  mid-expiry loses its claim after the lease instead of holding it forever.
+- The legacy ``index(case_number, guild_id)`` duplicated its own unique key and
+  is dropped; ``index(case_created_at DESC)`` becomes guild-leading.
+- Changes (reason edits, voids, expiries, note edits and deletes) go to
+  ``moderation_change`` with before/after JSONB and the acting user. A
+  domain-local table, not the generic ``audit_log`` of the later logs issue,
+  because case history must exist (and cascade with the guild) now; the
+  logs issue can mirror or absorb it.
+- The JSONB column is ``details`` because ``metadata`` is reserved by
+  SQLAlchemy's declarative base.
+- ``user_id`` / ``moderator_id`` carry no foreign key, as in the legacy schema:
+  a hackban targets users the bot has never seen as members.
+"""
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ValidationInfo, field_validator
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field, SQLModel
+
+from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
+from guildbase.db.types import Snowflake, SnowflakeType, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
+
+NOTE_MAX_LENGTH = 2000
+MAX_ROLE_IDS = 250  # Discord's limit on roles per guild
+
+
+class CaseType(enum.StrEnum):
+    """Every legacy ``CaseType`` label, stored as-is so legacy rows import unchanged."""
+
+    BAN = "BAN"
+    UNBAN = "UNBAN"
+    HACKBAN = "HACKBAN"
+    TEMPBAN = "TEMPBAN"
+    KICK = "KICK"
+    SNIPPETBAN = "SNIPPETBAN"
+    TIMEOUT = "TIMEOUT"
+    UNTIMEOUT = "UNTIMEOUT"
+    WARN = "WARN"
+    JAIL = "JAIL"
+    UNJAIL = "UNJAIL"
+    SNIPPETUNBAN = "SNIPPETUNBAN"
+    UNTEMPBAN = "UNTEMPBAN"
+    POLLBAN = "POLLBAN"
+    POLLUNBAN = "POLLUNBAN"
+
+
+class CaseStatus(enum.StrEnum):
+    """Where a case is in its life; only ``active`` cases can expire or be claimed."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    VOIDED = "voided"
+
+
+class ChangeAction(enum.StrEnum):
+    """What a ``moderation_change`` row records."""
+
+    CASE_REASON = "case_reason"
+    CASE_VOID = "case_void"
+    CASE_EXPIRE = "case_expire"
+    NOTE_EDIT = "note_edit"
+    NOTE_DELETE = "note_delete"
+
+
+class Restriction(enum.StrEnum):
+    """A standing restriction whose state follows the latest case of its pair."""
+
+    JAIL = "jail"
+    SNIPPET = "snippet"
+    POLL = "poll"
+
+
+REQUIRES_EXPIRY = frozenset({CaseType.TEMPBAN, CaseType.TIMEOUT})
+"""Types that are temporary by definition: ``expires_at`` is mandatory."""
+
+MAY_EXPIRE = REQUIRES_EXPIRY | {CaseType.JAIL}
+"""Types that may carry ``expires_at`` (a JAIL is timed only when one is given)."""
+
+PAIRS: dict[Restriction, tuple[CaseType, CaseType]] = {
+    Restriction.JAIL: (CaseType.JAIL, CaseType.UNJAIL),
+    Restriction.SNIPPET: (CaseType.SNIPPETBAN, CaseType.SNIPPETUNBAN),
+    Restriction.POLL: (CaseType.POLLBAN, CaseType.POLLUNBAN),
+}
+PAIR_TYPES = frozenset(t for pair in PAIRS.values() for t in pair)
+
+
+def _labels(types: frozenset[CaseType]) -> str:
+    return ", ".join(f"'{t.value}'" for t in sorted(types))
+
+
+def _upper(value: Any) -> Any:
+    """Accept ``"ban"`` from a command argument as well as ``"BAN"``."""
+    return value.upper() if isinstance(value, str) else value
+
+
+CaseTypeInput = Annotated[CaseType, BeforeValidator(_upper)]
+
+
+# -- mod_case -------------------------------------------------------------------
+class CaseBase(SQLModel):
+    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    type: CaseTypeInput = Field(sa_type=pg_enum(CaseType, "mod_case_type"))
+    user_id: Snowflake = snowflake_field()
+    moderator_id: Snowflake = snowflake_field()
+    reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
+    role_ids: list[Snowflake] = Field(
+        default_factory=list,
+        max_length=MAX_ROLE_IDS,
+        sa_type=ARRAY(BigInteger),
+        sa_column_kwargs={"server_default": "{}", "default": None},
+    )
+    expires_at: UTCDateTime | None = Field(default=None, sa_type=UTCDateTimeType)
+    mod_log_message_id: Snowflake | None = snowflake_field(default=None)
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_type=JSONB,
+        sa_column_kwargs={"server_default": text("'{}'::jsonb"), "default": None},
+    )
+
+
+class CaseCreate(CaseBase):
+    """Input for a new case; expiry rules are checked here, before any write."""
+
+    model_config = {"extra": "forbid"}
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry_fits_type(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        case_type = info.data.get("type")
+        if case_type is None:  # the type itself was invalid and is reported on its own
+            return value
+        if case_type in REQUIRES_EXPIRY and value is None:
+            msg = f"is required for a {case_type} case (a temporary punishment must end)"
+            raise ValueError(msg)
+        if value is not None and case_type not in MAY_EXPIRE:
+            allowed = ", ".join(sorted(MAY_EXPIRE))
+            msg = f"must be empty for a {case_type} case; only {allowed} can expire"
+            raise ValueError(msg)
+        return value
+
+
+class Case(CaseBase, TimestampMixin, AuditMixin, table=True):
+    """One moderation action; never deleted, only voided (the trail must stay whole)."""
+
+    __tablename__ = "mod_case"
+    __table_args__ = (
+        UniqueConstraint("guild_id", "number"),
+        CheckConstraint("number > 0", name="number_positive"),
+        CheckConstraint(f"type NOT IN ({_labels(REQUIRES_EXPIRY)}) OR expires_at IS NOT NULL", name="expiry_required"),
+        CheckConstraint(f"expires_at IS NULL OR type IN ({_labels(MAY_EXPIRE)})", name="expiry_allowed"),
+        # History by user / moderator / type, newest first: the keyset is the number.
+        Index("ix_mod_case_guild_id_user_id_number", "guild_id", "user_id", "number"),
+        Index("ix_mod_case_guild_id_moderator_id_number", "guild_id", "moderator_id", "number"),
+        Index("ix_mod_case_guild_id_type_number", "guild_id", "type", "number"),
+        Index("ix_mod_case_guild_id_created_at", "guild_id", "created_at"),
+        # Partial: only active, unprocessed cases with an expiry are ever due, a tiny
+        # fraction of all cases; the expiry job scans this across every guild.
+        Index(
+            "ix_mod_case_due",
+            "expires_at",
+            postgresql_where=text("status = 'active' AND processed_at IS NULL AND expires_at IS NOT NULL"),
+        ),
+        # Partial: restriction state and jail roles read the latest pair case of one
+        # user; pair cases are a small slice of all cases.
+        Index(
+            "ix_mod_case_guild_id_user_id_pair",
+            "guild_id",
+            "user_id",
+            "number",
+            postgresql_where=text(f"type IN ({_labels(PAIR_TYPES)})"),
+        ),
+    )
+
+    case_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    number: int = Field(sa_type=BigInteger)
+    status: CaseStatus = Field(
+        default=CaseStatus.ACTIVE,
+        sa_type=pg_enum(CaseStatus, "mod_case_status"),
+        sa_column_kwargs={"server_default": CaseStatus.ACTIVE.value},
+    )
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+
+
+class CaseRead(CaseBase):
+    case_id: int
+    number: int
+    status: CaseStatus
+    processed_at: datetime | None
+    claimed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: int | None = None
+    updated_by: int | None = None
+
+
+# -- note ---------------------------------------------------------------------------
+class NoteBase(SQLModel):
+    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    user_id: Snowflake = snowflake_field()
+    moderator_id: Snowflake = snowflake_field()
+    content: str = Field(min_length=1, max_length=NOTE_MAX_LENGTH)
+
+
+class NoteCreate(NoteBase):
+    model_config = {"extra": "forbid"}
+
+
+class NoteEdit(SQLModel):
+    content: str = Field(min_length=1, max_length=NOTE_MAX_LENGTH)
+
+
+class Note(NoteBase, TimestampMixin, AuditMixin, SoftDeleteMixin, table=True):
+    """A moderator's private remark about a user; deleting keeps the number taken."""
+
+    __table_args__ = (
+        UniqueConstraint("guild_id", "number"),
+        CheckConstraint("number > 0", name="number_positive"),
+        Index("ix_note_guild_id_user_id_number", "guild_id", "user_id", "number"),
+    )
+
+    note_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    number: int = Field(sa_type=BigInteger)
+
+
+class NoteRead(NoteBase):
+    note_id: int
+    number: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+    updated_by: int | None = None
+
+
+# -- moderation_change ------------------------------------------------------------------
+class ModerationChange(SQLModel, table=True):
+    """One recorded change to a case or a note: who, when, and the fields before and after."""
+
+    __tablename__ = "moderation_change"
+    __table_args__ = (
+        CheckConstraint("num_nonnulls(case_id, note_id) = 1", name="one_target"),
+        # Partial: each index serves the history of one kind of target only.
+        Index("ix_moderation_change_case_id", "case_id", "change_id", postgresql_where=text("case_id IS NOT NULL")),
+        Index("ix_moderation_change_note_id", "note_id", "change_id", postgresql_where=text("note_id IS NOT NULL")),
+        Index("ix_moderation_change_guild_id_created_at", "guild_id", "created_at"),
+    )
+
+    change_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    guild_id: int = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    case_id: int | None = Field(default=None, sa_type=BigInteger, foreign_key="mod_case.case_id", ondelete="CASCADE")
+    note_id: int | None = Field(default=None, sa_type=BigInteger, foreign_key="note.note_id", ondelete="CASCADE")
+    action: ChangeAction = Field(sa_type=pg_enum(ChangeAction, "moderation_change_action"))
+    actor_id: int | None = Field(default=None, sa_type=SnowflakeType)
+    before: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    after: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    created_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
+    )
+
+
+class ModerationChangeRead(SQLModel):
+    change_id: int
+    guild_id: int
+    case_id: int | None
+    note_id: int | None
+    action: ChangeAction
+    actor_id: int | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+    created_at: datetime
