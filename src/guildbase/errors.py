@@ -49,7 +49,7 @@ class ValidationError(GuildbaseError, ValueError):
             field = ".".join(str(part) for part in detail["loc"]) or "value"
             message = detail["msg"]
             message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            if "input" in detail and detail["type"] != "missing":
+            if "input" in detail and detail["type"] != "missing" and "got " not in message:
                 message = f"{message}, got {detail['input']!r}"
             errors.append(FieldError(field, detail["type"], message))
         return cls(errors)

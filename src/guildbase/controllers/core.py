@@ -227,7 +227,7 @@ class GuildConfigController(Controller):
                 col(GuildFeature.guild_id) == guild_id
             )
         )
-        return DEFAULT_FEATURES | {Feature(feature): bool(enabled) for feature, enabled in rows.tuples()}
+        return DEFAULT_FEATURES | {Feature(feature): bool(enabled) for feature, enabled in rows}
 
     async def _locked(self, session: AsyncSession, guild_id: int) -> GuildConfig:
         stmt = select(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).with_for_update()

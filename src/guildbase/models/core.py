@@ -1,6 +1,7 @@
 """Core domain: guilds, their configuration and features, users, members, counters, blacklist."""
 
 import enum
+import re
 from datetime import datetime
 
 from pydantic import field_validator
@@ -17,6 +18,7 @@ MAX_EXTRA_PREFIXES = 5
 WELCOME_MESSAGE_MAX_LENGTH = 2000
 REASON_MAX_LENGTH = 512
 GUILD_FK = "guild.guild_id"
+_LOCALE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
 
 
 class Feature(enum.StrEnum):
@@ -103,7 +105,7 @@ class GuildConfigFields(SQLModel):
     extra_prefixes: list[str] = Field(
         default_factory=list, sa_type=ARRAY(Text), sa_column_kwargs={"server_default": "{}", "default": None}
     )
-    locale: str = Field(default="en-US", max_length=10, regex=r"^[a-z]{2}(-[A-Z]{2})?$")
+    locale: str = Field(default="en-US", max_length=10)
     mod_log_channel_id: Snowflake | None = snowflake_field(default=None)
     audit_log_channel_id: Snowflake | None = snowflake_field(default=None)
     join_log_channel_id: Snowflake | None = snowflake_field(default=None)
@@ -123,6 +125,14 @@ class GuildConfigFields(SQLModel):
     @classmethod
     def _prefix(cls, value: str) -> str:
         return _check_prefix(value)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if not _LOCALE.fullmatch(value):
+            msg = f"must be a Discord locale such as en-US or fr, got {value!r}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("extra_prefixes")
     @classmethod

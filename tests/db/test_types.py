@@ -1,0 +1,75 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from guildbase import Database, ValidationError
+from guildbase.db.types import Snowflake, UTCDateTime, make_snowflake, snowflake_time, validate_snowflake
+from guildbase.db.validation import validate
+
+
+class Payload(BaseModel):
+    user_id: Snowflake
+    at: UTCDateTime | None = None
+
+
+@given(st.integers(min_value=1, max_value=make_snowflake(datetime.now(UTC))))
+def test_every_real_snowflake_is_accepted(value: int) -> None:
+    assert validate_snowflake(value) == value
+
+
+@given(st.integers(max_value=0) | st.integers(min_value=2**63))
+def test_non_positive_or_oversized_ids_are_rejected(value: int) -> None:
+    with pytest.raises(ValueError, match="snowflake"):
+        validate_snowflake(value)
+
+
+def test_an_id_from_the_far_future_is_rejected() -> None:
+    future = make_snowflake(datetime.now(UTC) + timedelta(days=800))
+    with pytest.raises(ValueError, match="after next year"):
+        validate_snowflake(future)
+
+
+def test_snowflake_round_trips_its_timestamp() -> None:
+    when = datetime(2023, 5, 1, 12, 0, tzinfo=UTC)
+    assert snowflake_time(make_snowflake(when)) == when
+
+
+@given(st.text().filter(lambda s: not s.isdigit()))
+def test_non_numeric_strings_are_rejected_naming_the_field(value: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        validate(Payload, {"user_id": value})
+    assert raised.value.fields == ["user_id"]
+
+
+def test_snowflakes_serialize_to_json_as_strings() -> None:
+    payload = validate(Payload, {"user_id": "1100000000000000101"})
+    assert payload.user_id == 1100000000000000101
+    assert payload.model_dump(mode="json")["user_id"] == "1100000000000000101"
+
+
+def test_naive_datetimes_are_rejected_and_aware_ones_normalized_to_utc() -> None:
+    with pytest.raises(ValidationError, match="timezone-aware"):
+        validate(Payload, {"user_id": 1, "at": datetime(2024, 1, 1)})  # noqa: DTZ001
+    paris = timezone(timedelta(hours=1))
+    payload = validate(Payload, {"user_id": 1, "at": datetime(2024, 1, 1, 13, tzinfo=paris)})
+    assert payload.at == datetime(2024, 1, 1, 12, tzinfo=UTC)
+    assert payload.at is not None
+    assert payload.at.tzinfo is UTC
+
+
+async def test_database_rejects_a_non_positive_snowflake_with_a_named_check(db: Database) -> None:
+    with pytest.raises(ValidationError) as raised:
+        async with db.session() as session:
+            await session.execute(text("INSERT INTO guild (guild_id) VALUES (-1)"))
+    assert raised.value.fields == ["guild_id"]
+    assert "ck_guild_guild_id_positive" in str(raised.value)
+
+
+async def test_timestamps_come_back_utc_aware(db: Database) -> None:
+    guild = await db.guilds.join(1_100_000_000_000_000_001)
+    assert guild.joined_at.tzinfo is not None
+    assert guild.joined_at.utcoffset() == timedelta(0)

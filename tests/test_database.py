@@ -1,0 +1,99 @@
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import URL
+
+from guildbase import Database, GuildbaseError, SchemaNotAtHeadError, Settings, SyncDatabase, ValidationError
+from guildbase.models.core import Guild, GuildConfig
+from guildbase.testing import create_database, drop_database
+
+GUILD = 1_100_000_000_000_000_001
+
+
+async def test_unit_of_work_that_raises_leaves_nothing_written(db: Database) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with db.session() as session:
+            await Guild.create(session, {"guild_id": GUILD})
+            await GuildConfig.create(session, {"guild_id": GUILD})
+            raise Boom
+    assert await db.guilds.get(GUILD) is None
+    async with db.session() as session:
+        assert (await session.execute(select(func.count()).select_from(GuildConfig))).scalar_one() == 0
+
+
+async def test_constraint_violation_rolls_back_the_whole_unit(db: Database) -> None:
+    with pytest.raises(ValidationError) as raised:
+        async with db.session() as session:
+            await Guild.create(session, {"guild_id": GUILD})
+            await session.execute(text("INSERT INTO guild_config (guild_id, prefix, locale) VALUES (42, '$', 'en')"))
+    assert raised.value.fields == ["guild_id"]
+    assert await db.guilds.get(GUILD) is None
+
+
+async def test_connect_refuses_a_schema_that_is_not_at_head(server_url: URL, settings: Settings) -> None:
+    empty = create_database(server_url, prefix="guildbase_empty")
+    try:
+        database = Database(settings.model_copy(update={"database_url": empty.render_as_string(False)}))
+        with pytest.raises(SchemaNotAtHeadError, match="guildbase db upgrade"):
+            await database.connect()
+        await database.close()
+        migrated = await Database(settings.model_copy(update={"database_url": empty.render_as_string(False)})).connect(
+            migrate=True
+        )
+        health = await migrated.health()
+        assert health.ok
+        assert health.schema_revision is not None
+        await migrated.close()
+    finally:
+        drop_database(empty)
+
+
+async def test_health_reports_both_stores(pooled_db: Database) -> None:
+    health = await pooled_db.health()
+    assert health.database
+    assert health.redis
+    assert health.database_latency_ms is not None
+    assert not health.embedded
+
+
+async def test_reads_go_to_the_replica_when_one_is_configured(settings: Settings) -> None:
+    replica = settings.database_url
+    assert replica is not None
+    database = await Database(settings.model_copy(update={"replica_urls": [replica]})).connect()
+    try:
+        async with database.read_session() as session:
+            assert session.bind is not database.engine
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+        async with database.session() as session:
+            assert session.bind is database.engine
+    finally:
+        await database.close()
+
+
+async def test_using_an_unconnected_database_says_how_to_fix_it() -> None:
+    database = Database(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    with pytest.raises(GuildbaseError, match=r"await db.connect\(\)"):
+        async with database.session():
+            pass
+
+
+def test_sync_database_shares_the_crud_surface(settings: Settings, database_url: URL) -> None:
+    from guildbase.testing import truncate_all  # noqa: PLC0415
+
+    try:
+        with SyncDatabase(settings) as sync_db:
+            with sync_db.session() as session:
+                Guild.create(session, {"guild_id": GUILD, "name": "sync"})
+                Guild.upsert(session, {"guild_id": GUILD, "name": "upserted"})
+            with sync_db.session() as session:
+                guild = Guild.get(session, GUILD)
+                assert guild is not None
+                assert guild.name == "upserted"
+                assert Guild.delete(session, GUILD) is True
+            with pytest.raises(ValidationError) as raised, sync_db.session() as session:
+                Guild.create(session, {"guild_id": -1})
+            assert raised.value.fields == ["guild_id"]
+    finally:
+        truncate_all(database_url)
