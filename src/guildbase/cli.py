@@ -6,6 +6,7 @@ database URL it works on the embedded PostgreSQL under ``./.guildbase``.
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -92,6 +93,18 @@ def check() -> None:
 def stamp(revision: Annotated[str, typer.Argument(help="Revision to record without running it.")]) -> None:
     """Record REVISION as applied without running migrations (adopting an existing database)."""
     _alembic("stamp", revision)
+
+
+@db_app.command()
+def docs(
+    output: Annotated[Path, typer.Option(help="Where to write the Markdown.")] = Path("docs/schema.md"),
+) -> None:
+    """Write schema documentation generated from the models."""
+    from guildbase.schema_docs import render  # noqa: PLC0415
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render())
+    console.print(f"wrote {output}")
 
 
 @keys_app.command("new")
