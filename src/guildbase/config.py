@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Fernet keys, comma-separated, newest first (MultiFernet rotation)."
     )
+    cache_ttl_seconds: float = Field(default=300.0, gt=0, description="How long Redis keeps cached guild config.")
+    local_cache_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="In-process cache lifetime; invalidations usually end it sooner."
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level.")
     data_dir: Path = Field(default=Path(".guildbase"), description="Where the embedded PostgreSQL keeps its data.")
 

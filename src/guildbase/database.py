@@ -28,6 +28,7 @@ from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.session import GuildbaseSession
 from guildbase.errors import GuildbaseError
+from guildbase.services.cache import CacheService
 from guildbase.services.redis import create_redis
 
 log = logging.getLogger("guildbase")
@@ -63,6 +64,7 @@ class Database:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.embedded = False
+        self._cache: CacheService | None = None
         self._engine: AsyncEngine | None = None
         self._replica_engines: list[AsyncEngine] = []
         self._writer: async_sessionmaker[AsyncSession] | None = None
@@ -90,6 +92,8 @@ class Database:
         self._writer = engines.async_session_factory(self._engine)
         self._readers = [engines.async_session_factory(e) for e in self._replica_engines]
         self._redis = create_redis(self.settings.redis_url)
+        self._cache = self._make_cache(self._redis)
+        await self._cache.start_listener()
         if migrate:
             await self.migrate()
         elif check_schema:
@@ -105,6 +109,9 @@ class Database:
 
     async def close(self) -> None:
         """Dispose of every pool and the Redis client."""
+        if self._cache is not None:
+            await self._cache.stop_listener()
+            self._cache = None
         if self._redis is not None:
             await self._redis.aclose()
         for engine in [self._engine, *self._replica_engines]:
@@ -164,6 +171,17 @@ class Database:
         return self._require_engine()
 
     @property
+    def cache(self) -> CacheService:
+        """Read-through cache with targeted invalidation (Redis + in-process LRU)."""
+        if self._cache is None:
+            msg = "Database is not connected: await db.connect() first"
+            raise GuildbaseError(msg)
+        return self._cache
+
+    def _make_cache(self, client: aioredis.Redis) -> CacheService:
+        return CacheService(client, local_ttl=self.settings.local_cache_ttl_seconds)
+
+    @property
     def redis(self) -> aioredis.Redis:
         """The shared redis-py asyncio client (real server or in-process)."""
         if self._redis is None:
@@ -200,6 +218,7 @@ class Database:
         self._writer = engines.async_session_factory(connection, join_transaction_mode="create_savepoint")
         self._readers = []
         self._redis = redis_client
+        self._cache = self._make_cache(redis_client)
         return self
 
     def _require_engine(self) -> AsyncEngine:

@@ -5,6 +5,9 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guildbase.config import Settings
+from guildbase.services.cache import CacheService
+
 
 class UnitOfWork(Protocol):
     """The part of ``Database`` a controller may use (keeps controllers testable and acyclic)."""
@@ -15,6 +18,16 @@ class UnitOfWork(Protocol):
 
     def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A read-only session, possibly on a replica."""
+        ...
+
+    @property
+    def cache(self) -> CacheService:
+        """The Redis-backed cache (degrades to misses when Redis is down)."""
+        ...
+
+    @property
+    def settings(self) -> Settings:
+        """TTLs and limits."""
         ...
 
 

@@ -36,6 +36,22 @@ from guildbase.models.core import (
     MemberBase,
     MemberRead,
 )
+from guildbase.services.cache import guild_key
+
+
+def config_key(guild_id: int) -> str:
+    """Cache key of a guild's ``GuildConfigRead``; dropped by every config write."""
+    return guild_key(guild_id, "config")
+
+
+def features_key(guild_id: int) -> str:
+    """Cache key of a guild's effective feature map; dropped by ``set_feature``."""
+    return guild_key(guild_id, "features")
+
+
+def guild_cache_keys(guild_id: int) -> tuple[str, ...]:
+    """Every key this module caches for a guild (dropped when the guild is deleted)."""
+    return config_key(guild_id), features_key(guild_id)
 
 
 def snowflake(field: str, value: Any) -> int:
@@ -112,20 +128,26 @@ class GuildController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         async with self._db.session() as session:
             result = await session.execute(delete(Guild).where(col(Guild.guild_id) == guild_id))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        await self._db.cache.invalidate(*guild_cache_keys(guild_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class GuildConfigController(Controller):
     """Per-guild settings: prefixes, channels, roles, welcome message, feature toggles."""
 
     async def get(self, guild_id: int) -> GuildConfigRead:
-        """The guild's full configuration."""
+        """The guild's full configuration: local LRU → Redis → PostgreSQL (read-through)."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
-            config = await GuildConfig.get(session, guild_id)
-            if config is None:
-                raise _no_config(guild_id)
-            return GuildConfigRead.model_validate(config)
+
+        async def load() -> dict[str, Any] | None:
+            async with self._db.session() as session:
+                config = await GuildConfig.get(session, guild_id)
+                return None if config is None else GuildConfigRead.model_validate(config).model_dump(mode="json")
+
+        data = await self._db.cache.read_through(config_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds)
+        if data is None:
+            raise _no_config(guild_id)
+        return GuildConfigRead.model_validate(data)
 
     async def update(
         self, guild_id: int, changes: GuildConfigUpdate | Mapping[str, Any] | None = None, /, **fields: Any
@@ -148,7 +170,9 @@ class GuildConfigController(Controller):
             config = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if config is None:
                 raise _no_config(guild_id)
-            return GuildConfigRead.model_validate(config)
+            result = GuildConfigRead.model_validate(config)
+        await self._db.cache.invalidate(config_key(guild_id))
+        return result
 
     async def get_prefixes(self, guild_id: int) -> list[str]:
         """The primary prefix first, then the extra ones."""
@@ -173,7 +197,9 @@ class GuildConfigController(Controller):
             checked = validate(GuildConfigUpdate, {"extra_prefixes": [*config.extra_prefixes, prefix]})
             config.extra_prefixes = checked.extra_prefixes
             await session.flush()
-            return [config.prefix, *config.extra_prefixes]
+            prefixes = [config.prefix, *config.extra_prefixes]
+        await self._db.cache.invalidate(config_key(guild_id))
+        return prefixes
 
     async def remove_prefix(self, guild_id: int, prefix: str) -> list[str]:
         """Remove an extra prefix (the primary one can only be replaced)."""
@@ -185,7 +211,9 @@ class GuildConfigController(Controller):
                 raise NotFoundError(msg)
             config.extra_prefixes = [p for p in config.extra_prefixes if p != prefix]
             await session.flush()
-            return [config.prefix, *config.extra_prefixes]
+            prefixes = [config.prefix, *config.extra_prefixes]
+        await self._db.cache.invalidate(config_key(guild_id))
+        return prefixes
 
     async def set_feature(self, guild_id: int, feature: Feature | str, *, enabled: bool) -> dict[Feature, bool]:
         """Turn a feature on or off for one guild; returns the guild's full feature map."""
@@ -208,13 +236,20 @@ class GuildConfigController(Controller):
         )
         async with self._db.session() as session:
             await session.execute(upsert)
-            return await self._features(session, guild_id)
+            features = await self._features(session, guild_id)
+        await self._db.cache.invalidate(features_key(guild_id))
+        return features
 
     async def features(self, guild_id: int) -> dict[Feature, bool]:
-        """Every feature with its effective state (explicit toggle, else default)."""
+        """Every feature with its effective state (explicit toggle, else default); cached."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
-            return await self._features(session, guild_id)
+
+        async def load() -> dict[str, bool]:
+            async with self._db.session() as session:
+                return {feature.value: on for feature, on in (await self._features(session, guild_id)).items()}
+
+        data = await self._db.cache.read_through(features_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds)
+        return {Feature(name): bool(on) for name, on in data.items()}
 
     async def is_enabled(self, guild_id: int, feature: Feature | str) -> bool:
         """Whether ``feature`` is on for this guild."""
