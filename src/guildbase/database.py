@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from guildbase.config import Settings
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.db import engine as engines
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
@@ -75,6 +76,8 @@ class Database:
         self.guild_config = GuildConfigController(self)
         self.members = MemberController(self)
         self.blacklist = BlacklistController(self)
+        self.cases = CaseController(self)
+        self.notes = NoteController(self)
 
     @classmethod
     def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:

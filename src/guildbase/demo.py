@@ -20,6 +20,7 @@ from guildbase.db.context import acting_as
 from guildbase.db.types import make_snowflake
 from guildbase.models import metadata
 from guildbase.models.core import BlacklistTarget, Feature
+from guildbase.models.moderation import CaseType
 
 DEMO_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 GUILD_NAMES = ["Pixel Lounge", "Rustaceans Café", "Night Owls", "Study Hall", "Speedrun Central"]
@@ -60,6 +61,72 @@ async def seed_core(db: Database, progress: Progress, *, guilds: int, members: i
         await db.blacklist.add(BlacklistTarget.USER, demo_user_id(10_000), reason="raid account", author_id=owner)
 
 
+MODERATION_SCRIPT: list[tuple[int, CaseType, str, timedelta | None]] = [
+    (1, CaseType.WARN, "spamming invites in #general", None),
+    (2, CaseType.TIMEOUT, "arguing with staff", timedelta(hours=1)),
+    (1, CaseType.WARN, "slurs in voice chat", None),
+    (3, CaseType.JAIL, "repeated harassment, under review", timedelta(days=2)),
+    (3, CaseType.UNJAIL, "review done", None),
+    (2, CaseType.SNIPPETBAN, "snippet spam", None),
+    (4, CaseType.KICK, "raid participant", None),
+    (1, CaseType.TEMPBAN, "ban evasion", timedelta(days=7)),
+    (2, CaseType.POLLBAN, "troll polls", None),
+    (5, CaseType.BAN, "scam links", None),
+]
+"""(user, type, reason, duration) of every demo case, in order; users are demo_user_id(n)."""
+
+
+async def seed_moderation(db: Database, progress: Progress, *, guilds: int) -> None:
+    """Cases (with a jail round trip, a void and a reason edit) and notes in every guild.
+
+    Skips a guild that already has cases, so re-running the demo adds nothing.
+    """
+    task = progress.add_task("moderation cases and notes", total=guilds)
+    moderator = demo_user_id(0)
+    with acting_as(moderator):
+        for index in range(guilds):
+            guild_id = demo_guild_id(index)
+            if await db.cases.get(guild_id, 1) is not None:
+                progress.advance(task)
+                continue
+            roles = [make_snowflake(DEMO_EPOCH + timedelta(hours=index), 10 + r) for r in range(3)]
+            for user, case_type, reason, duration in MODERATION_SCRIPT:
+                expires = None if duration is None else datetime.now(UTC) + duration
+                await db.cases.create(
+                    guild_id,
+                    demo_user_id(user),
+                    moderator,
+                    case_type,
+                    reason=reason,
+                    role_ids=roles,
+                    expires_at=expires,
+                )
+            await db.cases.update_reason(guild_id, 1, "spamming invites in #general (3rd time)")
+            await db.cases.void(guild_id, 7)
+            for note in ["asked to read the rules", "appealed the timeout politely"]:
+                await db.notes.create(guild_id, demo_user_id(1), moderator, note)
+            progress.advance(task)
+
+
+async def print_moderation_history(db: Database, console: Console, guild_id: int) -> None:
+    """The guild's latest cases, as a moderator would see them in a history command."""
+    table = Table(title=f"Moderation history of guild {guild_id}")
+    for column in ["#", "type", "user", "moderator", "reason", "status", "expires"]:
+        table.add_column(column)
+    for case in await db.cases.recent(guild_id, limit=15):
+        expires = "" if case.expires_at is None else f"{case.expires_at:%Y-%m-%d %H:%M}"
+        table.add_row(
+            str(case.number),
+            case.type.value,
+            str(case.user_id),
+            str(case.moderator_id),
+            case.reason or "",
+            case.status.value,
+            expires,
+        )
+    console.print(table)
+
+
 async def table_counts(db: Database) -> dict[str, int]:
     """Rows per table, for the summary."""
     counts = {}
@@ -77,6 +144,7 @@ async def run_demo(settings: Settings, console: Console, *, guilds: int, members
         console.print("[bold]guildbase demo[/bold]: schema migrated to head")
         with Progress(console=console) as progress:
             await seed_core(db, progress, guilds=guilds, members=members)
+            await seed_moderation(db, progress, guilds=guilds)
         counts = await table_counts(db)
         table = Table(title="What is stored now")
         table.add_column("table")
@@ -85,6 +153,7 @@ async def run_demo(settings: Settings, console: Console, *, guilds: int, members
             table.add_row(name, str(count))
         console.print(table)
         first = demo_guild_id(0)
+        await print_moderation_history(db, console, first)
         config = await db.guild_config.get(first)
         features = await db.guild_config.features(first)
         console.print(

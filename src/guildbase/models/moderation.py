@@ -158,6 +158,10 @@ class CaseCreate(CaseBase):
         return value
 
 
+class CaseReasonUpdate(SQLModel):
+    reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
+
+
 class Case(CaseBase, TimestampMixin, AuditMixin, table=True):
     """One moderation action; never deleted, only voided (the trail must stay whole)."""
 
@@ -171,7 +175,7 @@ class Case(CaseBase, TimestampMixin, AuditMixin, table=True):
         Index("ix_mod_case_guild_id_user_id_number", "guild_id", "user_id", "number"),
         Index("ix_mod_case_guild_id_moderator_id_number", "guild_id", "moderator_id", "number"),
         Index("ix_mod_case_guild_id_type_number", "guild_id", "type", "number"),
-        Index("ix_mod_case_guild_id_created_at", "guild_id", "created_at"),
+        Index("ix_mod_case_guild_id_created_at", "guild_id", "created_at", "case_id"),
         # Partial: only active, unprocessed cases with an expiry are ever due, a tiny
         # fraction of all cases; the expiry job scans this across every guild.
         Index(

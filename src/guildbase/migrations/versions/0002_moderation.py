@@ -116,7 +116,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("status = 'active' AND processed_at IS NULL AND expires_at IS NOT NULL"),
     )
-    op.create_index("ix_mod_case_guild_id_created_at", "mod_case", ["guild_id", "created_at"], unique=False)
+    op.create_index("ix_mod_case_guild_id_created_at", "mod_case", ["guild_id", "created_at", "case_id"], unique=False)
     op.create_index(
         "ix_mod_case_guild_id_moderator_id_number", "mod_case", ["guild_id", "moderator_id", "number"], unique=False
     )

@@ -1,0 +1,662 @@
+import asyncio
+import io
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from rich.console import Console
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import asyncpg
+
+from guildbase import Database, Settings
+from guildbase.controllers.moderation import (
+    claim_due_query,
+    history_query,
+    latest_pair_query,
+    moderator_query,
+    recent_query,
+    type_query,
+)
+from guildbase.db.context import acting_as
+from guildbase.errors import ConflictError, NotFoundError, ValidationError
+from guildbase.models.core import GuildCounter
+from guildbase.models.moderation import PAIR_TYPES, CaseStatus, CaseType, ChangeAction, Restriction
+
+GUILD = 1_100_000_000_000_000_001
+OTHER_GUILD = 1_100_000_000_000_000_002
+MISSING_GUILD = 1_100_000_000_000_000_999
+USER = 1_100_000_000_000_000_101
+OTHER_USER = 1_100_000_000_000_000_102
+MOD = 1_100_000_000_000_000_201
+OTHER_MOD = 1_100_000_000_000_000_202
+ROLES = [1_100_000_000_000_000_301, 1_100_000_000_000_000_302, 1_100_000_000_000_000_303]
+
+
+def later(**delta: float) -> datetime:
+    return datetime.now(UTC) + timedelta(**delta)
+
+
+@pytest.fixture
+async def guild(db: Database) -> int:
+    await db.guilds.join(GUILD, name="Mods")
+    return GUILD
+
+
+async def counter_value(db: Database, guild_id: int, kind: str) -> int:
+    async with db.session() as session:
+        stmt = select(GuildCounter.last_value).where(GuildCounter.guild_id == guild_id, GuildCounter.kind == kind)
+        return int((await session.execute(stmt)).scalar_one_or_none() or 0)
+
+
+async def row_count(db: Database, table: str) -> int:
+    async with db.session() as session:
+        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+# -- create / get ------------------------------------------------------------------------
+async def test_create_numbers_cases_per_guild_and_get_finds_them(db: Database, guild: int) -> None:
+    await db.guilds.join(OTHER_GUILD)
+    first = await db.cases.create(guild, USER, MOD, CaseType.WARN, reason="spam")
+    second = await db.cases.create(guild, USER, MOD, "kick")
+    elsewhere = await db.cases.create(OTHER_GUILD, USER, MOD, CaseType.BAN)
+
+    assert (first.number, second.number, elsewhere.number) == (1, 2, 1)
+    assert second.type is CaseType.KICK
+    found = await db.cases.get(guild, 1)
+    assert found is not None
+    assert (found.reason, found.status, found.user_id, found.moderator_id) == ("spam", CaseStatus.ACTIVE, USER, MOD)
+    assert await db.cases.get(guild, 3) is None
+
+
+async def test_create_stores_roles_expiry_log_message_details_and_actor(db: Database, guild: int) -> None:
+    expires = later(hours=2)
+    with acting_as(MOD):
+        case = await db.cases.create(
+            guild,
+            USER,
+            MOD,
+            CaseType.TEMPBAN,
+            role_ids=ROLES,
+            expires_at=expires,
+            mod_log_message_id=ROLES[0],
+            details={"dm_sent": True},
+        )
+    assert case.role_ids == ROLES
+    assert case.expires_at == expires
+    assert case.mod_log_message_id == ROLES[0]
+    assert case.details == {"dm_sent": True}
+    assert case.created_by == MOD
+    assert case.processed_at is None
+    assert case.claimed_at is None
+
+
+BAD_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("unknown type", {"case_type": "SMITE"}, "type"),
+    ("temporary type without expiry", {"case_type": CaseType.TEMPBAN}, "expires_at"),
+    ("timeout without expiry", {"case_type": CaseType.TIMEOUT}, "expires_at"),
+    ("expiry in the past", {"case_type": CaseType.TIMEOUT, "expires_at": later(minutes=-1)}, "expires_at"),
+    ("naive expiry", {"case_type": CaseType.TEMPBAN, "expires_at": datetime(2099, 1, 1)}, "expires_at"),  # noqa: DTZ001
+    ("expiry on a type that cannot expire", {"case_type": CaseType.WARN, "expires_at": later(days=1)}, "expires_at"),
+    ("expiry on a ban", {"case_type": CaseType.BAN, "expires_at": later(days=1)}, "expires_at"),
+    ("reason over the limit", {"reason": "x" * 513}, "reason"),
+    ("zero user", {"user_id": 0}, "user_id"),
+    ("negative moderator", {"moderator_id": -5}, "moderator_id"),
+    ("text moderator", {"moderator_id": "mod"}, "moderator_id"),
+    ("future snowflake", {"user_id": 2**62}, "user_id"),
+    ("bad role", {"role_ids": [ROLES[0], 0]}, "role_ids.1"),
+    ("bad guild id", {"guild_id": True}, "guild_id"),
+    ("guild that does not exist", {"guild_id": MISSING_GUILD}, "guild_id"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field"), [(o, f) for _, o, f in BAD_CASES], ids=[c[0] for c in BAD_CASES])
+async def test_bad_case_input_names_the_field_and_writes_nothing(
+    db: Database, guild: int, overrides: dict[str, Any], field: str
+) -> None:
+    arguments: dict[str, Any] = {"guild_id": guild, "user_id": USER, "moderator_id": MOD, "case_type": "WARN"}
+    arguments |= overrides
+    with pytest.raises(ValidationError) as raised:
+        await db.cases.create(
+            arguments.pop("guild_id"),
+            arguments.pop("user_id"),
+            arguments.pop("moderator_id"),
+            arguments.pop("case_type"),
+            **arguments,
+        )
+    assert field in raised.value.fields
+    assert field.split(".", maxsplit=1)[0] in str(raised.value)
+    assert await row_count(db, "mod_case") == 0
+    assert await counter_value(db, guild, "case") == 0
+    assert await counter_value(db, MISSING_GUILD, "case") == 0
+    assert (await db.cases.create(guild, USER, MOD, CaseType.WARN)).number == 1
+
+
+async def test_jail_may_be_timed_or_open_ended(db: Database, guild: int) -> None:
+    open_ended = await db.cases.create(guild, USER, MOD, CaseType.JAIL)
+    timed = await db.cases.create(guild, OTHER_USER, MOD, CaseType.JAIL, expires_at=later(days=1))
+    assert open_ended.expires_at is None
+    assert timed.expires_at is not None
+
+
+# -- history ---------------------------------------------------------------------------------
+async def test_history_is_newest_first_and_pages_by_number(db: Database, guild: int) -> None:
+    for index in range(7):
+        await db.cases.create(guild, USER, MOD, CaseType.WARN, reason=f"w{index}")
+        await db.cases.create(guild, OTHER_USER, MOD, CaseType.WARN)
+
+    pages: list[list[int]] = []
+    before = None
+    while page := await db.cases.history(guild, USER, limit=3, before=before):
+        pages.append([case.number for case in page])
+        before = page[-1].number
+
+    assert pages == [[13, 11, 9], [7, 5, 3], [1]]
+    assert {case.user_id for case in await db.cases.history(guild, USER, limit=100)} == {USER}
+
+
+async def test_by_moderator_and_by_type_return_only_matching_cases_newest_first(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.WARN)
+    await db.cases.create(guild, USER, OTHER_MOD, CaseType.KICK)
+    await db.cases.create(guild, OTHER_USER, MOD, CaseType.KICK)
+    await db.cases.create(guild, OTHER_USER, OTHER_MOD, CaseType.WARN)
+
+    assert [c.number for c in await db.cases.by_moderator(guild, MOD)] == [3, 1]
+    assert [c.number for c in await db.cases.by_moderator(guild, OTHER_MOD, before=4)] == [2]
+    assert [c.number for c in await db.cases.by_type(guild, "kick")] == [3, 2]
+    assert [c.number for c in await db.cases.by_type(guild, CaseType.WARN, limit=1)] == [4]
+    with pytest.raises(ValidationError, match="type"):
+        await db.cases.by_type(guild, "SMITE")
+    with pytest.raises(ValidationError, match="limit"):
+        await db.cases.history(guild, USER, limit=0)
+    with pytest.raises(ValidationError, match="before"):
+        await db.cases.history(guild, USER, before=-1)
+
+
+async def test_recent_lists_a_guilds_cases_in_a_time_window(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.WARN)
+    await db.cases.create(guild, OTHER_USER, MOD, CaseType.KICK)
+    assert [c.number for c in await db.cases.recent(guild)] == [2, 1]
+    assert await db.cases.recent(guild, since=later(hours=1)) == []
+    assert await db.cases.recent(guild, until=later(hours=-1)) == []
+    with pytest.raises(ValidationError, match="since"):
+        await db.cases.recent(guild, since=datetime(2024, 1, 1))  # noqa: DTZ001
+
+
+async def test_counts_by_type_ignore_voided_cases_and_other_users(db: Database, guild: int) -> None:
+    for case_type in [CaseType.WARN, CaseType.WARN, CaseType.KICK, CaseType.WARN]:
+        await db.cases.create(guild, USER, MOD, case_type)
+    await db.cases.create(guild, OTHER_USER, MOD, CaseType.BAN)
+    await db.cases.void(guild, 4)
+
+    counts = await db.cases.counts(guild, USER)
+    assert counts[CaseType.WARN] == 2
+    assert counts[CaseType.KICK] == 1
+    assert counts[CaseType.BAN] == 0
+    assert set(counts) == set(CaseType)
+
+
+# -- edits -----------------------------------------------------------------------------------
+async def test_update_reason_records_before_and_after_and_who(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.WARN, reason="spam")
+    with acting_as(OTHER_MOD):
+        updated = await db.cases.update_reason(guild, 1, "spam in #general")
+    assert updated.reason == "spam in #general"
+    assert updated.updated_by == OTHER_MOD
+
+    with pytest.raises(ValidationError, match="reason"):
+        await db.cases.update_reason(guild, 1, "x" * 513)
+    changes = await db.cases.changes(guild, 1)
+    assert [(c.action, c.before, c.after, c.actor_id) for c in changes] == [
+        (ChangeAction.CASE_REASON, {"reason": "spam"}, {"reason": "spam in #general"}, OTHER_MOD)
+    ]
+
+
+async def test_void_keeps_the_case_but_marks_it_and_refuses_twice(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.BAN)
+    voided = await db.cases.void(guild, 1, actor_id=OTHER_MOD)
+    assert voided.status is CaseStatus.VOIDED
+    with pytest.raises(ConflictError, match="already voided"):
+        await db.cases.void(guild, 1)
+    [change] = await db.cases.changes(guild, 1)
+    assert (change.action, change.before, change.after) == (
+        ChangeAction.CASE_VOID,
+        {"status": "active"},
+        {"status": "voided"},
+    )
+    assert [c.number for c in await db.cases.history(guild, USER)] == [1]
+
+
+async def test_edits_of_missing_cases_raise_not_found(db: Database, guild: int) -> None:
+    with pytest.raises(NotFoundError, match="#5"):
+        await db.cases.update_reason(guild, 5, "x")
+    with pytest.raises(NotFoundError):
+        await db.cases.void(guild, 5)
+    with pytest.raises(NotFoundError):
+        await db.cases.mark_expired(guild, 5)
+    with pytest.raises(ValidationError, match="number"):
+        await db.cases.get(guild, 0)
+
+
+async def test_set_mod_log_message_remembers_the_posted_message(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.WARN)
+    case = await db.cases.set_mod_log_message(guild, 1, ROLES[2])
+    assert case.mod_log_message_id == ROLES[2]
+    with pytest.raises(ValidationError, match="mod_log_message_id"):
+        await db.cases.set_mod_log_message(guild, 1, -1)
+
+
+# -- restrictions -----------------------------------------------------------------------------
+async def test_jail_then_unjail_restores_the_saved_roles(db: Database, guild: int) -> None:
+    assert await db.cases.jail_roles(guild, USER) == []
+    await db.cases.create(guild, USER, MOD, CaseType.JAIL, role_ids=ROLES)
+    assert await db.cases.is_jailed(guild, USER)
+    assert not await db.cases.is_jailed(guild, OTHER_USER)
+
+    roles_to_restore = await db.cases.jail_roles(guild, USER)
+    await db.cases.create(guild, USER, MOD, CaseType.UNJAIL)
+
+    assert roles_to_restore == ROLES
+    assert not await db.cases.is_jailed(guild, USER)
+    await db.cases.create(guild, USER, MOD, CaseType.JAIL, role_ids=ROLES[:1])
+    assert await db.cases.is_jailed(guild, USER)
+    assert await db.cases.jail_roles(guild, USER) == ROLES[:1]
+
+
+async def test_restriction_state_follows_the_latest_case_of_each_pair(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.SNIPPETBAN)
+    await db.cases.create(guild, USER, MOD, CaseType.POLLBAN)
+    await db.cases.create(guild, USER, MOD, CaseType.SNIPPETUNBAN)
+    await db.cases.create(guild, USER, MOD, CaseType.WARN)
+
+    assert not await db.cases.is_snippet_banned(guild, USER)
+    assert await db.cases.is_poll_banned(guild, USER)
+    assert await db.cases.restrictions(guild, USER) == {
+        Restriction.JAIL: False,
+        Restriction.SNIPPET: False,
+        Restriction.POLL: True,
+    }
+    await db.cases.create(guild, USER, MOD, CaseType.POLLUNBAN)
+    await db.cases.create(guild, USER, MOD, CaseType.SNIPPETBAN)
+    assert await db.cases.restrictions(guild, USER) == {
+        Restriction.JAIL: False,
+        Restriction.SNIPPET: True,
+        Restriction.POLL: False,
+    }
+
+
+async def test_voided_and_expired_jails_do_not_restrict(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.JAIL, role_ids=ROLES)
+    await db.cases.create(guild, USER, MOD, CaseType.UNJAIL)
+    await db.cases.create(guild, USER, MOD, CaseType.JAIL, role_ids=ROLES[:1])
+    await db.cases.void(guild, 3)
+    assert not await db.cases.is_jailed(guild, USER)
+    assert await db.cases.jail_roles(guild, USER) == ROLES
+
+    await db.cases.create(guild, OTHER_USER, MOD, CaseType.JAIL, expires_at=later(hours=1))
+    assert await db.cases.is_jailed(guild, OTHER_USER)
+    assert await db.cases.mark_expired(guild, 4)
+    assert not await db.cases.is_jailed(guild, OTHER_USER)
+
+
+# -- expiry mechanics ------------------------------------------------------------------------------
+async def test_claim_due_hands_out_due_cases_once_until_the_lease_ends(db: Database, guild: int) -> None:
+    expires = later(minutes=10)
+    await db.cases.create(guild, USER, MOD, CaseType.TEMPBAN, expires_at=expires)
+    await db.cases.create(guild, OTHER_USER, MOD, CaseType.TIMEOUT, expires_at=later(minutes=5))
+    await db.cases.create(guild, USER, MOD, CaseType.TIMEOUT, expires_at=later(days=1))
+    await db.cases.create(guild, USER, MOD, CaseType.WARN)
+    await db.cases.create(guild, OTHER_USER, MOD, CaseType.TEMPBAN, expires_at=later(minutes=1))
+    await db.cases.void(guild, 5)
+    now = expires + timedelta(seconds=1)
+
+    assert await db.cases.claim_due(expires - timedelta(minutes=30)) == []
+    claimed = await db.cases.claim_due(now)
+    assert [c.number for c in claimed] == [2, 1]
+    assert all(c.claimed_at == now for c in claimed)
+    assert await db.cases.claim_due(now) == []
+    assert await db.cases.claim_due(now + timedelta(minutes=4)) == []
+
+    assert await db.cases.mark_expired(guild, 1)
+    retaken = await db.cases.claim_due(now + timedelta(minutes=6))
+    assert [c.number for c in retaken] == [2]
+
+
+async def test_mark_expired_and_mark_processed_are_idempotent(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.TEMPBAN, expires_at=later(minutes=1))
+    await db.cases.create(guild, USER, MOD, CaseType.TIMEOUT, expires_at=later(minutes=1))
+    due = later(minutes=2)
+    assert len(await db.cases.claim_due(due)) == 2
+
+    assert await db.cases.mark_expired(guild, 1)
+    assert not await db.cases.mark_expired(guild, 1)
+    assert await db.cases.mark_processed(guild, 2)
+    assert not await db.cases.mark_processed(guild, 2)
+    assert not await db.cases.mark_processed(guild, 1)
+
+    first, second = await db.cases.get(guild, 1), await db.cases.get(guild, 2)
+    assert first is not None
+    assert second is not None
+    assert (first.status, first.processed_at is not None) == (CaseStatus.EXPIRED, True)
+    assert (second.status, second.processed_at is not None) == (CaseStatus.ACTIVE, True)
+    assert await db.cases.claim_due(due + timedelta(hours=1)) == []
+    assert [c.action for c in await db.cases.changes(guild, 1)] == [ChangeAction.CASE_EXPIRE]
+
+
+async def test_claim_due_rejects_bad_arguments(db: Database) -> None:
+    with pytest.raises(ValidationError, match="now"):
+        await db.cases.claim_due(datetime(2024, 1, 1))  # noqa: DTZ001
+    with pytest.raises(ValidationError, match="limit"):
+        await db.cases.claim_due(limit=0)
+    with pytest.raises(ValidationError, match="lease"):
+        await db.cases.claim_due(lease=timedelta(0))
+
+
+# -- notes ------------------------------------------------------------------------------------------
+async def test_notes_are_numbered_listed_newest_first_edited_and_deleted(db: Database, guild: int) -> None:
+    first = await db.notes.create(guild, USER, MOD, "asked to read the rules")
+    await db.notes.create(guild, OTHER_USER, MOD, "new account")
+    third = await db.notes.create(guild, USER, OTHER_MOD, "appealed politely")
+    assert (first.number, third.number, third.moderator_id) == (1, 3, OTHER_MOD)
+    assert [n.number for n in await db.notes.list_for_user(guild, USER)] == [3, 1]
+    assert [n.number for n in await db.notes.list_for_user(guild, USER, limit=1, before=3)] == [1]
+
+    with acting_as(OTHER_MOD):
+        edited = await db.notes.edit(guild, 1, "asked twice to read the rules")
+        assert await db.notes.delete(guild, 3)
+    assert edited.content == "asked twice to read the rules"
+    assert not await db.notes.delete(guild, 3)
+    assert await db.notes.get(guild, 3) is None
+    assert [n.number for n in await db.notes.list_for_user(guild, USER)] == [1]
+    assert (await db.notes.create(guild, USER, MOD, "later")).number == 4
+
+    [edit] = await db.notes.changes(guild, 1)
+    assert (edit.action, edit.before, edit.after, edit.actor_id) == (
+        ChangeAction.NOTE_EDIT,
+        {"content": "asked to read the rules"},
+        {"content": "asked twice to read the rules"},
+        OTHER_MOD,
+    )
+    [deletion] = await db.notes.changes(guild, 3)
+    assert (deletion.action, deletion.before["content"]) == (ChangeAction.NOTE_DELETE, "appealed politely")
+
+
+BAD_NOTES: list[tuple[str, dict[str, Any], str]] = [
+    ("empty content", {"content": ""}, "content"),
+    ("content over the limit", {"content": "x" * 2001}, "content"),
+    ("zero user", {"user_id": 0}, "user_id"),
+    ("text moderator", {"moderator_id": "x"}, "moderator_id"),
+    ("guild that does not exist", {"guild_id": MISSING_GUILD}, "guild_id"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field"), [(o, f) for _, o, f in BAD_NOTES], ids=[c[0] for c in BAD_NOTES])
+async def test_bad_note_input_names_the_field_and_writes_nothing(
+    db: Database, guild: int, overrides: dict[str, Any], field: str
+) -> None:
+    arguments: dict[str, Any] = {"guild_id": guild, "user_id": USER, "moderator_id": MOD, "content": "ok"}
+    arguments |= overrides
+    with pytest.raises(ValidationError) as raised:
+        await db.notes.create(**arguments)
+    assert field in raised.value.fields
+    assert await row_count(db, "note") == 0
+    assert await counter_value(db, guild, "note") == 0
+    assert (await db.notes.create(guild, USER, MOD, "fine")).number == 1
+
+
+async def test_editing_a_missing_note_raises_not_found(db: Database, guild: int) -> None:
+    with pytest.raises(NotFoundError, match="note #2"):
+        await db.notes.edit(guild, 2, "x")
+    await db.notes.create(guild, USER, MOD, "x")
+    with pytest.raises(ValidationError, match="content"):
+        await db.notes.edit(guild, 1, "")
+
+
+# -- concurrency ------------------------------------------------------------------------------------
+TOTAL = 200
+
+
+async def _create(db: Database, kind: str, index: int) -> int:
+    if kind == "case":
+        return (await db.cases.create(GUILD, USER + index % 5, MOD, CaseType.WARN, reason=f"r{index}")).number
+    return (await db.notes.create(GUILD, USER + index % 5, MOD, f"n{index}")).number
+
+
+async def _numbers(db: Database, kind: str) -> list[int]:
+    table = "mod_case" if kind == "case" else "note"
+    async with db.session() as session:
+        rows = await session.execute(
+            text(f"SELECT number FROM {table} WHERE guild_id = :g ORDER BY number"), {"g": GUILD}
+        )
+        return [int(number) for number in rows.scalars()]
+
+
+@pytest.mark.parametrize("kind", ["case", "note"])
+async def test_numbers_stay_contiguous_under_32_concurrent_tasks(pooled_db: Database, kind: str) -> None:
+    await pooled_db.guilds.join(GUILD)
+    per_task = [range(task, TOTAL, 32) for task in range(32)]
+
+    async def worker(indexes: range) -> list[int]:
+        return [await _create(pooled_db, kind, index) for index in indexes]
+
+    results = await asyncio.gather(*(worker(indexes) for indexes in per_task))
+
+    returned = sorted(number for numbers in results for number in numbers)
+    assert returned == list(range(1, TOTAL + 1))
+    assert await _numbers(pooled_db, kind) == list(range(1, TOTAL + 1))
+
+
+START_GATE = 4_242_001
+PROCESS_SCRIPT = """
+import asyncio, sys
+from sqlalchemy import text
+from guildbase import Database
+from guildbase.models.moderation import CaseType
+
+url, kind, guild, first, count, gate = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+
+async def main() -> None:
+    db = await Database.from_url(url, pool_size=4).connect()
+    async with db.engine.connect() as connection:  # wait at the gate the test holds
+        await connection.execute(text("SELECT pg_advisory_lock_shared(:k)"), {"k": gate})
+        await connection.execute(text("SELECT pg_advisory_unlock_shared(:k)"), {"k": gate})
+    async def one(index: int) -> None:
+        if kind == "case":
+            await db.cases.create(guild, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, CaseType.WARN)
+        else:
+            await db.notes.create(guild, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, f"n{index}")
+    await asyncio.gather(*(one(i) for i in range(first, first + count)))
+    await db.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["case", "note"])
+async def test_numbers_stay_contiguous_across_processes(pooled_db: Database, settings: Settings, kind: str) -> None:
+    await pooled_db.guilds.join(GUILD)
+    assert settings.database_url is not None
+    async with pooled_db.engine.connect() as gate:
+        await gate.execute(text("SELECT pg_advisory_lock(:k)"), {"k": START_GATE})
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                PROCESS_SCRIPT,
+                settings.database_url,
+                kind,
+                str(GUILD),
+                str(first),
+                str(TOTAL // 2),
+                str(START_GATE),
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for first in (0, TOTAL // 2)
+        ]
+        waiting = 0
+        while waiting < len(processes):  # both processes connected and blocked at the gate
+            exited = [p for p in processes if p.returncode is not None]
+            assert not exited, (await exited[0].communicate())[1].decode()
+            await asyncio.sleep(0.05)
+            result = await gate.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k AND NOT granted"),
+                {"k": START_GATE},
+            )
+            waiting = int(result.scalar_one())
+        await gate.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": START_GATE})
+        await gate.commit()
+    outcomes = [await p.communicate() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], [err.decode()[-2000:] for _, err in outcomes]
+
+    assert await _numbers(pooled_db, kind) == list(range(1, TOTAL + 1))
+    assert await counter_value(pooled_db, GUILD, kind) == TOTAL
+
+
+async def test_claim_due_with_4_concurrent_workers_hands_each_case_to_exactly_one(pooled_db: Database) -> None:
+    await pooled_db.guilds.join(GUILD)
+    async with pooled_db.session() as session:
+        await session.execute(
+            text(
+                "INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, expires_at) "
+                "SELECT :g, n, 'TEMPBAN', CAST(:u AS bigint) + n, :m, now() - n * interval '1 second' "
+                "FROM generate_series(1, 1000) AS n"
+            ),
+            {"g": GUILD, "u": USER, "m": MOD},
+        )
+    now = later(seconds=1)
+
+    async def worker() -> list[int]:
+        taken: list[int] = []
+        while batch := await pooled_db.cases.claim_due(now, limit=20):
+            taken.extend(case.case_id for case in batch)
+        return taken
+
+    results = await asyncio.gather(*(worker() for _ in range(4)))
+
+    everything = [case_id for taken in results for case_id in taken]
+    assert len(everything) == 1000
+    assert len(set(everything)) == 1000
+    assert await pooled_db.cases.claim_due(now) == []
+
+
+# -- indexes ------------------------------------------------------------------------------------------
+BULK_CASES = """
+INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, created_at, expires_at, processed_at, status)
+SELECT g.guild_id, n, t.type, CAST(:user AS bigint) + n % 2000, CAST(:mod AS bigint) + n % 10, at.created_at,
+       CASE WHEN t.type IN ('TEMPBAN', 'TIMEOUT') THEN at.created_at + interval '1 day' END,
+       CASE WHEN t.type IN ('TEMPBAN', 'TIMEOUT') AND n % 50 <> 0 THEN at.created_at END,
+       'active'
+FROM unnest(CAST(:guilds AS bigint[])) AS g (guild_id),
+     generate_series(1, 10000) AS n,
+     LATERAL (SELECT CAST(:start AS timestamptz) + n * interval '10 minutes' AS created_at) AS at,
+     LATERAL (SELECT (ARRAY['WARN', 'WARN', 'WARN', 'WARN', 'WARN', 'TIMEOUT', 'TIMEOUT', 'KICK', 'BAN', 'TEMPBAN',
+                            'WARN', 'WARN', 'TIMEOUT', 'KICK', 'WARN', 'UNBAN', 'HACKBAN', 'WARN', 'JAIL', 'UNJAIL',
+                            'WARN', 'WARN', 'TIMEOUT', 'KICK', 'WARN', 'UNTIMEOUT', 'WARN', 'SNIPPETBAN',
+                            'WARN', 'POLLBAN'])[1 + (n + g.guild_id % 7) % 30]::mod_case_type AS type) AS t
+"""
+BULK_NOTES = """
+INSERT INTO note (guild_id, number, user_id, moderator_id, content)
+SELECT :g1, n, CAST(:user AS bigint) + n % 2000, :mod, 'note ' || n FROM generate_series(1, 10000) AS n
+"""
+GUILDS = [GUILD + offset for offset in range(4)]
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
+async def _generic_plan(db: Database, stmt: Any) -> str:
+    """EXPLAIN the statement as a prepared statement with a generic plan (what a reused statement runs)."""
+    compiled = stmt.compile(dialect=asyncpg.dialect())
+    arguments = ", ".join(_literal(compiled.params[name]) for name in compiled.positiontup)
+    async with db.session() as session:
+        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        await session.execute(text(f"PREPARE moderation_plan AS {compiled.string}"))
+        try:
+            execute = f"EXECUTE moderation_plan({arguments})" if arguments else "EXECUTE moderation_plan"
+            rows = await session.execute(text(f"EXPLAIN {execute}"))
+            return "\n".join(rows.scalars())
+        finally:
+            await session.execute(text("DEALLOCATE moderation_plan"))
+
+
+async def test_history_and_due_queries_use_their_indexes(db: Database) -> None:
+    for guild_id in GUILDS:
+        await db.guilds.join(guild_id)
+    async with db.session() as session:
+        start = datetime(2024, 1, 1, tzinfo=UTC)
+        params = {"user": USER, "mod": MOD, "start": start, "guilds": GUILDS}
+        await session.execute(text(BULK_CASES), params)
+        await session.execute(text(BULK_NOTES), {"user": USER, "mod": MOD, "g1": GUILD})
+        await session.execute(text("ANALYZE mod_case"))
+        await session.execute(text("ANALYZE note"))
+        assert (await session.execute(text("SELECT count(*) FROM mod_case"))).scalar_one() == 40_000
+
+    from guildbase.models.moderation import Note  # noqa: PLC0415
+
+    notes = (
+        select(Note)
+        .where(Note.guild_id == GUILD, Note.user_id == USER + 7, Note.deleted_at.is_(None))  # type: ignore[union-attr]
+        .order_by(Note.number.desc())  # type: ignore[attr-defined]
+        .limit(25)
+    )
+    expectations = {
+        "ix_mod_case_guild_id_user_id_number": history_query(GUILD, USER + 7, limit=25, before=5000),
+        "ix_mod_case_guild_id_moderator_id_number": moderator_query(GUILD, MOD + 3, limit=25),
+        "ix_mod_case_guild_id_type_number": type_query(GUILD, CaseType.KICK, limit=25),
+        "ix_mod_case_guild_id_created_at": recent_query(GUILD, since=start + timedelta(days=30), limit=50),
+        "ix_mod_case_guild_id_user_id_pair": latest_pair_query(GUILD, USER + 7, PAIR_TYPES).limit(1),
+        "ix_mod_case_due": claim_due_query(datetime.now(UTC), 100, timedelta(minutes=5)),
+        "ix_note_guild_id_user_id_number": notes,
+    }
+    for index, stmt in expectations.items():
+        plan = await _generic_plan(db, stmt)
+        assert index in plan, f"expected {index}:\n{plan}"
+        assert "Seq Scan" not in plan, plan
+
+
+async def test_counts_for_a_user_are_served_by_the_user_index(db: Database, guild: int) -> None:
+    await db.cases.create(guild, USER, MOD, CaseType.WARN)
+    async with db.session() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            (
+                await session.execute(
+                    text(
+                        "EXPLAIN SELECT type, count(*) FROM mod_case WHERE guild_id = :g AND user_id = :u GROUP BY type"
+                    ),
+                    {"g": guild, "u": USER},
+                )
+            ).scalars()
+        )
+    assert "ix_mod_case_guild_id_user_id" in plan
+
+
+# -- demo -------------------------------------------------------------------------------------------------
+async def test_demo_seeds_cases_and_notes_and_prints_moderation_history(
+    pooled_db: Database, settings: Settings
+) -> None:
+    from guildbase.demo import MODERATION_SCRIPT, demo_guild_id, run_demo  # noqa: PLC0415
+
+    output = io.StringIO()
+    console = Console(file=output, width=200)
+    await run_demo(settings, console, guilds=1, members=3, keep_running=False)
+    await run_demo(settings, console, guilds=1, members=3, keep_running=False)  # re-running adds nothing
+
+    first = demo_guild_id(0)
+    cases = await pooled_db.cases.recent(first, limit=100)
+    assert [c.number for c in cases] == list(range(len(MODERATION_SCRIPT), 0, -1))
+    assert await pooled_db.notes.get(first, 2) is not None
+    assert await pooled_db.notes.get(first, 3) is None
+    printed = output.getvalue()
+    assert f"Moderation history of guild {first}" in printed
+    assert "TEMPBAN" in printed
+    assert "voided" in printed
+    async with pooled_db.session() as session:
+        changes = (await session.execute(select(func.count()).select_from(text("moderation_change")))).scalar_one()
+    assert changes == 2
