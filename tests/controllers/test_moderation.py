@@ -12,9 +12,11 @@ from sqlalchemy.dialects.postgresql import asyncpg
 from guildbase import Database, Settings
 from guildbase.controllers.moderation import (
     claim_due_query,
+    counts_query,
     history_query,
     latest_pair_query,
     moderator_query,
+    notes_query,
     recent_query,
     type_query,
 )
@@ -597,44 +599,20 @@ async def test_history_and_due_queries_use_their_indexes(db: Database) -> None:
         await session.execute(text("ANALYZE note"))
         assert (await session.execute(text("SELECT count(*) FROM mod_case"))).scalar_one() == 40_000
 
-    from guildbase.models.moderation import Note  # noqa: PLC0415
-
-    notes = (
-        select(Note)
-        .where(Note.guild_id == GUILD, Note.user_id == USER + 7, Note.deleted_at.is_(None))  # type: ignore[union-attr]
-        .order_by(Note.number.desc())  # type: ignore[attr-defined]
-        .limit(25)
-    )
-    expectations = {
-        "ix_mod_case_guild_id_user_id_number": history_query(GUILD, USER + 7, limit=25, before=5000),
-        "ix_mod_case_guild_id_moderator_id_number": moderator_query(GUILD, MOD + 3, limit=25),
-        "ix_mod_case_guild_id_type_number": type_query(GUILD, CaseType.KICK, limit=25),
-        "ix_mod_case_guild_id_created_at": recent_query(GUILD, since=start + timedelta(days=30), limit=50),
-        "ix_mod_case_guild_id_user_id_pair": latest_pair_query(GUILD, USER + 7, PAIR_TYPES).limit(1),
-        "ix_mod_case_due": claim_due_query(datetime.now(UTC), 100, timedelta(minutes=5)),
-        "ix_note_guild_id_user_id_number": notes,
-    }
-    for index, stmt in expectations.items():
+    expectations = [
+        ("ix_mod_case_guild_id_user_id_number", history_query(GUILD, USER + 7, limit=25, before=5000)),
+        ("ix_mod_case_guild_id_user_id_number", counts_query(GUILD, USER + 7)),
+        ("ix_mod_case_guild_id_moderator_id_number", moderator_query(GUILD, MOD + 3, limit=25)),
+        ("ix_mod_case_guild_id_type_number", type_query(GUILD, CaseType.KICK, limit=25)),
+        ("ix_mod_case_guild_id_created_at", recent_query(GUILD, since=start + timedelta(days=30), limit=50)),
+        ("ix_mod_case_guild_id_user_id_pair", latest_pair_query(GUILD, USER + 7, PAIR_TYPES).limit(1)),
+        ("ix_mod_case_due", claim_due_query(datetime.now(UTC), 100, timedelta(minutes=5))),
+        ("ix_note_guild_id_user_id_number", notes_query(GUILD, USER + 7, limit=25)),
+    ]
+    for index, stmt in expectations:
         plan = await _generic_plan(db, stmt)
-        assert index in plan, f"expected {index}:\n{plan}"
+        assert f"using {index} on" in plan, f"expected {index}:\n{plan}"
         assert "Seq Scan" not in plan, plan
-
-
-async def test_counts_for_a_user_are_served_by_the_user_index(db: Database, guild: int) -> None:
-    await db.cases.create(guild, USER, MOD, CaseType.WARN)
-    async with db.session() as session:
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(
-            (
-                await session.execute(
-                    text(
-                        "EXPLAIN SELECT type, count(*) FROM mod_case WHERE guild_id = :g AND user_id = :u GROUP BY type"
-                    ),
-                    {"g": guild, "u": USER},
-                )
-            ).scalars()
-        )
-    assert "ix_mod_case_guild_id_user_id" in plan
 
 
 # -- demo -------------------------------------------------------------------------------------------------

@@ -144,6 +144,15 @@ def recent_query(
     return stmt.order_by(col(Case.created_at).desc(), col(Case.case_id).desc()).limit(limit)
 
 
+def counts_query(guild_id: int, user_id: int) -> Select[CaseType, int]:
+    """A user's non-voided cases per type (served by ``ix_mod_case_guild_id_user_id_number``)."""
+    return (
+        select(col(Case.type), func.count())
+        .where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id, _NOT_VOIDED)
+        .group_by(col(Case.type))
+    )
+
+
 def latest_pair_query(guild_id: int, user_id: int, types: Iterable[CaseType]) -> Select[Case]:
     """The user's non-voided pair cases of ``types``, newest first (partial ``…_pair`` index)."""
     return (
@@ -151,6 +160,12 @@ def latest_pair_query(guild_id: int, user_id: int, types: Iterable[CaseType]) ->
         .where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id, _type_in(types), _NOT_VOIDED)
         .order_by(col(Case.number).desc())
     )
+
+
+def notes_query(guild_id: int, user_id: int, *, limit: int = 25, before: int | None = None) -> Select[Note]:
+    """A user's live notes, newest first (``ix_note_guild_id_user_id_number``)."""
+    stmt = select(Note).where(col(Note.guild_id) == guild_id, col(Note.user_id) == user_id)
+    return _page(stmt.where(col(Note.deleted_at).is_(None)), col(Note.number), limit, before)
 
 
 def claim_due_query(now: datetime, limit: int, lease: timedelta) -> Update:
@@ -300,12 +315,7 @@ class CaseController(Controller):
 
     async def counts(self, guild_id: int, user_id: int) -> dict[CaseType, int]:
         """How many cases of each type a user has (voided ones excluded); absent types are 0."""
-        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        stmt = (
-            select(col(Case.type), func.count())
-            .where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id, _NOT_VOIDED)
-            .group_by(col(Case.type))
-        )
+        stmt = counts_query(snowflake("guild_id", guild_id), snowflake("user_id", user_id))
         async with self._db.session() as session:
             found = {CaseType(kind): int(count) for kind, count in await session.execute(stmt)}
         return {kind: found.get(kind, 0) for kind in CaseType}
@@ -543,8 +553,7 @@ class NoteController(Controller):
     ) -> list[NoteRead]:
         """A user's live notes, newest first; pass ``before=page[-1].number`` for the next page."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        stmt = select(Note).where(col(Note.guild_id) == guild_id, col(Note.user_id) == user_id)
-        stmt = _page(stmt, col(Note.number), _limit(limit), _cursor(before))
+        stmt = notes_query(guild_id, user_id, limit=_limit(limit), before=_cursor(before))
         async with self._db.session() as session:
             return [NoteRead.model_validate(note) for note in await session.scalars(stmt)]
 
