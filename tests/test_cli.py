@@ -34,6 +34,9 @@ def test_demo_migrates_seeds_and_summarizes(demo_database: URL, redis_url: str |
     assert rows["guild"] == "2"
     assert rows["guild_config"] == "2"
     assert rows["member"] == "10"
+    for engagement_table in ["member_level", "afk", "starboard_entry", "reminder", "bookmark"]:
+        assert int(rows[engagement_table]) > 0, engagement_table
+    assert "XP leaderboard" in result.stdout
     assert "connect with" in result.stdout
 
 

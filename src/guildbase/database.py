@@ -21,8 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session, sessionmaker
 
 from guildbase.config import Settings
+from guildbase.controllers.afk import AFKController
+from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.moderation import CaseController, NoteController
+from guildbase.controllers.reminders import ReminderController
+from guildbase.controllers.starboard import StarboardController
 from guildbase.db import engine as engines
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
@@ -76,6 +81,11 @@ class Database:
         self.guild_config = GuildConfigController(self)
         self.members = MemberController(self)
         self.blacklist = BlacklistController(self)
+        self.afk = AFKController(self)
+        self.levels = LevelsController(self)
+        self.starboard = StarboardController(self)
+        self.reminders = ReminderController(self)
+        self.bookmarks = BookmarkController(self)
         self.cases = CaseController(self)
         self.notes = NoteController(self)
 

@@ -6,6 +6,7 @@ safe: every write is an upsert keyed by deterministic IDs.
 """
 
 import asyncio
+import contextlib
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from guildbase.config import Settings
 from guildbase.database import Database
 from guildbase.db.context import acting_as
 from guildbase.db.types import make_snowflake
+from guildbase.errors import ConflictError
 from guildbase.models import metadata
 from guildbase.models.core import BlacklistTarget, Feature
 from guildbase.models.moderation import CaseType
@@ -127,6 +129,54 @@ async def print_moderation_history(db: Database, console: Console, guild_id: int
     console.print(table)
 
 
+async def seed_engagement(db: Database, progress: Progress, *, guilds: int, members: int) -> None:
+    """Messages that earn XP (with level roles), AFKs, a starboard, reminders and bookmarks.
+
+    Message times are fixed, so a second run falls inside every member's
+    cooldown and awards nothing; reminders are only created once per user.
+    """
+    rng = random.Random(7)  # noqa: S311 - demo data, not security
+    task = progress.add_task("levels, AFK, starboard, reminders, bookmarks", total=guilds * members)
+    with acting_as(demo_user_id(0)):
+        for index in range(guilds):
+            guild_id = demo_guild_id(index)
+            channel, board = (make_snowflake(DEMO_EPOCH + timedelta(hours=index), n) for n in (20, 21))
+            for level in (1, 3, 5):
+                await db.levels.set_level_role(guild_id, level, make_snowflake(DEMO_EPOCH, 30 + level))
+            await db.starboard.configure(guild_id, channel_id=board, threshold=3)
+            for member in range(members):
+                user_id = demo_user_id(member)
+                for message in range(rng.randint(1, 3 * (member % 7) + 1)):
+                    sent_at = DEMO_EPOCH + timedelta(days=index, minutes=2 * message)
+                    await db.levels.award_message_xp(guild_id, user_id, channel, [], sent_at, roll=rng.random())
+                if member % 10 == 1:
+                    await db.afk.set(guild_id, user_id, reason="touching grass", nickname=f"member{member}")
+                post = make_snowflake(DEMO_EPOCH + timedelta(days=index, seconds=member), 40)
+                for fan in range(member % 5):
+                    await db.starboard.add_star(
+                        guild_id, post, demo_user_id(fan), channel_id=channel, author_id=user_id
+                    )
+                if member % 4 == 0:
+                    with contextlib.suppress(ConflictError):  # bookmarked by an earlier run
+                        await db.bookmarks.add(
+                            guild_id, user_id, post, channel_id=channel, author_id=user_id, content="great idea"
+                        )
+                if index == 0 and member % 5 == 0 and not await db.reminders.list_for_user(user_id):
+                    when = datetime.now(UTC) + timedelta(hours=member + 1)
+                    await db.reminders.create(user_id, content="stand-up", remind_at=when, guild_id=guild_id)
+                progress.advance(task)
+
+
+async def print_leaderboard(db: Database, console: Console, guild_id: int) -> None:
+    """The guild's top ten from PostgreSQL (the path used when Redis is absent)."""
+    table = Table(title=f"XP leaderboard of guild {guild_id}")
+    for column in ["rank", "user", "level", "xp", "messages"]:
+        table.add_column(column, justify="right")
+    for entry in (await db.levels.leaderboard(guild_id, limit=10)).entries:
+        table.add_row(*map(str, (entry.rank, entry.user_id, entry.level, entry.xp, entry.message_count)))
+    console.print(table)
+
+
 async def table_counts(db: Database) -> dict[str, int]:
     """Rows per table, for the summary."""
     counts = {}
@@ -145,6 +195,7 @@ async def run_demo(settings: Settings, console: Console, *, guilds: int, members
         with Progress(console=console) as progress:
             await seed_core(db, progress, guilds=guilds, members=members)
             await seed_moderation(db, progress, guilds=guilds)
+            await seed_engagement(db, progress, guilds=guilds, members=members)
         counts = await table_counts(db)
         table = Table(title="What is stored now")
         table.add_column("table")
@@ -154,6 +205,7 @@ async def run_demo(settings: Settings, console: Console, *, guilds: int, members
         console.print(table)
         first = demo_guild_id(0)
         await print_moderation_history(db, console, first)
+        await print_leaderboard(db, console, first)
         config = await db.guild_config.get(first)
         features = await db.guild_config.features(first)
         console.print(

@@ -1,0 +1,222 @@
+"""Reminder rules: create, cancel (owner only), list, and leased, fenced, retried delivery."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, literal, or_, select, update
+from sqlmodel import col
+
+from guildbase.controllers.base import Controller
+from guildbase.controllers.core import snowflake
+from guildbase.db.types import utcnow
+from guildbase.db.validation import validate
+from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from guildbase.models.reminders import (
+    DEFAULT_MAX_ATTEMPTS,
+    ERROR_MAX_LENGTH,
+    Reminder,
+    ReminderCreate,
+    ReminderRead,
+    ReminderStatus,
+)
+
+MAX_CLAIM_BATCH = 500
+MAX_LIST = 100
+DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_RETRY_AFTER = timedelta(minutes=1)
+LEASE_EXPIRED_ERROR = "the delivering worker's lease ran out on the last allowed attempt"
+
+
+class ReminderController(Controller):
+    """Reminders and their delivery queue (claim with ``SKIP LOCKED``, then mark sent or failed)."""
+
+    async def create(
+        self,
+        user_id: int,
+        *,
+        content: str,
+        remind_at: datetime,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        now: datetime | None = None,
+    ) -> ReminderRead:
+        """Schedule a reminder; without ``guild_id`` it is a DM reminder."""
+        checked = validate(
+            ReminderCreate,
+            {
+                "user_id": user_id,
+                "guild_id": guild_id,
+                "channel_id": channel_id,
+                "content": content,
+                "remind_at": remind_at,
+                "max_attempts": max_attempts,
+            },
+        )
+        moment = now or utcnow()
+        if checked.remind_at <= moment:
+            raise ValidationError.single("remind_at", "future", f"must be after {moment.isoformat()}")
+        async with self._db.session() as session:
+            row = Reminder.model_validate(checked)
+            session.add(row)
+            await session.flush()
+            await session.refresh(row)
+            return ReminderRead.model_validate(row)
+
+    async def get(self, reminder_id: int) -> ReminderRead | None:
+        """One reminder, whatever its status."""
+        async with self._db.session() as session:
+            row = await session.get(Reminder, reminder_id)
+            return None if row is None else ReminderRead.model_validate(row)
+
+    async def cancel(self, reminder_id: int, *, user_id: int) -> ReminderRead:
+        """Cancel a pending reminder; only its owner may.
+
+        Raises:
+            NotFoundError: no such reminder.
+            PermissionDeniedError: ``user_id`` does not own it.
+            ConflictError: it was already sent, failed or cancelled.
+        """
+        user_id = snowflake("user_id", user_id)
+        stmt = (
+            update(Reminder)
+            .where(
+                col(Reminder.reminder_id) == reminder_id,
+                col(Reminder.user_id) == user_id,
+                col(Reminder.status) == ReminderStatus.PENDING,
+            )
+            .values(status=ReminderStatus.CANCELLED, claimed_until=None)
+            .returning(Reminder)
+        )
+        async with self._db.session() as session:
+            row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
+            if row is not None:
+                return ReminderRead.model_validate(row)
+            existing = await session.get(Reminder, reminder_id)
+            if existing is None:
+                raise NotFoundError(f"reminder_id: reminder {reminder_id} does not exist")
+            if existing.user_id != user_id:
+                raise PermissionDeniedError(f"user_id: reminder {reminder_id} belongs to another user")
+            raise ConflictError(f"reminder {reminder_id} is already {existing.status.value}; only pending ones cancel")
+
+    async def list_for_user(
+        self,
+        user_id: int,
+        *,
+        guild_id: int | None = None,
+        include_finished: bool = False,
+        limit: int = 25,
+    ) -> list[ReminderRead]:
+        """A user's reminders, soonest first; pending only unless ``include_finished``."""
+        user_id = snowflake("user_id", user_id)
+        if not 1 <= limit <= MAX_LIST:
+            raise ValidationError.single("limit", "range", f"must be 1-{MAX_LIST}, got {limit}")
+        stmt = select(Reminder).where(col(Reminder.user_id) == user_id)
+        if guild_id is not None:
+            stmt = stmt.where(col(Reminder.guild_id) == snowflake("guild_id", guild_id))
+        if not include_finished:
+            stmt = stmt.where(col(Reminder.status) == ReminderStatus.PENDING)
+        stmt = stmt.order_by(col(Reminder.remind_at), col(Reminder.reminder_id)).limit(limit)
+        async with self._db.session() as session:
+            return [ReminderRead.model_validate(row) for row in await session.scalars(stmt)]
+
+    async def claim_due(
+        self, now: datetime | None = None, *, limit: int = 10, lease: timedelta = DEFAULT_LEASE
+    ) -> list[ReminderRead]:
+        """Take up to ``limit`` due reminders for delivery; no two workers get the same one.
+
+        ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's
+        rows instead of queueing; the lease (``claimed_until``) hides a claimed
+        reminder until it runs out, so a crashed worker's reminder is retaken.
+        Each claim counts as an attempt; a reminder whose lease ran out on its
+        last allowed attempt is marked failed here instead of being retaken.
+        """
+        if not 1 <= limit <= MAX_CLAIM_BATCH:
+            raise ValidationError.single("limit", "range", f"must be 1-{MAX_CLAIM_BATCH}, got {limit}")
+        if lease <= timedelta(0):
+            raise ValidationError.single("lease", "positive", f"must be positive, got {lease}")
+        moment = now or utcnow()
+        free = or_(col(Reminder.claimed_until).is_(None), col(Reminder.claimed_until) <= moment)
+        pending_due = (col(Reminder.status) == ReminderStatus.PENDING, col(Reminder.remind_at) <= moment, free)
+        exhausted = (
+            update(Reminder)
+            .where(*pending_due, col(Reminder.attempts) >= col(Reminder.max_attempts))
+            .values(status=ReminderStatus.FAILED, claimed_until=None, last_error=LEASE_EXPIRED_ERROR)
+        )
+        due = (
+            select(col(Reminder.reminder_id))
+            .where(*pending_due, col(Reminder.attempts) < col(Reminder.max_attempts))
+            .order_by(col(Reminder.remind_at))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(Reminder)
+            .where(col(Reminder.reminder_id).in_(due))
+            .values(claimed_until=moment + lease, attempts=col(Reminder.attempts) + 1)
+            .returning(Reminder)
+        )
+        async with self._db.session() as session:
+            await session.execute(exhausted)
+            rows = await session.scalars(claim, execution_options={"populate_existing": True})
+            claimed = [ReminderRead.model_validate(row) for row in rows]
+        return sorted(claimed, key=lambda reminder: (reminder.remind_at, reminder.reminder_id))
+
+    async def mark_sent(self, reminder_id: int, *, attempt: int, now: datetime | None = None) -> bool:
+        """Record delivery of the claim made at ``attempt`` (the claimed reminder's ``attempts``).
+
+        Returns False when the claim is stale: the lease ran out and another
+        worker retook it, or the reminder was cancelled meanwhile.
+        """
+        stmt = (
+            update(Reminder)
+            .where(
+                col(Reminder.reminder_id) == reminder_id,
+                col(Reminder.status) == ReminderStatus.PENDING,
+                col(Reminder.attempts) == attempt,
+            )
+            .values(status=ReminderStatus.SENT, sent_at=now or utcnow(), claimed_until=None, last_error=None)
+        )
+        async with self._db.session() as session:
+            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def mark_failed(
+        self,
+        reminder_id: int,
+        *,
+        attempt: int,
+        error: str,
+        now: datetime | None = None,
+        retry_after: timedelta = DEFAULT_RETRY_AFTER,
+    ) -> ReminderRead | None:
+        """Record a failed delivery: retry after ``retry_after`` while the budget lasts, else fail it.
+
+        Returns the updated reminder (``status`` tells which), or None when the
+        claim is stale (see ``mark_sent``).
+        """
+        if retry_after < timedelta(0):
+            raise ValidationError.single("retry_after", "not_negative", f"must not be negative, got {retry_after}")
+        moment = now or utcnow()
+        spent = col(Reminder.attempts) >= col(Reminder.max_attempts)
+        stmt = (
+            update(Reminder)
+            .where(
+                col(Reminder.reminder_id) == reminder_id,
+                col(Reminder.status) == ReminderStatus.PENDING,
+                col(Reminder.attempts) == attempt,
+            )
+            .values(
+                status=case((spent, _status(ReminderStatus.FAILED)), else_=_status(ReminderStatus.PENDING)),
+                claimed_until=case((spent, None), else_=moment + retry_after),
+                last_error=error[:ERROR_MAX_LENGTH],
+            )
+            .returning(Reminder)
+        )
+        async with self._db.session() as session:
+            row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
+            return None if row is None else ReminderRead.model_validate(row)
+
+
+def _status(value: ReminderStatus) -> ColumnElement[Any]:
+    """A status literal typed as the ``reminder_status`` enum (a bare string would be VARCHAR)."""
+    return literal(value, Reminder.__table__.c.status.type)  # type: ignore[attr-defined]

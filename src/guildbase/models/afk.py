@@ -1,0 +1,70 @@
+"""AFK domain: who is away in a guild, since when, until when, and the nickname to restore.
+
+The bot checks a message's author and every mention against this table on
+each message, so the lookup is one primary-key query (``guild_id``,
+``user_id = ANY(…)``); expiry sweeps use a partial index over the few rows
+that have an ``until``.
+"""
+
+from datetime import datetime
+
+from pydantic import ValidationInfo, field_validator
+from sqlalchemy import CheckConstraint, Index, text
+from sqlmodel import Field, SQLModel
+
+from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
+from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
+
+NICKNAME_MAX_LENGTH = 32  # Discord's limit
+DEFAULT_REASON = "No reason given"
+MAX_AFK_LOOKUP = 101  # an author plus Discord's 100-mention ceiling
+
+
+class AFKFields(SQLModel):
+    nickname: str | None = Field(default=None, min_length=1, max_length=NICKNAME_MAX_LENGTH)
+    """The member's nickname before going AFK, restored when they come back."""
+    reason: str = Field(default=DEFAULT_REASON, min_length=1, max_length=REASON_MAX_LENGTH)
+    until: UTCDateTime | None = Field(default=None, sa_type=UTCDateTimeType)
+    is_enforced: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    """Enforced AFK is not cleared by the member's own messages (a moderator set it)."""
+    is_permanent: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+
+    @field_validator("is_permanent")
+    @classmethod
+    def _permanent_has_no_end(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("until") is not None:
+            msg = "a permanent AFK cannot have an end time; drop until or is_permanent"
+            raise ValueError(msg)
+        return value
+
+
+class AFK(AFKFields, table=True):
+    """One member's AFK status in one guild."""
+
+    __tablename__ = "afk"
+    __table_args__ = (
+        CheckConstraint("NOT (is_permanent AND until IS NOT NULL)", name="permanent_without_until"),
+        CheckConstraint("until IS NULL OR until > since", name="until_after_since"),
+        # Only temporary AFKs expire, so the expiry sweep scans just those rows.
+        Index("ix_afk_until", "until", postgresql_where=text("until IS NOT NULL")),
+    )
+
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
+    user_id: Snowflake = snowflake_field(primary_key=True)
+    since: datetime | None = Field(
+        default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
+    )
+
+
+class AFKSet(AFKFields):
+    """Input of ``db.afk.set``."""
+
+    guild_id: Snowflake
+    user_id: Snowflake
+    since: UTCDateTime
+
+
+class AFKRead(AFKFields):
+    guild_id: Snowflake
+    user_id: Snowflake
+    since: datetime

@@ -1,0 +1,310 @@
+"""Levels domain: per-member XP, per-guild XP rules, multipliers and level-role rewards.
+
+Design decisions (compared with the legacy ``Levels`` table):
+
+- ``member_level`` (singular, per the house style; the issue's ``member_levels``)
+  references ``guild`` only, not ``member``: the per-message award is one
+  statement, and requiring a ``member`` row first would cost a second write.
+- XP is a ``BIGINT`` incremented in SQL (the legacy ``double`` was read,
+  changed in Python and written back, losing updates).
+- ``level`` is stored for cheap display and always recomputed in SQL from the
+  new XP by ``level_for_xp(xp, curve)``, a function created by migration 0003.
+  ``level_total_xp`` / ``level_for_xp`` below are its Python twins, checked
+  against the SQL functions by the tests.
+- ``message_count`` counts messages that earned XP (outside the cooldown):
+  counting every message would turn the cooldown-gated write into a write per
+  message, which is what the cooldown exists to prevent.
+- Multipliers live in ``level_multiplier`` (one row per role or channel), so
+  the award statement can join them; a member's factor is the highest matching
+  role multiplier times the channel's multiplier.
+"""
+
+import enum
+from datetime import datetime
+
+from pydantic import ValidationInfo, field_validator
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field, SQLModel
+
+from guildbase.db.mixins import AuditMixin, TimestampMixin
+from guildbase.db.types import Snowflake, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.models.core import GUILD_FK
+
+DEFAULT_XP_MIN = 15
+DEFAULT_XP_MAX = 25
+DEFAULT_COOLDOWN_SECONDS = 60
+MAX_XP_PER_MESSAGE = 1000
+MAX_COOLDOWN_SECONDS = 86_400
+MAX_XP = 10**12
+"""Upper bound for ``set_xp``; keeps every curve's level inside a 32-bit integer."""
+MAX_MULTIPLIER = 10.0
+MAX_REWARD_LEVEL = 1000
+MAX_IGNORED_CHANNELS = 500
+MAX_ROLE_IDS = 250  # Discord's limit on roles per guild
+FLAT_LEVEL_COST = 1000
+
+
+class LevelCurve(enum.StrEnum):
+    """How much XP each level costs.
+
+    - ``mee6``: level l → l+1 costs 5·l² + 50·l + 100 (the MEE6 curve, default);
+    - ``linear``: level l → l+1 costs 100·(l+1);
+    - ``flat``: every level costs 1000.
+    """
+
+    MEE6 = "mee6"
+    LINEAR = "linear"
+    FLAT = "flat"
+
+
+class LevelRoleMode(enum.StrEnum):
+    """Whether reward roles accumulate or each one replaces the previous one."""
+
+    STACK = "stack"
+    REPLACE = "replace"
+
+
+class MultiplierKind(enum.StrEnum):
+    """What a ``level_multiplier`` row applies to."""
+
+    ROLE = "role"
+    CHANNEL = "channel"
+
+
+def level_total_xp(level: int, curve: LevelCurve = LevelCurve.MEE6) -> int:
+    """Cumulative XP needed to reach ``level`` (0 for level 0). Twin of SQL ``level_total_xp``."""
+    if curve is LevelCurve.MEE6:
+        return (10 * level**3 + 135 * level**2 + 455 * level) // 6
+    if curve is LevelCurve.LINEAR:
+        return 50 * level * (level + 1)
+    return FLAT_LEVEL_COST * level
+
+
+def level_for_xp(xp: int, curve: LevelCurve = LevelCurve.MEE6) -> int:
+    """The level a member with ``xp`` has reached. Twin of SQL ``level_for_xp``."""
+    level = 0
+    step = 1
+    while level_total_xp(level + step, curve) <= xp:  # gallop, then bisect
+        step *= 2
+    low, high = level + step // 2, level + step
+    while high - low > 1:
+        middle = (low + high) // 2
+        if level_total_xp(middle, curve) <= xp:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+# -- member_level --------------------------------------------------------------
+class MemberLevel(TimestampMixin, AuditMixin, table=True):
+    """XP and level of one user in one guild; written by one statement per message.
+
+    ``updated_by`` records who last set or reset the XP by hand (awards leave it alone).
+    """
+
+    __tablename__ = "member_level"
+    __table_args__ = (
+        CheckConstraint("xp >= 0", name="xp_not_negative"),
+        CheckConstraint("level >= 0", name="level_not_negative"),
+        CheckConstraint("message_count >= 0", name="message_count_not_negative"),
+        # Leaderboards and ranks only ever count members who can earn XP, so the
+        # index leaves blacklisted members out and stays in exact ranking order
+        # (read backwards for xp DESC, user_id DESC).
+        Index("ix_member_level_leaderboard", "guild_id", "xp", "user_id", postgresql_where=text("NOT is_blacklisted")),
+        Index("ix_member_level_user_id", "user_id"),
+    )
+
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
+    user_id: Snowflake = snowflake_field(primary_key=True)
+    xp: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    level: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})
+    message_count: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+    is_blacklisted: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+
+
+class MemberLevelRead(SQLModel):
+    guild_id: Snowflake
+    user_id: Snowflake
+    xp: int
+    level: int
+    message_count: int
+    last_message_at: datetime | None
+    is_blacklisted: bool
+    updated_by: int | None = None
+
+
+class XPSet(SQLModel):
+    """Input of ``set_xp``: validated before the write."""
+
+    guild_id: Snowflake
+    user_id: Snowflake
+    xp: int = Field(ge=0, le=MAX_XP)
+
+
+class XPAward(SQLModel):
+    """What ``award_message_xp`` did: the bot acts on ``leveled_up`` and the role lists.
+
+    ``xp`` and ``level`` are None when nothing was written (cooldown, ignored
+    channel, blacklisted member).
+    """
+
+    awarded_xp: int = 0
+    xp: int | None = None
+    level: int | None = None
+    leveled_up: bool = False
+    roles_to_grant: list[int] = Field(default_factory=list)
+    roles_to_remove: list[int] = Field(default_factory=list)
+
+    @property
+    def is_awarded(self) -> bool:
+        """Whether the message counted (it may still be worth 0 XP in a channel with multiplier 0)."""
+        return self.xp is not None
+
+
+class RankCard(SQLModel):
+    """Everything a rank card shows, read in one query."""
+
+    guild_id: Snowflake
+    user_id: Snowflake
+    xp: int
+    level: int
+    message_count: int
+    is_blacklisted: bool
+    rank: int | None
+    """1-based position on the leaderboard; None for blacklisted members."""
+    ranked_members: int
+    level_xp: int
+    """Cumulative XP at which the current level started."""
+    next_level_xp: int
+    """Cumulative XP at which the next level starts."""
+
+    @property
+    def xp_into_level(self) -> int:
+        """Progress inside the current level (the filled part of the bar)."""
+        return self.xp - self.level_xp
+
+    @property
+    def xp_for_level(self) -> int:
+        """Size of the current level (the whole bar)."""
+        return self.next_level_xp - self.level_xp
+
+
+class LeaderboardCursor(SQLModel):
+    """Where the previous page ended; pass it back as ``after`` for the next page."""
+
+    xp: int
+    user_id: int
+    rank: int
+
+
+class LeaderboardEntry(SQLModel):
+    rank: int
+    user_id: Snowflake
+    xp: int
+    level: int
+    message_count: int
+
+
+class LeaderboardPage(SQLModel):
+    entries: list[LeaderboardEntry]
+    next: LeaderboardCursor | None
+    """None on the last page."""
+
+
+# -- level_config ---------------------------------------------------------------
+class LevelConfigFields(SQLModel):
+    """Every XP rule of a guild; shared by the table and the update schema."""
+
+    xp_min: int = Field(
+        default=DEFAULT_XP_MIN, ge=0, le=MAX_XP_PER_MESSAGE, sa_column_kwargs={"server_default": str(DEFAULT_XP_MIN)}
+    )
+    xp_max: int = Field(
+        default=DEFAULT_XP_MAX, ge=0, le=MAX_XP_PER_MESSAGE, sa_column_kwargs={"server_default": str(DEFAULT_XP_MAX)}
+    )
+    cooldown_seconds: int = Field(
+        default=DEFAULT_COOLDOWN_SECONDS,
+        ge=0,
+        le=MAX_COOLDOWN_SECONDS,
+        sa_column_kwargs={"server_default": str(DEFAULT_COOLDOWN_SECONDS)},
+    )
+    curve: LevelCurve = Field(
+        default=LevelCurve.MEE6,
+        sa_type=pg_enum(LevelCurve, "level_curve"),
+        sa_column_kwargs={"server_default": LevelCurve.MEE6.value},
+    )
+    role_mode: LevelRoleMode = Field(
+        default=LevelRoleMode.STACK,
+        sa_type=pg_enum(LevelRoleMode, "level_role_mode"),
+        sa_column_kwargs={"server_default": LevelRoleMode.STACK.value},
+    )
+    ignored_channel_ids: list[Snowflake] = Field(
+        default_factory=list,
+        max_length=MAX_IGNORED_CHANNELS,
+        sa_type=ARRAY(BigInteger),
+        sa_column_kwargs={"server_default": "{}", "default": None},
+    )
+
+    @field_validator("xp_max")
+    @classmethod
+    def _at_least_xp_min(cls, value: int, info: ValidationInfo) -> int:
+        xp_min = info.data.get("xp_min")
+        if xp_min is not None and value < xp_min:
+            msg = f"must be at least xp_min ({xp_min})"
+            raise ValueError(msg)
+        return value
+
+
+class LevelConfig(LevelConfigFields, TimestampMixin, AuditMixin, table=True):
+    """A guild's XP rules; a guild without a row uses the defaults above."""
+
+    __tablename__ = "level_config"
+    __table_args__ = (CheckConstraint("xp_min >= 0 AND xp_max >= xp_min", name="xp_range"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
+
+
+class LevelConfigRead(LevelConfigFields):
+    guild_id: Snowflake
+
+
+# -- level_multiplier -------------------------------------------------------------
+class LevelMultiplierBase(SQLModel):
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
+    kind: MultiplierKind = Field(primary_key=True, sa_type=pg_enum(MultiplierKind, "level_multiplier_kind"))
+    target_id: Snowflake = snowflake_field(primary_key=True)
+    multiplier: float = Field(ge=0, le=MAX_MULTIPLIER)
+
+
+class LevelMultiplier(LevelMultiplierBase, table=True):
+    """XP factor for members with a role, or for messages in a channel (0 = no XP there)."""
+
+    __tablename__ = "level_multiplier"
+    __table_args__ = (CheckConstraint(f"multiplier >= 0 AND multiplier <= {MAX_MULTIPLIER}", name="multiplier_range"),)
+
+
+class LevelMultiplierRead(LevelMultiplierBase):
+    pass
+
+
+# -- level_role -------------------------------------------------------------------
+class LevelRoleBase(SQLModel):
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
+    level: int = Field(primary_key=True, ge=1, le=MAX_REWARD_LEVEL, sa_column_kwargs={"autoincrement": False})
+    role_id: Snowflake = snowflake_field()
+
+
+class LevelRole(LevelRoleBase, TimestampMixin, AuditMixin, table=True):
+    """The role a member earns on reaching ``level``; one role per level, one level per role."""
+
+    __tablename__ = "level_role"
+    __table_args__ = (
+        CheckConstraint("level >= 1", name="level_positive"),
+        UniqueConstraint("guild_id", "role_id"),
+    )
+
+
+class LevelRoleRead(LevelRoleBase):
+    pass

@@ -1,0 +1,90 @@
+"""Reminders domain: a message to deliver to a user at a time, with a delivery lease.
+
+Delivery is at-least-once and fenced: ``claim_due`` takes a lease
+(``claimed_until``) and increments ``attempts`` in the same statement, so a
+crashed worker's reminder is retaken after the lease; ``mark_sent`` and
+``mark_failed`` only apply while ``attempts`` still equals the claim's attempt,
+so a worker whose lease ran out cannot overwrite the outcome of the next one.
+
+``guild_id`` is optional (reminders set in DMs have none); a reminder set in
+a guild disappears with it. ``channel_id`` None means "DM the user".
+"""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, Text, text
+from sqlmodel import Field, SQLModel
+
+from guildbase.db.mixins import TimestampMixin
+from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.models.core import GUILD_FK
+
+CONTENT_MAX_LENGTH = 2000
+ERROR_MAX_LENGTH = 2000
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_ATTEMPTS_LIMIT = 20
+
+
+class ReminderStatus(enum.StrEnum):
+    """Where a reminder is in its life; only ``pending`` ones are ever claimed."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ReminderFields(SQLModel):
+    user_id: Snowflake = snowflake_field()
+    guild_id: Snowflake | None = snowflake_field(default=None, foreign_key=GUILD_FK, ondelete="CASCADE")
+    channel_id: Snowflake | None = snowflake_field(default=None)
+    content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH, sa_type=Text)
+    remind_at: UTCDateTime = Field(sa_type=UTCDateTimeType)
+    max_attempts: int = Field(
+        default=DEFAULT_MAX_ATTEMPTS,
+        ge=1,
+        le=MAX_ATTEMPTS_LIMIT,
+        sa_column_kwargs={"server_default": str(DEFAULT_MAX_ATTEMPTS)},
+    )
+
+
+class Reminder(ReminderFields, TimestampMixin, table=True):
+    """One reminder; rows stay after delivery as the user's history."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        CheckConstraint("attempts >= 0 AND attempts <= max_attempts", name="attempts_within_budget"),
+        # The claim scan only ever looks at pending reminders, a small slice of
+        # the table once history accumulates.
+        Index("ix_reminder_due", "remind_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_reminder_user_id_remind_at", "user_id", "remind_at"),
+        # Guild deletion cascades here; most reminders are guild-less DMs.
+        Index("ix_reminder_guild_id", "guild_id", postgresql_where=text("guild_id IS NOT NULL")),
+    )
+
+    reminder_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    status: ReminderStatus = Field(
+        default=ReminderStatus.PENDING,
+        sa_type=pg_enum(ReminderStatus, "reminder_status"),
+        sa_column_kwargs={"server_default": ReminderStatus.PENDING.value},
+    )
+    attempts: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+    """Lease of the worker delivering it (or, after a failure, when to retry); None = free."""
+    last_error: str | None = Field(default=None, sa_type=Text)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+
+
+class ReminderCreate(ReminderFields):
+    """Input of ``db.reminders.create``."""
+
+
+class ReminderRead(ReminderFields):
+    reminder_id: int
+    status: ReminderStatus
+    attempts: int
+    claimed_until: datetime | None
+    last_error: str | None
+    sent_at: datetime | None
+    created_at: datetime

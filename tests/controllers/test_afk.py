@@ -1,0 +1,129 @@
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import event
+
+from guildbase import Database, ValidationError
+from guildbase.db.validation import validate
+from guildbase.models.afk import AFKSet
+
+GUILD = 1_100_000_000_000_000_001
+OTHER_GUILD = 1_100_000_000_000_000_002
+USER = 1_100_000_000_000_000_101
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def user(n: int) -> int:
+    return USER + n
+
+
+async def test_set_then_clear_returns_the_nickname_to_restore(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    afk = await db.afk.set(GUILD, USER, reason="lunch", nickname="Sam", now=T0)
+    assert (afk.reason, afk.nickname, afk.since, afk.until, afk.is_permanent) == ("lunch", "Sam", T0, None, False)
+    assert await db.afk.get(GUILD, USER) == afk
+    cleared = await db.afk.clear(GUILD, USER)
+    assert cleared is not None
+    assert cleared.nickname == "Sam"
+    assert await db.afk.get(GUILD, USER) is None
+    assert await db.afk.clear(GUILD, USER) is None
+
+
+async def test_setting_afk_again_replaces_it(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    await db.afk.set(GUILD, USER, reason="lunch", now=T0)
+    again = await db.afk.set(GUILD, USER, reason="sleeping", enforced=True, now=T0 + timedelta(hours=1))
+    assert (again.reason, again.is_enforced, again.since) == ("sleeping", True, T0 + timedelta(hours=1))
+    assert await db.afk.count(GUILD) == 1
+
+
+async def test_afk_is_per_guild(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    await db.guilds.join(OTHER_GUILD)
+    await db.afk.set(GUILD, USER)
+    assert await db.afk.get(OTHER_GUILD, USER) is None
+
+
+async def test_get_many_finds_the_afk_members_among_author_and_mentions(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    for n in (3, 7, 19):
+        await db.afk.set(GUILD, user(n), reason=f"away {n}")
+    found = await db.afk.get_many(GUILD, [user(n) for n in range(21)])
+    assert {uid: afk.reason for uid, afk in found.items()} == {user(n): f"away {n}" for n in (3, 7, 19)}
+    assert await db.afk.get_many(GUILD, []) == {}
+
+
+async def test_checking_an_author_and_twenty_mentions_is_one_query(pooled_db: Database) -> None:
+    await pooled_db.guilds.join(GUILD)
+    await pooled_db.afk.set(GUILD, user(5))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = pooled_db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        found = await pooled_db.afk.get_many(GUILD, [user(n) for n in range(21)])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert list(found) == [user(5)]
+    assert len(statements) == 1, statements
+
+
+async def test_due_lists_only_expired_temporary_afks(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    await db.afk.set(GUILD, user(1), until=T0 + timedelta(minutes=5), now=T0)
+    await db.afk.set(GUILD, user(2), until=T0 + timedelta(hours=5), now=T0)
+    await db.afk.set(GUILD, user(3), permanent=True, now=T0)
+    await db.afk.set(GUILD, user(4), now=T0)
+    due = await db.afk.due(T0 + timedelta(minutes=10))
+    assert [afk.user_id for afk in due] == [user(1)]
+    later = await db.afk.due(T0 + timedelta(days=1))
+    assert [afk.user_id for afk in later] == [user(1), user(2)]
+
+
+async def test_afk_rows_go_with_their_guild(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    await db.afk.set(GUILD, USER)
+    await db.guilds.delete(GUILD)
+    assert await db.afk.get_many(GUILD, [USER]) == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"until": T0 - timedelta(seconds=1)}, "until"),
+        ({"until": T0 + timedelta(hours=1), "permanent": True}, "is_permanent"),
+        ({"reason": ""}, "reason"),
+        ({"reason": "x" * 513}, "reason"),
+        ({"nickname": "n" * 33}, "nickname"),
+        ({"until": datetime(2030, 1, 1)}, "until"),  # noqa: DTZ001 - naive on purpose
+    ],
+)
+async def test_bad_afk_input_is_rejected_naming_the_field(db: Database, options: dict[str, Any], field: str) -> None:
+    await db.guilds.join(GUILD)
+    with pytest.raises(ValidationError) as raised:
+        await db.afk.set(GUILD, USER, now=T0, **options)
+    assert raised.value.fields == [field]
+    assert await db.afk.get(GUILD, USER) is None
+
+
+async def test_looking_up_more_ids_than_a_message_can_mention_is_rejected(db: Database) -> None:
+    with pytest.raises(ValidationError) as raised:
+        await db.afk.get_many(GUILD, [user(n) for n in range(102)])
+    assert raised.value.fields == ["user_ids"]
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_nicknames_longer_than_discord_allows_are_rejected(nickname: str) -> None:
+    data = {"guild_id": GUILD, "user_id": USER, "since": T0, "nickname": nickname}
+    if len(nickname) <= 32:
+        assert validate(AFKSet, data).nickname == nickname
+        return
+    with pytest.raises(ValidationError) as raised:
+        validate(AFKSet, data)
+    assert raised.value.fields == ["nickname"]
