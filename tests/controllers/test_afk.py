@@ -4,9 +4,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql
 
 from guildbase import Database, ValidationError
+from guildbase.controllers.afk import due_query
 from guildbase.db.validation import validate
 from guildbase.models.afk import AFKSet
 
@@ -127,3 +129,11 @@ def test_nicknames_longer_than_discord_allows_are_rejected(nickname: str) -> Non
     with pytest.raises(ValidationError) as raised:
         validate(AFKSet, data)
     assert raised.value.fields == ["nickname"]
+
+
+async def test_the_expiry_sweep_reads_the_partial_until_index(db: Database) -> None:
+    sql = str(due_query(T0, limit=100).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    async with db.session() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join((await session.execute(text(f"EXPLAIN {sql}"))).scalars())
+    assert "ix_afk_until" in plan, plan

@@ -1,17 +1,21 @@
 import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import BigInteger, bindparam, text
+from sqlalchemy import BigInteger, bindparam, event, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from guildbase import Database, ValidationError
+from guildbase.controllers.levels import _RANK_SQL, leaderboard_query
 from guildbase.db.context import acting_as
 from guildbase.db.validation import validate
 from guildbase.models.levels import (
+    LeaderboardCursor,
     LevelConfigFields,
     LevelCurve,
     LevelRoleMode,
@@ -289,8 +293,10 @@ async def test_concurrent_messages_inside_one_cooldown_award_xp_exactly_once(poo
         *(
             pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [], T0 + timedelta(seconds=i % 10))
             for i in range(50)
-        )
+        ),
+        return_exceptions=True,
     )
+    assert [r for r in awards if isinstance(r, BaseException)] == []  # every task finished cleanly
     counted = [award for award in awards if award.is_awarded]
     assert len(counted) == 1
     row = await pooled_db.levels.get(GUILD, USER)
@@ -304,8 +310,10 @@ async def test_concurrent_awards_across_members_add_up_to_the_unit(pooled_db: Da
     await pooled_db.levels.set_level_role(GUILD, 1, ROLE_1)
     calls = [(user(n % 100), T0 + timedelta(seconds=n // 100)) for n in range(1000)]
     awards = await asyncio.gather(
-        *(pooled_db.levels.award_message_xp(GUILD, uid, CHANNEL, [], when) for uid, when in calls)
+        *(pooled_db.levels.award_message_xp(GUILD, uid, CHANNEL, [], when) for uid, when in calls),
+        return_exceptions=True,
     )
+    assert [r for r in awards if isinstance(r, BaseException)] == []  # every task finished cleanly
     expected: dict[int, int] = defaultdict(int)
     for (uid, _), award in zip(calls, awards, strict=True):
         assert award.is_awarded
@@ -320,3 +328,41 @@ async def test_concurrent_awards_across_members_add_up_to_the_unit(pooled_db: Da
     level_ups = [award for award in awards if award.roles_to_grant == [ROLE_1]]
     assert all(entry.level == 1 for entry in ranked)  # 10 messages of 15-25 XP: 150-250 XP
     assert len(level_ups) == 100  # each member crossed into level 1 exactly once
+
+
+async def explain(db: Database, statement: str, params: dict | None = None) -> str:
+    async with db.session() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        return "\n".join((await session.execute(text(f"EXPLAIN {statement}"), params or {})).scalars())
+
+
+def literal_sql(stmt: Any) -> str:
+    return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+async def test_leaderboard_pages_and_ranks_read_the_partial_leaderboard_index(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    cursor = LeaderboardCursor(xp=500, user_id=USER, rank=10)
+    for after in (None, cursor):
+        plan = await explain(db, literal_sql(leaderboard_query(GUILD, limit=11, after=after)))
+        assert "ix_member_level_leaderboard" in plan, plan
+    rank_plan = await explain(db, _RANK_SQL.text, {"guild_id": GUILD, "user_id": USER, "default_curve": "mee6"})
+    assert "ix_member_level_leaderboard" in rank_plan, rank_plan
+
+
+async def test_awarding_xp_is_one_statement(pooled_db: Database) -> None:
+    await pooled_db.guilds.join(GUILD)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = pooled_db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0)
+        again = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0 + timedelta(minutes=5))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert (first.is_awarded, again.is_awarded) == (True, True)
+    assert len(statements) == 2, statements

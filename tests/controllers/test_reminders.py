@@ -2,8 +2,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 
 from guildbase import ConflictError, Database, NotFoundError, PermissionDeniedError, ValidationError
+from guildbase.controllers.reminders import claimable_query
 from guildbase.models.reminders import ReminderStatus
 
 GUILD = 1_100_000_000_000_000_001
@@ -153,7 +156,18 @@ async def test_a_claimed_reminder_is_never_claimed_by_another_worker(pooled_db: 
             taken.extend(r.reminder_id for r in batch)
         return taken
 
-    per_worker = await asyncio.gather(*(worker() for _ in range(12)))
+    per_worker = await asyncio.gather(*(worker() for _ in range(12)), return_exceptions=True)
+    assert [r for r in per_worker if isinstance(r, BaseException)] == []  # every task finished cleanly
     claimed = [rid for taken in per_worker for rid in taken]
     assert len(claimed) == len(set(claimed)) == 60
     assert sum(1 for taken in per_worker if taken) > 1
+
+
+async def test_the_claim_scan_reads_the_partial_due_index(db: Database) -> None:
+    sql = str(
+        claimable_query(T0, limit=10).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    )
+    async with db.session() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join((await session.execute(text(f"EXPLAIN {sql}"))).scalars())
+    assert "ix_reminder_due" in plan, plan

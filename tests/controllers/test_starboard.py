@@ -1,8 +1,9 @@
 import asyncio
 import random
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlmodel import col
 
 from guildbase import Database, NotFoundError, ValidationError
@@ -129,8 +130,10 @@ async def test_concurrent_stars_and_unstars_keep_the_count_equal_to_the_rows(poo
         *(
             star(pooled_db, n) if adding else pooled_db.starboard.remove_star(GUILD, MESSAGE, user(n))
             for n, adding in operations
-        )
+        ),
+        return_exceptions=True,
     )
+    assert [r for r in results if isinstance(r, BaseException)] == []  # every task finished cleanly
     async with pooled_db.session() as session:
         rows = (
             await session.execute(
@@ -149,3 +152,22 @@ async def test_concurrent_stars_and_unstars_keep_the_count_equal_to_the_rows(poo
     downs = sum(r.crossed_down for r in results)
     starting, threshold = 20, 10
     assert ups - downs == int(rows >= threshold) - int(starting >= threshold)
+
+
+async def test_a_star_and_an_unstar_are_one_statement_each(pooled_db: Database) -> None:
+    await pooled_db.guilds.join(GUILD)
+    await pooled_db.starboard.configure(GUILD, channel_id=BOARD)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = pooled_db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        added = await star(pooled_db, 1)
+        removed = await pooled_db.starboard.remove_star(GUILD, MESSAGE, user(1))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert (added.star_count, removed.star_count) == (1, 0)
+    assert len(statements) == 2, statements

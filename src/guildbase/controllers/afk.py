@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, any_, bindparam, delete, func, select
+from sqlalchemy import BigInteger, Select, any_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel import col
 
@@ -99,13 +99,7 @@ class AFKController(Controller):
         """Temporary AFKs whose ``until`` has passed, oldest first (for the expiry sweep)."""
         if not 1 <= limit <= MAX_DUE_BATCH:
             raise ValidationError.single("limit", "range", f"must be 1-{MAX_DUE_BATCH}, got {limit}")
-        moment = now or utcnow()
-        stmt = (
-            select(AFK)
-            .where(col(AFK.until).is_not(None), col(AFK.until) <= moment)
-            .order_by(col(AFK.until))
-            .limit(limit)
-        )
+        stmt = due_query(now or utcnow(), limit=limit)
         async with self._db.session() as session:
             return [AFKRead.model_validate(row) for row in await session.scalars(stmt)]
 
@@ -115,3 +109,10 @@ class AFKController(Controller):
         stmt = select(func.count()).select_from(AFK).where(col(AFK.guild_id) == guild_id)
         async with self._db.read_session() as session:
             return int((await session.execute(stmt)).scalar_one())
+
+
+def due_query(moment: datetime, *, limit: int) -> Select[AFK]:
+    """Expired temporary AFKs; ``until IS NOT NULL`` lets it use the partial ``ix_afk_until``."""
+    return (
+        select(AFK).where(col(AFK.until).is_not(None), col(AFK.until) <= moment).order_by(col(AFK.until)).limit(limit)
+    )

@@ -5,7 +5,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Float, bindparam, delete, func, literal, select, text, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Select,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel import col
 
@@ -218,18 +231,8 @@ class LevelsController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationError.single("limit", "range", f"must be 1-{MAX_PAGE_SIZE}, got {limit}")
-        stmt = (
-            select(
-                col(MemberLevel.user_id), col(MemberLevel.xp), col(MemberLevel.level), col(MemberLevel.message_count)
-            )
-            .where(col(MemberLevel.guild_id) == guild_id, ~col(MemberLevel.is_blacklisted))
-            .order_by(col(MemberLevel.xp).desc(), col(MemberLevel.user_id).desc())
-            .limit(limit + 1)
-        )
-        first_rank = 1
-        if after is not None:
-            stmt = stmt.where(tuple_(col(MemberLevel.xp), col(MemberLevel.user_id)) < tuple_(after.xp, after.user_id))
-            first_rank = after.rank + 1
+        stmt = leaderboard_query(guild_id, limit=limit + 1, after=after)
+        first_rank = 1 if after is None else after.rank + 1
         async with self._db.read_session() as session:
             rows = (await session.execute(stmt)).all()
         entries = [
@@ -411,6 +414,21 @@ class LevelsController(Controller):
         stmt = select(LevelRole).where(col(LevelRole.guild_id) == guild_id).order_by(col(LevelRole.level))
         async with self._db.session() as session:
             return [LevelRoleRead.model_validate(row) for row in await session.scalars(stmt)]
+
+
+def leaderboard_query(
+    guild_id: int, *, limit: int, after: LeaderboardCursor | None = None
+) -> Select[int, int, int, int]:
+    """The keyset page query; it walks ``ix_member_level_leaderboard`` backwards from the cursor."""
+    stmt = (
+        select(col(MemberLevel.user_id), col(MemberLevel.xp), col(MemberLevel.level), col(MemberLevel.message_count))
+        .where(col(MemberLevel.guild_id) == guild_id, ~col(MemberLevel.is_blacklisted))
+        .order_by(col(MemberLevel.xp).desc(), col(MemberLevel.user_id).desc())
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(col(MemberLevel.xp), col(MemberLevel.user_id)) < tuple_(after.xp, after.user_id))
+    return stmt
 
 
 def _key(guild_id: int, user_id: int) -> tuple[int, int]:

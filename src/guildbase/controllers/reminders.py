@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, literal, or_, select, update
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
@@ -143,16 +143,9 @@ class ReminderController(Controller):
             .where(*pending_due, col(Reminder.attempts) >= col(Reminder.max_attempts))
             .values(status=ReminderStatus.FAILED, claimed_until=None, last_error=LEASE_EXPIRED_ERROR)
         )
-        due = (
-            select(col(Reminder.reminder_id))
-            .where(*pending_due, col(Reminder.attempts) < col(Reminder.max_attempts))
-            .order_by(col(Reminder.remind_at))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         claim = (
             update(Reminder)
-            .where(col(Reminder.reminder_id).in_(due))
+            .where(col(Reminder.reminder_id).in_(claimable_query(moment, limit=limit)))
             .values(claimed_until=moment + lease, attempts=col(Reminder.attempts) + 1)
             .returning(Reminder)
         )
@@ -215,6 +208,23 @@ class ReminderController(Controller):
         async with self._db.session() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             return None if row is None else ReminderRead.model_validate(row)
+
+
+def claimable_query(moment: datetime, *, limit: int) -> Select[int | None]:
+    """IDs of due, unleased reminders with attempts left, locked and skipped past other workers' rows."""
+    free = or_(col(Reminder.claimed_until).is_(None), col(Reminder.claimed_until) <= moment)
+    return (
+        select(col(Reminder.reminder_id))
+        .where(
+            col(Reminder.status) == ReminderStatus.PENDING,
+            col(Reminder.remind_at) <= moment,
+            free,
+            col(Reminder.attempts) < col(Reminder.max_attempts),
+        )
+        .order_by(col(Reminder.remind_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def _status(value: ReminderStatus) -> ColumnElement[Any]:
