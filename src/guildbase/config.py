@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     local_cache_ttl_seconds: float = Field(
         default=5.0, ge=0, description="In-process cache lifetime; invalidations usually end it sooner."
     )
+    web_session_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Dashboard session lifetime, pushed forward on each request."
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level.")
     data_dir: Path = Field(default=Path(".guildbase"), description="Where the embedded PostgreSQL keeps its data.")
 

@@ -192,7 +192,12 @@ class Database:
         return self._cache
 
     def _make_cache(self, client: aioredis.Redis) -> CacheService:
-        return CacheService(client, local_ttl=self.settings.local_cache_ttl_seconds)
+        return CacheService(
+            client,
+            redis_url=self.settings.redis_url,
+            local_ttl=self.settings.local_cache_ttl_seconds,
+            session_ttl=self.settings.web_session_ttl_seconds,
+        )
 
     @property
     def redis(self) -> aioredis.Redis:

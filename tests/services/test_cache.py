@@ -12,7 +12,8 @@ from sqlalchemy import event
 
 from guildbase import Database, Settings
 from guildbase.controllers.core import config_key
-from guildbase.services.cache import CacheService, guild_key
+from guildbase.services.cache import CacheService
+from guildbase.services.keys import guild_key
 from guildbase.services.redis import create_redis
 
 GUILD = 1_100_000_000_000_000_001
@@ -128,7 +129,7 @@ async def test_config_reads_keep_working_when_redis_is_unreachable(
     await database.connect()
     try:
         await database.guilds.join(GUILD)
-        with caplog.at_level(logging.WARNING, logger="guildbase.cache"):
+        with caplog.at_level(logging.WARNING, logger="guildbase.redis"):
             for prefix in ["!", "?", "!!"]:
                 await database.guild_config.update(GUILD, prefix=prefix)
                 assert (await database.guild_config.get(GUILD)).prefix == prefix

@@ -36,7 +36,7 @@ from guildbase.models.core import (
     MemberBase,
     MemberRead,
 )
-from guildbase.services.cache import guild_key
+from guildbase.services.keys import guild_key
 
 
 def config_key(guild_id: int) -> str:

@@ -21,46 +21,14 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
+from guildbase.services.breaker import CircuitBreaker
+from guildbase.services.keys import INVALIDATION_CHANNEL
+from guildbase.services.ratelimit import RateLimiter
+from guildbase.services.websessions import WebSessionStore
+
 log = logging.getLogger("guildbase.cache")
 
-NAMESPACE = "gb"
-CACHE_VERSION = 1
-INVALIDATION_CHANNEL = f"{NAMESPACE}:invalidate"
-
 T = TypeVar("T")
-
-
-def guild_key(guild_id: int, *parts: str | int) -> str:
-    """``gb:v1:{g:<guild_id>}:<parts…>`` — the key for something cached per guild."""
-    suffix = ":".join(str(part) for part in parts)
-    return f"{NAMESPACE}:v{CACHE_VERSION}:{{g:{guild_id}}}:{suffix}"
-
-
-class CircuitBreaker:
-    """Skip Redis for ``cooldown`` seconds after a failure, and log once per outage."""
-
-    def __init__(self, cooldown: float = 5.0) -> None:
-        self.cooldown = cooldown
-        self._open_until = 0.0
-        self._outage = False
-
-    @property
-    def is_open(self) -> bool:
-        """True while calls should not even try Redis."""
-        return time.monotonic() < self._open_until
-
-    def failed(self, error: BaseException) -> None:
-        """Record a failure; warn only on the first one of an outage."""
-        self._open_until = time.monotonic() + self.cooldown
-        if not self._outage:
-            self._outage = True
-            log.warning("Redis unavailable (%s); serving from PostgreSQL until it returns", error)
-
-    def succeeded(self) -> None:
-        """Record a success; announce the end of an outage."""
-        if self._outage:
-            self._outage = False
-            log.warning("Redis is back; cache reads resume")
 
 
 class LocalCache:
@@ -112,14 +80,19 @@ class CacheService:
         self,
         client: aioredis.Redis,
         *,
+        redis_url: str | None = None,
         local_ttl: float = 5.0,
         local_maxsize: int = 10_000,
+        session_ttl: int = 7 * 24 * 3600,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.client = client
         self.breaker = breaker or CircuitBreaker()
         self.local = LocalCache(local_maxsize, local_ttl)
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        # The other Redis-backed services hang off ``db.cache`` too.
+        self.ratelimits = RateLimiter(client if redis_url else None)
+        self.sessions = WebSessionStore(client, ttl=session_ttl)
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 

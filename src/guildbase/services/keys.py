@@ -1,0 +1,15 @@
+"""Redis key conventions shared by every service."""
+
+NAMESPACE = "gb"
+CACHE_VERSION = 1
+INVALIDATION_CHANNEL = f"{NAMESPACE}:invalidate"
+
+
+def guild_key(guild_id: int, *parts: str | int) -> str:
+    """``gb:v1:{g:<guild_id>}:<parts…>`` — the key for something cached per guild.
+
+    The ``{g:…}`` hash tag keeps a guild's keys on one Redis Cluster slot; the
+    version segment is bumped when a cached shape changes.
+    """
+    suffix = ":".join(str(part) for part in parts)
+    return f"{NAMESPACE}:v{CACHE_VERSION}:{{g:{guild_id}}}:{suffix}"

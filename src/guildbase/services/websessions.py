@@ -1,0 +1,127 @@
+"""Web dashboard sessions in Redis: opaque ids, sliding expiry, revocation.
+
+The cookie holds only a random id (256 bits from ``secrets``), never a user
+id, so it reveals nothing and cannot be forged. The data lives in Redis with a
+TTL that is pushed forward on every use; a per-user index set makes "log out
+everywhere" and "list my sessions" cheap.
+"""
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from guildbase.db.types import validate_snowflake
+from guildbase.services.keys import CACHE_VERSION, NAMESPACE
+
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """What a request handler sees: who, since when, and the stored data."""
+
+    session_id: str
+    user_id: int
+    created_at: float
+    last_seen_at: float
+    data: dict[str, Any]
+
+
+def _session_key(session_id: str) -> str:
+    return f"{NAMESPACE}:v{CACHE_VERSION}:session:{session_id}"
+
+
+def _user_index_key(user_id: int) -> str:
+    return f"{NAMESPACE}:v{CACHE_VERSION}:{{u:{user_id}}}:sessions"
+
+
+class WebSessionStore:
+    """Create, read (sliding), list and revoke dashboard sessions."""
+
+    def __init__(self, client: aioredis.Redis, *, ttl: int = DEFAULT_TTL_SECONDS) -> None:
+        self.client = client
+        self.ttl = ttl
+
+    async def create(self, user_id: int, data: dict[str, Any] | None = None) -> WebSession:
+        """Start a session for ``user_id``; returns it with its new opaque id."""
+        user_id = validate_snowflake(user_id)
+        now = time.time()
+        session = WebSession(secrets.token_urlsafe(32), user_id, now, now, dict(data or {}))
+        payload = json.dumps({"user_id": str(user_id), "created_at": now, "last_seen_at": now, "data": session.data})
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(_session_key(session.session_id), payload, ex=self.ttl)
+            pipe.sadd(_user_index_key(user_id), session.session_id)
+            pipe.expire(_user_index_key(user_id), self.ttl)
+            await pipe.execute()
+        return session
+
+    async def get(self, session_id: str, *, touch: bool = True) -> WebSession | None:
+        """The live session, or None; ``touch`` pushes its expiry forward (sliding)."""
+        raw = await self.client.get(_session_key(session_id))
+        if raw is None:
+            return None
+        stored = json.loads(raw)
+        user_id = int(stored["user_id"])
+        if touch:
+            stored["last_seen_at"] = time.time()
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.set(_session_key(session_id), json.dumps(stored), ex=self.ttl, xx=True)
+                pipe.expire(_user_index_key(user_id), self.ttl)
+                await pipe.execute()
+        return WebSession(session_id, user_id, stored["created_at"], stored["last_seen_at"], stored["data"])
+
+    async def update(self, session_id: str, data: dict[str, Any]) -> WebSession | None:
+        """Replace the session's data (e.g. a refreshed guild list); None if it expired."""
+        current = await self.get(session_id, touch=False)
+        if current is None:
+            return None
+        stored = {
+            "user_id": str(current.user_id),
+            "created_at": current.created_at,
+            "last_seen_at": time.time(),
+            "data": data,
+        }
+        written = await self.client.set(_session_key(session_id), json.dumps(stored), ex=self.ttl, xx=True)
+        return None if not written else await self.get(session_id, touch=False)
+
+    async def revoke(self, session_id: str) -> bool:
+        """End one session (log out); False if it did not exist."""
+        current = await self.get(session_id, touch=False)
+        if current is None:
+            return False
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.delete(_session_key(session_id))
+            pipe.srem(_user_index_key(current.user_id), session_id)
+            await pipe.execute()
+        return True
+
+    async def revoke_all(self, user_id: int) -> int:
+        """End every session of a user (log out everywhere); returns how many were live."""
+        ids = [str(i) for i in await self.client.smembers(_user_index_key(user_id))]
+        if not ids:
+            return 0
+        async with self.client.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.delete(_session_key(session_id))
+            pipe.delete(_user_index_key(user_id))
+            results = await pipe.execute()
+        return sum(int(deleted) for deleted in results[:-1])
+
+    async def list_for_user(self, user_id: int) -> list[WebSession]:
+        """The user's live sessions, newest first; expired ids are pruned from the index."""
+        ids = sorted(str(i) for i in await self.client.smembers(_user_index_key(user_id)))
+        sessions = []
+        stale = []
+        for session_id in ids:
+            session = await self.get(session_id, touch=False)
+            if session is None:
+                stale.append(session_id)
+            else:
+                sessions.append(session)
+        if stale:
+            await self.client.srem(_user_index_key(user_id), *stale)
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
