@@ -7,6 +7,7 @@ server's db 9 (flushed per test), else (never under CI, and with a warning)
 the in-process stand-in.
 """
 
+import asyncio
 import os
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -124,7 +125,9 @@ async def pooled_db(settings: Settings, database_url: URL, redis_client: "redis.
         yield database
     finally:
         await database.close()
-        truncate_all(database_url)
+        # In a thread: a test that left tasks holding locks can still finish them
+        # while TRUNCATE waits, instead of deadlocking the event loop.
+        await asyncio.to_thread(truncate_all, database_url)
 
 
 @pytest.fixture

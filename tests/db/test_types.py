@@ -73,3 +73,12 @@ async def test_timestamps_come_back_utc_aware(db: Database) -> None:
     guild = await db.guilds.join(1_100_000_000_000_000_001)
     assert guild.joined_at.tzinfo is not None
     assert guild.joined_at.utcoffset() == timedelta(0)
+
+
+async def test_any_named_check_violation_names_its_column(db: Database) -> None:
+    await db.guilds.join(1_100_000_000_000_000_001)
+    with pytest.raises(ValidationError) as raised:
+        async with db.session() as session:
+            row = "1100000000000000001, 1100000000000000101, -5"
+            await session.execute(text(f"INSERT INTO member_level (guild_id, user_id, xp) VALUES ({row})"))
+    assert raised.value.fields == ["xp"]

@@ -9,6 +9,7 @@ writer) arrives here as an ``IntegrityError`` and leaves as a
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import CheckConstraint
 from sqlalchemy.exc import IntegrityError
 
 from guildbase.errors import ConflictError, FieldError, GuildbaseError, ValidationError
@@ -59,8 +60,29 @@ def translate(error: IntegrityError) -> GuildbaseError:
         return ConflictError(f"{columns}: {values} is already taken ({violation.constraint})")
     if violation.sqlstate == CHECK_VIOLATION:
         constraint = violation.constraint or "check"
-        field = constraint.removeprefix(f"ck_{violation.table}_").removesuffix("_positive")
-        return ValidationError([FieldError(field, "check", f"violates {constraint}")])
+        return ValidationError(
+            [FieldError(_checked_column(constraint, violation.table), "check", f"violates {constraint}")]
+        )
     if violation.sqlstate == NOT_NULL_VIOLATION:
         return ValidationError([FieldError(field, "missing", "is required")])
     return ConflictError(f"the write was rejected by the database: {violation.detail or error.orig}")
+
+
+def _checked_column(constraint: str, table: str | None) -> str:
+    """The column a named CHECK constrains, read from the models' metadata.
+
+    PostgreSQL reports only the constraint's name; the metadata knows its
+    expression, and the first column in it is the field a person must fix.
+    """
+    from guildbase.models import metadata  # noqa: PLC0415 - models import db, not the other way round
+
+    for candidate in metadata.tables.values():
+        if table is not None and candidate.name != table:
+            continue
+        for check in candidate.constraints:
+            if check.name == constraint and isinstance(check, CheckConstraint):
+                sql = str(check.sqltext)
+                found = {m.start(): c.name for c in candidate.columns if (m := re.search(rf"\b{c.name}\b", sql))}
+                if found:
+                    return found[min(found)]
+    return constraint
