@@ -24,6 +24,7 @@ from guildbase.config import Settings
 from guildbase.controllers.afk import AFKController
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
@@ -83,6 +84,7 @@ class Database:
         self.blacklist = BlacklistController(self)
         self.afk = AFKController(self)
         self.levels = LevelsController(self)
+        self.leaderboards = LeaderboardController(self)
         self.starboard = StarboardController(self)
         self.reminders = ReminderController(self)
         self.bookmarks = BookmarkController(self)

@@ -7,6 +7,7 @@ safe: every write is an upsert keyed by deterministic IDs.
 
 import asyncio
 import contextlib
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -168,12 +169,16 @@ async def seed_engagement(db: Database, progress: Progress, *, guilds: int, memb
 
 
 async def print_leaderboard(db: Database, console: Console, guild_id: int) -> None:
-    """The guild's top ten from PostgreSQL (the path used when Redis is absent)."""
-    table = Table(title=f"XP leaderboard of guild {guild_id}")
+    """The guild's top ten: all-time from the Redis board, with the PostgreSQL page beside it."""
+    board = await db.leaderboards.top(guild_id, 10)
+    page = {entry.user_id: entry for entry in (await db.levels.leaderboard(guild_id, limit=10)).entries}
+    table = Table(title=f"XP leaderboard of guild {guild_id} (served from {board.source})")
     for column in ["rank", "user", "level", "xp", "messages"]:
         table.add_column(column, justify="right")
-    for entry in (await db.levels.leaderboard(guild_id, limit=10)).entries:
-        table.add_row(*map(str, (entry.rank, entry.user_id, entry.level, entry.xp, entry.message_count)))
+    for entry in board.entries:
+        row = page.get(entry.user_id)
+        level, messages = (row.level, row.message_count) if row else ("?", "?")
+        table.add_row(*map(str, (entry.rank, entry.user_id, level, entry.xp, messages)))
     console.print(table)
 
 
@@ -188,6 +193,7 @@ async def table_counts(db: Database) -> dict[str, int]:
 
 async def run_demo(settings: Settings, console: Console, *, guilds: int, members: int, keep_running: bool) -> None:
     """Migrate to head, seed, and print a summary with connection instructions."""
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     db = Database(settings)
     await db.connect(migrate=True)
     try:

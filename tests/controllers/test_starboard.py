@@ -122,7 +122,7 @@ async def test_entries_and_stars_go_with_their_guild(db: Database) -> None:
 async def test_concurrent_stars_and_unstars_keep_the_count_equal_to_the_rows(pooled_db: Database) -> None:
     await pooled_db.guilds.join(GUILD)
     await pooled_db.starboard.configure(GUILD, channel_id=BOARD, threshold=10)
-    rng = random.Random(7)  # noqa: S311 - test data
+    rng = random.Random(7)
     for n in range(0, 40, 2):  # some users start with a star, so unstars have something to remove
         await star(pooled_db, n)
     operations = [(rng.randrange(40), rng.random() < 0.5) for _ in range(100)]

@@ -22,8 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel import col
 
-from guildbase.controllers.base import Controller
+from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.core import snowflake
+from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.db.context import current_actor
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ValidationError
@@ -48,11 +49,13 @@ from guildbase.models.levels import (
     LevelRoleRead,
     MemberLevel,
     MemberLevelRead,
+    MemberXPDaily,
     MultiplierKind,
     RankCard,
     XPAward,
     XPSet,
 )
+from guildbase.services.leaderboard import Period, window
 
 MAX_PAGE_SIZE = 100
 
@@ -65,6 +68,10 @@ MAX_PAGE_SIZE = 100
 #   has passed and the member is not blacklisted; ON CONFLICT DO UPDATE locks
 #   the row and re-checks the cooldown on its latest version, so concurrent
 #   messages inside one window award XP exactly once;
+# - `daily` adds the award to the member's UTC day in `member_xp_daily`, and
+#   `earlier` sums the earlier days of this week and month (the snapshot does
+#   not include today's row), so the statement returns absolute day/week/month
+#   totals that the Redis boards store with ZADD GT (order-independent);
 # - the outer SELECT derives the previous level from (new XP - award) and the
 #   reward roles to grant/remove against the roles the member has now.
 _AWARD_SQL = text("""
@@ -102,8 +109,20 @@ WITH settings AS (
            OR ml.last_message_at
               <= excluded.last_message_at - make_interval(secs => (SELECT a.cooldown_seconds FROM award AS a)))
     RETURNING ml.xp, ml.level
+), daily AS (
+    INSERT INTO member_xp_daily AS d (guild_id, user_id, day, xp)
+    SELECT :guild_id, :user_id, :today, a.xp FROM awarded CROSS JOIN award AS a
+    ON CONFLICT (guild_id, user_id, day) DO UPDATE SET xp = d.xp + excluded.xp
+    RETURNING d.xp
+), earlier AS (
+    SELECT coalesce(sum(e.xp) FILTER (WHERE e.day >= :week_start), 0) AS week_xp,
+           coalesce(sum(e.xp) FILTER (WHERE e.day >= :month_start), 0) AS month_xp
+    FROM member_xp_daily AS e
+    WHERE e.guild_id = :guild_id AND e.user_id = :user_id
+      AND e.day >= least(:week_start, :month_start) AND e.day < :today
 )
 SELECT a.xp AS awarded_xp, w.xp, w.level, w.level > p.level AS leveled_up,
+       dl.xp AS day_xp, dl.xp + er.week_xp AS week_xp, dl.xp + er.month_xp AS month_xp,
        CASE WHEN w.level > p.level THEN ARRAY(
            SELECT r.role_id FROM level_role AS r
            WHERE r.guild_id = :guild_id AND r.level <= w.level AND r.role_id <> ALL (:role_ids)
@@ -115,6 +134,8 @@ SELECT a.xp AS awarded_xp, w.xp, w.level, w.level > p.level AS leveled_up,
            ORDER BY r.level) ELSE '{}' END AS roles_to_remove
 FROM awarded AS w
 CROSS JOIN award AS a
+CROSS JOIN daily AS dl
+CROSS JOIN earlier AS er
 CROSS JOIN LATERAL (SELECT level_for_xp(w.xp - a.xp, a.curve) AS level) AS p
 CROSS JOIN LATERAL (
     SELECT max(r.level) AS level FROM level_role AS r WHERE r.guild_id = :guild_id AND r.level <= w.level
@@ -141,7 +162,16 @@ WHERE ml.guild_id = :guild_id AND ml.user_id = :user_id
 
 
 class LevelsController(Controller):
-    """XP per message, ranks and leaderboards from PostgreSQL, and each guild's level rules."""
+    """XP per message, ranks and leaderboards from PostgreSQL, and each guild's level rules.
+
+    Every XP change also reaches the Redis leaderboards (``db.leaderboards``)
+    after its commit: awards write the member's new totals, blacklisting
+    removes the member, and hand edits drop the boards so they are rebuilt.
+    """
+
+    def __init__(self, db: UnitOfWork) -> None:
+        super().__init__(db)
+        self._boards = LeaderboardController(db)
 
     async def award_message_xp(
         self,
@@ -185,6 +215,9 @@ class LevelsController(Controller):
             "role_ids": roles,
             "now": now,
             "roll": roll,
+            "today": window(Period.DAY, now).start,
+            "week_start": window(Period.WEEK, now).start,
+            "month_start": window(Period.MONTH, now).start,
             "default_xp_min": DEFAULT_XP_MIN,
             "default_xp_max": DEFAULT_XP_MAX,
             "default_cooldown": DEFAULT_COOLDOWN_SECONDS,
@@ -193,16 +226,21 @@ class LevelsController(Controller):
         }
         async with self._db.session() as session:
             row = (await session.execute(_AWARD_SQL, params)).mappings().one_or_none()
-            if row is None:
-                return XPAward()
-            return XPAward(
-                awarded_xp=row["awarded_xp"],
-                xp=row["xp"],
-                level=row["level"],
-                leveled_up=row["leveled_up"],
-                roles_to_grant=list(row["roles_to_grant"]),
-                roles_to_remove=list(row["roles_to_remove"]),
-            )
+        if row is None:
+            return XPAward()
+        award = XPAward(
+            awarded_xp=row["awarded_xp"],
+            xp=row["xp"],
+            level=row["level"],
+            leveled_up=row["leveled_up"],
+            roles_to_grant=list(row["roles_to_grant"]),
+            roles_to_remove=list(row["roles_to_remove"]),
+            day_xp=row["day_xp"],
+            week_xp=row["week_xp"],
+            month_xp=row["month_xp"],
+        )
+        await self._boards.record(guild_id, user_id, award, now)
+        return award
 
     async def get(self, guild_id: int, user_id: int) -> MemberLevelRead | None:
         """The member's level row, or None before their first counted message."""
@@ -262,7 +300,9 @@ class LevelsController(Controller):
         ).returning(MemberLevel)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            return MemberLevelRead.model_validate(row)
+            result = MemberLevelRead.model_validate(row)
+        await self._boards.invalidate(checked.guild_id)
+        return result
 
     async def reset(self, guild_id: int, user_id: int | None = None) -> int:
         """Zero XP, level and message count of one member, or of the whole guild; returns rows reset."""
@@ -273,9 +313,14 @@ class LevelsController(Controller):
         stmt = stmt.values(
             xp=0, level=0, message_count=0, last_message_at=None, updated_by=current_actor(), updated_at=func.now()
         )
+        days = delete(MemberXPDaily).where(col(MemberXPDaily.guild_id) == guild_id)
+        if user_id is not None:
+            days = days.where(col(MemberXPDaily.user_id) == snowflake("user_id", user_id))
         async with self._db.session() as session:
             result = await session.execute(stmt)
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            await session.execute(days)
+        await self._boards.invalidate(guild_id)
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def blacklist(self, guild_id: int, user_id: int) -> MemberLevelRead:
         """Stop a member from earning XP and take them off the leaderboard (XP is kept)."""
@@ -297,7 +342,12 @@ class LevelsController(Controller):
         ).returning(MemberLevel)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            return MemberLevelRead.model_validate(row)
+            result = MemberLevelRead.model_validate(row)
+        if blacklisted:
+            await self._boards.forget_member(guild_id, user_id)
+        else:
+            await self._boards.invalidate(guild_id)
+        return result
 
     # -- settings -------------------------------------------------------------------
     async def get_config(self, guild_id: int) -> LevelConfigRead:

@@ -20,10 +20,10 @@ Design decisions (compared with the legacy ``Levels`` table):
 """
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import ValidationInfo, field_validator
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
@@ -125,6 +125,28 @@ class MemberLevel(TimestampMixin, AuditMixin, table=True):
     is_blacklisted: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
+# -- member_xp_daily -----------------------------------------------------------
+class MemberXPDaily(SQLModel, table=True):
+    """XP earned per member per UTC day: the source the period leaderboards are rebuilt from.
+
+    Written by the same statement as the award, so a day/week/month board in
+    Redis can always be rebuilt exactly from PostgreSQL. Old days can be
+    dropped by retention without touching all-time XP.
+    """
+
+    __tablename__ = "member_xp_daily"
+    __table_args__ = (
+        CheckConstraint("xp >= 0", name="xp_not_negative"),
+        # Rebuilding a period board scans one guild's days in a range.
+        Index("ix_member_xp_daily_guild_id_day", "guild_id", "day"),
+    )
+
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
+    user_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    xp: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+
+
 class MemberLevelRead(SQLModel):
     guild_id: Snowflake
     user_id: Snowflake
@@ -157,6 +179,10 @@ class XPAward(SQLModel):
     leveled_up: bool = False
     roles_to_grant: list[int] = Field(default_factory=list)
     roles_to_remove: list[int] = Field(default_factory=list)
+    day_xp: int | None = None
+    """The member's XP today (UTC) after this award; with week/month, what the period boards show."""
+    week_xp: int | None = None
+    month_xp: int | None = None
 
     @property
     def is_awarded(self) -> bool:

@@ -23,12 +23,14 @@ from redis.exceptions import RedisError, WatchError
 
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.keys import INVALIDATION_CHANNEL
+from guildbase.services.leaderboard import LeaderboardStore
 from guildbase.services.ratelimit import RateLimiter
 from guildbase.services.websessions import WebSessionStore
 
 log = logging.getLogger("guildbase.cache")
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 
 class LocalCache:
@@ -93,10 +95,12 @@ class CacheService:
         # The other Redis-backed services hang off ``db.cache`` too.
         self.ratelimits = RateLimiter(client if redis_url else None)
         self.sessions = WebSessionStore(client, ttl=session_ttl)
+        self.leaderboards = LeaderboardStore(client)
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
-    async def _guard(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+    async def guard(self, operation: Callable[[], Awaitable[T]], fallback: F) -> T | F:
+        """Run a Redis operation; on failure (or while the breaker is open) return ``fallback``."""
         if self.breaker.is_open:
             return fallback
         try:
@@ -110,13 +114,13 @@ class CacheService:
 
     async def get_json(self, key: str) -> Any | None:
         """The decoded value, or None on a miss or when Redis is unavailable."""
-        raw = await self._guard(lambda: self.client.get(key), None)
+        raw = await self.guard(lambda: self.client.get(key), None)
         return None if raw is None else json.loads(raw)
 
     async def set_json(self, key: str, value: Any, ttl: float) -> None:
         """Store ``value`` as JSON for ``ttl`` seconds (best effort)."""
         payload = json.dumps(value, separators=(",", ":"), default=str)
-        await self._guard(lambda: self.client.set(key, payload, px=max(1, int(ttl * 1000))), None)
+        await self.guard(lambda: self.client.set(key, payload, px=max(1, int(ttl * 1000))), None)
 
     async def read_through(self, key: str, loader: Callable[[], Awaitable[Any]], *, ttl: float) -> Any:
         """Local LRU → Redis → ``loader`` (PostgreSQL), with one load per key at a time.
@@ -150,10 +154,10 @@ class CacheService:
         if cached is not None:
             self.local.set(key, cached)
             return cached
-        generation = await self._guard(lambda: self.client.get(_generation_key(key)), None)
+        generation = await self.guard(lambda: self.client.get(_generation_key(key)), None)
         value = await loader()
         if value is not None:
-            await self._guard(lambda: self._store_if_current(key, generation, value, ttl), None)
+            await self.guard(lambda: self._store_if_current(key, generation, value, ttl), None)
             self.local.set(key, value)
         return value
 
@@ -185,7 +189,7 @@ class CacheService:
                 pipe.publish(INVALIDATION_CHANNEL, json.dumps(list(keys)))
                 await pipe.execute()
 
-        await self._guard(run, None)
+        await self.guard(run, None)
 
     async def start_listener(self) -> None:
         """Subscribe to invalidations so this process drops local copies within milliseconds."""

@@ -1,0 +1,193 @@
+"""Leaderboards: Redis sorted sets when Redis is up, PostgreSQL when it is not.
+
+``db.leaderboards.top / rank / around`` read the guild's board from Redis,
+rebuilding it from PostgreSQL first when it is missing (first use, expiry,
+``FLUSHDB``, a Redis restart). When Redis is unreachable the same calls answer
+from PostgreSQL with identical ordering (XP, then user ID, descending), so a
+caller never sees a different ranking depending on which store answered.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import text
+
+from guildbase.controllers.base import Controller
+from guildbase.controllers.core import snowflake
+from guildbase.db.types import utcnow
+from guildbase.db.validation import validate_enum
+from guildbase.errors import ValidationError
+from guildbase.models.levels import XPAward
+from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, window
+
+MAX_TOP = 100
+_UNAVAILABLE = object()  # Redis could not answer: fall back to PostgreSQL
+
+_ALL_ROWS = text("""
+SELECT user_id, xp FROM member_level
+WHERE guild_id = :guild_id AND NOT is_blacklisted
+ORDER BY xp DESC, user_id DESC
+""")
+
+_PERIOD_ROWS = text("""
+SELECT d.user_id, sum(d.xp)::bigint AS xp
+FROM member_xp_daily AS d
+JOIN member_level AS m ON m.guild_id = d.guild_id AND m.user_id = d.user_id
+WHERE d.guild_id = :guild_id AND d.day >= :start AND d.day < :end AND NOT m.is_blacklisted
+GROUP BY d.user_id
+ORDER BY xp DESC, d.user_id DESC
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """A slice of a leaderboard and which store answered."""
+
+    period: Period
+    entries: list[BoardEntry]
+    source: Literal["redis", "postgres"]
+
+
+class LeaderboardController(Controller):
+    """Top lists, ranks and neighbourhoods per guild and period."""
+
+    async def top(
+        self, guild_id: int, count: int = 10, *, period: Period | str = Period.ALL, now: datetime | None = None
+    ) -> Board:
+        """The first ``count`` members."""
+        guild_id = snowflake("guild_id", guild_id)
+        if not 1 <= count <= MAX_TOP:
+            raise ValidationError.single("count", "range", f"must be 1-{MAX_TOP}, got {count}")
+        span = self._window(period, now)
+        store = self._db.cache.leaderboards
+        if await self._ready(guild_id, span):
+            entries = await self._db.cache.guard(lambda: store.top(guild_id, span, count), None)
+            if entries is not None:
+                return Board(span.period, entries, "redis")
+        rows = await self._rows(guild_id, span)
+        return Board(span.period, _entries(rows[:count], 0), "postgres")
+
+    async def rank(
+        self, guild_id: int, user_id: int, *, period: Period | str = Period.ALL, now: datetime | None = None
+    ) -> BoardEntry | None:
+        """The member's place (ties broken by user ID, as in SQL), or None if unranked."""
+        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        span = self._window(period, now)
+        store = self._db.cache.leaderboards
+        if await self._ready(guild_id, span):
+            found = await self._db.cache.guard(lambda: store.position(guild_id, span, user_id), _UNAVAILABLE)
+            if found is None:
+                return None
+            if isinstance(found, tuple):
+                return BoardEntry(found[0], user_id, found[1])
+        rows = await self._rows(guild_id, span)
+        for index, (uid, xp) in enumerate(rows):
+            if uid == user_id:
+                return BoardEntry(index + 1, uid, xp)
+        return None
+
+    async def tied_rank(
+        self, guild_id: int, user_id: int, *, period: Period | str = Period.ALL, now: datetime | None = None
+    ) -> int | None:
+        """Competition rank: 1 + members with strictly more XP (equal XP shares a rank)."""
+        entry = await self.rank(guild_id, user_id, period=period, now=now)
+        if entry is None:
+            return None
+        span = self._window(period, now)
+        store = self._db.cache.leaderboards
+        if await self._ready(guild_id, span):
+            tied = await self._db.cache.guard(lambda: store.tied_rank(guild_id, span, entry.xp), None)
+            if tied is not None:
+                return tied
+        return 1 + sum(1 for _, xp in await self._rows(guild_id, span) if xp > entry.xp)
+
+    async def around(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        radius: int = 2,
+        period: Period | str = Period.ALL,
+        now: datetime | None = None,
+    ) -> list[BoardEntry]:
+        """The member with up to ``radius`` neighbours above and below."""
+        if not 0 <= radius <= MAX_TOP // 2:
+            raise ValidationError.single("radius", "range", f"must be 0-{MAX_TOP // 2}, got {radius}")
+        me = await self.rank(guild_id, user_id, period=period, now=now)
+        if me is None:
+            return []
+        span = self._window(period, now)
+        offset = max(0, me.rank - 1 - radius)
+        count = me.rank - offset + radius
+        store = self._db.cache.leaderboards
+        if await self._ready(guild_id, span):
+            entries = await self._db.cache.guard(lambda: store.top(guild_id, span, count, offset), None)
+            if entries is not None:
+                return entries
+        rows = await self._rows(guild_id, span)
+        return _entries(rows[offset : offset + count], offset)
+
+    async def rebuild(self, guild_id: int, *, period: Period | str = Period.ALL, now: datetime | None = None) -> int:
+        """Reload a board from PostgreSQL into Redis; returns how many members it holds."""
+        guild_id = snowflake("guild_id", guild_id)
+        span = self._window(period, now)
+        rows = await self._rows(guild_id, span)
+        store = self._db.cache.leaderboards
+        await self._db.cache.guard(lambda: store.drop(guild_id, [span]), None)
+        return await self._db.cache.guard(lambda: store.load(guild_id, span, rows), 0)
+
+    async def record(self, guild_id: int, user_id: int, award: XPAward, now: datetime) -> None:
+        """Put an award's totals on the boards (called by ``db.levels`` after its commit)."""
+        if award.xp is None:
+            return
+        totals = {Period.ALL: (window(Period.ALL, now), award.xp)}
+        for period, total in ((Period.DAY, award.day_xp), (Period.WEEK, award.week_xp), (Period.MONTH, award.month_xp)):
+            if total is not None:
+                totals[period] = (window(period, now), total)
+        store = self._db.cache.leaderboards
+        await self._db.cache.guard(lambda: store.record(guild_id, user_id, totals), None)
+
+    async def forget_member(self, guild_id: int, user_id: int, *, now: datetime | None = None) -> None:
+        """Take a member off every current board (blacklisted)."""
+        moment = now or utcnow()
+        spans = [window(period, moment) for period in Period]
+        store = self._db.cache.leaderboards
+        await self._db.cache.guard(lambda: store.remove(guild_id, user_id, spans), None)
+
+    async def invalidate(self, guild_id: int, *, now: datetime | None = None) -> None:
+        """Drop the guild's current boards; the next read rebuilds them (XP changed by hand)."""
+        moment = now or utcnow()
+        spans = [window(period, moment) for period in Period]
+        store = self._db.cache.leaderboards
+        await self._db.cache.guard(lambda: store.drop(guild_id, spans), None)
+
+    async def _ready(self, guild_id: int, span: PeriodWindow) -> bool:
+        """Whether Redis can answer; rebuilds a missing board first."""
+        store = self._db.cache.leaderboards
+        ready = await self._db.cache.guard(lambda: store.is_ready(guild_id, span), None)
+        if ready is None:
+            return False
+        if not ready:
+            rows = await self._rows(guild_id, span)
+            loaded = await self._db.cache.guard(lambda: store.load(guild_id, span, rows), None)
+            return loaded is not None
+        return True
+
+    async def _rows(self, guild_id: int, span: PeriodWindow) -> list[tuple[int, int]]:
+        async with self._db.read_session() as session:
+            if span.period is Period.ALL:
+                result = await session.execute(_ALL_ROWS, {"guild_id": guild_id})
+            else:
+                params = {"guild_id": guild_id, "start": span.start, "end": span.end}
+                result = await session.execute(_PERIOD_ROWS, params)
+            return [(int(uid), int(xp)) for uid, xp in result]
+
+    @staticmethod
+    def _window(period: Period | str, now: datetime | None) -> PeriodWindow:
+        checked = validate_enum("period", Period, period)
+        return window(checked, now or utcnow())
+
+
+def _entries(rows: list[tuple[int, int]], offset: int) -> list[BoardEntry]:
+    return [BoardEntry(offset + index + 1, uid, xp) for index, (uid, xp) in enumerate(rows)]

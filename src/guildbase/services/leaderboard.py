@@ -1,0 +1,168 @@
+"""Leaderboards in Redis sorted sets: one per guild and period, rebuildable from PostgreSQL.
+
+Scores are *absolute* totals (the member's XP for the period, returned by the
+award statement), written with ``ZADD GT``. Writing a total instead of adding
+an increment makes every write idempotent and order-independent: a retried
+write, two processes racing, or a rebuild running beside live awards can
+never double-count, and the highest (latest) total wins.
+
+Members are stored as zero-padded user IDs, so for equal XP Redis orders them
+by user ID descending — exactly the order of the PostgreSQL leaderboard
+(``xp DESC, user_id DESC``); ranks from either source agree.
+
+A board is trusted only while its ``:ready`` marker exists; the marker is set
+after a full rebuild from PostgreSQL, so a board that Redis lost (or never
+had) is rebuilt before it is read, and partial boards are never served.
+"""
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from guildbase.services.keys import guild_key
+
+_MEMBER_WIDTH = 19  # digits of 2**63-1: fixed width makes lexicographic order numeric
+_CHUNK = 1000
+
+
+class Period(enum.StrEnum):
+    """Which board: all-time, or the current UTC month, ISO week or day."""
+
+    ALL = "all"
+    MONTH = "month"
+    WEEK = "week"
+    DAY = "day"
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodWindow:
+    """The days a period covers, and the Redis key suffix naming it."""
+
+    period: Period
+    start: date | None
+    end: date | None
+    label: str
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When Redis may forget the board (a day after the period ends)."""
+        if self.end is None:
+            return None
+        return datetime(self.end.year, self.end.month, self.end.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def window(period: Period, now: datetime) -> PeriodWindow:
+    """The period containing ``now`` (UTC)."""
+    today = now.astimezone(UTC).date()
+    if period is Period.ALL:
+        return PeriodWindow(period, None, None, "all")
+    if period is Period.DAY:
+        return PeriodWindow(period, today, today + timedelta(days=1), f"day:{today.isoformat()}")
+    if period is Period.WEEK:
+        start = today - timedelta(days=today.weekday())
+        year, week, _ = today.isocalendar()
+        return PeriodWindow(period, start, start + timedelta(days=7), f"week:{year}-W{week:02d}")
+    start = today.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return PeriodWindow(period, start, end, f"month:{start.year}-{start.month:02d}")
+
+
+def board_key(guild_id: int, period_window: PeriodWindow) -> str:
+    """``gb:v1:{g:<guild>}:lb:<label>``."""
+    return guild_key(guild_id, "lb", period_window.label)
+
+
+def _member(user_id: int) -> str:
+    return f"{user_id:0{_MEMBER_WIDTH}d}"
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEntry:
+    """One ranked member: position rank (ties broken like SQL) and tied rank (ties share)."""
+
+    rank: int
+    user_id: int
+    xp: int
+
+
+class LeaderboardStore:
+    """The Redis half of the leaderboards; ``controllers.leaderboards`` adds the PostgreSQL half."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def record(self, guild_id: int, user_id: int, totals: dict[Period, tuple[PeriodWindow, int]]) -> None:
+        """Store a member's new totals on every period board (one round trip)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for period_window, total in totals.values():
+                key = board_key(guild_id, period_window)
+                pipe.zadd(key, {_member(user_id): total}, gt=True)
+                if period_window.expires_at is not None:
+                    pipe.expireat(key, period_window.expires_at)
+            await pipe.execute()
+
+    async def is_ready(self, guild_id: int, period_window: PeriodWindow) -> bool:
+        """Whether the board was fully built and can be served."""
+        return bool(await self.client.exists(board_key(guild_id, period_window) + ":ready"))
+
+    async def load(self, guild_id: int, period_window: PeriodWindow, rows: Iterable[tuple[int, int]]) -> int:
+        """Write a full board from PostgreSQL rows ``(user_id, xp)``, then mark it ready."""
+        key = board_key(guild_id, period_window)
+        count = 0
+        batch: dict[str, int] = {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user_id, xp in rows:
+                batch[_member(user_id)] = xp
+                count += 1
+                if len(batch) >= _CHUNK:
+                    pipe.zadd(key, batch, gt=True)
+                    batch = {}
+            if batch:
+                pipe.zadd(key, batch, gt=True)
+            pipe.set(key + ":ready", "1")
+            if period_window.expires_at is not None:
+                pipe.expireat(key, period_window.expires_at)
+                pipe.expireat(key + ":ready", period_window.expires_at)
+            await pipe.execute()
+        return count
+
+    async def remove(self, guild_id: int, user_id: int, windows: Iterable[PeriodWindow]) -> None:
+        """Take a member off the boards (blacklisted)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for period_window in windows:
+                pipe.zrem(board_key(guild_id, period_window), _member(user_id))
+            await pipe.execute()
+
+    async def drop(self, guild_id: int, windows: Iterable[PeriodWindow]) -> None:
+        """Forget boards so the next read rebuilds them (after XP was lowered by hand)."""
+        keys = [board_key(guild_id, w) for w in windows]
+        await self.client.delete(*keys, *(key + ":ready" for key in keys))
+
+    async def top(self, guild_id: int, period_window: PeriodWindow, count: int, offset: int = 0) -> list[BoardEntry]:
+        """``count`` entries from position ``offset`` (0 = first place)."""
+        key = board_key(guild_id, period_window)
+        rows = cast(
+            "list[tuple[str, float]]", await self.client.zrevrange(key, offset, offset + count - 1, withscores=True)
+        )
+        return [BoardEntry(offset + index + 1, int(member), int(score)) for index, (member, score) in enumerate(rows)]
+
+    async def position(self, guild_id: int, period_window: PeriodWindow, user_id: int) -> tuple[int, int] | None:
+        """``(rank, xp)`` of a member, or None when not on the board."""
+        key = board_key(guild_id, period_window)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrevrank(key, _member(user_id))
+            pipe.zscore(key, _member(user_id))
+            rank, score = await pipe.execute()
+        return None if rank is None else (int(rank) + 1, int(score))
+
+    async def tied_rank(self, guild_id: int, period_window: PeriodWindow, xp: int) -> int:
+        """1 + members with strictly more XP (competition ranking, ties share a rank)."""
+        return int(await self.client.zcount(board_key(guild_id, period_window), f"({xp}", "+inf")) + 1
+
+    async def size(self, guild_id: int, period_window: PeriodWindow) -> int:
+        """Members on the board."""
+        return int(await self.client.zcard(board_key(guild_id, period_window)))
