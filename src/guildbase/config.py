@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     local_cache_ttl_seconds: float = Field(
         default=5.0, ge=0, description="In-process cache lifetime; invalidations usually end it sooner."
     )
+    redis_retry_seconds: float = Field(
+        default=5.0, gt=0, description="After a Redis failure, serve from PostgreSQL this long before retrying."
+    )
     web_session_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="Dashboard session lifetime, pushed forward on each request."
     )

@@ -35,6 +35,7 @@ from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.session import GuildbaseSession
 from guildbase.errors import GuildbaseError
+from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
 from guildbase.services.redis import create_redis
 
@@ -199,6 +200,7 @@ class Database:
             redis_url=self.settings.redis_url,
             local_ttl=self.settings.local_cache_ttl_seconds,
             session_ttl=self.settings.web_session_ttl_seconds,
+            breaker=CircuitBreaker(self.settings.redis_retry_seconds),
         )
 
     @property

@@ -19,7 +19,7 @@ from guildbase.db.types import utcnow
 from guildbase.db.validation import validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.levels import XPAward
-from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, window
+from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window
 
 MAX_TOP = 100
 _UNAVAILABLE = object()  # Redis could not answer: fall back to PostgreSQL
@@ -146,7 +146,14 @@ class LeaderboardController(Controller):
             if total is not None:
                 totals[period] = (window(period, now), total)
         store = self._db.cache.leaderboards
-        await self._db.cache.guard(lambda: store.record(guild_id, user_id, totals), None)
+
+        async def write() -> bool:
+            await store.record(guild_id, user_id, totals)
+            return True
+
+        if not await self._db.cache.guard(write, fallback=False):
+            # The boards missed this award: rebuild them from PostgreSQL once Redis is back.
+            self._db.cache.remember_stale(*_board_keys(guild_id, [span for span, _ in totals.values()]))
 
     async def forget_member(self, guild_id: int, user_id: int, *, now: datetime | None = None) -> None:
         """Take a member off every current board (blacklisted)."""
@@ -164,6 +171,8 @@ class LeaderboardController(Controller):
 
     async def _ready(self, guild_id: int, span: PeriodWindow) -> bool:
         """Whether Redis can answer; rebuilds a missing board first."""
+        if not await self._db.cache.ready():
+            return False
         store = self._db.cache.leaderboards
         ready = await self._db.cache.guard(lambda: store.is_ready(guild_id, span), None)
         if ready is None:
@@ -187,6 +196,11 @@ class LeaderboardController(Controller):
     def _window(period: Period | str, now: datetime | None) -> PeriodWindow:
         checked = validate_enum("period", Period, period)
         return window(checked, now or utcnow())
+
+
+def _board_keys(guild_id: int, spans: list[PeriodWindow]) -> list[str]:
+    keys = [board_key(guild_id, span) for span in spans]
+    return [*keys, *(key + ":ready" for key in keys)]
 
 
 def _entries(rows: list[tuple[int, int]], offset: int) -> list[BoardEntry]:

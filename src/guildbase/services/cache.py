@@ -92,8 +92,9 @@ class CacheService:
         self.breaker = breaker or CircuitBreaker()
         self.local = LocalCache(local_maxsize, local_ttl)
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._stale: set[str] = set()
         # The other Redis-backed services hang off ``db.cache`` too.
-        self.ratelimits = RateLimiter(client if redis_url else None)
+        self.ratelimits = RateLimiter(client if redis_url else None, breaker=self.breaker)
         self.sessions = WebSessionStore(client, ttl=session_ttl)
         self.leaderboards = LeaderboardStore(client)
         self._listener: asyncio.Task[None] | None = None
@@ -150,6 +151,8 @@ class CacheService:
             self._inflight.pop(key, None)
 
     async def _fill(self, key: str, loader: Callable[[], Awaitable[Any]], ttl: float) -> Any:
+        if not await self.ready():
+            return await loader()  # Redis down or possibly stale: PostgreSQL answers, nothing is cached
         cached = await self.get_json(key)
         if cached is not None:
             self.local.set(key, cached)
@@ -179,8 +182,33 @@ class CacheService:
         if not keys:
             return
         self.local.drop(*keys)
+        if not await self._drop_everywhere(keys):
+            self.remember_stale(*keys)
 
-        async def run() -> None:
+    def remember_stale(self, *keys: str) -> None:
+        """Keys Redis may hold stale values for: dropped as soon as Redis answers again.
+
+        A write that commits while Redis is unreachable cannot delete its
+        cache keys; if Redis only lost contact (and kept its data) it would
+        serve the old values after it returns. Until these deletions have
+        gone through, this process does not read from Redis at all.
+        """
+        self._stale.update(keys)
+
+    async def ready(self) -> bool:
+        """Whether Redis can be read now: reachable, with every pending deletion applied."""
+        if self.breaker.is_open:
+            return False
+        if not self._stale:
+            return True
+        pending = tuple(self._stale)
+        if await self._drop_everywhere(pending):
+            self._stale.difference_update(pending)
+            return True
+        return False
+
+    async def _drop_everywhere(self, keys: tuple[str, ...]) -> bool:
+        async def run() -> bool:
             async with self.client.pipeline(transaction=True) as pipe:
                 for key in keys:
                     pipe.incr(_generation_key(key))
@@ -188,8 +216,9 @@ class CacheService:
                 pipe.delete(*keys)
                 pipe.publish(INVALIDATION_CHANNEL, json.dumps(list(keys)))
                 await pipe.execute()
+            return True
 
-        await self.guard(run, None)
+        return await self.guard(run, fallback=False)
 
     async def start_listener(self) -> None:
         """Subscribe to invalidations so this process drops local copies within milliseconds."""

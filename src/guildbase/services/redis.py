@@ -3,6 +3,9 @@
 import logging
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError  # noqa: A004 - redis-py's own classes
 
 log = logging.getLogger("guildbase.redis")
 
@@ -14,7 +17,18 @@ def create_redis(url: str | None) -> "redis.Redis":
     demo; it keeps nothing across restarts and is not shared between processes.
     """
     if url:
-        return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        # Pooled connections die when the server restarts; one quick retry on a
+        # fresh connection hides that, and the timeouts keep a dead server from
+        # stalling a command for longer than the circuit breaker needs to notice.
+        return redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+            retry_on_error=[ConnectionError, TimeoutError],
+        )
     import fakeredis  # noqa: PLC0415 - only the embedded default needs it
 
     log.info("no GUILDBASE_REDIS_URL set: using an in-process Redis (fakeredis); not shared between processes")
