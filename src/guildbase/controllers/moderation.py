@@ -49,6 +49,7 @@ from guildbase.models.moderation import (
     CaseRead,
     CaseReasonUpdate,
     CaseStatus,
+    CaseSummary,
     CaseType,
     ChangeAction,
     ModerationChange,
@@ -59,6 +60,7 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.services.keys import guild_key
 
 MAX_PAGE = 100
 T = TypeVar("T")
@@ -211,6 +213,11 @@ async def _record(
     await session.flush()
 
 
+def summary_key(guild_id: int, user_id: int) -> str:
+    """Cache key of one user's ``CaseSummary``; dropped by create, void and expiry of their cases only."""
+    return guild_key(guild_id, "cases", user_id, "summary")
+
+
 def _actor(actor_id: int | None) -> int | None:
     return current_actor() if actor_id is None else snowflake("actor_id", actor_id)
 
@@ -263,7 +270,9 @@ class CaseController(Controller):
             session.add(case)
             await session.flush()
             await session.refresh(case)
-            return CaseRead.model_validate(case)
+            created = CaseRead.model_validate(case)
+        await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
+        return created
 
     async def get(self, guild_id: int, number: int) -> CaseRead | None:
         """Case ``number`` of the guild, or None."""
@@ -315,10 +324,27 @@ class CaseController(Controller):
 
     async def counts(self, guild_id: int, user_id: int) -> dict[CaseType, int]:
         """How many cases of each type a user has (voided ones excluded); absent types are 0."""
-        stmt = counts_query(snowflake("guild_id", guild_id), snowflake("user_id", user_id))
-        async with self._db.session() as session:
-            found = {CaseType(kind): int(count) for kind, count in await session.execute(stmt)}
-        return {kind: found.get(kind, 0) for kind in CaseType}
+        return (await self.summary(guild_id, user_id)).counts
+
+    async def summary(self, guild_id: int, user_id: int) -> CaseSummary:
+        """Counts and restrictions of one user, read through the cache (two indexed queries on a miss)."""
+        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+
+        async def load() -> dict[str, Any]:
+            async with self._db.session() as session:
+                found = {CaseType(kind): int(n) for kind, n in await session.execute(counts_query(guild_id, user_id))}
+                cases = list(await session.scalars(latest_pair_query(guild_id, user_id, PAIR_TYPES)))
+            state = {}
+            for restriction, (on, off) in PAIRS.items():
+                latest = next((c for c in cases if c.type in {on, off}), None)
+                state[restriction] = latest is not None and latest.type is on and latest.status is CaseStatus.ACTIVE
+            summary = CaseSummary(counts={kind: found.get(kind, 0) for kind in CaseType}, restrictions=state)
+            return summary.model_dump(mode="json")
+
+        data = await self._db.cache.read_through(
+            summary_key(guild_id, user_id), load, ttl=self._db.settings.cache_ttl_seconds
+        )
+        return CaseSummary.model_validate(data)
 
     async def update_reason(
         self, guild_id: int, number: int, reason: str | None, *, actor_id: int | None = None
@@ -367,7 +393,9 @@ class CaseController(Controller):
                 case_id=case.case_id,
             )
             await session.refresh(case)
-            return CaseRead.model_validate(case)
+            voided = CaseRead.model_validate(case)
+        await self._db.cache.invalidate(summary_key(voided.guild_id, voided.user_id))
+        return voided
 
     async def set_mod_log_message(self, guild_id: int, number: int, message_id: int) -> CaseRead:
         """Remember the mod-log message posted for a case (after the case exists)."""
@@ -396,16 +424,8 @@ class CaseController(Controller):
 
     # -- restrictions ---------------------------------------------------------------
     async def restrictions(self, guild_id: int, user_id: int) -> dict[Restriction, bool]:
-        """Every pair restriction of the user at once (one indexed query)."""
-        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        stmt = latest_pair_query(guild_id, user_id, PAIR_TYPES)
-        async with self._db.session() as session:
-            cases = list(await session.scalars(stmt))
-        state = dict.fromkeys(Restriction, False)
-        for restriction, (on, off) in PAIRS.items():
-            latest = next((c for c in cases if c.type in {on, off}), None)
-            state[restriction] = latest is not None and latest.type is on and latest.status is CaseStatus.ACTIVE
-        return state
+        """Every pair restriction of the user at once (from the cached summary)."""
+        return (await self.summary(guild_id, user_id)).restrictions
 
     async def is_jailed(self, guild_id: int, user_id: int) -> bool:
         """Whether the user's latest JAIL/UNJAIL case is a JAIL that has not expired."""
@@ -460,10 +480,10 @@ class CaseController(Controller):
                     updated_at=func.now(),
                     updated_by=actor,
                 )
-                .returning(col(Case.case_id))
+                .returning(col(Case.case_id), col(Case.user_id))
             )
-            case_id = (await session.execute(stmt)).scalar_one_or_none()
-            if case_id is None:
+            row = (await session.execute(stmt)).one_or_none()
+            if row is None:
                 await self._require(session, guild_id, number)
                 return False
             await _record(
@@ -473,9 +493,10 @@ class CaseController(Controller):
                 {"status": CaseStatus.ACTIVE.value},
                 {"status": CaseStatus.EXPIRED.value},
                 actor_id=actor,
-                case_id=case_id,
+                case_id=row.case_id,
             )
-            return True
+        await self._db.cache.invalidate(summary_key(guild_id, row.user_id))
+        return True
 
     async def mark_processed(self, guild_id: int, number: int) -> bool:
         """The expiry handler is done with the case without expiring it. False if already processed."""

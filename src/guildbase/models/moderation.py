@@ -205,6 +205,17 @@ class Case(CaseBase, TimestampMixin, AuditMixin, table=True):
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
 
 
+class CaseSummary(SQLModel):
+    """What a bot checks about a user on most commands: case counts and pair restrictions.
+
+    Cached per (guild, user) and dropped by every write that changes it, so a
+    new case for one user leaves every other user's cached summary alone.
+    """
+
+    counts: dict[CaseType, int]
+    restrictions: dict[Restriction, bool]
+
+
 class CaseRead(CaseBase):
     case_id: int
     number: int
