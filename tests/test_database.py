@@ -97,3 +97,31 @@ def test_sync_database_shares_the_crud_surface(settings: Settings, database_url:
             assert raised.value.fields == ["guild_id"]
     finally:
         truncate_all(database_url)
+
+
+def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Settings, database_url: URL) -> None:
+    from sqlmodel import SQLModel  # noqa: PLC0415
+
+    from guildbase.db.crud import CRUDMixin  # noqa: PLC0415
+    from guildbase.models.levels import MemberLevel  # noqa: PLC0415
+    from guildbase.models.moderation import Case  # noqa: PLC0415
+    from guildbase.testing import truncate_all  # noqa: PLC0415
+
+    partitioned_or_internal = {"guild_counter", "command_log", "command_stat_daily", "job"}
+    for mapper in SQLModel._sa_registry.mappers:
+        table = mapper.local_table.name
+        if table not in partitioned_or_internal:
+            assert issubclass(mapper.class_, CRUDMixin), f"{table} has no CRUD surface"
+    try:
+        with SyncDatabase(settings) as sync_db, sync_db.session() as session:
+            Guild.create(session, {"guild_id": GUILD})
+            case = Case.create(
+                session,
+                {"guild_id": GUILD, "number": 1, "type": "WARN", "user_id": GUILD + 1, "moderator_id": GUILD + 2},
+            )
+            assert Case.get(session, case.case_id) is not None
+            level = MemberLevel.upsert(session, {"guild_id": GUILD, "user_id": GUILD + 1, "xp": 40})
+            assert level.xp == 40
+            assert MemberLevel.get(session, (GUILD, GUILD + 1)) is not None
+    finally:
+        truncate_all(database_url)

@@ -12,6 +12,7 @@ from pydantic import ValidationInfo, field_validator
 from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 
@@ -38,7 +39,7 @@ class AFKFields(SQLModel):
         return value
 
 
-class AFK(AFKFields, table=True):
+class AFK(AFKFields, CRUDMixin, table=True):
     """One member's AFK status in one guild."""
 
     __tablename__ = "afk"

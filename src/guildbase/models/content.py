@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Index, Text, text
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.types import Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
 
@@ -24,7 +25,7 @@ class BookmarkFields(SQLModel):
     excerpt: str = Field(default="", max_length=EXCERPT_MAX_LENGTH, sa_type=Text)
 
 
-class Bookmark(BookmarkFields, table=True):
+class Bookmark(BookmarkFields, CRUDMixin, table=True):
     """A message one user saved; the primary key makes it unique per user and message."""
 
     __tablename__ = "bookmark"

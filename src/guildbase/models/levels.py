@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, Unique
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import Snowflake, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
@@ -98,7 +99,7 @@ def level_for_xp(xp: int, curve: LevelCurve = LevelCurve.MEE6) -> int:
 
 
 # -- member_level --------------------------------------------------------------
-class MemberLevel(TimestampMixin, AuditMixin, table=True):
+class MemberLevel(TimestampMixin, AuditMixin, CRUDMixin, table=True):
     """XP and level of one user in one guild; written by one statement per message.
 
     ``updated_by`` records who last set or reset the XP by hand (awards leave it alone).
@@ -126,7 +127,7 @@ class MemberLevel(TimestampMixin, AuditMixin, table=True):
 
 
 # -- member_xp_daily -----------------------------------------------------------
-class MemberXPDaily(SQLModel, table=True):
+class MemberXPDaily(CRUDMixin, table=True):
     """XP earned per member per UTC day: the source the period leaderboards are rebuilt from.
 
     Written by the same statement as the award, so a day/week/month board in
@@ -283,7 +284,7 @@ class LevelConfigFields(SQLModel):
         return value
 
 
-class LevelConfig(LevelConfigFields, TimestampMixin, AuditMixin, table=True):
+class LevelConfig(LevelConfigFields, TimestampMixin, AuditMixin, CRUDMixin, table=True):
     """A guild's XP rules; a guild without a row uses the defaults above."""
 
     __tablename__ = "level_config"
@@ -304,7 +305,7 @@ class LevelMultiplierBase(SQLModel):
     multiplier: float = Field(ge=0, le=MAX_MULTIPLIER)
 
 
-class LevelMultiplier(LevelMultiplierBase, table=True):
+class LevelMultiplier(LevelMultiplierBase, CRUDMixin, table=True):
     """XP factor for members with a role, or for messages in a channel (0 = no XP there)."""
 
     __tablename__ = "level_multiplier"
@@ -322,7 +323,7 @@ class LevelRoleBase(SQLModel):
     role_id: Snowflake = snowflake_field()
 
 
-class LevelRole(LevelRoleBase, TimestampMixin, AuditMixin, table=True):
+class LevelRole(LevelRoleBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
     """The role a member earns on reaching ``level``; one role per level, one level per role."""
 
     __tablename__ = "level_role"

@@ -35,6 +35,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, UniqueConst
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.types import Snowflake, SnowflakeType, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
@@ -162,7 +163,7 @@ class CaseReasonUpdate(SQLModel):
     reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
 
 
-class Case(CaseBase, TimestampMixin, AuditMixin, table=True):
+class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
     """One moderation action; never deleted, only voided (the trail must stay whole)."""
 
     __tablename__ = "mod_case"
@@ -244,7 +245,7 @@ class NoteEdit(SQLModel):
     content: str = Field(min_length=1, max_length=NOTE_MAX_LENGTH)
 
 
-class Note(NoteBase, TimestampMixin, AuditMixin, SoftDeleteMixin, table=True):
+class Note(NoteBase, TimestampMixin, AuditMixin, SoftDeleteMixin, CRUDMixin, table=True):
     """A moderator's private remark about a user; deleting keeps the number taken."""
 
     __table_args__ = (
@@ -267,7 +268,7 @@ class NoteRead(NoteBase):
 
 
 # -- moderation_change ------------------------------------------------------------------
-class ModerationChange(SQLModel, table=True):
+class ModerationChange(CRUDMixin, table=True):
     """One recorded change to a case or a note: who, when, and the fields before and after."""
 
     __tablename__ = "moderation_change"

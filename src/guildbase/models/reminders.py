@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, Text, text
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import TimestampMixin
 from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
@@ -49,7 +50,7 @@ class ReminderFields(SQLModel):
     )
 
 
-class Reminder(ReminderFields, TimestampMixin, table=True):
+class Reminder(ReminderFields, TimestampMixin, CRUDMixin, table=True):
     """One reminder; rows stay after delivery as the user's history."""
 
     __tablename__ = "reminder"

@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Index,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
@@ -45,7 +46,7 @@ class StarboardFields(SQLModel):
     )
 
 
-class Starboard(StarboardFields, TimestampMixin, AuditMixin, table=True):
+class Starboard(StarboardFields, TimestampMixin, AuditMixin, CRUDMixin, table=True):
     """A guild's starboard; stars are only counted while it exists."""
 
     __tablename__ = "starboard"
@@ -70,7 +71,7 @@ class StarboardRead(StarboardFields):
     guild_id: Snowflake
 
 
-class StarboardEntry(TimestampMixin, table=True):
+class StarboardEntry(TimestampMixin, CRUDMixin, table=True):
     """A starred message, its cached star count and, once posted, its copy on the board."""
 
     __tablename__ = "starboard_entry"
@@ -94,7 +95,7 @@ class StarboardEntryRead(SQLModel):
     created_at: datetime
 
 
-class StarboardStar(SQLModel, table=True):
+class StarboardStar(CRUDMixin, table=True):
     """One user's star on one message; the primary key makes starring idempotent."""
 
     __tablename__ = "starboard_star"
