@@ -1,4 +1,4 @@
-"""``guildbase`` command line: migrations, the demo, key management.
+"""``guildbase`` command line: migrations, the demo, key management, the job worker.
 
 Every command reads the same ``GUILDBASE_*`` settings as the bot; with no
 database URL it works on the embedded PostgreSQL under ``./.guildbase``.
@@ -18,12 +18,14 @@ from rich.console import Console
 from guildbase.config import Settings
 from guildbase.db.migrations import alembic_config
 from guildbase.errors import GuildbaseError
+from guildbase.jobs.cli import jobs_app
 
 app = typer.Typer(help="guildbase: the database layer for all-in-one discord.py bots.", no_args_is_help=True)
 db_app = typer.Typer(help="Schema migrations (Alembic, enum-aware).", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys for sensitive columns.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
 console = Console()
 
 

@@ -81,6 +81,25 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(default="INFO", description="Logging level.")
     data_dir: Path = Field(default=Path(".guildbase"), description="Where the embedded PostgreSQL keeps its data.")
+    jobs_batch_size: int = Field(default=20, ge=1, le=500, description="Jobs one worker claims per statement.")
+    jobs_concurrency: int = Field(default=10, ge=1, le=1000, description="Jobs one worker runs at the same time.")
+    jobs_poll_interval_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="Longest idle sleep; NOTIFY wakes a worker sooner."
+    )
+    jobs_lease_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="Lease of a claim; a dead worker's jobs return after it."
+    )
+    jobs_max_attempts: int = Field(default=5, ge=1, le=100, description="Default attempt budget of a job kind.")
+    jobs_retry_base_seconds: float = Field(
+        default=5.0, gt=0, le=86_400, description="First retry delay; it doubles after every failure."
+    )
+    jobs_retry_max_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400, description="Longest retry delay.")
+    jobs_shutdown_timeout_seconds: float = Field(
+        default=10.0, ge=0, le=3600, description="Grace for running jobs when a worker stops; then they are released."
+    )
+    jobs_listen: bool = Field(
+        default=True, description="LISTEN for new jobs (turn off behind PgBouncer transaction mode; polling remains)."
+    )
 
     def __init__(self, **values: Any) -> None:
         try:

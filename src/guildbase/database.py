@@ -24,6 +24,7 @@ from guildbase.config import Settings
 from guildbase.controllers.afk import AFKController
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.moderation import CaseController, NoteController
@@ -91,6 +92,7 @@ class Database:
         self.bookmarks = BookmarkController(self)
         self.cases = CaseController(self)
         self.notes = NoteController(self)
+        self.jobs = JobController(self)
 
     @classmethod
     def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Select, any_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
@@ -70,6 +71,22 @@ class AFKController(Controller):
         async with self._db.session() as session:
             row = (await session.scalars(stmt)).one_or_none()
             return None if row is None else AFKRead.model_validate(row)
+
+    async def clear_expired_in(
+        self, session: AsyncSession, guild_id: int, user_id: int, *, until: datetime
+    ) -> AFKRead | None:
+        """End the AFK that was due at ``until``, inside the caller's transaction (the AFK expiry job).
+
+        An AFK set again meanwhile has another ``until`` and is left alone.
+        """
+        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        stmt = (
+            delete(AFK)
+            .where(col(AFK.guild_id) == guild_id, col(AFK.user_id) == user_id, col(AFK.until) == until)
+            .returning(AFK)
+        )
+        row = (await session.scalars(stmt)).one_or_none()
+        return None if row is None else AFKRead.model_validate(row)
 
     async def get(self, guild_id: int, user_id: int) -> AFKRead | None:
         """One member's AFK, or None."""

@@ -263,16 +263,23 @@ class CaseController(Controller):
         )
         if checked.expires_at is not None and checked.expires_at <= utcnow():
             raise ValidationError.single("expires_at", "future", f"must be in the future, got {checked.expires_at}")
-        actor = current_actor()
         async with self._db.session() as session:
-            number = await next_number(session, checked.guild_id, CounterKind.CASE)
-            case = Case.model_validate(checked, update={"number": number, "created_by": actor, "updated_by": actor})
-            session.add(case)
-            await session.flush()
-            await session.refresh(case)
-            created = CaseRead.model_validate(case)
+            created = await self.create_in(session, checked)
         await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
         return created
+
+    async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:
+        """Insert an already validated case inside the caller's transaction (job handlers compose it).
+
+        The caller invalidates ``summary_key`` after its commit.
+        """
+        actor = current_actor()
+        number = await next_number(session, checked.guild_id, CounterKind.CASE)
+        case = Case.model_validate(checked, update={"number": number, "created_by": actor, "updated_by": actor})
+        session.add(case)
+        await session.flush()
+        await session.refresh(case)
+        return CaseRead.model_validate(case)
 
     async def get(self, guild_id: int, number: int) -> CaseRead | None:
         """Case ``number`` of the guild, or None."""
@@ -468,50 +475,67 @@ class CaseController(Controller):
     async def mark_expired(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
         """The punishment ran out and was lifted: active → expired, processed. False if already done."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
-        actor = _actor(actor_id)
         async with self._db.session() as session:
-            stmt = (
-                update(Case)
-                .where(col(Case.guild_id) == guild_id, col(Case.number) == number, _ACTIVE)
-                .where(col(Case.expires_at).is_not(None))
-                .values(
-                    status=CaseStatus.EXPIRED,
-                    processed_at=func.coalesce(col(Case.processed_at), func.now()),
-                    updated_at=func.now(),
-                    updated_by=actor,
-                )
-                .returning(col(Case.case_id), col(Case.user_id))
-            )
-            row = (await session.execute(stmt)).one_or_none()
-            if row is None:
-                await self._require(session, guild_id, number)
-                return False
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.CASE_EXPIRE,
-                {"status": CaseStatus.ACTIVE.value},
-                {"status": CaseStatus.EXPIRED.value},
-                actor_id=actor,
-                case_id=row.case_id,
-            )
-        await self._db.cache.invalidate(summary_key(guild_id, row.user_id))
+            user_id = await self.mark_expired_in(session, guild_id, number, actor_id=actor_id)
+        if user_id is None:
+            return False
+        await self._db.cache.invalidate(summary_key(guild_id, user_id))
         return True
+
+    async def mark_expired_in(
+        self, session: AsyncSession, guild_id: int, number: int, *, actor_id: int | None = None
+    ) -> int | None:
+        """``mark_expired`` inside the caller's transaction: the case's user_id, or None if already done.
+
+        The caller invalidates ``summary_key`` after its commit.
+        """
+        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        actor = _actor(actor_id)
+        stmt = (
+            update(Case)
+            .where(col(Case.guild_id) == guild_id, col(Case.number) == number, _ACTIVE)
+            .where(col(Case.expires_at).is_not(None))
+            .values(
+                status=CaseStatus.EXPIRED,
+                processed_at=func.coalesce(col(Case.processed_at), func.now()),
+                updated_at=func.now(),
+                updated_by=actor,
+            )
+            .returning(col(Case.case_id), col(Case.user_id))
+        )
+        row = (await session.execute(stmt)).one_or_none()
+        if row is None:
+            await self._require(session, guild_id, number)
+            return None
+        await _record(
+            session,
+            guild_id,
+            ChangeAction.CASE_EXPIRE,
+            {"status": CaseStatus.ACTIVE.value},
+            {"status": CaseStatus.EXPIRED.value},
+            actor_id=actor,
+            case_id=row.case_id,
+        )
+        return int(row.user_id)
 
     async def mark_processed(self, guild_id: int, number: int) -> bool:
         """The expiry handler is done with the case without expiring it. False if already processed."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
         async with self._db.session() as session:
-            stmt = (
-                update(Case)
-                .where(col(Case.guild_id) == guild_id, col(Case.number) == number)
-                .where(col(Case.processed_at).is_(None))
-                .values(processed_at=func.now(), updated_at=func.now())
-            )
-            if (await session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
-                return True
-            await self._require(session, guild_id, number)
-            return False
+            return await self.mark_processed_in(session, guild_id, number)
+
+    async def mark_processed_in(self, session: AsyncSession, guild_id: int, number: int) -> bool:
+        """``mark_processed`` inside the caller's transaction."""
+        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        stmt = (
+            update(Case)
+            .where(col(Case.guild_id) == guild_id, col(Case.number) == number)
+            .where(col(Case.processed_at).is_(None))
+            .values(processed_at=func.now(), updated_at=func.now())
+        )
+        if (await session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
+            return True
+        await self._require(session, guild_id, number)
+        return False
 
     # -- helpers ---------------------------------------------------------------------------
     async def _restricted(self, guild_id: int, user_id: int, restriction: Restriction) -> bool:

@@ -3,7 +3,8 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
@@ -208,6 +209,42 @@ class ReminderController(Controller):
         async with self._db.session() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             return None if row is None else ReminderRead.model_validate(row)
+
+    # -- outcomes recorded by the job runner (guildbase.jobs), inside its transaction ----------
+    async def mark_delivered_in(self, session: AsyncSession, reminder_id: int, *, attempts: int) -> bool:
+        """Record the job runner's delivery; False if the reminder was sent or cancelled meanwhile.
+
+        A failed reminder counts as deliverable: ``guildbase jobs retry`` revives it.
+        """
+        stmt = (
+            update(Reminder)
+            .where(
+                col(Reminder.reminder_id) == reminder_id,
+                col(Reminder.status).in_([ReminderStatus.PENDING, ReminderStatus.FAILED]),
+            )
+            .values(
+                status=ReminderStatus.SENT,
+                sent_at=func.now(),
+                attempts=func.least(attempts, col(Reminder.max_attempts)),
+                claimed_until=None,
+                last_error=None,
+            )
+        )
+        return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def mark_given_up_in(self, session: AsyncSession, reminder_id: int, *, attempts: int, error: str) -> bool:
+        """Record that the job runner gave up on delivering; False unless it was still pending."""
+        stmt = (
+            update(Reminder)
+            .where(col(Reminder.reminder_id) == reminder_id, col(Reminder.status) == ReminderStatus.PENDING)
+            .values(
+                status=ReminderStatus.FAILED,
+                attempts=func.least(attempts, col(Reminder.max_attempts)),
+                claimed_until=None,
+                last_error=error[:ERROR_MAX_LENGTH],
+            )
+        )
+        return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
 
 def claimable_query(moment: datetime, *, limit: int) -> Select[int | None]:

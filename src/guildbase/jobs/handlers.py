@@ -1,0 +1,191 @@
+"""Built-in handlers: expire temporary punishments, deliver reminders, end timed AFKs.
+
+The data layer decides what is due and records the outcome; the bot performs
+the Discord action through ``BotActions`` callbacks, each given the read model
+and the attempt number. A kind whose callback is missing is not registered, so
+a worker without a Discord connection (``guildbase jobs run``) never claims it.
+
+What each handler guarantees, in the one transaction that marks its job done:
+
+- TEMPBAN / TIMEOUT / timed JAIL: the case becomes ``expired`` and exactly one
+  closing case (UNTEMPBAN / UNTIMEOUT / UNJAIL) is created; ``mark_expired_in``
+  runs first and locks the case, so a second completer writes nothing. A case
+  voided, already processed, or superseded by a later case of the user that
+  decides the same state (an UNBAN or a new BAN after a TEMPBAN, an UNJAIL or a
+  new JAIL after a JAIL …) is only marked processed, with no Discord action.
+- Reminders: the reminder becomes ``sent``; when the budget runs out it becomes
+  ``failed`` with the last error. Cancelled or sent reminders are skipped.
+- AFK: the AFK row that was due is deleted (the callback restores the
+  nickname); an AFK set again meanwhile has a new job and is left alone.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guildbase.controllers.moderation import summary_key
+from guildbase.db.types import utcnow
+from guildbase.db.validation import validate
+from guildbase.jobs.registry import JobContext, JobRegistry
+from guildbase.models.afk import AFKRead
+from guildbase.models.jobs import BuiltinKind
+from guildbase.models.moderation import CaseCreate, CaseRead, CaseStatus, CaseType
+from guildbase.models.reminders import ReminderRead, ReminderStatus
+
+CaseAction = Callable[[CaseRead, int], Awaitable[object]]
+UnjailAction = Callable[[CaseRead, list[int], int], Awaitable[object]]
+ReminderAction = Callable[[ReminderRead, int], Awaitable[object]]
+AFKAction = Callable[[AFKRead, int], Awaitable[object]]
+
+CLOSING: dict[CaseType, CaseType] = {
+    CaseType.TEMPBAN: CaseType.UNTEMPBAN,
+    CaseType.TIMEOUT: CaseType.UNTIMEOUT,
+    CaseType.JAIL: CaseType.UNJAIL,
+}
+SUPERSEDED_BY: dict[CaseType, frozenset[CaseType]] = {
+    CaseType.TEMPBAN: frozenset({CaseType.UNBAN, CaseType.UNTEMPBAN, CaseType.BAN, CaseType.HACKBAN, CaseType.TEMPBAN}),
+    CaseType.TIMEOUT: frozenset({CaseType.UNTIMEOUT, CaseType.TIMEOUT}),
+    CaseType.JAIL: frozenset({CaseType.UNJAIL, CaseType.JAIL}),
+}
+"""Later cases that take over the state a temporary case would restore."""
+HISTORY_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BotActions:
+    """The Discord side of the built-in jobs; every callback receives the attempt number last.
+
+    Attributes:
+        unban: lift an expired TEMPBAN.
+        end_timeout: end an expired TIMEOUT (Discord ends timeouts itself; this
+            may just log or post to the mod log).
+        unjail: lift an expired JAIL, given the roles saved by it to restore.
+        deliver_reminder: send a due reminder (DM when ``channel_id`` is None).
+        end_afk: end an expired AFK (restore ``nickname``).
+    """
+
+    unban: CaseAction | None = None
+    end_timeout: CaseAction | None = None
+    unjail: UnjailAction | None = None
+    deliver_reminder: ReminderAction | None = None
+    end_afk: AFKAction | None = None
+
+
+def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
+    """Register the built-in kinds the bot has callbacks for."""
+    if actions.unban is not None:
+        registry.register(BuiltinKind.TEMPBAN_EXPIRY, partial(expire_case, action=actions.unban))
+    if actions.end_timeout is not None:
+        registry.register(BuiltinKind.TIMEOUT_EXPIRY, partial(expire_case, action=actions.end_timeout))
+    if (unjail := actions.unjail) is not None:
+
+        async def lift_jail(case: CaseRead, attempt: int) -> object:
+            return await unjail(case, list(case.role_ids), attempt)
+
+        registry.register(BuiltinKind.JAIL_EXPIRY, partial(expire_case, action=lift_jail))
+    if actions.deliver_reminder is not None:
+        registry.register(
+            BuiltinKind.REMINDER_DELIVERY,
+            partial(deliver_reminder, action=actions.deliver_reminder),
+            on_give_up=give_up_reminder,
+        )
+    if actions.end_afk is not None:
+        registry.register(BuiltinKind.AFK_EXPIRY, partial(end_afk, action=actions.end_afk))
+
+
+async def expire_case(ctx: JobContext, *, action: CaseAction) -> None:
+    """Lift an expired temporary punishment and record its closing case."""
+    guild_id, number = ctx.job.guild_id, int(ctx.job.payload["number"])
+    assert guild_id is not None  # noqa: S101 - the trigger always sets it for cases
+    case = await ctx.db.cases.get(guild_id, number)
+    if case is None or case.status is not CaseStatus.ACTIVE or case.processed_at is not None:
+        return
+    if await _superseded(ctx, case):
+        ctx.then(partial(ctx.db.cases.mark_processed_in, guild_id=guild_id, number=number))
+        return
+    await action(case, ctx.attempt)
+
+    async def close(session: AsyncSession) -> None:
+        if await ctx.db.cases.mark_expired_in(session, guild_id, number) is None:
+            return
+        closing = validate(
+            CaseCreate,
+            {
+                "guild_id": guild_id,
+                "type": CLOSING[case.type],
+                "user_id": case.user_id,
+                "moderator_id": case.moderator_id,
+                "reason": f"{case.type.value} case #{number} expired",
+                "details": {"expired_case": number, "automatic": True},
+            },
+        )
+        await ctx.db.cases.create_in(session, closing)
+
+    ctx.then(close)
+    ctx.on_commit(partial(ctx.db.cache.invalidate, summary_key(guild_id, case.user_id)))
+
+
+async def _superseded(ctx: JobContext, case: CaseRead) -> bool:
+    """Whether a later live case of the user already decides what this one would restore."""
+    takers = SUPERSEDED_BY[case.type]
+    before: int | None = None
+    while True:
+        page = await ctx.db.cases.history(case.guild_id, case.user_id, limit=HISTORY_PAGE, before=before)
+        for later in page:
+            if later.number <= case.number:
+                return False
+            if later.type in takers and later.status is not CaseStatus.VOIDED:
+                return True
+        if len(page) < HISTORY_PAGE:
+            return False
+        before = page[-1].number
+
+
+async def deliver_reminder(ctx: JobContext, *, action: ReminderAction) -> None:
+    """Deliver a due reminder and mark it sent."""
+    reminder_id = ctx.job.reminder_id
+    assert reminder_id is not None  # noqa: S101 - the trigger always sets it
+    reminder = await ctx.db.reminders.get(reminder_id)
+    if reminder is None or reminder.status not in {ReminderStatus.PENDING, ReminderStatus.FAILED}:
+        return
+    await action(reminder, ctx.attempt)
+    ctx.then(partial(ctx.db.reminders.mark_delivered_in, reminder_id=reminder_id, attempts=ctx.attempt))
+
+
+async def give_up_reminder(ctx: JobContext, session: AsyncSession) -> None:
+    """The reminder's delivery budget is spent: it is failed, with the last error."""
+    if ctx.job.reminder_id is not None:
+        await ctx.db.reminders.mark_given_up_in(
+            session, ctx.job.reminder_id, attempts=ctx.attempt, error=ctx.job.last_error or "gave up"
+        )
+
+
+async def end_afk(ctx: JobContext, *, action: AFKAction) -> None:
+    """End an AFK whose ``until`` has passed."""
+    guild_id, user_id = ctx.job.guild_id, ctx.job.user_id
+    assert guild_id is not None  # noqa: S101 - the trigger always sets both
+    assert user_id is not None  # noqa: S101
+    afk = await ctx.db.afk.get(guild_id, user_id)
+    if afk is None or afk.until is None or afk.until > utcnow():
+        return
+    await action(afk, ctx.attempt)
+    ctx.then(partial(ctx.db.afk.clear_expired_in, guild_id=guild_id, user_id=user_id, until=afk.until))
+
+
+PURGE_KIND = "jobs.purge"
+PURGE_EVERY = timedelta(hours=6)
+PURGE_AFTER = timedelta(days=7)
+
+
+async def purge_done_jobs(ctx: JobContext) -> None:
+    """Delete done jobs a week old: the queue's own retention (its history is kept for ``PURGE_AFTER``)."""
+    while await ctx.db.jobs.purge(older_than=PURGE_AFTER) > 0:
+        pass
+
+
+def register_maintenance(registry: JobRegistry) -> None:
+    """Register the data layer's own recurring jobs (later issues add theirs here)."""
+    registry.every(PURGE_KIND, PURGE_EVERY, purge_done_jobs)
