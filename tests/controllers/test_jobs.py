@@ -1,11 +1,13 @@
 """db.jobs: enqueue (by controller and by the domain triggers), claims, fenced outcomes, status, retry."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from guildbase import Database
+from guildbase.controllers.jobs import LEASE_EXPIRED_ERROR
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.jobs import BuiltinKind, Job, JobRead, JobStatus
@@ -238,3 +240,18 @@ async def test_release_hands_claims_back_without_spending_the_attempt(db: Databa
     (again,) = (await db.jobs.claim(["cleanup"], worker="b", limit=1, lease=LEASE)).jobs
     assert again.attempts == 1
     assert await db.jobs.release(claimed) == 0, "the old claim is stale"
+
+
+async def test_a_lease_that_lapses_on_the_last_attempt_is_handed_out_to_record_the_failure(db: Database) -> None:
+    queued = await db.jobs.enqueue("fragile", max_attempts=1)
+    await db.jobs.claim(["fragile"], worker="dead", limit=1, lease=timedelta(milliseconds=50))
+    await asyncio.sleep(0.1)
+
+    claim = await db.jobs.claim(["fragile"], worker="alive", limit=5, lease=LEASE)
+
+    assert claim.jobs == []
+    (expired,) = claim.expired
+    assert (expired.job_id, expired.attempts, expired.locked_by) == (queued.job_id, 1, "alive")
+    failed = await db.jobs.fail(expired, error=LEASE_EXPIRED_ERROR, retry_after=timedelta(0))
+    assert failed is not None
+    assert (failed.status, failed.last_error) == (JobStatus.FAILED, LEASE_EXPIRED_ERROR)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.jobs.conftest import MakeDatabase
 
 from guildbase import Database
+from guildbase.controllers.jobs import LEASE_EXPIRED_ERROR
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.db.validation import validate
 from guildbase.jobs import BotActions, JobContext, JobRegistry, JobRunner, register_builtin
@@ -353,3 +354,25 @@ async def test_a_recurring_job_runs_again_after_its_interval(jobs_db: MakeDataba
     assert len(set(runs)) == len(runs), "every run is its own job row"
     statuses = {row.kind: row for row in await db.jobs.status()}
     assert (statuses["tick"].due + statuses["tick"].scheduled, statuses["tick"].failed) == (1, 0)
+
+
+async def test_a_job_whose_worker_died_on_its_last_attempt_ends_failed_without_running_again(
+    jobs_db: MakeDatabase,
+) -> None:
+    db = await jobs_db()
+    calls: list[int] = []
+
+    async def handler(ctx: JobContext) -> None:
+        calls.append(ctx.attempt)
+
+    registry = JobRegistry()
+    registry.register("fragile", handler)
+    job = await db.jobs.enqueue("fragile", max_attempts=1)
+    await db.jobs.claim(["fragile"], worker="died", limit=1, lease=timedelta(milliseconds=100))
+    async with running(db, registry):
+        await eventually(lambda: finished(db, job.job_id))
+
+    failed = await db.jobs.get(job.job_id)
+    assert failed is not None
+    assert (failed.status, failed.attempts, failed.last_error) == (JobStatus.FAILED, 1, LEASE_EXPIRED_ERROR)
+    assert calls == []
