@@ -4,13 +4,15 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from tests.jobs.conftest import MakeDatabase
-
-from guildbase import Settings
+from guildbase import Database, Settings
 from guildbase.db.types import utcnow
 from guildbase.models.jobs import JobStatus
+
+MakeDatabase = Callable[..., Awaitable[Database]]
+"""The ``jobs_db`` fixture (tests/jobs/conftest.py)."""
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,18 +6,20 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from tests.jobs.conftest import MakeDatabase
 
 from guildbase import Database, Settings
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.models.moderation import CaseType
+
+MakeDatabase = Callable[..., Awaitable[Database]]
+"""The ``jobs_db`` fixture (tests/jobs/conftest.py)."""
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from tests.jobs.conftest import MakeDatabase
 
 from guildbase import Database
 from guildbase.controllers.jobs import LEASE_EXPIRED_ERROR
@@ -20,6 +19,9 @@ from guildbase.models.afk import AFKRead
 from guildbase.models.jobs import Job, JobStatus
 from guildbase.models.moderation import CaseCreate, CaseRead, CaseStatus, CaseType
 from guildbase.models.reminders import ReminderRead, ReminderStatus
+
+MakeDatabase = Callable[..., Awaitable[Database]]
+"""The ``jobs_db`` fixture (tests/jobs/conftest.py)."""
 
 GUILD = make_snowflake(utcnow() - timedelta(days=400), 11)
 MOD = make_snowflake(utcnow() - timedelta(days=300), 12)
