@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
 
+import asyncpg
 import redis.asyncio as aioredis
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
@@ -27,6 +28,7 @@ from guildbase.controllers.core import BlacklistController, GuildConfigControlle
 from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
+from guildbase.controllers.logs import LogController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
@@ -80,6 +82,8 @@ class Database:
         self._readers: list[async_sessionmaker[AsyncSession]] = []
         self._next_reader = 0
         self._redis: aioredis.Redis | None = None
+        self._bound: AsyncConnection | None = None
+        self._bound_lock = asyncio.Lock()
         self.guilds = GuildController(self)
         self.guild_config = GuildConfigController(self)
         self.members = MemberController(self)
@@ -93,6 +97,7 @@ class Database:
         self.cases = CaseController(self)
         self.notes = NoteController(self)
         self.jobs = JobController(self)
+        self.logs = LogController(self)
 
     @classmethod
     def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:
@@ -126,7 +131,9 @@ class Database:
             await connection.commit()
 
     async def close(self) -> None:
-        """Dispose of every pool and the Redis client."""
+        """Write out buffered log rows, then dispose of every pool and the Redis client."""
+        if self._writer is not None:
+            await self.logs.close()
         if self._cache is not None:
             await self._cache.stop_listener()
             self._cache = None
@@ -181,6 +188,44 @@ class Database:
                 yield session
             finally:
                 await session.rollback()
+
+    @asynccontextmanager
+    async def driver(self, *, transaction: bool = True) -> AsyncIterator[asyncpg.Connection]:
+        """The asyncpg connection of a writer-pool connection, for hot paths and COPY.
+
+        Same pool, limits and server settings as ``session()``; statements run
+        through asyncpg's prepared-statement cache (see ``db.fast``). With
+        ``transaction`` (the default) everything inside is one transaction;
+        without it each statement commits on its own (one-statement paths).
+        """
+        if self._bound is not None:
+            async with self._bound_driver() as connection:
+                yield connection
+            return
+        async with self._require_engine().connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection
+            if transaction:
+                async with driver.transaction():
+                    yield driver
+            else:
+                yield driver
+
+    @asynccontextmanager
+    async def _bound_driver(self) -> AsyncIterator[asyncpg.Connection]:
+        """Inside ``bind``'s test transaction: a savepoint on the bound connection."""
+        assert self._bound is not None  # noqa: S101 - only called when bound
+        async with self._bound_lock:
+            await self._bound.exec_driver_sql("SELECT 1")  # makes the adapter open its transaction
+            raw = await self._bound.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection
+            await driver.execute("SAVEPOINT guildbase_driver")
+            try:
+                yield driver
+            except BaseException:
+                await driver.execute("ROLLBACK TO SAVEPOINT guildbase_driver")
+                raise
+            await driver.execute("RELEASE SAVEPOINT guildbase_driver")
 
     # -- introspection -------------------------------------------------------------
     @property
@@ -240,6 +285,7 @@ class Database:
         controller committed survives. See ``guildbase.testing``.
         """
         self._writer = engines.async_session_factory(connection, join_transaction_mode="create_savepoint")
+        self._bound = connection
         self._readers = []
         self._redis = redis_client
         self._cache = self._make_cache(redis_client)

@@ -3,6 +3,7 @@
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.config import Settings
@@ -18,6 +19,10 @@ class UnitOfWork(Protocol):
 
     def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A read-only session, possibly on a replica."""
+        ...
+
+    def driver(self, *, transaction: bool = True) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """The pool's asyncpg connection for hot paths (``db.fast``) and COPY."""
         ...
 
     @property

@@ -7,6 +7,7 @@ Three ways in, all sharing this file:
 """
 
 import asyncio
+import re
 from typing import Any, Literal
 
 import alembic_postgresql_enum
@@ -44,6 +45,17 @@ def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[F
     return False
 
 
+_PARTITION = re.compile(r"^(?P<parent>\w+)_p\d{6}$")
+
+
+def _include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
+    """Leave monthly partitions (``<table>_pYYYYMM`` of a partitioned model) out of comparisons."""
+    if type_ == "table" and name and (match := _PARTITION.match(name)):
+        parent = metadata.tables.get(match["parent"])
+        return parent is None or not parent.dialect_options["postgresql"]["partition_by"]
+    return True
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -51,6 +63,7 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
         render_item=_render_item,
+        include_name=_include_name,
         # Each migration commits on its own: a failure leaves the schema at the
         # last revision that succeeded, never half-way through one.
         transaction_per_migration=True,

@@ -1,0 +1,300 @@
+"""Logs rules: record executed commands (buffered, binary COPY), report usage, keep partitions.
+
+``db.logs.record_command(…)`` validates one command execution and hands it to
+``db.logs.command_writer``, a ``BufferedWriter`` that writes batches with one
+binary ``COPY`` plus one rollup upsert per transaction. A row outside every
+partition makes the writer create the missing monthly partition and retry.
+"""
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+
+from guildbase.controllers.base import Controller, UnitOfWork
+from guildbase.controllers.core import snowflake
+from guildbase.db.bulk import BufferedWriter, Row
+from guildbase.db.fast import driver_error
+from guildbase.db.types import utcnow
+from guildbase.errors import ValidationError
+from guildbase.models.logs import (
+    ALL_GUILDS,
+    COMMAND_MAX_LENGTH,
+    ERROR_MAX_LENGTH,
+    MAX_DURATION_MS,
+    CommandLogRead,
+    CommandStat,
+)
+
+MAX_PAGE = 100
+MAX_REPORT_DAYS = 366
+MAX_MONTHS_AHEAD = 24
+COPY_COLUMNS = (
+    "created_at",
+    "user_id",
+    "guild_id",
+    "channel_id",
+    "command",
+    "params",
+    "is_success",
+    "error",
+    "duration_ms",
+)
+_CHECK_VIOLATION = "23514"
+
+# Adds a batch's per-(guild, day, command) sums; rows come pre-aggregated and
+# sorted, so concurrent writers lock rollup rows in the same order (no deadlock).
+_ROLLUP_SQL = """
+INSERT INTO command_stat_daily AS s (guild_id, day, command, uses, failures, duration_ms_total)
+SELECT * FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+ON CONFLICT (guild_id, day, command) DO UPDATE
+SET uses = s.uses + excluded.uses,
+    failures = s.failures + excluded.failures,
+    duration_ms_total = s.duration_ms_total + excluded.duration_ms_total
+"""
+
+_STATS_SQL = text("""
+SELECT day, command, uses, failures,
+       CASE WHEN uses = 0 THEN 0 ELSE duration_ms_total::float8 / uses END AS average_duration_ms
+FROM command_stat_daily
+WHERE guild_id = :guild_id AND day >= :since AND day < :until
+ORDER BY day, command
+""")
+
+_RECENT_SQL = text("""
+SELECT log_id, created_at, user_id, guild_id, channel_id, command, params, is_success, error, duration_ms
+FROM command_log
+WHERE (CAST(:guild_id AS bigint) IS NULL OR guild_id = :guild_id)
+  AND (CAST(:user_id AS bigint) IS NULL OR user_id = :user_id)
+  AND created_at >= :since
+ORDER BY created_at DESC
+LIMIT :limit
+""")
+
+
+def command_row(
+    user_id: int,
+    command: str,
+    *,
+    guild_id: int | None = None,
+    channel_id: int | None = None,
+    params: Mapping[str, Any] | None = None,
+    success: bool = True,
+    error: str | None = None,
+    duration_ms: float = 0,
+    created_at: datetime | None = None,
+) -> Row:
+    """Validate one command execution into a COPY row; errors name the field.
+
+    Plain checks, not a pydantic model: this runs for every command, and the
+    rules are few. ``error`` longer than the column allows is cut, not refused
+    (a log must not fail because an exception message was long).
+    """
+    user = snowflake("user_id", user_id)
+    guild = None if guild_id is None else snowflake("guild_id", guild_id)
+    channel = None if channel_id is None else snowflake("channel_id", channel_id)
+    if not isinstance(command, str) or not 1 <= len(command) <= COMMAND_MAX_LENGTH:
+        shown = len(command) if isinstance(command, str) else repr(command)
+        raise ValidationError.single("command", "length", f"must be 1-{COMMAND_MAX_LENGTH} characters, got {shown}")
+    if not isinstance(success, bool):
+        raise ValidationError.single("success", "bool", f"must be True or False, got {success!r}")
+    if error is not None and not isinstance(error, str):
+        raise ValidationError.single("error", "string", f"must be a string or None, got {type(error).__name__}")
+    if (
+        isinstance(duration_ms, bool)
+        or not isinstance(duration_ms, (int, float))
+        or not math.isfinite(duration_ms)
+        or not 0 <= duration_ms <= MAX_DURATION_MS
+    ):
+        raise ValidationError.single("duration_ms", "range", f"must be 0-{MAX_DURATION_MS} ms, got {duration_ms!r}")
+    try:
+        payload = json.dumps(dict(params or {}), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as problem:
+        raise ValidationError.single("params", "json", f"must be JSON-serializable: {problem}") from None
+    when = utcnow() if created_at is None else created_at
+    if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
+        raise ValidationError.single("created_at", "timezone", f"must be a timezone-aware datetime, got {when!r}")
+    text_error = None if error is None else error[:ERROR_MAX_LENGTH]
+    return (when, user, guild, channel, command, payload, success, text_error, round(duration_ms))
+
+
+def rollup(rows: Sequence[Row]) -> list[list[Any]]:
+    """The batch's sums per (guild, UTC day, command), plus the all-guilds rows, as unnest columns."""
+    sums: dict[tuple[int, date, str], list[int]] = {}
+    for created_at, _user, guild, _channel, command, _params, success, _error, duration in rows:
+        day = created_at.astimezone(UTC).date()
+        for scope in (ALL_GUILDS, guild) if guild is not None else (ALL_GUILDS,):
+            entry = sums.setdefault((scope, day, command), [0, 0, 0])
+            entry[0] += 1
+            entry[1] += 0 if success else 1
+            entry[2] += duration
+    keys = sorted(sums)
+    return [
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [sums[k][0] for k in keys],
+        [sums[k][1] for k in keys],
+        [sums[k][2] for k in keys],
+    ]
+
+
+def _months(rows: Sequence[Row]) -> list[date]:
+    return sorted({row[0].astimezone(UTC).date().replace(day=1) for row in rows})
+
+
+class LogController(Controller):
+    """Command usage: a buffered writer, recent rows, daily reports, partition maintenance."""
+
+    def __init__(self, db: UnitOfWork, *, batch_size: int = 2000, max_pending: int = 50_000) -> None:
+        super().__init__(db)
+        self._batch_size = batch_size
+        self._max_pending = max_pending
+        self._writer: BufferedWriter | None = None
+
+    @property
+    def command_writer(self) -> BufferedWriter:
+        """The process's command-log writer (created on first use, drained by ``Database.close``)."""
+        if self._writer is None or self._writer.closed:
+            self._writer = BufferedWriter(
+                self.write_commands, name="command log rows", batch_size=self._batch_size, max_pending=self._max_pending
+            )
+        return self._writer
+
+    async def record_command(
+        self,
+        user_id: int,
+        command: str,
+        *,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        success: bool = True,
+        error: str | None = None,
+        duration_ms: float = 0,
+        created_at: datetime | None = None,
+    ) -> None:
+        """Validate one executed command and queue it; waits only when the buffer is full."""
+        row = command_row(
+            user_id,
+            command,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            params=params,
+            success=success,
+            error=error,
+            duration_ms=duration_ms,
+            created_at=created_at,
+        )
+        await self.command_writer.put(row)
+
+    async def flush(self) -> int:
+        """Write the queued command rows now; returns how many were written."""
+        return 0 if self._writer is None else await self._writer.flush()
+
+    async def close(self) -> None:
+        """Write every queued row and stop accepting more (``Database.close`` calls this)."""
+        if self._writer is not None:
+            await self._writer.close()
+
+    async def write_commands(self, rows: Sequence[Row]) -> None:
+        """One batch: binary COPY into ``command_log`` and the rollup upsert, in one transaction.
+
+        A row in a month without a partition creates that partition, then the
+        batch is retried once.
+        """
+        try:
+            await self._copy(rows)
+        except asyncpg.PostgresError as error:
+            if getattr(error, "sqlstate", None) != _CHECK_VIOLATION or "no partition" not in str(error):
+                translated = driver_error(error)
+                if translated is error:
+                    raise
+                raise translated from error
+            async with self._db.driver() as connection:
+                for month in _months(rows):
+                    await connection.execute("SELECT command_log_ensure_partition($1)", month)
+            await self._copy(rows)
+
+    async def _copy(self, rows: Sequence[Row]) -> None:
+        columns = rollup(rows)
+        async with self._db.driver() as connection:
+            await connection.copy_records_to_table("command_log", records=rows, columns=COPY_COLUMNS)
+            await connection.execute(_ROLLUP_SQL, *columns)
+
+    async def recent_commands(
+        self,
+        *,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[CommandLogRead]:
+        """The newest logged commands of a guild and/or a user (default: the last 7 days)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError.single("limit", "range", f"must be 1-{MAX_PAGE}, got {limit!r}")
+        params = {
+            "guild_id": None if guild_id is None else snowflake("guild_id", guild_id),
+            "user_id": None if user_id is None else snowflake("user_id", user_id),
+            "since": since or utcnow() - timedelta(days=7),
+            "limit": limit,
+        }
+        async with self._db.read_session() as session:
+            rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
+        return [CommandLogRead.model_validate(dict(row)) for row in rows]
+
+    async def command_stats(
+        self, *, days: int = 30, guild_id: int | None = None, until: date | None = None
+    ) -> list[CommandStat]:
+        """Uses per day per command for the ``days`` UTC days before ``until`` (default: through today)."""
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_REPORT_DAYS:
+            raise ValidationError.single("days", "range", f"must be 1-{MAX_REPORT_DAYS}, got {days!r}")
+        end = until or (utcnow().date() + timedelta(days=1))
+        params = {
+            "guild_id": ALL_GUILDS if guild_id is None else snowflake("guild_id", guild_id),
+            "since": end - timedelta(days=days),
+            "until": end,
+        }
+        async with self._db.read_session() as session:
+            rows = (await session.execute(_STATS_SQL, params)).mappings().all()
+        return [CommandStat.model_validate(dict(row)) for row in rows]
+
+    async def ensure_partitions(self, *, months_ahead: int = 3, now: datetime | None = None) -> list[str]:
+        """Create this month's partition and the next ``months_ahead`` ones; returns their names."""
+        if (
+            isinstance(months_ahead, bool)
+            or not isinstance(months_ahead, int)
+            or not 0 <= months_ahead <= MAX_MONTHS_AHEAD
+        ):
+            msg = f"must be 0-{MAX_MONTHS_AHEAD}, got {months_ahead!r}"
+            raise ValidationError.single("months_ahead", "range", msg)
+        first = (now or utcnow()).astimezone(UTC).date().replace(day=1)
+        months = [_add_months(first, offset) for offset in range(months_ahead + 1)]
+        async with self._db.driver() as connection:
+            return [await connection.fetchval("SELECT command_log_ensure_partition($1)", m) for m in months]
+
+    async def drop_partitions_before(self, cutoff: date) -> list[str]:
+        """Retention: drop every monthly partition that ends on or before ``cutoff``; returns their names."""
+        if not isinstance(cutoff, date):
+            raise ValidationError.single("cutoff", "date", f"must be a date, got {cutoff!r}")
+        async with self._db.driver() as connection:
+            dropped = await connection.fetchval("SELECT command_log_drop_partitions_before($1)", cutoff)
+        return list(dropped or [])
+
+    async def partitions(self) -> list[str]:
+        """The command log's partitions, oldest first."""
+        async with self._db.driver(transaction=False) as connection:
+            rows = await connection.fetch(
+                "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'command_log'::regclass ORDER BY c.relname"
+            )
+        return [row["relname"] for row in rows]
+
+
+def _add_months(month: date, offset: int) -> date:
+    index = month.year * 12 + month.month - 1 + offset
+    return date(index // 12, index % 12 + 1, 1)

@@ -1,0 +1,102 @@
+"""Logs domain: the command log (append-only, partitioned by month) and its daily rollup.
+
+Design decisions:
+
+- ``command_log`` is range-partitioned by ``created_at``, one partition per UTC
+  month (``command_log_pYYYYMM``), created ahead by the SQL function
+  ``command_log_ensure_partition(month)`` (migration 0006; ``db.logs.ensure_partitions``)
+  and on demand by the writer when a row falls outside every partition.
+  Retention drops whole partitions (``db.logs.drop_partitions_before``): no
+  ``DELETE``, no vacuum debt.
+- No foreign keys: rows arrive by binary COPY in batches, and a log row must
+  outlive (and never block the deletion of) the guild or user it names.
+- The primary key is ``(log_id, created_at)``: PostgreSQL requires the partition
+  key in every unique constraint of a partitioned table.
+- Reports read ``command_stat_daily``, maintained in the same transaction as each
+  COPY, so "commands per day per command" over 30 days reads a few thousand
+  rollup rows instead of scanning millions of log rows.
+"""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from guildbase.db.types import Snowflake, UTCDateTimeType, snowflake_field
+
+COMMAND_MAX_LENGTH = 100
+ERROR_MAX_LENGTH = 2000
+MAX_DURATION_MS = 86_400_000
+ALL_GUILDS = 0
+"""``command_stat_daily.guild_id`` of the rows that count every guild and DMs together."""
+
+
+class CommandLog(SQLModel, table=True):
+    """One executed command: who, where, what, how it went and how long it took."""
+
+    __tablename__ = "command_log"
+    __table_args__ = (
+        CheckConstraint(f"char_length(command) BETWEEN 1 AND {COMMAND_MAX_LENGTH}", name="command_length"),
+        CheckConstraint(f"duration_ms BETWEEN 0 AND {MAX_DURATION_MS}", name="duration_ms_range"),
+        # A guild's (or a user's) recent commands, newest first, inside each monthly partition.
+        Index("ix_command_log_guild_id_created_at", "guild_id", "created_at"),
+        Index("ix_command_log_user_id_created_at", "user_id", "created_at"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
+    )
+
+    log_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    created_at: datetime = Field(
+        primary_key=True, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()")}
+    )
+    user_id: Snowflake = snowflake_field()
+    guild_id: Snowflake | None = snowflake_field(default=None, nullable=True)
+    channel_id: Snowflake | None = snowflake_field(default=None, nullable=True)
+    command: str = Field(sa_type=Text)
+    params: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb")}
+    )
+    is_success: bool
+    error: str | None = Field(default=None, sa_type=Text)
+    duration_ms: int = Field(sa_type=Integer)
+
+
+class CommandLogRead(SQLModel):
+    log_id: int
+    created_at: datetime
+    user_id: Snowflake
+    guild_id: Snowflake | None
+    channel_id: Snowflake | None
+    command: str
+    params: dict[str, Any]
+    is_success: bool
+    error: str | None
+    duration_ms: int
+
+
+class CommandStatDaily(SQLModel, table=True):
+    """Uses, failures and total duration per UTC day, guild (0 = all) and command."""
+
+    __tablename__ = "command_stat_daily"
+    __table_args__ = (
+        CheckConstraint("guild_id >= 0", name="guild_id_not_negative"),
+        CheckConstraint("uses >= 0 AND failures >= 0 AND failures <= uses", name="counts_consistent"),
+    )
+
+    guild_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    day: date = Field(primary_key=True, sa_type=Date)
+    command: str = Field(primary_key=True, sa_type=Text)
+    uses: int = Field(default=0, sa_type=BigInteger)
+    failures: int = Field(default=0, sa_type=BigInteger)
+    duration_ms_total: int = Field(default=0, sa_type=BigInteger)
+
+
+class CommandStat(SQLModel):
+    """One row of a usage report: a command's uses on one day."""
+
+    day: date
+    command: str
+    uses: int
+    failures: int
+    average_duration_ms: float
