@@ -46,7 +46,8 @@ def _table_section(name: str, table: Table) -> list[str]:
     for column in table.columns:
         default = getattr(column.server_default, "arg", "identity" if column.identity else "")
         keys = ["PK"] if column.primary_key else []
-        keys.extend(f"FK → {fk.target_fullname} ({fk.ondelete or 'NO ACTION'})" for fk in column.foreign_keys)
+        foreign_keys = sorted(column.foreign_keys, key=lambda fk: fk.target_fullname)
+        keys.extend(f"FK → {fk.target_fullname} ({fk.ondelete or 'NO ACTION'})" for fk in foreign_keys)
         shown = str(getattr(default, "text", default)).replace("|", "/")
         lines.append(
             f"| {column.name} | {_column_type(table, column.name)} | {'yes' if column.nullable else 'no'} "
