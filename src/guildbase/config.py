@@ -59,9 +59,18 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="Redis URL; unset uses an in-process Redis.")
     pool_size: int = Field(default=10, ge=1, le=1000, description="Connections kept open per engine.")
-    pool_max_overflow: int = Field(default=10, ge=0, le=1000, description="Extra connections under burst load.")
+    pool_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Extra connections under burst load; each is closed again on return (connect churn), so 0.",
+    )
     pool_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a free connection.")
     pool_recycle: int = Field(default=1800, ge=-1, description="Seconds before a connection is replaced (-1: never).")
+    pool_pre_ping: bool = Field(
+        default=False,
+        description="Ping each connection on checkout (3 round trips with asyncpg); off: a dead one fails once on use.",
+    )
     statement_timeout_ms: int = Field(default=30_000, ge=0, description="Server-side statement timeout (0: none).")
     pgbouncer: bool = Field(
         default=False, description="Disable prepared-statement caches for PgBouncer transaction mode."

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.util import greenlet_spawn
 
 from guildbase.config import Settings
 from guildbase.controllers.afk import AFKController
@@ -202,14 +203,23 @@ class Database:
             async with self._bound_driver() as connection:
                 yield connection
             return
-        async with self._require_engine().connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: asyncpg.Connection = raw.driver_connection
+        # Straight from the engine's pool: no Connection object, events or result
+        # machinery, just the checkout and the checkin (reset) of the pooled connection.
+        pool = self._require_engine().sync_engine.pool
+        fairy = await greenlet_spawn(pool.connect)
+        try:
+            driver: asyncpg.Connection = fairy.driver_connection
             if transaction:
                 async with driver.transaction():
                     yield driver
             else:
                 yield driver
+        except BaseException as error:
+            if isinstance(error, OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
+                fairy.invalidate(error)
+            raise
+        finally:
+            await greenlet_spawn(fairy.close)
 
     @asynccontextmanager
     async def _bound_driver(self) -> AsyncIterator[asyncpg.Connection]:

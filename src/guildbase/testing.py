@@ -6,15 +6,20 @@ tests never see each other's rows. Tests that need real concurrency (many
 connections) use a pooled ``Database`` and ``truncate_all`` afterwards.
 """
 
+import asyncio
 import os
+import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from guildbase.db.embedded import start_embedded
 from guildbase.errors import DatabaseUnavailableError
@@ -107,3 +112,44 @@ def environment(**variables: str | None) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|;|SELECT 1\s*$)", re.IGNORECASE)
+
+
+@asynccontextmanager
+async def statements_on(engine: AsyncEngine) -> AsyncIterator[list[str]]:
+    """Collect the SQL statements ``engine``'s connections run, whichever path ran them.
+
+    ORM/Core statements are seen by SQLAlchemy's cursor events; hot paths on the
+    driver connection (``Database.driver``, ``db.fast``) by asyncpg's query
+    loggers. Transaction control, savepoints, pool pings and asyncpg's one-off
+    type introspection are left out: the list holds the statements that do the work.
+    """
+    seen: list[str] = []
+    touched: list[Any] = []
+
+    def on_cursor(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    def on_driver(record: Any) -> None:
+        introspection = "pg_catalog.pg_type" in record.query or "'jit'" in record.query
+        if not _CONTROL.match(record.query) and not introspection:
+            seen.append(record.query)
+
+    def on_checkout(dbapi_connection: Any, *_args: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        driver.add_query_logger(on_driver)
+        touched.append(driver)
+
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", on_cursor)
+    event.listen(sync_engine.pool, "checkout", on_checkout)
+    try:
+        yield seen
+        await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", on_cursor)
+        event.remove(sync_engine.pool, "checkout", on_checkout)
+        for driver in touched:
+            driver.remove_query_logger(on_driver)

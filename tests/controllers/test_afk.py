@@ -4,13 +4,14 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from guildbase import Database, ValidationError
 from guildbase.controllers.afk import due_query
 from guildbase.db.validation import validate
 from guildbase.models.afk import AFKSet
+from guildbase.testing import statements_on
 
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
@@ -61,17 +62,8 @@ async def test_get_many_finds_the_afk_members_among_author_and_mentions(db: Data
 async def test_checking_an_author_and_twenty_mentions_is_one_query(pooled_db: Database) -> None:
     await pooled_db.guilds.join(GUILD)
     await pooled_db.afk.set(GUILD, user(5))
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = pooled_db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    async with statements_on(pooled_db.engine) as statements:
         found = await pooled_db.afk.get_many(GUILD, [user(n) for n in range(21)])
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert list(found) == [user(5)]
     assert len(statements) == 1, statements
 

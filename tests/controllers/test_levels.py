@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import BigInteger, bindparam, event, text
+from sqlalchemy import BigInteger, bindparam, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -23,6 +23,7 @@ from guildbase.models.levels import (
     level_for_xp,
     level_total_xp,
 )
+from guildbase.testing import statements_on
 
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
@@ -352,17 +353,8 @@ async def test_leaderboard_pages_and_ranks_read_the_partial_leaderboard_index(db
 
 async def test_awarding_xp_is_one_statement(pooled_db: Database) -> None:
     await pooled_db.guilds.join(GUILD)
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = pooled_db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    async with statements_on(pooled_db.engine) as statements:
         first = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0)
         again = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0 + timedelta(minutes=5))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert (first.is_awarded, again.is_awarded) == (True, True)
     assert len(statements) == 2, statements

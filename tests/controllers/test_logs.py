@@ -186,3 +186,25 @@ async def test_a_stop_signal_writes_the_buffer_out(settings: Settings, pooled_db
         signal.signal(signal.SIGUSR1, previous)
     assert writer.pending == 0
     assert await _count(settings) == 5
+
+
+async def test_when_one_of_two_parallel_batches_fails_only_its_rows_are_retried() -> None:
+    written: list[int] = []
+    attempts = 0
+
+    async def flaky_write(rows: Sequence[Row]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if rows[0][-1] == 0 and attempts <= 2:  # the first batch fails once
+            raise ConnectionResetError("connection lost")
+        written.extend(row[-1] for row in rows)
+
+    writer = BufferedWriter(flaky_write, batch_size=5, max_pending=50, interval=60, concurrency=2)
+    for n in range(10):
+        await writer.put((*writer_row()[:-1], n))
+    with pytest.raises(ConnectionResetError):
+        await writer.flush()
+    assert (sorted(written), writer.pending) == ([5, 6, 7, 8, 9], 5)
+    assert await writer.flush() == 5
+    await writer.close()
+    assert sorted(written) == list(range(10))

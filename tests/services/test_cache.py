@@ -4,17 +4,16 @@ import logging
 import subprocess
 import sys
 import textwrap
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import event
 
 from guildbase import Database, Settings
 from guildbase.controllers.core import config_key
 from guildbase.services.cache import CacheService
 from guildbase.services.keys import guild_key
 from guildbase.services.redis import create_redis
+from guildbase.testing import statements_on
 
 GUILD = 1_100_000_000_000_000_001
 
@@ -45,17 +44,9 @@ async def test_feature_map_is_cached_and_invalidated_by_toggles(db: Database) ->
 async def test_concurrent_misses_for_one_guild_cause_one_database_read(pooled_db: Database) -> None:
     await pooled_db.guilds.join(GUILD, name="busy")
     await pooled_db.cache.invalidate(config_key(GUILD))
-    reads: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FROM guild_config" in statement:
-            reads.append(statement)
-
-    event.listen(pooled_db.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    async with statements_on(pooled_db.engine) as statements:
         configs = await asyncio.gather(*(pooled_db.guild_config.get(GUILD) for _ in range(100)))
-    finally:
-        event.remove(pooled_db.engine.sync_engine, "before_cursor_execute", count)
+    reads = [statement for statement in statements if "FROM guild_config" in statement]
     assert len(reads) == 1
     assert {config.prefix for config in configs} == {"$"}
 

@@ -10,12 +10,22 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
+from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate
 from guildbase.errors import ValidationError
 from guildbase.models.afk import AFK, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKRead, AFKSet
 
 MAX_DUE_BATCH = 1000
+
+# The per-message check, compiled once (``db.fast``): one primary-key lookup for
+# the author and every mention, whatever their number.
+_GET_MANY = prepare(
+    select(AFK).where(
+        col(AFK.guild_id) == bindparam("guild_id", type_=BigInteger),
+        col(AFK.user_id) == any_(bindparam("user_ids", type_=ARRAY(BigInteger))),
+    )
+)
 
 
 class AFKController(Controller):
@@ -105,12 +115,9 @@ class AFKController(Controller):
         ids = sorted({snowflake(f"user_ids.{index}", uid) for index, uid in enumerate(user_ids)})
         if not ids:
             return {}
-        stmt = select(AFK).where(
-            col(AFK.guild_id) == guild_id,
-            col(AFK.user_id) == any_(bindparam("user_ids", ids, type_=ARRAY(BigInteger))),
-        )
-        async with self._db.session() as session:
-            return {row.user_id: AFKRead.model_validate(row) for row in await session.scalars(stmt)}
+        async with self._db.driver(transaction=False) as connection:
+            rows = await _GET_MANY.fetch(connection, {"guild_id": guild_id, "user_ids": ids})
+        return {row["user_id"]: AFKRead.model_validate(dict(row)) for row in rows}
 
     async def due(self, now: datetime | None = None, *, limit: int = 100) -> list[AFKRead]:
         """Temporary AFKs whose ``until`` has passed, oldest first (for the expiry sweep)."""

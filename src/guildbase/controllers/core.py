@@ -4,13 +4,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, case, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from guildbase.controllers.base import Controller
+from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.context import current_actor
+from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow, validate_snowflake
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -132,22 +133,42 @@ class GuildController(Controller):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+_CONFIG = prepare(select(GuildConfig).where(col(GuildConfig.guild_id) == bindparam("guild_id", type_=BigInteger)))
+_READ_MODEL_MEMO = 10_000
+
+
 class GuildConfigController(Controller):
-    """Per-guild settings: prefixes, channels, roles, welcome message, feature toggles."""
+    """Per-guild settings: prefixes, channels, roles, welcome message, feature toggles.
+
+    ``get`` returns a shared, read-only ``GuildConfigRead`` on cache hits: do not mutate it.
+    """
+
+    def __init__(self, db: UnitOfWork) -> None:
+        super().__init__(db)
+        self._read_models: dict[int, tuple[Any, GuildConfigRead]] = {}
 
     async def get(self, guild_id: int) -> GuildConfigRead:
         """The guild's full configuration: local LRU → Redis → PostgreSQL (read-through)."""
         guild_id = snowflake("guild_id", guild_id)
 
         async def load() -> dict[str, Any] | None:
-            async with self._db.session() as session:
-                config = await GuildConfig.get(session, guild_id)
-                return None if config is None else GuildConfigRead.model_validate(config).model_dump(mode="json")
+            async with self._db.driver(transaction=False) as connection:
+                row = await _CONFIG.fetchrow(connection, {"guild_id": guild_id})
+            return None if row is None else GuildConfigRead.model_validate(dict(row)).model_dump(mode="json")
 
         data = await self._db.cache.read_through(config_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds)
         if data is None:
             raise _no_config(guild_id)
-        return GuildConfigRead.model_validate(data)
+        # A local-cache hit returns the very same dict as last time: reuse the model
+        # validated from it instead of validating it again on every command.
+        memo = self._read_models.get(guild_id)
+        if memo is not None and memo[0] is data:
+            return memo[1]
+        result = GuildConfigRead.model_validate(data)
+        if len(self._read_models) >= _READ_MODEL_MEMO:
+            self._read_models.clear()
+        self._read_models[guild_id] = (data, result)
+        return result
 
     async def update(
         self, guild_id: int, changes: GuildConfigUpdate | Mapping[str, Any] | None = None, /, **fields: Any
@@ -361,6 +382,19 @@ class MemberController(Controller):
             return int((await session.execute(stmt)).scalar_one())
 
 
+# Checked on every message and command: compiled once, prepared per connection.
+_IS_BLACKLISTED = prepare(
+    select(
+        exists().where(
+            col(GlobalBlacklist.target) == bindparam("target", type_=GlobalBlacklist.__table__.c.target.type),  # type: ignore[attr-defined]
+            col(GlobalBlacklist.target_id) == bindparam("target_id", type_=BigInteger),
+            col(GlobalBlacklist.deleted_at).is_(None),
+            or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > bindparam("moment")),
+        )
+    )
+)
+
+
 class BlacklistController(Controller):
     """Global blacklist of users and guilds; removal keeps the entry as history."""
 
@@ -423,17 +457,9 @@ class BlacklistController(Controller):
         """Whether a live, unexpired entry exists for the target."""
         kind = validate_enum("target", BlacklistTarget, target)
         target_id = snowflake("target_id", target_id)
-        moment = now or utcnow()
-        stmt = select(
-            exists().where(
-                col(GlobalBlacklist.target) == kind,
-                col(GlobalBlacklist.target_id) == target_id,
-                col(GlobalBlacklist.deleted_at).is_(None),
-                or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > moment),
-            )
-        )
-        async with self._db.session() as session:
-            return bool((await session.execute(stmt)).scalar_one())
+        params = {"target": kind.value, "target_id": target_id, "moment": now or utcnow()}
+        async with self._db.driver(transaction=False) as connection:
+            return bool(await connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
 
     async def list_active(self, target: BlacklistTarget | str | None = None) -> list[BlacklistEntryRead]:
         """Every live, unexpired entry, newest first."""

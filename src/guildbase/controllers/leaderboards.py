@@ -87,6 +87,33 @@ class LeaderboardController(Controller):
                 return BoardEntry(index + 1, uid, xp)
         return None
 
+    async def top_with_rank(
+        self,
+        guild_id: int,
+        user_id: int,
+        count: int = 10,
+        *,
+        period: Period | str = Period.ALL,
+        now: datetime | None = None,
+    ) -> tuple[Board, BoardEntry | None]:
+        """The leaderboard command: the top ``count`` and the caller's place, one Redis round trip.
+
+        Same answers as ``top`` + ``rank``; a board that is not ready (or Redis
+        being down) takes their path, which rebuilds it or reads PostgreSQL.
+        """
+        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        if not 1 <= count <= MAX_TOP:
+            raise ValidationError.single("count", "range", f"must be 1-{MAX_TOP}, got {count}")
+        span = self._window(period, now)
+        store = self._db.cache.leaderboards
+        found = await self._db.cache.guard(lambda: store.top_and_position(guild_id, span, count, user_id), None)
+        if found is not None:
+            entries, position = found
+            me = None if position is None else BoardEntry(position[0], user_id, position[1])
+            return Board(span.period, entries, "redis"), me
+        board = await self.top(guild_id, count, period=period, now=now)
+        return board, await self.rank(guild_id, user_id, period=period, now=now)
+
     async def tied_rank(
         self, guild_id: int, user_id: int, *, period: Period | str = Period.ALL, now: datetime | None = None
     ) -> int | None:

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -26,6 +27,7 @@ from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.core import snowflake
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.db.context import current_actor
+from guildbase.db.fast import driver_error, prepare
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.levels import (
@@ -145,6 +147,8 @@ CROSS JOIN LATERAL (
     bindparam("roll", type_=Float),
 )
 
+_AWARD = prepare(_AWARD_SQL)  # compiled once; prepared per connection by asyncpg
+
 _RANK_SQL = text("""
 SELECT ml.guild_id, ml.user_id, ml.xp, ml.level, ml.message_count, ml.is_blacklisted,
        CASE WHEN ml.is_blacklisted THEN NULL ELSE 1 + (
@@ -224,8 +228,15 @@ class LevelsController(Controller):
             "default_curve": LevelCurve.MEE6.value,
             "default_role_mode": LevelRoleMode.STACK.value,
         }
-        async with self._db.session() as session:
-            row = (await session.execute(_AWARD_SQL, params)).mappings().one_or_none()
+        try:
+            # One statement, so no explicit transaction: it commits on its own.
+            async with self._db.driver(transaction=False) as connection:
+                row = await _AWARD.fetchrow(connection, params)
+        except asyncpg.PostgresError as error:
+            translated = driver_error(error)
+            if translated is error:
+                raise
+            raise translated from error
         if row is None:
             return XPAward()
         award = XPAward(

@@ -25,11 +25,25 @@ use inline literals, never bind parameters: a generic prepared-statement plan
 cannot prove a parameter matches an index predicate.
 """
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Update, func, literal_column, select, update
+import asyncpg
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    Update,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
@@ -37,6 +51,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import next_number, snowflake
 from guildbase.db.context import current_actor
+from guildbase.db.fast import driver_error, prepare
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -222,6 +237,40 @@ def _actor(actor_id: int | None) -> int | None:
     return current_actor() if actor_id is None else snowflake("actor_id", actor_id)
 
 
+# The per-command path: the guild's next number and the insert in ONE statement.
+# The counter row stays locked only while this statement runs, and a failed insert
+# (bad guild, CHECK) rolls the number back with it: no gap, no duplicate.
+_CREATE_CASE = prepare(
+    text("""
+WITH counter AS (
+    INSERT INTO guild_counter AS c (guild_id, kind, last_value) VALUES (:guild_id, 'case', 1)
+    ON CONFLICT (guild_id, kind) DO UPDATE SET last_value = c.last_value + 1
+    RETURNING c.last_value
+)
+INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, reason, role_ids, expires_at,
+                      mod_log_message_id, details, created_by, updated_by)
+SELECT :guild_id, counter.last_value, CAST(:type AS mod_case_type), :user_id, :moderator_id, :reason, :role_ids,
+       :expires_at, :mod_log_message_id, CAST(:details AS jsonb), :actor, :actor
+FROM counter
+RETURNING *
+""").bindparams(bindparam("role_ids", type_=ARRAY(BigInteger)))
+)
+
+
+# A user's history is read by every moderation command: the same builder, compiled once.
+_HISTORY, _HISTORY_BEFORE = (
+    prepare(
+        history_query(
+            bindparam("guild_id", type_=BigInteger),  # type: ignore[arg-type]
+            bindparam("user_id", type_=BigInteger),  # type: ignore[arg-type]
+            limit=bindparam("limit", type_=BigInteger),  # type: ignore[arg-type]
+            before=before,  # type: ignore[arg-type]
+        )
+    )
+    for before in (None, bindparam("before", type_=BigInteger))
+)
+
+
 # -- cases --------------------------------------------------------------------------
 class CaseController(Controller):
     """Numbered moderation cases: create, read, edit the reason, void, expire."""
@@ -263,8 +312,21 @@ class CaseController(Controller):
         )
         if checked.expires_at is not None and checked.expires_at <= utcnow():
             raise ValidationError.single("expires_at", "future", f"must be in the future, got {checked.expires_at}")
-        async with self._db.session() as session:
-            created = await self.create_in(session, checked)
+        params = checked.model_dump(mode="python") | {
+            "type": checked.type.value,
+            "details": json.dumps(checked.details, separators=(",", ":")),
+            "actor": current_actor(),
+        }
+        try:
+            # One statement (number + insert), so no explicit transaction is needed.
+            async with self._db.driver(transaction=False) as connection:
+                row = await _CREATE_CASE.fetchrow(connection, params)
+        except asyncpg.PostgresError as error:
+            translated = driver_error(error)
+            if translated is error:
+                raise
+            raise translated from error
+        created = CaseRead.model_validate(dict(row))  # type: ignore[arg-type]
         await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
         return created
 
@@ -292,10 +354,16 @@ class CaseController(Controller):
         self, guild_id: int, user_id: int, *, limit: int = 25, before: int | None = None
     ) -> list[CaseRead]:
         """A user's cases, newest first; pass ``before=page[-1].number`` for the next page."""
-        stmt = history_query(
-            snowflake("guild_id", guild_id), snowflake("user_id", user_id), limit=_limit(limit), before=_cursor(before)
-        )
-        return await self._list(stmt)
+        params = {
+            "guild_id": snowflake("guild_id", guild_id),
+            "user_id": snowflake("user_id", user_id),
+            "limit": _limit(limit),
+            "before": _cursor(before),
+        }
+        prepared = _HISTORY if params["before"] is None else _HISTORY_BEFORE
+        async with self._db.driver(transaction=False) as connection:
+            rows = await prepared.fetch(connection, params)
+        return [CaseRead.model_validate(dict(row)) for row in rows]
 
     async def by_moderator(
         self, guild_id: int, moderator_id: int, *, limit: int = 25, before: int | None = None

@@ -4,8 +4,9 @@ Callers hand rows to ``put``; a background task writes them in batches (by
 size or after ``interval`` seconds, whichever comes first) through a write
 function, typically one binary COPY in one transaction. Guarantees:
 
-- bounded memory: at most ``max_pending`` rows wait; ``put`` then waits for a
-  flush to make room (back-pressure) instead of growing the buffer;
+- bounded memory: at most ``max_pending`` rows wait (or are being written);
+  ``put`` then waits for a flush to make room (back-pressure) instead of
+  growing the buffer;
 - no loss on failure: a batch leaves the buffer only after its write
   succeeded, so a failed flush keeps every row for the next attempt;
 - no loss on a clean stop: ``close`` stops accepting rows and writes
@@ -22,7 +23,6 @@ import logging
 import signal
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import islice
 from typing import Any
 
 from guildbase.errors import GuildbaseError
@@ -49,6 +49,7 @@ class BufferedWriter:
         max_pending: int = 50_000,
         interval: float = 1.0,
         retry_delay: float = 1.0,
+        concurrency: int = 2,
     ) -> None:
         if batch_size < 1 or max_pending < batch_size:
             msg = f"batch_size must be >= 1 and max_pending >= batch_size, got {batch_size}, {max_pending}"
@@ -58,11 +59,13 @@ class BufferedWriter:
         self.max_pending = max_pending
         self.interval = interval
         self.retry_delay = retry_delay
+        self.concurrency = max(1, concurrency)
         self.accepted = 0
         self.written = 0
         self.failures = 0
         self._write = write
         self._buffer: deque[Row] = deque()
+        self._in_flight = 0
         self._room = asyncio.Condition()
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -72,22 +75,34 @@ class BufferedWriter:
 
     @property
     def pending(self) -> int:
-        """Rows accepted and not yet written."""
-        return len(self._buffer)
+        """Rows accepted and not yet written (waiting or being written)."""
+        return len(self._buffer) + self._in_flight
 
     @property
     def closed(self) -> bool:
         """Whether ``close`` was called."""
         return self._closed
 
+    def offer(self, row: Row) -> bool:
+        """Accept ``row`` if there is room right now (no await); False means call ``put``."""
+        if self._closed or self.pending >= self.max_pending:
+            return False
+        self._buffer.append(row)
+        self.accepted += 1
+        if self._task is None or self._task.done():
+            self._ensure_task()
+        if len(self._buffer) >= self.batch_size:
+            self._wake.set()
+        return True
+
     async def put(self, row: Row) -> None:
         """Accept one row, waiting while ``max_pending`` rows are already waiting."""
         if self._closed:
             raise WriterClosedError(f"the {self.name} writer is closed")
-        if len(self._buffer) >= self.max_pending:
+        if self.pending >= self.max_pending:
             async with self._room:
                 self._wake.set()
-                await self._room.wait_for(lambda: len(self._buffer) < self.max_pending or self._closed)
+                await self._room.wait_for(lambda: self.pending < self.max_pending or self._closed)
             if self._closed:
                 raise WriterClosedError(f"the {self.name} writer is closed")
         self._buffer.append(row)
@@ -97,19 +112,40 @@ class BufferedWriter:
             self._wake.set()
 
     async def flush(self) -> int:
-        """Write every row waiting now; returns how many. Raises if a write fails (rows are kept)."""
+        """Write every row waiting now; returns how many. Raises if a write fails (its rows are kept).
+
+        Up to ``concurrency`` batches are written at once (each on its own pooled
+        connection); a batch that fails goes back to the front of the buffer.
+        """
         async with self._flush_lock:
             done = 0
             target = len(self._buffer)
             while self._buffer and done < target:
-                batch = list(islice(self._buffer, self.batch_size))
-                await self._write(batch)
-                for _ in batch:
-                    self._buffer.popleft()
-                done += len(batch)
-                self.written += len(batch)
+                batches: list[list[Row]] = []
+                taken = 0
+                while self._buffer and len(batches) < self.concurrency and done + taken < target:
+                    size = min(self.batch_size, len(self._buffer), target - done - taken)
+                    batches.append([self._buffer.popleft() for _ in range(size)])
+                    taken += size
+                self._in_flight += taken
+                try:
+                    outcomes = await asyncio.gather(*(self._write(b) for b in batches), return_exceptions=True)
+                except asyncio.CancelledError:
+                    for batch in reversed(batches):  # at least once: a committed batch may come back
+                        self._buffer.extendleft(reversed(batch))
+                    raise
+                finally:
+                    self._in_flight -= taken
+                failed = [(b, o) for b, o in zip(batches, outcomes, strict=True) if isinstance(o, BaseException)]
+                for batch, _ in reversed(failed):
+                    self._buffer.extendleft(reversed(batch))
+                written = taken - sum(len(b) for b, _ in failed)
+                done += written
+                self.written += written
                 async with self._room:
                     self._room.notify_all()
+                if failed:
+                    raise failed[0][1]
             return done
 
     async def close(self, *, attempts: int = 3) -> None:

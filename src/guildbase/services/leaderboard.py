@@ -159,6 +159,22 @@ class LeaderboardStore:
             rank, score = await pipe.execute()
         return None if rank is None else (int(rank) + 1, int(score))
 
+    async def top_and_position(
+        self, guild_id: int, period_window: PeriodWindow, count: int, user_id: int
+    ) -> tuple[list[BoardEntry], tuple[int, int] | None] | None:
+        """The top ``count`` and a member's ``(rank, xp)`` in ONE round trip; None if the board is not ready."""
+        key = board_key(guild_id, period_window)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(key + ":ready")
+            pipe.zrevrange(key, 0, count - 1, withscores=True)
+            pipe.zrevrank(key, _member(user_id))
+            pipe.zscore(key, _member(user_id))
+            ready, rows, rank, score = await pipe.execute()
+        if not ready:
+            return None
+        top = [BoardEntry(index + 1, int(member), int(xp)) for index, (member, xp) in enumerate(rows)]
+        return top, None if rank is None else (int(rank) + 1, int(score))
+
     async def tied_rank(self, guild_id: int, period_window: PeriodWindow, xp: int) -> int:
         """1 + members with strictly more XP (competition ranking, ties share a rank)."""
         return int(await self.client.zcount(board_key(guild_id, period_window), f"({xp}", "+inf")) + 1

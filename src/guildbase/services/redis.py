@@ -8,6 +8,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError  # noqa: A004 - redis-py's own classes
 
 log = logging.getLogger("guildbase.redis")
+MAX_CONNECTIONS = 100
 
 
 def create_redis(url: str | None) -> "redis.Redis":
@@ -20,8 +21,13 @@ def create_redis(url: str | None) -> "redis.Redis":
         # Pooled connections die when the server restarts; one quick retry on a
         # fresh connection hides that, and the timeouts keep a dead server from
         # stalling a command for longer than the circuit breaker needs to notice.
-        return redis.Redis.from_url(
+        # A blocking pool: redis-py's default pool raises "Too many connections" past
+        # 100 concurrent commands, which would trip the circuit breaker under a burst
+        # of messages; waiting briefly for a free connection is what a bot wants.
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=5,
             decode_responses=True,
             health_check_interval=30,
             socket_connect_timeout=2,
@@ -29,6 +35,7 @@ def create_redis(url: str | None) -> "redis.Redis":
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
             retry_on_error=[ConnectionError, TimeoutError],
         )
+        return redis.Redis.from_pool(pool)
     import fakeredis  # noqa: PLC0415 - only the embedded default needs it
 
     log.info("no GUILDBASE_REDIS_URL set: using an in-process Redis (fakeredis); not shared between processes")

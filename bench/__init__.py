@@ -1,0 +1,1 @@
+"""guildbase's benchmark harness: ``python -m bench [--quick]`` (see BENCHMARKS.md and docs/performance.md)."""

@@ -1,0 +1,62 @@
+"""``python -m bench [--quick] [--only W1,W4] [--rounds N] [--output DIR]``: run, print, write JSON + Markdown."""
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.composite import w6, w7, w8
+from bench.harness import machine, peak_rss_mb
+from bench.report import markdown
+from bench.workloads import Scale, Workload, w1, w2, w3, w4, w5
+
+WORKLOADS: dict[str, Workload] = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7, "W8": w8}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    scale = Scale(quick=args.quick)
+    chosen = [w.strip().upper() for w in args.only.split(",")] if args.only else list(WORKLOADS)
+    out: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "rounds": args.rounds,
+        "machine": machine(),
+        "workloads": {},
+    }
+    for name in chosen:
+        began = time.perf_counter()
+        print(f"{name} …", flush=True)
+        result = await WORKLOADS[name](scale, args.rounds)
+        result["seconds"] = round(time.perf_counter() - began, 1)
+        result["peak_rss_mb_so_far"] = round(peak_rss_mb(), 1)
+        out["workloads"][name] = result
+        print(f"{name} done in {result['seconds']} s", flush=True)
+        _write(args.output, out)  # after every workload: a long run never loses finished results
+    return out
+
+
+def _write(output: Path, results: dict[str, Any]) -> str:
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    table = markdown(results)
+    (output / "results.md").write_text(table)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small data, for CI smoke runs (< 1 minute)")
+    parser.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W4")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per variant (after a warm-up)")
+    parser.add_argument("--output", type=Path, default=Path("bench/results/latest"), help="directory for the outputs")
+    args = parser.parse_args()
+    if args.quick and args.rounds == parser.get_default("rounds"):
+        args.rounds = 1  # a smoke run proves the harness works; it measures nothing
+    print(_write(args.output, asyncio.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The Markdown table of a run, with each workload's target and whether this run met it."""
+
+from collections.abc import Callable
+from typing import Any
+
+Target = tuple[str, Callable[[dict[str, Any]], tuple[str, bool]]]
+
+
+def _ratio(variant: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        value = w["variants"][variant]["ratio_to_limit"]
+        return f"{value:.2f}×", value >= bar
+
+    return check
+
+
+def _p99(variant: str, bar_ms: float) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        value = w["variants"][variant]["p99_ms"]
+        return f"{value:.2f} ms", value <= bar_ms
+
+    return check
+
+
+def _spread(variant: str) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        v = w["variants"][variant]
+        spread = v["p99_ms"] / v["p50_ms"] if v["p50_ms"] else float("inf")
+        return f"{spread:.1f}×", spread <= 5
+
+    return check
+
+
+def _check(name: str, expected: Any) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        value = w["checks"][name]
+        return str(value), value == expected
+
+    return check
+
+
+TARGETS: dict[str, list[Target]] = {
+    "W1": [
+        ("guildbase ≥ 0.8× limit", _ratio("guildbase", 0.8)),
+        ("same awards as limit", _check("awards_equal_to_limit", True)),
+    ],
+    "W2": [
+        ("guildbase ≥ 0.8× limit", _ratio("guildbase", 0.8)),
+        ("duplicates = 0", _check("guildbase_duplicates", 0)),
+        ("gaps = 0", _check("guildbase_gaps", 0)),
+        ("p99 ≤ 5× p50 (32 tasks, pool 10)", _spread("guildbase")),
+    ],
+    "W3": [
+        ("hit ≥ 100× point read", _ratio("guildbase_hit", 100)),
+        ("miss ≥ 0.8× point read", _ratio("guildbase_miss", 0.8)),
+        ("miss p99 ≤ 5× p50 (32 tasks, pool 10)", _spread("guildbase_miss")),
+    ],
+    "W4": [
+        ("p99 ≤ 5 ms", _p99("guildbase", 5)),
+        ("position ranks = SQL", _check("position_rank_mismatches_vs_sql_row_number", 0)),
+        ("tied ranks = SQL rank()", _check("tied_rank_mismatches_vs_sql_rank", 0)),
+    ],
+    "W5": [
+        ("guildbase ≥ 0.5× COPY", _ratio("guildbase", 0.5)),
+        ("0 rows lost on close", _check("guildbase_rows_lost_after_close", 0)),
+    ],
+    "W6": [("guildbase ≥ 0.7× limit", _ratio("guildbase", 0.7))],
+    "W7": [("p99 ≤ 10 ms", _p99("guildbase", 10))],
+    "W8": [
+        ("p99 ≤ 200 ms", _p99("guildbase", 200)),
+        ("report total = log rows", _check("report_total_equals_log_rows", True)),
+    ],
+}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Two tables: the variants of each workload, then each target with its measured value."""
+    lines = [
+        (
+            f"Run {results['started']} ({'quick' if results['quick'] else 'full'}, {results['rounds']} round(s)), "
+            f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}"
+        ),
+        "",
+        "| id | variant | ops/s median | min | max | × limit | p50 ms | p99 ms | statements/op |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for wid, w in results["workloads"].items():
+        for name, v in w["variants"].items():
+            statements = "" if v["statements_per_op"] is None else f"{v['statements_per_op']:.2f}"
+            lines.append(
+                f"| {wid} | {name} | {v['median']:,.0f} | {v['min']:,.0f} | {v['max']:,.0f} | "
+                f"{v['ratio_to_limit']:.2f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {statements} |"
+            )
+    lines += ["", "| id | target | measured | met | peak RSS MB (process, so far) |", "|---|---|---|---|---:|"]
+    for wid, w in results["workloads"].items():
+        for label, check in TARGETS.get(wid, []):
+            try:
+                value, ok = check(w)
+            except (KeyError, ZeroDivisionError, TypeError) as error:
+                value, ok = f"n/a ({error})", False
+            lines.append(f"| {wid} | {label} | {value} | {'yes' if ok else '**no**'} | {w['peak_rss_mb_so_far']} |")
+    return "\n".join(lines) + "\n"
