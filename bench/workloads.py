@@ -18,7 +18,7 @@ from guildbase.db.fast import prepare
 from guildbase.models.core import GuildConfig, GuildConfigRead
 from guildbase.models.levels import LevelConfig, MemberLevel, level_for_xp
 from guildbase.models.logs import CommandLog
-from guildbase.models.moderation import Case, CaseRead
+from guildbase.models.moderation import Case, CaseRead, CaseType
 from guildbase.services.leaderboard import Period, board_key, window
 
 G0 = 1_100_000_000_000_000_000
@@ -239,7 +239,7 @@ async def w2(scale: Scale, rounds: int) -> dict[str, Any]:
                         case = Case(
                             guild_id=guild,
                             number=(last or 0) + 1,
-                            type="WARN",
+                            type=CaseType.WARN,
                             user_id=U0 + index % 500,
                             moderator_id=U0 + 1,
                             reason="spam",
