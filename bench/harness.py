@@ -117,6 +117,9 @@ async def environment(settings: dict[str, Any] | None = None) -> AsyncIterator[E
             database_url=url.render_as_string(hide_password=False),
             redis_url=REDIS_URL,
             pool_size=POOL_SIZE,
+            # The throughput setting (docs/performance.md): no pre-ping on the hot
+            # paths. The default keeps it on, so a dead connection is never seen.
+            pool_pre_ping=False,
             **(settings or {}),
         )
     )

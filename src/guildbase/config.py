@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     pool_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a free connection.")
     pool_recycle: int = Field(default=1800, ge=-1, description="Seconds before a connection is replaced (-1: never).")
     pool_pre_ping: bool = Field(
-        default=False,
-        description="Ping each connection on checkout (3 round trips with asyncpg); off: a dead one fails once on use.",
+        default=True,
+        description="Ping each connection on checkout so a dead one is replaced unseen (costs round trips).",
     )
     statement_timeout_ms: int = Field(default=30_000, ge=0, description="Server-side statement timeout (0: none).")
     pgbouncer: bool = Field(

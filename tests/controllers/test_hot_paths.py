@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from guildbase import Database, Settings, ValidationError
+from guildbase.controllers.core import config_key
 from guildbase.testing import truncate_all
 
 GUILD = 1_100_000_000_000_000_001
@@ -62,9 +63,29 @@ async def test_a_failed_statement_on_the_driver_leaves_the_test_transaction_usab
     assert [c.number for c in await db.cases.history(GUILD, BASE_USER)] == [1]
 
 
-def test_the_pool_neither_pings_nor_churns_connections_by_default() -> None:
+def test_the_pool_pings_on_checkout_and_does_not_churn_connections_by_default() -> None:
     settings = Settings(database_url="postgresql://localhost/x")
-    assert (settings.pool_pre_ping, settings.pool_max_overflow) == (False, 0)
+    assert (settings.pool_pre_ping, settings.pool_max_overflow) == (True, 0)
+
+
+async def test_connections_killed_by_the_server_are_replaced_unseen(pooled_db: Database) -> None:
+    await pooled_db.guilds.join(GUILD)
+    # Fill the pool with open connections, so the kill below hits connections it will hand out.
+    await asyncio.gather(*(pooled_db.members.count(GUILD) for _ in range(20)))
+    async with pooled_db.session() as session:
+        database = (await session.execute(text("SELECT current_database()"))).scalar_one()
+    async with pooled_db.engine.connect() as admin:
+        await admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :db AND application_name = 'guildbase' AND pid <> pg_backend_pid()"
+            ),
+            {"db": database},
+        )
+    await pooled_db.cache.invalidate(config_key(GUILD))
+    assert (await pooled_db.guild_config.get(GUILD)).prefix == "$"
+    cases = await asyncio.gather(*(pooled_db.cases.create(GUILD, BASE_USER, BASE_USER + 1, "WARN") for _ in range(10)))
+    assert sorted(case.number for case in cases) == list(range(1, 11))
 
 
 async def test_pgbouncer_mode_runs_every_hot_path_without_cached_statements(
