@@ -30,6 +30,7 @@ def test_demo_migrates_seeds_and_summarizes(demo_database: URL, redis_url: str |
         result = subprocess.run(args, env=env, capture_output=True, text=True, check=False, timeout=300)  # noqa: S603
         assert result.returncode == 0, result.stdout + result.stderr
     assert "What is stored now" in result.stdout
+    assert "Durable jobs queued" in result.stdout
     rows = dict(re.findall(r"│ (\w+)\s+│\s+(\d+) │", result.stdout))
     assert rows["guild"] == "2"
     assert rows["guild_config"] == "2"

@@ -182,6 +182,16 @@ async def print_leaderboard(db: Database, console: Console, guild_id: int) -> No
     console.print(table)
 
 
+async def print_jobs(db: Database, console: Console) -> None:
+    """The durable work the seeded data queued (expiring punishments, reminders, AFKs)."""
+    table = Table(title="Durable jobs queued by the data (run them with `guildbase jobs run`)")
+    for column in ["kind", "due now", "scheduled", "running", "failed"]:
+        table.add_column(column, justify="right" if column != "kind" else "left")
+    for row in await db.jobs.status():
+        table.add_row(row.kind, str(row.due), str(row.scheduled), str(row.running), str(row.failed))
+    console.print(table)
+
+
 async def table_counts(db: Database) -> dict[str, int]:
     """Rows per table, for the summary."""
     counts = {}
@@ -212,6 +222,7 @@ async def run_demo(settings: Settings, console: Console, *, guilds: int, members
         first = demo_guild_id(0)
         await print_moderation_history(db, console, first)
         await print_leaderboard(db, console, first)
+        await print_jobs(db, console)
         config = await db.guild_config.get(first)
         features = await db.guild_config.features(first)
         console.print(
