@@ -63,3 +63,14 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_same_test_command(pr
     assert "guildbase demo" in demo_command
     assert "pytest" in test_command
     assert test_command in (project_root / ".ci" / "run").read_text()
+
+
+def test_schema_docs_are_generated_from_the_current_models(project_root: Path) -> None:
+    from guildbase.models import metadata  # noqa: PLC0415
+    from guildbase.schema_docs import render  # noqa: PLC0415
+
+    rendered = render()
+    for table in metadata.tables:
+        assert f"## `{table}`" in rendered
+    committed = (project_root / "docs" / "schema.md").read_text()
+    assert committed == rendered, "docs/schema.md is stale: run `uv run guildbase db docs`"
