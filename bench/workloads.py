@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from bench.harness import Env, Runner, Variant, VariantResult, environment
 from guildbase.controllers.levels import _AWARD_SQL
+from guildbase.controllers.logs import COPY_COLUMNS
 from guildbase.db.fast import prepare
 from guildbase.models.core import GuildConfig, GuildConfigRead
 from guildbase.models.levels import LevelConfig, MemberLevel, level_for_xp
@@ -405,17 +406,6 @@ async def w4(scale: Scale, rounds: int) -> dict[str, Any]:
 
 
 # -- W5: command log ------------------------------------------------------------------------
-COPY_COLUMNS = (
-    "created_at",
-    "user_id",
-    "guild_id",
-    "channel_id",
-    "command",
-    "params",
-    "is_success",
-    "error",
-    "duration_ms",
-)
 SLICE = 1000
 
 

@@ -62,7 +62,7 @@ class RateLimiter:
         self._shared: MovingWindowRateLimiter | None = None
         if client is not None:
             storage: Storage = RedisStorage(
-                "async+redis://127.0.0.1:6379",  # placeholder: the shared pool below decides where it connects
+                "async+redis://127.0.0.1:6379",  # nominal: `limits` wants a URI; the shared pool decides the server
                 implementation="redispy",
                 wrap_exceptions=True,
                 key_prefix=f"{NAMESPACE}:rl",
