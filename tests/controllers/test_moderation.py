@@ -12,12 +12,12 @@ from sqlalchemy.dialects.postgresql import asyncpg
 from guildbase import Database, Settings
 from guildbase.controllers.moderation import (
     claim_due_query,
-    counts_query,
     history_query,
     latest_pair_query,
     moderator_query,
     notes_query,
     recent_query,
+    summary_query,
     type_query,
 )
 from guildbase.db.context import acting_as
@@ -601,7 +601,7 @@ async def test_history_and_due_queries_use_their_indexes(db: Database) -> None:
 
     expectations = [
         ("ix_mod_case_guild_id_user_id_number", history_query(GUILD, USER + 7, limit=25, before=5000)),
-        ("ix_mod_case_guild_id_user_id_number", counts_query(GUILD, USER + 7)),
+        ("ix_mod_case_guild_id_user_id_number", summary_query(GUILD, USER + 7)),
         ("ix_mod_case_guild_id_moderator_id_number", moderator_query(GUILD, MOD + 3, limit=25)),
         ("ix_mod_case_guild_id_type_number", type_query(GUILD, CaseType.KICK, limit=25)),
         ("ix_mod_case_guild_id_created_at", recent_query(GUILD, since=start + timedelta(days=30), limit=50)),

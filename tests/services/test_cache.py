@@ -7,11 +7,13 @@ import textwrap
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from guildbase import Database, Settings
 from guildbase.controllers.core import config_key
-from guildbase.services.cache import CacheService
-from guildbase.services.keys import guild_key
+from guildbase.errors import ValidationError
+from guildbase.services.cache import CacheService, LocalCache
+from guildbase.services.keys import INVALIDATION_CHANNEL, guild_key
 from guildbase.services.redis import create_redis
 from guildbase.testing import statements_on
 
@@ -26,9 +28,10 @@ def test_keys_are_namespaced_versioned_and_hash_tagged_by_guild() -> None:
 async def test_config_read_is_cached_in_redis_and_dropped_on_update(db: Database, redis_client: aioredis.Redis) -> None:
     await db.guilds.join(GUILD)
     assert (await db.guild_config.get(GUILD)).prefix == "$"
-    cached = json.loads(await redis_client.get(config_key(GUILD)))
-    assert cached["prefix"] == "$"
-    assert cached["guild_id"] == str(GUILD)
+    tag, _, payload = (await redis_client.get(config_key(GUILD))).partition("|")
+    assert tag == ""  # no write yet: the empty generation
+    assert json.loads(payload)["prefix"] == "$"
+    assert json.loads(payload)["guild_id"] == str(GUILD)  # snowflakes travel as strings in JSON
     await db.guild_config.update(GUILD, prefix="!")
     assert await redis_client.get(config_key(GUILD)) is None
     assert (await db.guild_config.get(GUILD)).prefix == "!"
@@ -69,7 +72,22 @@ async def test_a_slow_reader_never_puts_back_a_value_older_than_a_finished_write
     await cache.invalidate(key)  # a writer committed "new" while the reader was loading
     release.set()
     assert await reader == {"prefix": "old"}  # the reader itself still answers
-    assert await redis_client.get(key) is None  # …but did not poison Redis
+    assert "old" in await redis_client.get(key)  # it stored its value, tagged with the generation it saw…
+    assert await cache.get_json(key) is None  # …which no reader will ever serve
+    assert cache.local.get(key) == (False, None)  # nor did it keep it locally
+
+    other_process = CacheService(redis_client)
+    assert await other_process.read_through(key, fresh_load, ttl=60) == {"prefix": "new"}
+    assert await CacheService(redis_client).read_through(key, fail_load, ttl=60) == {"prefix": "new"}
+
+
+async def fresh_load() -> dict[str, str]:
+    return {"prefix": "new"}
+
+
+async def fail_load() -> dict[str, str]:
+    msg = "a fresh value is in Redis: no database read expected"
+    raise AssertionError(msg)
 
 
 async def test_update_in_one_process_is_seen_by_another_within_50_ms(pooled_db: Database, settings: Settings) -> None:
@@ -147,3 +165,77 @@ async def test_in_process_redis_stand_in_serves_the_cache_too() -> None:
     await cache.invalidate(key)
     assert await cache.read_through(key, load, ttl=60) == {"n": 2}
     await cache.client.aclose()
+
+
+async def test_concurrent_misses_of_many_keys_travel_in_few_pipelines(redis_client: aioredis.Redis) -> None:
+    cache = CacheService(redis_client)
+    keys = [guild_key(GUILD + n, "config") for n in range(50)]
+
+    async def load(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    async def read(n: int) -> object:
+        return await cache.read_through(keys[n], lambda: load(n), ttl=60)
+
+    assert await asyncio.gather(*(read(n) for n in range(50))) == [{"n": n} for n in range(50)]
+    # 50 MGETs in one pipeline, then 50 SETs in another: not 100 round trips.
+    assert cache.batcher.batches == 2
+    cache.local.clear()
+    assert await asyncio.gather(*(read(n) for n in range(50))) == [{"n": n} for n in range(50)]
+    assert cache.batcher.batches == 3  # all 50 answered by Redis in one pipeline
+
+
+async def test_a_redis_error_in_one_batched_command_fails_only_its_caller(redis_client: aioredis.Redis) -> None:
+    cache = CacheService(redis_client)
+    await redis_client.lpush(guild_key(GUILD, "list"), "x")
+    wrong_type = cache.batcher.execute("GET", guild_key(GUILD, "list"))
+    fine = cache.batcher.execute("SET", guild_key(GUILD, "ok"), "1")
+    assert await fine is True
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await wrong_type
+
+
+async def test_invalidations_in_one_loop_turn_share_one_publish(redis_client: aioredis.Redis) -> None:
+    cache = CacheService(redis_client)
+    async with redis_client.pubsub() as pubsub:
+        await pubsub.subscribe(INVALIDATION_CHANNEL)
+        await pubsub.get_message(timeout=1)  # the subscribe confirmation
+        await asyncio.gather(*(cache.invalidate(guild_key(GUILD + n, "config")) for n in range(10)))
+        message = await pubsub.get_message(timeout=1)
+        assert message is not None
+        assert sorted(json.loads(message["data"])) == sorted(guild_key(GUILD + n, "config") for n in range(10))
+        assert await pubsub.get_message(timeout=0.2) is None
+
+
+def test_a_mirrored_entry_goes_with_its_key() -> None:
+    local = LocalCache(maxsize=2, ttl=60)
+    table: dict[object, tuple[float, object]] = {}
+    local.set("a", 1)
+    local.mirror("a", table, 10)
+    assert table[10][1] == 1
+    local.drop("a")
+    assert table == {}
+    local.set("a", 1)
+    local.mirror("a", table, 10)
+    local.set("a", 2)  # replaced: the mirror of the old value must not survive
+    assert table == {}
+    local.mirror("a", table, 10)
+    local.set("b", 1)
+    local.set("c", 1)  # evicts "a"
+    assert table == {}
+    local.set("b", 1)
+    local.mirror("b", table, 20)
+    local.clear()
+    assert table == {}
+    local.mirror("missing", table, 30)  # nothing cached: nothing mirrored
+    assert table == {}
+
+
+async def test_a_config_hit_is_served_from_the_mirror_and_dropped_by_an_update(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    first = await db.guild_config.get(GUILD)
+    assert await db.guild_config.get(GUILD) is first  # the same read model, no reload
+    await db.guild_config.update(GUILD, prefix="?")
+    assert (await db.guild_config.get(GUILD)).prefix == "?"
+    with pytest.raises(ValidationError, match="guild_id"):
+        await db.guild_config.get(-5)

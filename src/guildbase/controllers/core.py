@@ -2,10 +2,11 @@
 
 from collections.abc import Mapping
 from datetime import datetime
+from time import monotonic
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, case, delete, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, and_, any_, bindparam, case, delete, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -37,6 +38,8 @@ from guildbase.models.core import (
     MemberBase,
     MemberRead,
 )
+from guildbase.services.batchload import BatchLoader
+from guildbase.services.cache import ModelCodec
 from guildbase.services.keys import guild_key
 
 
@@ -133,8 +136,10 @@ class GuildController(Controller):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-_CONFIG = prepare(select(GuildConfig).where(col(GuildConfig.guild_id) == bindparam("guild_id", type_=BigInteger)))
-_READ_MODEL_MEMO = 10_000
+_CONFIGS = prepare(
+    select(GuildConfig).where(col(GuildConfig.guild_id) == any_(bindparam("guild_ids", type_=ARRAY(BigInteger))))
+)
+_CONFIG_CODEC = ModelCodec(GuildConfigRead)
 
 
 class GuildConfigController(Controller):
@@ -145,30 +150,36 @@ class GuildConfigController(Controller):
 
     def __init__(self, db: UnitOfWork) -> None:
         super().__init__(db)
-        self._read_models: dict[int, tuple[Any, GuildConfigRead]] = {}
+        # The local cache's config entries, mirrored by guild ID (see ``LocalCache.mirror``).
+        self._hot: dict[Any, tuple[float, GuildConfigRead]] = {}
+        self._loader = BatchLoader(self._fetch_many)
 
     async def get(self, guild_id: int) -> GuildConfigRead:
-        """The guild's full configuration: local LRU → Redis → PostgreSQL (read-through)."""
+        """The guild's full configuration: local LRU → Redis → PostgreSQL (read-through).
+
+        A local hit is one dict lookup: only IDs that passed validation are ever
+        stored, so an invalid ID simply misses and is rejected below.
+        """
+        hot = self._hot.get(guild_id)
+        if hot is not None and hot[0] > monotonic():
+            return hot[1]
         guild_id = snowflake("guild_id", guild_id)
 
-        async def load() -> dict[str, Any] | None:
-            async with self._db.driver(transaction=False) as connection:
-                row = await _CONFIG.fetchrow(connection, {"guild_id": guild_id})
-            return None if row is None else GuildConfigRead.model_validate(dict(row)).model_dump(mode="json")
-
-        data = await self._db.cache.read_through(config_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds)
-        if data is None:
+        key = config_key(guild_id)
+        cache = self._db.cache
+        result = await cache.read_through(
+            key, lambda: self._loader.load(guild_id), ttl=self._db.settings.cache_ttl_seconds, codec=_CONFIG_CODEC
+        )
+        if result is None:
             raise _no_config(guild_id)
-        # A local-cache hit returns the very same dict as last time: reuse the model
-        # validated from it instead of validating it again on every command.
-        memo = self._read_models.get(guild_id)
-        if memo is not None and memo[0] is data:
-            return memo[1]
-        result = GuildConfigRead.model_validate(data)
-        if len(self._read_models) >= _READ_MODEL_MEMO:
-            self._read_models.clear()
-        self._read_models[guild_id] = (data, result)
+        cache.local.mirror(key, self._hot, guild_id)
         return result
+
+    async def _fetch_many(self, guild_ids: list[int]) -> dict[int, GuildConfigRead]:
+        """Every config asked for in one loop turn, in one prepared ``= ANY($1)`` query."""
+        async with self._db.driver(transaction=False) as connection:
+            rows = await _CONFIGS.fetch(connection, {"guild_ids": guild_ids})
+        return {row["guild_id"]: GuildConfigRead.model_validate(dict(row)) for row in rows}
 
     async def update(
         self, guild_id: int, changes: GuildConfigUpdate | Mapping[str, Any] | None = None, /, **fields: Any
@@ -270,7 +281,7 @@ class GuildConfigController(Controller):
                 return {feature.value: on for feature, on in (await self._features(session, guild_id)).items()}
 
         data = await self._db.cache.read_through(features_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds)
-        return {Feature(name): bool(on) for name, on in data.items()}
+        return DEFAULT_FEATURES | {Feature(name): bool(on) for name, on in (data or {}).items()}
 
     async def is_enabled(self, guild_id: int, feature: Feature | str) -> bool:
         """Whether ``feature`` is on for this guild."""

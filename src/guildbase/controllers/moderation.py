@@ -43,7 +43,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
@@ -57,7 +57,6 @@ from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
-    PAIR_TYPES,
     PAIRS,
     Case,
     CaseCreate,
@@ -75,6 +74,7 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.services.cache import ModelCodec
 from guildbase.services.keys import guild_key
 
 MAX_PAGE = 100
@@ -159,15 +159,6 @@ def recent_query(
     if until is not None:
         stmt = stmt.where(col(Case.created_at) < until)
     return stmt.order_by(col(Case.created_at).desc(), col(Case.case_id).desc()).limit(limit)
-
-
-def counts_query(guild_id: int, user_id: int) -> Select[CaseType, int]:
-    """A user's non-voided cases per type (served by ``ix_mod_case_guild_id_user_id_number``)."""
-    return (
-        select(col(Case.type), func.count())
-        .where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id, _NOT_VOIDED)
-        .group_by(col(Case.type))
-    )
 
 
 def latest_pair_query(guild_id: int, user_id: int, types: Iterable[CaseType]) -> Select[Case]:
@@ -255,6 +246,34 @@ FROM counter
 RETURNING *
 """).bindparams(bindparam("role_ids", type_=ARRAY(BigInteger)))
 )
+
+
+def summary_query(guild_id: int, user_id: int) -> Select[Any]:
+    """Per type: the user's non-voided cases, and the number and status of the newest (one index range scan)."""
+    newest_status = func.array_agg(aggregate_order_by(col(Case.status), col(Case.number).desc()))[literal_column("1")]
+    return (
+        select(col(Case.type), func.count(), func.max(col(Case.number)), newest_status)
+        .where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id, _NOT_VOIDED)
+        .group_by(col(Case.type))
+    )
+
+
+def summary_from_rows(rows: Iterable[Any]) -> CaseSummary:
+    """Counts per type, and each pair restriction from the newest case of its two types."""
+    by_type = {CaseType(kind): (int(count), int(newest), CaseStatus(status)) for kind, count, newest, status in rows}
+    restrictions = {}
+    for restriction, (on, off) in PAIRS.items():
+        latest = max((t for t in (on, off) if t in by_type), key=lambda t: by_type[t][1], default=None)
+        restrictions[restriction] = latest is on and by_type[on][2] is CaseStatus.ACTIVE
+    return CaseSummary(
+        counts={kind: by_type[kind][0] if kind in by_type else 0 for kind in CaseType}, restrictions=restrictions
+    )
+
+
+_SUMMARY = prepare(
+    summary_query(bindparam("guild_id", type_=BigInteger), bindparam("user_id", type_=BigInteger))  # type: ignore[arg-type]
+)
+_SUMMARY_CODEC = ModelCodec(CaseSummary)
 
 
 # A user's history is read by every moderation command: the same builder, compiled once.
@@ -405,21 +424,16 @@ class CaseController(Controller):
         """Counts and restrictions of one user, read through the cache (two indexed queries on a miss)."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
 
-        async def load() -> dict[str, Any]:
-            async with self._db.session() as session:
-                found = {CaseType(kind): int(n) for kind, n in await session.execute(counts_query(guild_id, user_id))}
-                cases = list(await session.scalars(latest_pair_query(guild_id, user_id, PAIR_TYPES)))
-            state = {}
-            for restriction, (on, off) in PAIRS.items():
-                latest = next((c for c in cases if c.type in {on, off}), None)
-                state[restriction] = latest is not None and latest.type is on and latest.status is CaseStatus.ACTIVE
-            summary = CaseSummary(counts={kind: found.get(kind, 0) for kind in CaseType}, restrictions=state)
-            return summary.model_dump(mode="json")
+        async def load() -> CaseSummary:
+            async with self._db.driver(transaction=False) as connection:
+                rows = await _SUMMARY.fetch(connection, {"guild_id": guild_id, "user_id": user_id})
+            return summary_from_rows(rows)
 
-        data = await self._db.cache.read_through(
-            summary_key(guild_id, user_id), load, ttl=self._db.settings.cache_ttl_seconds
+        summary = await self._db.cache.read_through(
+            summary_key(guild_id, user_id), load, ttl=self._db.settings.cache_ttl_seconds, codec=_SUMMARY_CODEC
         )
-        return CaseSummary.model_validate(data)
+        assert summary is not None  # noqa: S101 - the loader always returns a summary
+        return summary
 
     async def update_reason(
         self, guild_id: int, number: int, reason: str | None, *, actor_id: int | None = None

@@ -1,4 +1,4 @@
-"""The Redis cache service: namespaced, guild-hash-tagged, versioned JSON values.
+"""The Redis cache service: namespaced, guild-hash-tagged, versioned values.
 
 Keys look like ``gb:v1:{g:<guild_id>}:config``: the ``{g:…}`` hash tag keeps a
 guild's keys on one Redis Cluster slot, and the version segment means a
@@ -13,14 +13,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from pydantic import BaseModel
+from redis.exceptions import RedisError
 
+from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.keys import INVALIDATION_CHANNEL
 from guildbase.services.leaderboard import LeaderboardStore
@@ -31,51 +34,130 @@ log = logging.getLogger("guildbase.cache")
 
 T = TypeVar("T")
 F = TypeVar("F")
+M = TypeVar("M", bound=BaseModel)
+
+GENERATION_TTL_MS = 7 * 86_400 * 1000
+"""How long a key's generation outlives its last write; cached values must expire sooner (``cache_ttl_seconds``)."""
+
+
+class Codec(Protocol[T]):
+    """How a cached value is written to and read from Redis."""
+
+    def encode(self, value: T) -> str: ...
+
+    def decode(self, raw: str) -> T: ...
+
+
+class JsonCodec:
+    """Plain JSON (dicts, lists, numbers); datetimes and other objects are written with ``str``."""
+
+    def encode(self, value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+    def decode(self, raw: str) -> Any:
+        return json.loads(raw)
+
+
+class ModelCodec(Generic[M]):
+    """A pydantic read model, validated once per Redis read by pydantic-core's JSON parser."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+
+    def encode(self, value: M) -> str:
+        return value.model_dump_json()
+
+    def decode(self, raw: str) -> M:
+        return self.model.model_validate_json(raw)
+
+
+JSON = JsonCodec()
 
 
 class LocalCache:
-    """A small per-process LRU with a TTL, emptied key by key on invalidation messages."""
+    """A small per-process LRU with a TTL, emptied key by key on invalidation messages.
+
+    A controller on a hot path may *mirror* an entry into a dict of its own,
+    keyed by something it already has in hand (a guild ID), so a hit costs one
+    dict lookup instead of building the key string. Mirrors share the entry's
+    expiry and are removed with it (drop, clear, eviction, replacement).
+    """
 
     def __init__(self, maxsize: int = 10_000, ttl: float = 5.0) -> None:
         self.maxsize = maxsize
         self.ttl = ttl
         self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._mirrors: dict[str, tuple[dict[Any, tuple[float, Any]], Hashable]] = {}
+        self.drops = 0
+        """Bumped by every drop and clear: a fill that saw it move must not cache what it loaded."""
 
     def get(self, key: str) -> tuple[bool, Any]:
         """``(hit, value)``; expired entries count as misses."""
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
-            self._entries.pop(key, None)
+            if entry is not None:
+                self._forget(key)
             return False, None
         self._entries.move_to_end(key)
         return True, entry[1]
 
     def set(self, key: str, value: Any) -> None:
         """Remember ``value`` for ``ttl`` seconds, evicting the least recently used."""
+        self._unmirror(key)
         self._entries[key] = (time.monotonic() + self.ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+            evicted, _ = self._entries.popitem(last=False)
+            self._unmirror(evicted)
+
+    def mirror(self, key: str, table: dict[Any, tuple[float, Any]], alias: Hashable) -> None:
+        """Also expose ``key``'s entry as ``table[alias]`` (``(expires_at, value)``) while it lives."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        self._unmirror(key)
+        table[alias] = entry
+        self._mirrors[key] = (table, alias)
 
     def drop(self, *keys: str) -> None:
         """Forget keys (an invalidation arrived)."""
+        self.drops += 1
         for key in keys:
-            self._entries.pop(key, None)
+            self._forget(key)
 
     def clear(self) -> None:
         """Forget everything (Redis came back after an outage: nothing local is trusted)."""
+        self.drops += 1
         self._entries.clear()
+        for table, alias in self._mirrors.values():
+            table.pop(alias, None)
+        self._mirrors.clear()
+
+    def _forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+        self._unmirror(key)
+
+    def _unmirror(self, key: str) -> None:
+        mirrored = self._mirrors.pop(key, None)
+        if mirrored is not None:
+            mirrored[0].pop(mirrored[1], None)
 
 
 class CacheService:
     """Read-through caching on Redis plus a local LRU; never raises for Redis trouble.
 
     Consistency rule: a writer commits to PostgreSQL, then calls
-    ``invalidate``, which bumps the key's generation, deletes it and publishes
-    the key so every process drops its local copy. A reader that loaded from
-    PostgreSQL stores its value only if the generation is still the one it saw
-    before loading (WATCH/MULTI), so a slow reader can never put back a value
-    older than a write that finished meanwhile.
+    ``invalidate``, which gives the key a new random *generation*, deletes it
+    and publishes the key so every process drops its local copy. Values are
+    stored in Redis as ``<generation>|<payload>``, tagged with the generation
+    the reader saw *before* it loaded from PostgreSQL, and a value is served
+    only while its tag equals the key's current generation. A slow reader that
+    loaded before a write finished therefore stores a value nobody will ever
+    serve: it can never put back data older than a finished write. Reading the
+    value and its generation is one ``MGET`` (both keys share the guild's hash
+    tag, so this holds on Redis Cluster too), storing is one ``SET``: two
+    commands per miss, and those of concurrent callers travel together in one
+    pipeline (``CommandBatcher``).
     """
 
     def __init__(
@@ -91,6 +173,7 @@ class CacheService:
         self.client = client
         self.breaker = breaker or CircuitBreaker()
         self.local = LocalCache(local_maxsize, local_ttl)
+        self.batcher = CommandBatcher(client)
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._stale: set[str] = set()
         # The other Redis-backed services hang off ``db.cache`` too.
@@ -114,32 +197,30 @@ class CacheService:
         return result
 
     async def get_json(self, key: str) -> Any | None:
-        """The decoded value, or None on a miss or when Redis is unavailable."""
-        raw = await self.guard(lambda: self.client.get(key), None)
-        return None if raw is None else json.loads(raw)
+        """The current decoded value of a read-through key, or None (miss, stale or Redis unavailable)."""
+        fetched = await self.guard(lambda: self.batcher.mget(key, _generation_key(key)), None)
+        return None if fetched is None else _current(fetched[0], fetched[1], JSON)
 
-    async def set_json(self, key: str, value: Any, ttl: float) -> None:
-        """Store ``value`` as JSON for ``ttl`` seconds (best effort)."""
-        payload = json.dumps(value, separators=(",", ":"), default=str)
-        await self.guard(lambda: self.client.set(key, payload, px=max(1, int(ttl * 1000))), None)
-
-    async def read_through(self, key: str, loader: Callable[[], Awaitable[Any]], *, ttl: float) -> Any:
+    async def read_through(
+        self, key: str, loader: Callable[[], Awaitable[T | None]], *, ttl: float, codec: Codec[T] = JSON
+    ) -> T | None:
         """Local LRU → Redis → ``loader`` (PostgreSQL), with one load per key at a time.
 
         Concurrent misses for the same key in this process share one
         ``loader`` call (single flight), so a burst of commands after a restart
-        costs one database read, not one per command.
+        costs one database read, not one per command. ``None`` from the loader
+        (nothing in the database) is returned and not cached.
         """
         hit, value = self.local.get(key)
         if hit:
-            return value
+            return value  # type: ignore[no-any-return]
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            value = await self._fill(key, loader, ttl)
+            value = await self._fill(key, loader, ttl, codec)
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # mark retrieved: waiters re-raise it themselves
@@ -150,32 +231,26 @@ class CacheService:
         finally:
             self._inflight.pop(key, None)
 
-    async def _fill(self, key: str, loader: Callable[[], Awaitable[Any]], ttl: float) -> Any:
+    async def _fill(self, key: str, loader: Callable[[], Awaitable[T | None]], ttl: float, codec: Codec[T]) -> T | None:
         if not await self.ready():
             return await loader()  # Redis down or possibly stale: PostgreSQL answers, nothing is cached
-        cached = await self.get_json(key)
-        if cached is not None:
-            self.local.set(key, cached)
-            return cached
-        generation = await self.guard(lambda: self.client.get(_generation_key(key)), None)
+        drops = self.local.drops
+        fetched = await self.guard(lambda: self.batcher.mget(key, _generation_key(key)), None)
+        if fetched is not None:
+            cached = _current(fetched[0], fetched[1], codec)
+            if cached is not None:
+                self.local.set(key, cached)
+                return cached
         value = await loader()
-        if value is not None:
-            await self.guard(lambda: self._store_if_current(key, generation, value, ttl), None)
+        if value is None:
+            return None
+        if fetched is not None:
+            payload = f"{fetched[1] or ''}|{codec.encode(value)}"
+            ttl_ms = max(1, int(ttl * 1000))
+            await self.guard(lambda: self.batcher.execute("SET", key, payload, "PX", ttl_ms), None)
+        if self.local.drops == drops:  # no invalidation arrived while we loaded
             self.local.set(key, value)
         return value
-
-    async def _store_if_current(self, key: str, generation: Any, value: Any, ttl: float) -> None:
-        payload = json.dumps(value, separators=(",", ":"), default=str)
-        async with self.client.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(_generation_key(key))
-                if await pipe.get(_generation_key(key)) != generation:
-                    return  # a write finished while we loaded: our value may be stale
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(key, payload, px=max(1, int(ttl * 1000)))
-                await pipe.execute()
-            except WatchError:
-                return
 
     async def invalidate(self, *keys: str) -> None:
         """After a commit: make ``keys`` stale everywhere (Redis and every process's LRU)."""
@@ -209,13 +284,15 @@ class CacheService:
 
     async def _drop_everywhere(self, keys: tuple[str, ...]) -> bool:
         async def run() -> bool:
-            async with self.client.pipeline(transaction=True) as pipe:
-                for key in keys:
-                    pipe.incr(_generation_key(key))
-                    pipe.expire(_generation_key(key), 86_400)
-                pipe.delete(*keys)
-                pipe.publish(INVALIDATION_CHANNEL, json.dumps(list(keys)))
-                await pipe.execute()
+            sent = []
+            for key in keys:
+                generation = secrets.token_hex(8)
+                sent.append(self.batcher.execute("SET", _generation_key(key), generation, "PX", GENERATION_TTL_MS))
+                sent.append(self.batcher.execute("DEL", key))
+            sent.append(self.batcher.publish(INVALIDATION_CHANNEL, list(keys)))
+            for outcome in await asyncio.gather(*sent, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
             return True
 
         return await self.guard(run, fallback=False)
@@ -254,3 +331,13 @@ class CacheService:
 
 def _generation_key(key: str) -> str:
     return f"{key}:gen"
+
+
+def _current(raw: str | None, generation: str | None, codec: Codec[T]) -> T | None:
+    """The decoded value if it was stored under the key's current generation, else None."""
+    if raw is None:
+        return None
+    tag, _, payload = raw.partition("|")
+    if tag != (generation or ""):
+        return None  # stored by a reader that loaded before the latest write finished
+    return codec.decode(payload)

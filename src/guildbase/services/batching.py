@@ -1,0 +1,134 @@
+"""Auto-pipelining: the Redis commands of every task that asks in one event-loop turn, sent as one pipeline.
+
+With redis-py's asyncio client each command costs a pool checkout, a write, a
+read and the reply parsing, around 60 µs of this process's CPU, which is more
+than a PostgreSQL point read costs through asyncpg. A bot under load has many
+tasks asking for cache entries at the same moment; sending their commands
+together in one non-transactional pipeline costs a fraction of that per
+command (one checkout, one write, one read of all replies) and changes no
+result: each caller gets exactly the reply of its own command, in order.
+
+Nothing is held back waiting for more work: the batch is sent on the next
+turn of the event loop, so a lone command pays one loop turn of latency.
+"""
+
+import asyncio
+import json
+from functools import partial
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+
+class CommandBatcher:
+    """Collects commands submitted in the same loop turn and sends them as one pipeline.
+
+    Two kinds of request are merged, not just pipelined: ``mget`` calls become
+    one ``MGET`` of all their keys (one reply to parse instead of one per
+    caller), and ``publish`` calls on the same channel become a single
+    ``PUBLISH`` whose message is the JSON list of all their items. On Redis
+    Cluster, where one ``MGET`` may only name keys of one slot, ``mget`` calls
+    are pipelined separately instead (each caller's keys share a hash tag).
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._merge_mget = not isinstance(client, RedisCluster)
+        self._commands: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._mgets: list[tuple[tuple[str, ...], asyncio.Future[Any]]] = []
+        self._publish: dict[str, tuple[list[str], asyncio.Future[Any]]] = {}
+        self._scheduled = False
+        self._running: set[asyncio.Task[None]] = set()
+        self.batches = 0
+        """How many pipelines were sent (tests read it to prove batching happened)."""
+
+    def execute(self, *args: Any) -> "asyncio.Future[Any]":
+        """Queue one command; the future gets its reply (or its error)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._commands.append((args, future))
+        self._schedule()
+        return future
+
+    def mget(self, *keys: str) -> "asyncio.Future[Any]":
+        """Queue a read of ``keys``; the future gets their values in order (None where absent)."""
+        if not self._merge_mget:
+            return self.execute("MGET", *keys)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._mgets.append((keys, future))
+        self._schedule()
+        return future
+
+    def publish(self, channel: str, items: list[str]) -> "asyncio.Future[Any]":
+        """Queue ``items`` for ``channel``; merged with the batch's other items for it."""
+        queued = self._publish.get(channel)
+        if queued is None:
+            queued = ([], asyncio.get_running_loop().create_future())
+            self._publish[channel] = queued
+            self._schedule()
+        queued[0].extend(items)
+        return queued[1]
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._send)
+
+    def _send(self) -> None:
+        commands, self._commands = self._commands, []
+        for channel, (items, future) in self._publish.items():
+            commands.append((("PUBLISH", channel, json.dumps(items)), future))
+        self._publish = {}
+        if self._mgets:
+            merged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            merged.add_done_callback(partial(_split_mget, self._mgets))
+            commands.append((("MGET", *(key for keys, _ in self._mgets for key in keys)), merged))
+            self._mgets = []
+        self._scheduled = False
+        task = asyncio.create_task(self._run(commands))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, commands: list[tuple[tuple[Any, ...], "asyncio.Future[Any]"]]) -> None:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for args, _ in commands:
+                    pipe.execute_command(*args)
+                replies = await pipe.execute(raise_on_error=False)
+        except BaseException as error:
+            for _, future in commands:
+                _settle(future, error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        self.batches += 1
+        for (_, future), reply in zip(commands, replies, strict=True):
+            _settle(future, reply)
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been sent and answered."""
+        while self._scheduled or self._running:
+            await asyncio.sleep(0)
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+
+
+def _settle(future: "asyncio.Future[Any]", outcome: Any) -> None:
+    """Give a waiter its reply, or its error (marked retrieved: the waiter re-raises it)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+        future.exception()
+    else:
+        future.set_result(outcome)
+
+
+def _split_mget(mgets: list[tuple[tuple[str, ...], "asyncio.Future[Any]"]], merged: "asyncio.Future[Any]") -> None:
+    """Hand each caller of a merged ``MGET`` the slice of values for its own keys."""
+    failure = merged.exception()
+    values = None if failure else merged.result()
+    offset = 0
+    for keys, future in mgets:
+        _settle(future, failure or values[offset : offset + len(keys)])  # type: ignore[index]
+        offset += len(keys)
