@@ -137,9 +137,7 @@ async def w7(scale: Scale, rounds: int) -> dict[str, Any]:
             return U0 + (index * 31) % users
 
         async def ours(index: int) -> Any:
-            return await env.db.cases.history(guild, user(index), limit=20), await env.db.cases.counts(
-                guild, user(index)
-            )
+            return await env.db.cases.overview(guild, user(index), limit=20)
 
         async def limit(index: int) -> Any:
             async with env.limit.acquire() as connection:

@@ -16,6 +16,7 @@ from guildbase.controllers.moderation import (
     latest_pair_query,
     moderator_query,
     notes_query,
+    overview_query,
     recent_query,
     summary_query,
     type_query,
@@ -24,6 +25,7 @@ from guildbase.db.context import acting_as
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.core import GuildCounter
 from guildbase.models.moderation import PAIR_TYPES, CaseStatus, CaseType, ChangeAction, Restriction
+from guildbase.testing import statements_on
 
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
@@ -196,6 +198,34 @@ async def test_counts_by_type_ignore_voided_cases_and_other_users(db: Database, 
     assert counts[CaseType.KICK] == 1
     assert counts[CaseType.BAN] == 0
     assert set(counts) == set(CaseType)
+
+
+async def test_overview_is_history_and_summary_in_one_statement(pooled_db: Database) -> None:
+    db, guild = pooled_db, GUILD
+    await db.guilds.join(guild)
+    for case_type in [CaseType.WARN, CaseType.JAIL, CaseType.KICK, CaseType.WARN, CaseType.POLLBAN]:
+        await db.cases.create(guild, USER, MOD, case_type)
+    await db.cases.create(guild, OTHER_USER, MOD, CaseType.BAN)
+    await db.cases.void(guild, 4)
+    async with statements_on(db.engine) as statements:
+        overview = await db.cases.overview(guild, USER, limit=3)
+    assert len(statements) == 1, statements
+    assert [c.number for c in overview.cases] == [5, 4, 3]
+    assert overview.cases == await db.cases.history(guild, USER, limit=3)
+    assert overview.summary == await db.cases.summary(guild, USER)
+    assert overview.summary.counts[CaseType.WARN] == 1  # the voided warning does not count
+    assert overview.summary.restrictions == {Restriction.JAIL: True, Restriction.SNIPPET: False, Restriction.POLL: True}
+
+
+async def test_overview_of_a_user_without_cases_is_empty_and_bad_ids_are_refused(db: Database, guild: int) -> None:
+    overview = await db.cases.overview(guild, OTHER_USER)
+    assert overview.cases == []
+    assert set(overview.summary.counts.values()) == {0}
+    assert not any(overview.summary.restrictions.values())
+    with pytest.raises(ValidationError, match="user_id"):
+        await db.cases.overview(guild, 0)
+    with pytest.raises(ValidationError, match="limit"):
+        await db.cases.overview(guild, USER, limit=0)
 
 
 # -- edits -----------------------------------------------------------------------------------
@@ -602,6 +632,7 @@ async def test_history_and_due_queries_use_their_indexes(db: Database) -> None:
     expectations = [
         ("ix_mod_case_guild_id_user_id_number", history_query(GUILD, USER + 7, limit=25, before=5000)),
         ("ix_mod_case_guild_id_user_id_number", summary_query(GUILD, USER + 7)),
+        ("ix_mod_case_guild_id_user_id_number", overview_query(GUILD, USER + 7, limit=20)),
         ("ix_mod_case_guild_id_moderator_id_number", moderator_query(GUILD, MOD + 3, limit=25)),
         ("ix_mod_case_guild_id_type_number", type_query(GUILD, CaseType.KICK, limit=25)),
         ("ix_mod_case_guild_id_created_at", recent_query(GUILD, since=start + timedelta(days=30), limit=50)),

@@ -45,6 +45,12 @@ def test_non_numeric_strings_are_rejected_naming_the_field(value: str) -> None:
     assert raised.value.fields == ["user_id"]
 
 
+@pytest.mark.parametrize("value", ["1\x85", " 1100000000000000101", "1_100", "١٢٣", "+5", "0x10"])
+def test_ids_with_stray_characters_are_refused_not_cleaned(value: str) -> None:
+    with pytest.raises(ValidationError, match="decimal digits"):
+        validate(Payload, {"user_id": value})
+
+
 def test_snowflakes_serialize_to_json_as_strings() -> None:
     payload = validate(Payload, {"user_id": "1100000000000000101"})
     assert payload.user_id == 1100000000000000101

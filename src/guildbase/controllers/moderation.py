@@ -35,12 +35,15 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
+    Text,
     Update,
     bindparam,
+    cast,
     func,
     literal_column,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
@@ -60,6 +63,7 @@ from guildbase.models.moderation import (
     PAIRS,
     Case,
     CaseCreate,
+    CaseOverview,
     CaseRead,
     CaseReasonUpdate,
     CaseStatus,
@@ -276,6 +280,28 @@ _SUMMARY = prepare(
 _SUMMARY_CODEC = ModelCodec(CaseSummary)
 
 
+def overview_query(guild_id: int, user_id: int, *, limit: int = 20) -> Select[Any]:
+    """``summary_query`` packed as JSON text, LEFT JOIN LATERAL ``history_query``: one round trip.
+
+    The summary travels as text so it is decoded once, not once per history
+    row; the outer join keeps it when the user has no cases at all.
+    """
+    summary = summary_query(guild_id, user_id).subquery("t")
+    packed = func.coalesce(func.json_agg(func.json_build_array(*summary.c)), literal_column("'[]'"))
+    head = select(cast(packed, Text).label("summary")).subquery("s")
+    history = history_query(guild_id, user_id, limit=limit).subquery("h").lateral()
+    return select(head.c.summary, history).select_from(head.outerjoin(history, true()))
+
+
+_OVERVIEW = prepare(
+    overview_query(
+        bindparam("guild_id", type_=BigInteger),  # type: ignore[arg-type]
+        bindparam("user_id", type_=BigInteger),  # type: ignore[arg-type]
+        limit=bindparam("limit", type_=BigInteger),  # type: ignore[arg-type]
+    )
+)
+
+
 # A user's history is read by every moderation command: the same builder, compiled once.
 _HISTORY, _HISTORY_BEFORE = (
     prepare(
@@ -383,6 +409,23 @@ class CaseController(Controller):
         async with self._db.driver(transaction=False) as connection:
             rows = await prepared.fetch(connection, params)
         return [CaseRead.model_validate(dict(row)) for row in rows]
+
+    async def overview(self, guild_id: int, user_id: int, *, limit: int = 20) -> CaseOverview:
+        """The user's newest cases and their summary (counts, restrictions) in one statement.
+
+        What a ``/modlogs @user`` screen shows; always fresh from PostgreSQL,
+        one pool checkout and one round trip instead of ``history`` + ``summary``.
+        """
+        params = {
+            "guild_id": snowflake("guild_id", guild_id),
+            "user_id": snowflake("user_id", user_id),
+            "limit": _limit(limit),
+        }
+        async with self._db.driver(transaction=False) as connection:
+            rows = await _OVERVIEW.fetch(connection, params)
+        summary = summary_from_rows(json.loads(rows[0]["summary"]))
+        cases = [CaseRead.model_validate(dict(row)) for row in rows if row["case_id"] is not None]
+        return CaseOverview(cases=cases, summary=summary)
 
     async def by_moderator(
         self, guild_id: int, moderator_id: int, *, limit: int = 25, before: int | None = None

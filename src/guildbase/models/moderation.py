@@ -229,6 +229,13 @@ class CaseRead(CaseBase):
     updated_by: int | None = None
 
 
+class CaseOverview(SQLModel):
+    """A moderator's view of one user: the newest cases and the summary, read in one statement."""
+
+    cases: list[CaseRead]
+    summary: CaseSummary
+
+
 # -- note ---------------------------------------------------------------------------
 class NoteBase(SQLModel):
     guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
