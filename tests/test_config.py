@@ -20,6 +20,7 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("GUILDBASE_DATABASE_URL", "not a url", "GUILDBASE_DATABASE_URL: expected a PostgreSQL URL"),
         ("GUILDBASE_REDIS_URL", "localhost:6379", "GUILDBASE_REDIS_URL: expected redis://"),
         ("GUILDBASE_LOG_LEVEL", "LOUD", "GUILDBASE_LOG_LEVEL: Input should be"),
+        ("GUILDBASE_CACHE_TTL_SECONDS", "604800", "GUILDBASE_CACHE_TTL_SECONDS: Input should be less than or equal"),
         ("GUILDBASE_ENCRYPTION_KEYS", "short", "GUILDBASE_ENCRYPTION_KEYS: key #1 is not a Fernet key"),
         ("GUILDBASE_REPLICA_URLS", "postgresql://a/b,redis://c", "GUILDBASE_REPLICA_URLS: expected a postgresql://"),
     ],

@@ -78,7 +78,12 @@ class Settings(BaseSettings):
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Fernet keys, comma-separated, newest first (MultiFernet rotation)."
     )
-    cache_ttl_seconds: float = Field(default=300.0, gt=0, description="How long Redis keeps cached guild config.")
+    cache_ttl_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="How long Redis keeps cached values (at most a day, so they expire before their generation key).",
+    )
     local_cache_ttl_seconds: float = Field(
         default=5.0, ge=0, description="In-process cache lifetime; invalidations usually end it sooner."
     )

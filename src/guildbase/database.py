@@ -111,6 +111,8 @@ class Database:
         if self._writer is not None:
             return self
         url, self.embedded = await asyncio.to_thread(_resolve_url, self.settings)
+        if self.settings.pgbouncer and self.settings.statement_timeout_ms:
+            log.info(engines.PGBOUNCER_TIMEOUT_NOTE)
         self._engine = engines.create_async(url, self.settings)
         self._replica_engines = [engines.create_async(u, self.settings) for u in self.settings.replica_urls]
         self._writer = engines.async_session_factory(self._engine)
@@ -137,6 +139,7 @@ class Database:
             await self.logs.close()
         if self._cache is not None:
             await self._cache.stop_listener()
+            await self._cache.batcher.drain()  # invalidations already queued still reach Redis
             self._cache = None
         if self._redis is not None:
             await self._redis.aclose()

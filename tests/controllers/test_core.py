@@ -4,9 +4,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from guildbase import ConflictError, Database, NotFoundError, ValidationError, acting_as
+from guildbase import ConflictError, Database, NotFoundError, Settings, ValidationError, acting_as
 from guildbase.db.types import utcnow
 from guildbase.models.core import BlacklistTarget, Feature, Guild, GuildConfig, GuildFeature, Member
+from guildbase.testing import statements_on
 
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
@@ -207,6 +208,37 @@ async def test_global_blacklist_honours_expiry_and_keeps_history(db: Database) -
     assert await db.blacklist.is_blacklisted("user", USER) is False
     await db.blacklist.add("user", USER, reason="again")
     assert [e.reason for e in await db.blacklist.history("user", USER)] == ["again", "raid"]
+
+
+async def test_blacklist_checks_are_answered_from_memory_and_follow_every_change(
+    pooled_db: Database, settings: Settings
+) -> None:
+    other_process = await Database(settings).connect()
+    try:
+        await pooled_db.blacklist.add("user", USER, reason="raid")
+        async with statements_on(pooled_db.engine) as statements:
+            assert await pooled_db.blacklist.is_blacklisted("user", USER) is True  # loads the live map once
+            checks = [await pooled_db.blacklist.is_blacklisted("user", USER + n) for n in range(50)]
+        assert checks == [True] + [False] * 49
+        assert len(statements) == 1, statements
+        async with statements_on(other_process.engine) as statements:
+            assert await other_process.blacklist.is_blacklisted("user", USER) is True
+        assert statements == []  # the map came from Redis
+        await pooled_db.blacklist.remove("user", USER)
+        assert await pooled_db.blacklist.is_blacklisted("user", USER) is False
+        await asyncio.sleep(0.05)  # the invalidation message reaches the other process
+        assert await other_process.blacklist.is_blacklisted("user", USER) is False
+    finally:
+        await other_process.close()
+
+
+async def test_a_cached_blacklist_entry_stops_blocking_the_moment_it_expires(pooled_db: Database) -> None:
+    await pooled_db.blacklist.add("user", USER, expires_at=utcnow() + timedelta(seconds=0.5))
+    assert await pooled_db.blacklist.is_blacklisted("user", USER) is True
+    await asyncio.sleep(0.6)
+    async with statements_on(pooled_db.engine) as statements:
+        assert await pooled_db.blacklist.is_blacklisted("user", USER) is False
+    assert statements == []  # decided from the cached expiry, not by asking again
 
 
 async def test_concurrent_blacklist_adds_keep_one_live_entry(pooled_db: Database) -> None:

@@ -239,3 +239,11 @@ async def test_a_config_hit_is_served_from_the_mirror_and_dropped_by_an_update(d
     assert (await db.guild_config.get(GUILD)).prefix == "?"
     with pytest.raises(ValidationError, match="guild_id"):
         await db.guild_config.get(-5)
+
+
+async def test_drain_sends_what_is_queued(redis_client: aioredis.Redis) -> None:
+    cache = CacheService(redis_client)
+    queued = cache.batcher.execute("SET", guild_key(GUILD, "late"), "1")
+    await cache.batcher.drain()
+    assert queued.done()
+    assert await redis_client.get(guild_key(GUILD, "late")) == "1"

@@ -1,8 +1,9 @@
 """Core rules: guild join/leave, configuration, features, members, blacklists, counters."""
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
-from time import monotonic
+from time import monotonic, time
 from typing import Any
 
 from sqlalchemy import BigInteger, and_, any_, bindparam, case, delete, exists, func, or_, select, update
@@ -40,7 +41,7 @@ from guildbase.models.core import (
 )
 from guildbase.services.batchload import BatchLoader
 from guildbase.services.cache import ModelCodec
-from guildbase.services.keys import guild_key
+from guildbase.services.keys import global_key, guild_key
 
 
 def config_key(guild_id: int) -> str:
@@ -405,6 +406,32 @@ _IS_BLACKLISTED = prepare(
     )
 )
 
+_LIVE_BLACKLIST = prepare(
+    select(col(GlobalBlacklist.target_id), col(GlobalBlacklist.expires_at)).where(
+        col(GlobalBlacklist.target) == bindparam("target", type_=GlobalBlacklist.__table__.c.target.type),  # type: ignore[attr-defined]
+        col(GlobalBlacklist.deleted_at).is_(None),
+        or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > func.now()),
+    )
+)
+
+
+class LiveBlacklistCodec:
+    """The live map as ``[[id, expiry], …]`` JSON (JSON object keys would turn the IDs into strings)."""
+
+    def encode(self, value: dict[int, float | None]) -> str:
+        return json.dumps(list(value.items()), separators=(",", ":"))
+
+    def decode(self, raw: str) -> dict[int, float | None]:
+        return {int(target_id): expires for target_id, expires in json.loads(raw)}
+
+
+_LIVE_CODEC = LiveBlacklistCodec()
+
+
+def blacklist_key(target: BlacklistTarget) -> str:
+    """Cache key of the live global blacklist of one kind; dropped by ``add`` and ``remove``."""
+    return global_key(f"bl:{target.value}", "live")
+
 
 class BlacklistController(Controller):
     """Global blacklist of users and guilds; removal keeps the entry as history."""
@@ -444,7 +471,9 @@ class BlacklistController(Controller):
         ).returning(GlobalBlacklist)
         async with self._db.session() as session:
             entry = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            return BlacklistEntryRead.model_validate(entry)
+            result = BlacklistEntryRead.model_validate(entry)
+        await self._db.cache.invalidate(blacklist_key(checked.target))
+        return result
 
     async def remove(self, target: BlacklistTarget | str, target_id: int) -> bool:
         """Lift a blacklist entry (soft delete, attributed to the acting user)."""
@@ -460,17 +489,44 @@ class BlacklistController(Controller):
                 )
                 .values(deleted_at=func.now(), deleted_by=current_actor(), updated_at=func.now())
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        await self._db.cache.invalidate(blacklist_key(kind))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def is_blacklisted(
         self, target: BlacklistTarget | str, target_id: int, *, now: datetime | None = None
     ) -> bool:
-        """Whether a live, unexpired entry exists for the target."""
+        """Whether a live, unexpired entry exists for the target.
+
+        Asked on every message, so it is answered from memory: the live entries
+        of each kind are one cached map (local LRU → Redis → one query), dropped
+        everywhere by ``add`` and ``remove``; expiry is checked against the
+        clock on each call, so an entry stops blocking the moment it expires.
+        Pass ``now`` to ask about another moment: that is one query, exact.
+        """
         kind = validate_enum("target", BlacklistTarget, target)
         target_id = snowflake("target_id", target_id)
-        params = {"target": kind.value, "target_id": target_id, "moment": now or utcnow()}
-        async with self._db.driver(transaction=False) as connection:
-            return bool(await connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
+        if now is not None:
+            params = {"target": kind.value, "target_id": target_id, "moment": now}
+            async with self._db.driver(transaction=False) as connection:
+                return bool(await connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
+        live = await self._live(kind)
+        if target_id not in live:
+            return False
+        expires = live[target_id]
+        return expires is None or expires > time()
+
+    async def _live(self, kind: BlacklistTarget) -> dict[int, float | None]:
+        """Target ID → expiry (epoch seconds, or None) of every live entry of ``kind``."""
+
+        async def load() -> dict[int, float | None]:
+            async with self._db.driver(transaction=False) as connection:
+                rows = await _LIVE_BLACKLIST.fetch(connection, {"target": kind.value})
+            return {row[0]: None if row[1] is None else row[1].timestamp() for row in rows}
+
+        live = await self._db.cache.read_through(
+            blacklist_key(kind), load, ttl=self._db.settings.cache_ttl_seconds, codec=_LIVE_CODEC
+        )
+        return live or {}
 
     async def list_active(self, target: BlacklistTarget | str | None = None) -> list[BlacklistEntryRead]:
         """Every live, unexpired entry, newest first."""

@@ -13,6 +13,11 @@ from guildbase.config import Settings
 from guildbase.db.session import GuildbaseSession
 
 APPLICATION_NAME = "guildbase"
+PGBOUNCER_TIMEOUT_NOTE = (
+    "GUILDBASE_PGBOUNCER is on: statement_timeout is not sent when connecting (PgBouncer refuses it as a "
+    "startup parameter); set it on the server instead, e.g. ALTER ROLE <user> SET statement_timeout = '30s', "
+    "or use PgBouncer's query_timeout"
+)
 
 
 def with_driver(url: str | URL, driver: str) -> URL:
@@ -38,11 +43,13 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
 def create_async(url: str | URL, settings: Settings) -> AsyncEngine:
     """An asyncpg engine with guildbase's pool and server settings."""
     server_settings = {"application_name": APPLICATION_NAME, "timezone": "UTC"}
-    if settings.statement_timeout_ms:
+    if settings.statement_timeout_ms and not settings.pgbouncer:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     connect_args: dict[str, Any] = {"server_settings": server_settings}
     if settings.pgbouncer:
-        # PgBouncer in transaction mode cannot keep prepared statements per client.
+        # PgBouncer in transaction mode cannot keep prepared statements per client,
+        # and refuses startup parameters it does not track (statement_timeout):
+        # see ``PGBOUNCER_TIMEOUT_NOTE``.
         connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
     return create_async_engine(with_driver(url, "asyncpg"), connect_args=connect_args, **_pool_options(settings))
 
@@ -54,7 +61,8 @@ def create_sync(url: str | URL, settings: Settings) -> Engine:
         options += f" -c statement_timeout={settings.statement_timeout_ms}"
     connect_args: dict[str, Any] = {"application_name": APPLICATION_NAME, "options": options}
     if settings.pgbouncer:
-        connect_args["prepare_threshold"] = None
+        # No prepared statements, and no ``options`` startup parameter (PgBouncer refuses it).
+        connect_args = {"application_name": APPLICATION_NAME, "prepare_threshold": None}
     return create_engine(with_driver(url, "psycopg"), connect_args=connect_args, **_pool_options(settings))
 
 

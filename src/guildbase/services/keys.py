@@ -13,3 +13,12 @@ def guild_key(guild_id: int, *parts: str | int) -> str:
     """
     suffix = ":".join(str(part) for part in parts)
     return f"{NAMESPACE}:v{CACHE_VERSION}:{{g:{guild_id}}}:{suffix}"
+
+
+def global_key(scope: str, *parts: str | int) -> str:
+    """``gb:v1:{<scope>}:<parts…>`` — the key for something cached bot-wide, not per guild.
+
+    The scope is the hash tag, so a value and its generation key share a slot.
+    """
+    suffix = ":".join(str(part) for part in parts)
+    return f"{NAMESPACE}:v{CACHE_VERSION}:{{{scope}}}:{suffix}"
