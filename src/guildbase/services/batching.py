@@ -35,7 +35,7 @@ class CommandBatcher:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._merge_mget = not isinstance(client, RedisCluster)
-        self._commands: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._commands: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._mgets: list[tuple[tuple[str, ...], asyncio.Future[Any]]] = []
         self._publish: dict[str, tuple[list[str], asyncio.Future[Any]]] = {}
         self._scheduled = False
@@ -43,12 +43,23 @@ class CommandBatcher:
         self.batches = 0
         """How many pipelines were sent (tests read it to prove batching happened)."""
 
-    def execute(self, *args: Any) -> "asyncio.Future[Any]":
-        """Queue one command; the future gets its reply (or its error)."""
+    def execute(self, *args: Any, **options: Any) -> "asyncio.Future[Any]":
+        """Queue one command; the future gets its reply (or its error).
+
+        ``options`` go to redis-py's reply callback, as in ``execute_command``
+        (e.g. ``withscores=True`` pairs a ``ZREVRANGE … WITHSCORES`` reply).
+        """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._commands.append((args, future))
+        self._commands.append((args, options, future))
         self._schedule()
         return future
+
+    def execute_many(self, *commands: tuple[Any, ...]) -> "asyncio.Future[list[Any]]":
+        """Queue several commands (``(*args, options)`` each) that one caller needs together.
+
+        The future gets their replies in order, or the first error.
+        """
+        return asyncio.gather(*(self.execute(*command[:-1], **command[-1]) for command in commands))
 
     def mget(self, *keys: str) -> "asyncio.Future[Any]":
         """Queue a read of ``keys``; the future gets their values in order (None where absent)."""
@@ -77,32 +88,32 @@ class CommandBatcher:
     def _send(self) -> None:
         commands, self._commands = self._commands, []
         for channel, (items, future) in self._publish.items():
-            commands.append((("PUBLISH", channel, json.dumps(items)), future))
+            commands.append((("PUBLISH", channel, json.dumps(items)), {}, future))
         self._publish = {}
         if self._mgets:
             merged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             merged.add_done_callback(partial(_split_mget, self._mgets))
-            commands.append((("MGET", *(key for keys, _ in self._mgets for key in keys)), merged))
+            commands.append((("MGET", *(key for keys, _ in self._mgets for key in keys)), {}, merged))
             self._mgets = []
         self._scheduled = False
         task = asyncio.create_task(self._run(commands))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _run(self, commands: list[tuple[tuple[Any, ...], "asyncio.Future[Any]"]]) -> None:
+    async def _run(self, commands: list[tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]]) -> None:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                for args, _ in commands:
-                    pipe.execute_command(*args)
+                for args, options, _ in commands:
+                    pipe.execute_command(*args, **options)
                 replies = await pipe.execute(raise_on_error=False)
         except BaseException as error:
-            for _, future in commands:
+            for *_, future in commands:
                 _settle(future, error)
             if not isinstance(error, Exception):
                 raise
             return
         self.batches += 1
-        for (_, future), reply in zip(commands, replies, strict=True):
+        for (*_, future), reply in zip(commands, replies, strict=True):
             _settle(future, reply)
 
     async def drain(self) -> None:

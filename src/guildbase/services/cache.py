@@ -179,7 +179,7 @@ class CacheService:
         # The other Redis-backed services hang off ``db.cache`` too.
         self.ratelimits = RateLimiter(client if redis_url else None, breaker=self.breaker)
         self.sessions = WebSessionStore(client, ttl=session_ttl)
-        self.leaderboards = LeaderboardStore(client)
+        self.leaderboards = LeaderboardStore(client, self.batcher)
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 

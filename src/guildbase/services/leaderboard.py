@@ -23,6 +23,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
+from guildbase.services.batching import CommandBatcher
 from guildbase.services.keys import guild_key
 
 _MEMBER_WIDTH = 19  # digits of 2**63-1: fixed width makes lexicographic order numeric
@@ -92,18 +93,19 @@ class BoardEntry:
 class LeaderboardStore:
     """The Redis half of the leaderboards; ``controllers.leaderboards`` adds the PostgreSQL half."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, batcher: CommandBatcher | None = None) -> None:
         self.client = client
+        self.batcher = batcher or CommandBatcher(client)
 
     async def record(self, guild_id: int, user_id: int, totals: dict[Period, tuple[PeriodWindow, int]]) -> None:
-        """Store a member's new totals on every period board (one round trip)."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for period_window, total in totals.values():
-                key = board_key(guild_id, period_window)
-                pipe.zadd(key, {_member(user_id): total}, gt=True)
-                if period_window.expires_at is not None:
-                    pipe.expireat(key, period_window.expires_at)
-            await pipe.execute()
+        """Store a member's new totals on every period board (batched with other awards of this loop turn)."""
+        commands: list[tuple[object, ...]] = []
+        for period_window, total in totals.values():
+            key = board_key(guild_id, period_window)
+            commands.append(("ZADD", key, "GT", total, _member(user_id), {}))
+            if period_window.expires_at is not None:
+                commands.append(("EXPIREAT", key, int(period_window.expires_at.timestamp()), {}))
+        await self.batcher.execute_many(*commands)
 
     async def is_ready(self, guild_id: int, period_window: PeriodWindow) -> bool:
         """Whether the board was fully built and can be served."""
@@ -163,13 +165,14 @@ class LeaderboardStore:
         self, guild_id: int, period_window: PeriodWindow, count: int, user_id: int
     ) -> tuple[list[BoardEntry], tuple[int, int] | None] | None:
         """The top ``count`` and a member's ``(rank, xp)`` in ONE round trip; None if the board is not ready."""
-        key = board_key(guild_id, period_window)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.exists(key + ":ready")
-            pipe.zrevrange(key, 0, count - 1, withscores=True)
-            pipe.zrevrank(key, _member(user_id))
-            pipe.zscore(key, _member(user_id))
-            ready, rows, rank, score = await pipe.execute()
+        key, member = board_key(guild_id, period_window), _member(user_id)
+        # Batched with the other callers of this loop turn (the leaderboard command is a burst workload).
+        ready, rows, rank, score = await self.batcher.execute_many(
+            ("EXISTS", key + ":ready", {}),
+            ("ZREVRANGE", key, 0, count - 1, "WITHSCORES", {"withscores": True, "score_cast_func": float}),
+            ("ZREVRANK", key, member, {}),
+            ("ZSCORE", key, member, {}),
+        )
         if not ready:
             return None
         top = [BoardEntry(index + 1, int(member), int(xp)) for index, (member, xp) in enumerate(rows)]
