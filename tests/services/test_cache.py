@@ -247,3 +247,31 @@ async def test_drain_sends_what_is_queued(redis_client: aioredis.Redis) -> None:
     await cache.batcher.drain()
     assert queued.done()
     assert await redis_client.get(guild_key(GUILD, "late")) == "1"
+
+
+async def test_a_fill_is_kept_locally_unless_its_own_key_was_invalidated_meanwhile(
+    redis_client: aioredis.Redis,
+) -> None:
+    cache = CacheService(redis_client)
+    key, other = guild_key(GUILD, "a"), guild_key(GUILD, "b")
+    loading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> dict[str, int]:
+        loading.set()
+        await release.wait()
+        return {"v": 1}
+
+    async def fill_while(invalidate: str) -> None:
+        loading.clear()
+        release.clear()
+        reader = asyncio.create_task(cache.read_through(key, slow, ttl=60))
+        await loading.wait()
+        await cache.invalidate(invalidate)
+        release.set()
+        assert await reader == {"v": 1}
+
+    await fill_while(other)  # someone else's write: no reason to distrust this load
+    assert cache.local.get(key) == (True, {"v": 1})
+    await cache.invalidate(key)  # start over: not in Redis, not local
+    await fill_while(key)  # this key's write landed during the load: do not keep it
+    assert cache.local.get(key) == (False, None)

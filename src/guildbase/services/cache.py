@@ -88,8 +88,8 @@ class LocalCache:
         self.ttl = ttl
         self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._mirrors: dict[str, tuple[dict[Any, tuple[float, Any]], Hashable]] = {}
-        self.drops = 0
-        """Bumped by every drop and clear: a fill that saw it move must not cache what it loaded."""
+        self._filling: dict[str, bool] = {}
+        """Keys being filled now → whether an invalidation arrived meanwhile (then the fill is not kept)."""
 
     def get(self, key: str) -> tuple[bool, Any]:
         """``(hit, value)``; expired entries count as misses."""
@@ -119,15 +119,25 @@ class LocalCache:
         table[alias] = entry
         self._mirrors[key] = (table, alias)
 
+    def begin_fill(self, key: str) -> None:
+        """A load of ``key`` starts: remember whether it is invalidated before ``end_fill``."""
+        self._filling[key] = False
+
+    def end_fill(self, key: str, value: Any) -> None:
+        """Keep the loaded value (if any), unless ``key`` was dropped while it loaded: it may be stale."""
+        if self._filling.pop(key, True) is False and value is not None:
+            self.set(key, value)
+
     def drop(self, *keys: str) -> None:
         """Forget keys (an invalidation arrived)."""
-        self.drops += 1
         for key in keys:
             self._forget(key)
+            if key in self._filling:
+                self._filling[key] = True
 
     def clear(self) -> None:
         """Forget everything (Redis came back after an outage: nothing local is trusted)."""
-        self.drops += 1
+        self._filling = dict.fromkeys(self._filling, True)
         self._entries.clear()
         for table, alias in self._mirrors.values():
             table.pop(alias, None)
@@ -234,23 +244,22 @@ class CacheService:
     async def _fill(self, key: str, loader: Callable[[], Awaitable[T | None]], ttl: float, codec: Codec[T]) -> T | None:
         if not await self.ready():
             return await loader()  # Redis down or possibly stale: PostgreSQL answers, nothing is cached
-        drops = self.local.drops
-        fetched = await self.guard(lambda: self.batcher.mget(key, _generation_key(key)), None)
-        if fetched is not None:
-            cached = _current(fetched[0], fetched[1], codec)
-            if cached is not None:
-                self.local.set(key, cached)
-                return cached
-        value = await loader()
-        if value is None:
-            return None
-        if fetched is not None:
-            payload = f"{fetched[1] or ''}|{codec.encode(value)}"
-            ttl_ms = max(1, int(ttl * 1000))
-            await self.guard(lambda: self.batcher.execute("SET", key, payload, "PX", ttl_ms), None)
-        if self.local.drops == drops:  # no invalidation arrived while we loaded
-            self.local.set(key, value)
-        return value
+        self.local.begin_fill(key)
+        value: T | None = None
+        try:
+            fetched = await self.guard(lambda: self.batcher.mget(key, _generation_key(key)), None)
+            if fetched is not None:
+                value = _current(fetched[0], fetched[1], codec)
+                if value is not None:
+                    return value
+            value = await loader()
+            if value is not None and fetched is not None:
+                payload = f"{fetched[1] or ''}|{codec.encode(value)}"
+                ttl_ms = max(1, int(ttl * 1000))
+                await self.guard(lambda: self.batcher.execute("SET", key, payload, "PX", ttl_ms), None)
+            return value
+        finally:
+            self.local.end_fill(key, value)  # kept only if no invalidation of this key arrived meanwhile
 
     async def invalidate(self, *keys: str) -> None:
         """After a commit: make ``keys`` stale everywhere (Redis and every process's LRU)."""
