@@ -2,9 +2,9 @@
 
 Database: ``GUILDBASE_TEST_DATABASE_URL``, else a fresh database on
 127.0.0.1:5432 created for the run and dropped after, else (never under CI)
-an embedded PostgreSQL. Redis: ``GUILDBASE_TEST_REDIS_URL``, else the local
-server's db 9 (flushed per test), else (never under CI, and with a warning)
-the in-process stand-in.
+an embedded PostgreSQL. Redis: ``GUILDBASE_TEST_REDIS_URL``, else a db of the
+local server leased for this run (9 when free; flushed per test), else (never
+under CI, and with a warning) the in-process stand-in.
 """
 
 import asyncio
@@ -25,6 +25,7 @@ from guildbase.testing import (
     LOCAL_REDIS,
     create_database,
     drop_database,
+    leased_redis_db,
     pick_test_server,
     redis_reachable,
     truncate_all,
@@ -75,17 +76,27 @@ def _migrate(url: URL) -> None:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str | None:
-    """The real Redis for the run; None (in-process stand-in) only where no server exists."""
-    url = os.environ.get("GUILDBASE_TEST_REDIS_URL") or LOCAL_REDIS
+def redis_url() -> Iterator[str | None]:
+    """The real Redis for the run; None (in-process stand-in) only where no server exists.
+
+    On the local server the run leases a db number of its own (``leased_redis_db``),
+    so two suites running at once never flush each other's keys.
+    """
+    given = os.environ.get("GUILDBASE_TEST_REDIS_URL")
+    url = given or LOCAL_REDIS
     if redis_reachable(url):
-        return url
+        if given:
+            yield given
+        else:
+            with leased_redis_db(url) as leased:
+                yield leased
+        return
     if CI or os.environ.get("GUILDBASE_TEST_REDIS_URL"):
         pytest.exit(f"no Redis server answers at {url}; start it (see .ci/run)", returncode=3)
     note = "no Redis server found: Redis tests ran on the in-process stand-in (fakeredis)"
     _redis_note.append(note)
     warnings.warn(note, stacklevel=1)
-    return None
+    yield None
 
 
 @pytest.fixture

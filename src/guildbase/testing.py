@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -41,6 +42,47 @@ def redis_reachable(url: str) -> bool:
             client.close()
     except sync_redis.RedisError:
         return False
+
+
+LEASE_REGISTRY_DB = 14
+"""Where test runs record which Redis db each one uses; never flushed by guildbase (the bench uses 15)."""
+TEST_REDIS_DBS = range(1, LEASE_REGISTRY_DB)
+
+
+@contextmanager
+def leased_redis_db(url: str = LOCAL_REDIS, *, hours: float = 2.0) -> Iterator[str]:
+    """``url`` with a Redis db number no other test run on this server is using, for the duration.
+
+    Every test flushes its db, so two suites sharing one (two checkouts, or a
+    helper's run beside yours) would empty each other's keys mid-test. Each run
+    claims a db in a small registry (``SET NX`` with an expiry, so a crashed run
+    frees its db after ``hours``) and releases it at the end. The db in ``url``
+    is tried first, so a lone run keeps the familiar number.
+    """
+    import redis as sync_redis  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    given = parts.path.strip("/")
+    preferred = int(given) if given.isdigit() else TEST_REDIS_DBS.start
+    # The db in a URL's path wins over a ``db=`` argument in redis-py: put the registry's in the path.
+    registry_url = urlunsplit(parts._replace(path=f"/{LEASE_REGISTRY_DB}"))
+    registry = sync_redis.Redis.from_url(registry_url, socket_connect_timeout=1, socket_timeout=2)
+    token = secrets.token_hex(8)
+    try:
+        for number in [preferred, *(n for n in TEST_REDIS_DBS if n != preferred)]:
+            lease = f"guildbase:test-lease:{number}"
+            if registry.set(lease, token, nx=True, ex=int(hours * 3600)):
+                break
+        else:
+            msg = f"every Redis db {TEST_REDIS_DBS.start}-{TEST_REDIS_DBS.stop - 1} is leased by another test run"
+            raise RuntimeError(msg)
+        try:
+            yield urlunsplit(parts._replace(path=f"/{number}"))
+        finally:
+            if registry.get(lease) == token.encode():
+                registry.delete(lease)
+    finally:
+        registry.close()
 
 
 def libpq(url: str | URL) -> str:

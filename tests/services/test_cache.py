@@ -13,7 +13,7 @@ from guildbase import Database, Settings
 from guildbase.controllers.core import config_key
 from guildbase.errors import ValidationError
 from guildbase.services.cache import CacheService, LocalCache
-from guildbase.services.keys import INVALIDATION_CHANNEL, guild_key
+from guildbase.services.keys import guild_key
 from guildbase.services.redis import create_redis
 from guildbase.testing import statements_on
 
@@ -198,7 +198,7 @@ async def test_a_redis_error_in_one_batched_command_fails_only_its_caller(redis_
 async def test_invalidations_in_one_loop_turn_share_one_publish(redis_client: aioredis.Redis) -> None:
     cache = CacheService(redis_client)
     async with redis_client.pubsub() as pubsub:
-        await pubsub.subscribe(INVALIDATION_CHANNEL)
+        await pubsub.subscribe(cache.channel)
         await pubsub.get_message(timeout=1)  # the subscribe confirmation
         await asyncio.gather(*(cache.invalidate(guild_key(GUILD + n, "config")) for n in range(10)))
         message = await pubsub.get_message(timeout=1)
@@ -275,3 +275,10 @@ async def test_a_fill_is_kept_locally_unless_its_own_key_was_invalidated_meanwhi
     await cache.invalidate(key)  # start over: not in Redis, not local
     await fill_while(key)  # this key's write landed during the load: do not keep it
     assert cache.local.get(key) == (False, None)
+
+
+async def test_invalidations_of_different_redis_dbs_travel_on_different_channels() -> None:
+    clients = [aioredis.Redis.from_url(f"redis://127.0.0.1:6379/{n}") for n in (9, 10)]
+    assert [CacheService(client).channel for client in clients] == ["gb:invalidate:9", "gb:invalidate:10"]
+    for client in clients:
+        await client.aclose()

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
-from guildbase.services.keys import INVALIDATION_CHANNEL
+from guildbase.services.keys import invalidation_channel
 from guildbase.services.leaderboard import LeaderboardStore
 from guildbase.services.ratelimit import RateLimiter
 from guildbase.services.websessions import WebSessionStore
@@ -184,6 +184,7 @@ class CacheService:
         self.breaker = breaker or CircuitBreaker()
         self.local = LocalCache(local_maxsize, local_ttl)
         self.batcher = CommandBatcher(client)
+        self.channel = invalidation_channel(int(client.connection_pool.connection_kwargs.get("db", 0)))
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._stale: set[str] = set()
         # The other Redis-backed services hang off ``db.cache`` too.
@@ -298,7 +299,7 @@ class CacheService:
                 generation = secrets.token_hex(8)
                 sent.append(self.batcher.execute("SET", _generation_key(key), generation, "PX", GENERATION_TTL_MS))
                 sent.append(self.batcher.execute("DEL", key))
-            sent.append(self.batcher.publish(INVALIDATION_CHANNEL, list(keys)))
+            sent.append(self.batcher.publish(self.channel, list(keys)))
             for outcome in await asyncio.gather(*sent, return_exceptions=True):
                 if isinstance(outcome, BaseException):
                     raise outcome
@@ -325,7 +326,7 @@ class CacheService:
         while True:
             try:
                 async with self.client.pubsub() as pubsub:
-                    await pubsub.subscribe(INVALIDATION_CHANNEL)
+                    await pubsub.subscribe(self.channel)
                     self.local.clear()  # anything cached before (re)subscribing may have missed a message
                     self.listening.set()
                     async for message in pubsub.listen():

@@ -2,7 +2,16 @@
 
 NAMESPACE = "gb"
 CACHE_VERSION = 1
-INVALIDATION_CHANNEL = f"{NAMESPACE}:invalidate"
+
+
+def invalidation_channel(db: int) -> str:
+    """``gb:invalidate:<db>``: the pub/sub channel for cache invalidations of one Redis db.
+
+    Pub/sub channels are server-wide, not per db: without the number, two bots
+    (or a bot and its staging copy, or two test runs) on different dbs of one
+    server would drop each other's local cache entries.
+    """
+    return f"{NAMESPACE}:invalidate:{db}"
 
 
 def guild_key(guild_id: int, *parts: str | int) -> str:
