@@ -5,7 +5,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -27,7 +26,7 @@ from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.core import snowflake
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.db.context import current_actor
-from guildbase.db.fast import driver_error, prepare
+from guildbase.db.fast import prepare
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.levels import (
@@ -228,15 +227,9 @@ class LevelsController(Controller):
             "default_curve": LevelCurve.MEE6.value,
             "default_role_mode": LevelRoleMode.STACK.value,
         }
-        try:
-            # One statement, so no explicit transaction: it commits on its own.
-            async with self._db.driver(transaction=False) as connection:
-                row = await _AWARD.fetchrow(connection, params)
-        except asyncpg.PostgresError as error:
-            translated = driver_error(error)
-            if translated is error:
-                raise
-            raise translated from error
+        # One statement, so no explicit transaction: it commits on its own.
+        async with self._db.driver(transaction=False) as connection:
+            row = await _AWARD.fetchrow(connection, params)  # constraint errors arrive translated
         if row is None:
             return XPAward()
         award = XPAward(

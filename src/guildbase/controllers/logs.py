@@ -19,7 +19,7 @@ from sqlalchemy import text
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.core import snowflake
 from guildbase.db.bulk import BufferedWriter, Row
-from guildbase.db.fast import driver_error, prepare
+from guildbase.db.fast import prepare, translating
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
 from guildbase.errors import ValidationError
 from guildbase.models.logs import (
@@ -226,10 +226,8 @@ class LogController(Controller):
             await self._copy(rows)
         except asyncpg.PostgresError as error:
             if getattr(error, "sqlstate", None) != _CHECK_VIOLATION or "no partition" not in str(error):
-                translated = driver_error(error)
-                if translated is error:
+                with translating():
                     raise
-                raise translated from error
             async with self._db.driver() as connection:
                 for month in _months(rows):
                     await connection.execute("SELECT command_log_ensure_partition($1)", month)

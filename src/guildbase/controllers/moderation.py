@@ -30,7 +30,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import asyncpg
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -54,7 +53,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import next_number, snowflake
 from guildbase.db.context import current_actor
-from guildbase.db.fast import driver_error, prepare
+from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -362,15 +361,9 @@ class CaseController(Controller):
             "details": json.dumps(checked.details, separators=(",", ":")),
             "actor": current_actor(),
         }
-        try:
-            # One statement (number + insert), so no explicit transaction is needed.
-            async with self._db.driver(transaction=False) as connection:
-                row = await _CREATE_CASE.fetchrow(connection, params)
-        except asyncpg.PostgresError as error:
-            translated = driver_error(error)
-            if translated is error:
-                raise
-            raise translated from error
+        # One statement (number + insert), so no explicit transaction is needed.
+        async with self._db.driver(transaction=False) as connection:
+            row = await _CREATE_CASE.fetchrow(connection, params)  # constraint errors arrive translated
         created = CaseRead.model_validate(dict(row))  # type: ignore[arg-type]
         await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
         return created

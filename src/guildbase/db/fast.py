@@ -15,7 +15,8 @@ datetime, date, lists of those, JSON as ``str``); the result is plain
 ``asyncpg.Record`` rows, which the controllers turn into read models.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +44,14 @@ class Prepared:
         return [params[name] for name in self.names]
 
     async def fetch(self, connection: asyncpg.Connection, params: Mapping[str, Any]) -> list[asyncpg.Record]:
-        """All rows."""
-        return await connection.fetch(self.sql, *self.args(params))  # type: ignore[no-any-return]
+        """All rows; a constraint violation leaves as the guildbase error naming the column."""
+        with translating():
+            return await connection.fetch(self.sql, *self.args(params))  # type: ignore[no-any-return]
 
     async def fetchrow(self, connection: asyncpg.Connection, params: Mapping[str, Any]) -> asyncpg.Record | None:
-        """The first row, or None."""
-        return await connection.fetchrow(self.sql, *self.args(params))
+        """The first row, or None; a constraint violation leaves as the guildbase error naming the column."""
+        with translating():
+            return await connection.fetchrow(self.sql, *self.args(params))
 
 
 def prepare(statement: ClauseElement) -> Prepared:
@@ -70,3 +73,15 @@ def driver_error(error: asyncpg.PostgresError) -> GuildbaseError | asyncpg.Postg
     wrapper = Exception(str(error))
     wrapper.__cause__ = error
     return translate(IntegrityError("", {}, wrapper))
+
+
+@contextmanager
+def translating() -> Iterator[None]:
+    """Re-raise a constraint violation from asyncpg as the guildbase error naming the column."""
+    try:
+        yield
+    except asyncpg.PostgresError as error:
+        translated = driver_error(error)
+        if translated is error:
+            raise
+        raise translated from error

@@ -207,11 +207,6 @@ class CacheService:
         self.breaker.succeeded()
         return result
 
-    async def get_json(self, key: str) -> Any | None:
-        """The current decoded value of a read-through key, or None (miss, stale or Redis unavailable)."""
-        fetched = await self.guard(lambda: self.batcher.mget(key, _generation_key(key)), None)
-        return None if fetched is None else _current(fetched[0], fetched[1], JSON)
-
     async def read_through(
         self, key: str, loader: Callable[[], Awaitable[T | None]], *, ttl: float, codec: Codec[T] = JSON
     ) -> T | None:

@@ -93,9 +93,9 @@ class BoardEntry:
 class LeaderboardStore:
     """The Redis half of the leaderboards; ``controllers.leaderboards`` adds the PostgreSQL half."""
 
-    def __init__(self, client: aioredis.Redis, batcher: CommandBatcher | None = None) -> None:
+    def __init__(self, client: aioredis.Redis, batcher: CommandBatcher) -> None:
         self.client = client
-        self.batcher = batcher or CommandBatcher(client)
+        self.batcher = batcher
 
     async def record(self, guild_id: int, user_id: int, totals: dict[Period, tuple[PeriodWindow, int]]) -> None:
         """Store a member's new totals on every period board (batched with other awards of this loop turn)."""
