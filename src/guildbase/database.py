@@ -38,6 +38,7 @@ from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.session import GuildbaseSession
+from guildbase.db.unit_of_work import run_after_commit, take_after_commit
 from guildbase.errors import GuildbaseError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
@@ -164,17 +165,23 @@ class Database:
         """A unit of work on the writer: commit on success, roll back on any error.
 
         Constraint violations leave as ``ValidationError`` / ``ConflictError``.
+        Callbacks registered with ``db.unit_of_work.after_commit(session, …)``
+        run after the commit, and are dropped on rollback.
         """
         async with self._require_writer()() as session:
             try:
                 yield session
                 await session.commit()
+                callbacks = take_after_commit(session)
             except IntegrityError as error:
+                take_after_commit(session)
                 await session.rollback()
                 raise translate(error) from error
             except BaseException:
+                take_after_commit(session)
                 await session.rollback()
                 raise
+        await run_after_commit(callbacks)
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
