@@ -12,7 +12,9 @@ Nothing is installed system-wide; deleting ``.guildbase/`` removes it.
 The Python that runs this script is the one uv builds ``.venv`` with (unless
 ``UV_PYTHON`` says otherwise), so ``/usr/bin/python3 scripts/uv.py …`` really
 uses the system Python. The index is ``UV_DEFAULT_INDEX``, ``UV_INDEX_URL`` or
-``PIP_INDEX_URL`` when set (a mirror), else PyPI.
+``PIP_INDEX_URL`` when set (a mirror), else PyPI. Like the download here, uv
+then trusts the system's certificate store (``UV_SYSTEM_CERTS``), so a proxy
+or mirror whose CA the machine trusts works as it does for apt.
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ def main(argv: list[str]) -> int:
         print(f"guildbase: {error}", file=sys.stderr)
         return 1
     os.environ.setdefault("UV_PYTHON", sys.executable)
+    if "UV_NATIVE_TLS" not in os.environ:  # the older name of the same switch
+        os.environ.setdefault("UV_SYSTEM_CERTS", "1")
     os.chdir(ROOT)
     if os.name == "nt":  # pragma: no cover - execv does not replace the process there
         return subprocess.call([uv, *argv])  # noqa: S603
