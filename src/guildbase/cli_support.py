@@ -17,7 +17,6 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
 import typer
 from rich.console import Console
 from sqlalchemy.engine import make_url
@@ -116,7 +115,7 @@ def reported(action: str, settings: Settings | None = None) -> Iterator[None]:
     """Turn a GuildbaseError or an unreachable database into one red line and exit code 1."""
     try:
         yield
-    except (click.exceptions.Exit, click.ClickException):
+    except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # the command already said what went wrong
     except GuildbaseError as error:
         console.print(f"[red]{action} failed:[/red] {error}")
