@@ -21,11 +21,12 @@ Partial-index filters use inline literals (``status = 'pending'``): a generic
 prepared plan cannot prove a bind parameter matches an index predicate.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, and_, delete, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,10 +42,15 @@ from guildbase.models.jobs import (
     WORKER_MAX_LENGTH,
     Job,
     JobCreate,
+    JobKind,
     JobKindStatus,
     JobRead,
     JobStatus,
+    check_kind_name,
 )
+
+if TYPE_CHECKING:
+    from guildbase.jobs.registry import JobRegistry
 
 MAX_CLAIM_BATCH = 500
 MAX_LIST = 100
@@ -136,32 +142,91 @@ def _check_lease(lease: timedelta) -> timedelta:
 class JobController(Controller):
     """The durable job queue (``db.jobs``): what the runner and the ``guildbase jobs`` commands use."""
 
+    registry: "JobRegistry | None" = None
+    """The handlers this process knows (``use``); when set, untyped kinds without one are refused."""
+
+    def use(self, registry: "JobRegistry") -> None:
+        """Check string kinds enqueued from this process against ``registry`` (and their payload models).
+
+        A ``JobKind`` carries its own payload model and is always accepted: its
+        handler may run in another process (the bot), and ``guildbase jobs
+        status --handlers …`` reports kinds that nobody handles.
+        """
+        self.registry = registry
+
     async def enqueue(
         self,
-        kind: str,
+        kind: "str | JobKind[Any]",
         *,
         run_at: datetime | None = None,
-        payload: dict[str, Any] | None = None,
+        payload: BaseModel | Mapping[str, Any] | None = None,
         dedupe_key: str | None = None,
         max_attempts: int | None = None,
         every: timedelta | None = None,
+        guild_id: int | None = None,
     ) -> JobRead:
-        """Schedule ``kind`` at ``run_at`` (default: now); idempotent per ``dedupe_key``.
+        """``enqueue_in`` in a transaction of its own (work not tied to a domain row)."""
+        async with self._db.session() as session:
+            return await self.enqueue_in(
+                session,
+                kind,
+                run_at=run_at,
+                payload=payload,
+                dedupe_key=dedupe_key,
+                max_attempts=max_attempts,
+                every=every,
+                guild_id=guild_id,
+            )
 
-        With ``dedupe_key``, a pending or running job of the same kind and key is
-        returned instead of adding another. With ``every``, the job recurs: each
-        finished (or failed) run schedules the next one ``every`` later.
+    async def enqueue_in(
+        self,
+        session: AsyncSession,
+        kind: "str | JobKind[Any]",
+        *,
+        run_at: datetime | None = None,
+        payload: BaseModel | Mapping[str, Any] | None = None,
+        dedupe_key: str | None = None,
+        max_attempts: int | None = None,
+        every: timedelta | None = None,
+        guild_id: int | None = None,
+    ) -> JobRead:
+        """Schedule ``kind`` at ``run_at`` (default: now) inside the caller's unit of work.
+
+        The job commits or rolls back with whatever else ``session`` writes (the
+        domain row it is about), and the ``job`` table's NOTIFY trigger wakes idle
+        runners when that transaction commits, never before.
+
+        Args:
+            session: the caller's unit of work (``async with db.session() as session``).
+            kind: a ``JobKind`` (its payload model validates ``payload``) or a
+                kind name; a name is checked against the registry given to
+                ``use`` when there is one (unknown → ``ValidationError``).
+            run_at: when the job is due (aware); None means the database's now.
+            payload: the payload model instance, or a mapping validated by it.
+            dedupe_key: at most one pending or running job per (kind, key): an
+                existing live job is returned instead of adding another. Also
+                the handle ``cancel_in`` finds the job by.
+            max_attempts: the attempt budget (default ``GUILDBASE_JOBS_MAX_ATTEMPTS``).
+            every: the job recurs; each finished (or failed) run schedules the next.
+            guild_id: the guild the job belongs to; deleting the guild deletes it.
+
+        Raises:
+            ValidationError: a bad kind, payload (``payload.<field>``), time or
+                budget; nothing is written.
         """
+        stored = self._payload(kind, payload)
+        name = kind.name if isinstance(kind, JobKind) else kind
         interval = None if every is None else int(every.total_seconds())
         checked = validate(
             JobCreate,
             {
-                "kind": kind,
+                "kind": name,
                 "run_at": run_at or utcnow(),  # validated; None is replaced by the database's now()
-                "payload": dict(payload or {}),
+                "payload": stored,
                 "dedupe_key": dedupe_key,
                 "max_attempts": max_attempts if max_attempts is not None else self._db.settings.jobs_max_attempts,
                 "interval_seconds": interval,
+                "guild_id": guild_id,
             },
         )
         values = checked.model_dump()
@@ -173,16 +238,51 @@ class JobController(Controller):
             .on_conflict_do_nothing(index_elements=["kind", "dedupe_key"], index_where=_LIVE_KEY)
             .returning(Job)
         )
-        async with self._db.session() as session:
-            row = (await session.scalars(stmt)).one_or_none()
-            if row is None:
-                live = select(Job).where(
-                    col(Job.kind) == checked.kind,
-                    col(Job.dedupe_key) == checked.dedupe_key,
-                    col(Job.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-                )
-                row = (await session.scalars(live)).one()
-            return JobRead.model_validate(row)
+        row = (await session.scalars(stmt)).one_or_none()
+        if row is None:
+            live = select(Job).where(
+                col(Job.kind) == checked.kind,
+                col(Job.dedupe_key) == checked.dedupe_key,
+                col(Job.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+            )
+            row = (await session.scalars(live)).one()
+        return JobRead.model_validate(row)
+
+    async def cancel_in(self, session: AsyncSession, kind: "str | JobKind[Any]", dedupe_key: str) -> int:
+        """Cancel the live job of ``kind`` with ``dedupe_key`` inside the caller's unit of work; how many went.
+
+        The pending or running job is deleted when the transaction commits (a
+        cancelled reminder, a voided case, a cleared AFK): nothing runs it later.
+        A worker already running it loses its claim, so its outcome and
+        follow-up writes are discarded (its outside effect may have happened;
+        handlers re-check their row). Finished jobs stay as history.
+        """
+        name = check_kind_name("kind", kind.name if isinstance(kind, JobKind) else kind)
+        stmt = delete(Job).where(
+            col(Job.kind) == name,
+            col(Job.dedupe_key) == dedupe_key,
+            col(Job.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+        )
+        return int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    def _payload(self, kind: "str | JobKind[Any]", payload: BaseModel | Mapping[str, Any] | None) -> dict[str, Any]:
+        """The payload to store: validated by the kind's model when one is known."""
+        if isinstance(kind, JobKind):
+            return kind.dump(payload if payload is not None else {})
+        check_kind_name("kind", kind)
+        model: type[BaseModel] | None = None
+        if self.registry is not None:
+            registration = self.registry.get(kind)
+            if registration is None:
+                known = ", ".join(self.registry.kinds) or "none"
+                msg = f"no handler is registered for {kind!r} (registered: {known}); register it before enqueueing"
+                raise ValidationError.single("kind", "unregistered", msg)
+            model = registration.payload
+        if model is not None:
+            return JobKind(kind, model).dump(payload if payload is not None else {})
+        if isinstance(payload, BaseModel):
+            return payload.model_dump(mode="json")
+        return dict(payload or {})
 
     async def schedule(
         self, kind: str, *, every: timedelta, payload: dict[str, Any] | None = None, max_attempts: int | None = None

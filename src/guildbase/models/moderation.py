@@ -30,6 +30,7 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any
 
+import pydantic
 from pydantic import BeforeValidator, ValidationInfo, field_validator
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -39,6 +40,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.types import Snowflake, SnowflakeType, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
+from guildbase.models.jobs import JobKind
 
 NOTE_MAX_LENGTH = 2000
 MAX_ROLE_IDS = 250  # Discord's limit on roles per guild
@@ -310,3 +312,18 @@ class ModerationChangeRead(SQLModel):
     before: dict[str, Any]
     after: dict[str, Any]
     created_at: datetime
+
+
+class CaseExpiryPayload(pydantic.BaseModel):
+    """What a case's expiry job carries: the case, by guild and number."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    guild_id: int = pydantic.Field(gt=0, lt=2**63)
+    number: int = pydantic.Field(ge=1)
+
+
+CASE_EXPIRY: dict[CaseType, JobKind[CaseExpiryPayload]] = {
+    case_type: JobKind(f"{case_type.value.lower()}_expiry", CaseExpiryPayload) for case_type in sorted(MAY_EXPIRE)
+}
+"""The expiry job kind of each type that may expire (``tempban_expiry``, ``timeout_expiry``, ``jail_expiry``)."""
