@@ -10,9 +10,10 @@ Design decisions (compared with the legacy ``Case`` / ``Note`` tables):
   within the guild), where the legacy schema sorted by a ``created_at`` that
   concurrent transactions could tie or invert.
 - ``status`` (active / expired / voided) replaces the legacy boolean
-  ``case_status``; ``processed_at`` replaces ``case_tempban_expired``; and
-  ``claimed_at`` is a lease taken by ``claim_due`` so a worker that crashes
-  mid-expiry loses its claim after the lease instead of holding it forever.
+  ``case_status``; ``processed_at`` replaces ``case_tempban_expired``.
+  Expiry is the job runner's (``CASE_EXPIRY`` jobs, enqueued with the case);
+  ``claimed_at`` and ``ix_mod_case_due`` belonged to the retired
+  ``claim_due`` loop and are no longer written or read.
 - The legacy ``index(case_number, guild_id)`` duplicated its own unique key and
   is dropped; ``index(case_created_at DESC)`` becomes guild-leading.
 - Changes (reason edits, voids, expiries, note edits and deletes) go to
