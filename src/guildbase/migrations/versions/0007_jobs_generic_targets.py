@@ -28,8 +28,6 @@ down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CASE_KINDS = "('tempban_expiry', 'timeout_expiry', 'jail_expiry')"
-
 # The 0005 definitions, restored by the downgrade.
 FUNCTIONS = {
     "mod_case_enqueue_expiry": """
@@ -64,8 +62,10 @@ FUNCTIONS = {
 TRIGGERS = {
     "mod_case_enqueue_expiry": (
         "mod_case",
-        "AFTER INSERT ON mod_case FOR EACH ROW "
-        "WHEN (NEW.expires_at IS NOT NULL AND NEW.status = 'active' AND NEW.processed_at IS NULL)",
+        (
+            "AFTER INSERT ON mod_case FOR EACH ROW "
+            "WHEN (NEW.expires_at IS NOT NULL AND NEW.status = 'active' AND NEW.processed_at IS NULL)"
+        ),
     ),
     "reminder_enqueue_delivery": (
         "reminder",
@@ -109,7 +109,7 @@ def downgrade() -> None:
     op.execute(
         "UPDATE job SET case_id = c.case_id, user_id = c.user_id, "
         "payload = jsonb_build_object('number', c.number), dedupe_key = NULL "
-        f"FROM mod_case AS c WHERE job.kind IN {CASE_KINDS} "
+        "FROM mod_case AS c WHERE job.kind IN ('tempban_expiry', 'timeout_expiry', 'jail_expiry') "
         "AND c.guild_id = job.guild_id AND c.number = (job.payload ->> 'number')::int"
     )
     op.execute(
@@ -122,7 +122,7 @@ def downgrade() -> None:
         "WHERE kind = 'afk_expiry'"
     )
     # What the old cascades and triggers allowed: one job per case, per reminder, per AFK.
-    op.execute(f"DELETE FROM job WHERE kind IN {CASE_KINDS} AND case_id IS NULL")
+    op.execute("DELETE FROM job WHERE kind IN ('tempban_expiry', 'timeout_expiry', 'jail_expiry') AND case_id IS NULL")
     op.execute("DELETE FROM job WHERE kind = 'reminder_delivery' AND reminder_id IS NULL")
     op.execute(
         "DELETE FROM job WHERE job_id IN (SELECT job_id FROM ("
