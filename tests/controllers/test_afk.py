@@ -15,7 +15,8 @@ from guildbase.testing import query_plans, reads_index, statements_on
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
 USER = 1_100_000_000_000_000_101
-T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+# Yesterday at noon by the real clock: minutes and hours added in a test stay on one UTC day.
+T0 = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
 def user(n: int) -> int:

@@ -32,7 +32,8 @@ QUIET_CHANNEL = 1_100_000_000_000_000_302
 ROLE_1 = 1_100_000_000_000_000_401
 ROLE_2 = 1_100_000_000_000_000_402
 BOOST_ROLE = 1_100_000_000_000_000_403
-T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+# Yesterday at noon by the real clock: minutes and hours added in a test stay on one UTC day.
+T0 = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
 def user(n: int) -> int:

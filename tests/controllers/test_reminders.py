@@ -13,7 +13,8 @@ GUILD = 1_100_000_000_000_000_001
 USER = 1_100_000_000_000_000_101
 OTHER_USER = 1_100_000_000_000_000_102
 CHANNEL = 1_100_000_000_000_000_301
-T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+# Yesterday at noon by the real clock: minutes and hours added in a test stay on one UTC day.
+T0 = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
 async def remind(db: Database, minutes: int, *, user_id: int = USER, **options: object):
