@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,13 +10,14 @@ from guildbase import Database, ValidationError
 from guildbase.controllers.afk import due_query
 from guildbase.db.validation import validate
 from guildbase.models.afk import AFKSet
-from guildbase.testing import query_plans, reads_index, statements_on
+from guildbase.testing import query_plans, reads_index, shifted_noon, shifted_now, statements_on
+
+pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
 USER = 1_100_000_000_000_000_101
-# Yesterday at noon by the real clock: minutes and hours added in a test stay on one UTC day.
-T0 = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+T0 = shifted_noon() - timedelta(days=1)  # yesterday at noon: minutes and hours added stay on one UTC day
 
 
 def user(n: int) -> int:
@@ -134,7 +135,7 @@ FROM generate_series(1, 30000) AS n
 
 
 async def test_the_expiry_sweep_reads_the_partial_until_index(db: Database) -> None:
-    now = datetime.now(UTC)
+    now = shifted_now()
     async with db.session() as session:
         await session.execute(text(BULK_GUILDS), {"guild": GUILD + 1000})
         await session.execute(text(BULK_AFK), {"guild": GUILD + 1000, "user": USER, "now": now})

@@ -1,6 +1,6 @@
 import asyncio
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -21,7 +21,9 @@ from guildbase.models.levels import (
     level_for_xp,
     level_total_xp,
 )
-from guildbase.testing import query_plans, reads_index, statements_on
+from guildbase.testing import query_plans, reads_index, shifted_noon, statements_on
+
+pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
@@ -32,8 +34,7 @@ QUIET_CHANNEL = 1_100_000_000_000_000_302
 ROLE_1 = 1_100_000_000_000_000_401
 ROLE_2 = 1_100_000_000_000_000_402
 BOOST_ROLE = 1_100_000_000_000_000_403
-# Yesterday at noon by the real clock: minutes and hours added in a test stay on one UTC day.
-T0 = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+T0 = shifted_noon() - timedelta(days=1)  # yesterday at noon: minutes and hours added stay on one UTC day
 
 
 def user(n: int) -> int:

@@ -1,5 +1,5 @@
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -7,14 +7,15 @@ from sqlalchemy import text
 from guildbase import ConflictError, Database, NotFoundError, PermissionDeniedError, ValidationError
 from guildbase.controllers.reminders import claimable_query
 from guildbase.models.reminders import ReminderStatus
-from guildbase.testing import query_plans, reads_index
+from guildbase.testing import query_plans, reads_index, shifted_noon, shifted_now
+
+pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 
 GUILD = 1_100_000_000_000_000_001
 USER = 1_100_000_000_000_000_101
 OTHER_USER = 1_100_000_000_000_000_102
 CHANNEL = 1_100_000_000_000_000_301
-# Yesterday at noon by the real clock: minutes and hours added in a test stay on one UTC day.
-T0 = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+T0 = shifted_noon() - timedelta(days=1)  # yesterday at noon: minutes and hours added stay on one UTC day
 
 
 async def remind(db: Database, minutes: int, *, user_id: int = USER, **options: object):
@@ -179,7 +180,7 @@ FROM generate_series(1, 50000) AS n,
 
 
 async def test_the_claim_scan_reads_the_partial_due_index(db: Database) -> None:
-    now = datetime.now(UTC)
+    now = shifted_now()
     async with db.session() as session:
         await session.execute(text(BULK_REMINDERS), {"user": USER, "now": now})
         await session.execute(text("ANALYZE reminder"))
