@@ -148,7 +148,7 @@ async def test_feature_toggles_override_defaults_per_guild(db: Database) -> None
 
 async def test_unknown_feature_is_rejected_with_the_allowed_values(db: Database) -> None:
     await db.guilds.join(GUILD)
-    with pytest.raises(ValidationError, match=r"feature: must be one of levels, .*; got 'music'"):
+    with pytest.raises(ValidationError, match=r"feature: must be one of levels, .*, got 'music'"):
         await db.guild_config.set_feature(GUILD, "music", enabled=True)
     assert await _count(db, GuildFeature) == 0
 

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from guildbase import Database, Settings
-from guildbase.controllers.core import config_key
+from guildbase.controllers.guild_config import config_key
 from guildbase.errors import ValidationError
 from guildbase.services.cache import CacheService, LocalCache
 from guildbase.services.keys import guild_key

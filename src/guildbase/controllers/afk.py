@@ -9,10 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
 from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
-from guildbase.db.validation import validate
+from guildbase.db.validation import snowflake, validate
 from guildbase.errors import ValidationError
 from guildbase.models.afk import AFK, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKRead, AFKSet
 

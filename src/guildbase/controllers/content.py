@@ -7,8 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
-from guildbase.db.validation import validate
+from guildbase.db.validation import snowflake, validate
 from guildbase.errors import ConflictError, ValidationError
 from guildbase.models.content import EXCERPT_MAX_LENGTH, Bookmark, BookmarkCreate, BookmarkRead
 

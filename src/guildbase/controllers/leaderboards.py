@@ -14,9 +14,8 @@ from typing import Literal
 from sqlalchemy import text
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
 from guildbase.db.types import utcnow
-from guildbase.db.validation import validate_enum
+from guildbase.db.validation import snowflake, validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.levels import XPAward
 from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window

@@ -23,11 +23,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.controllers.core import snowflake
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
-from guildbase.db.validation import validate, validate_enum
+from guildbase.db.validation import snowflake, validate, validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.levels import (
     DEFAULT_COOLDOWN_SECONDS,

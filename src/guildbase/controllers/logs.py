@@ -17,10 +17,10 @@ import asyncpg
 from sqlalchemy import text
 
 from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.controllers.core import snowflake
 from guildbase.db.bulk import BufferedWriter, Row
 from guildbase.db.fast import prepare, translating
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
+from guildbase.db.validation import snowflake
 from guildbase.errors import ValidationError
 from guildbase.models.logs import (
     ALL_GUILDS,

@@ -51,11 +51,11 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import next_number, snowflake
+from guildbase.controllers.core import next_number
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
-from guildbase.db.validation import validate, validate_enum
+from guildbase.db.validation import snowflake, validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (

@@ -8,9 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
 from guildbase.db.types import utcnow
-from guildbase.db.validation import validate
+from guildbase.db.validation import snowflake, validate
 from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from guildbase.models.reminders import (
     DEFAULT_MAX_ATTEMPTS,

@@ -8,9 +8,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
 from guildbase.db.context import current_actor
-from guildbase.db.validation import validate
+from guildbase.db.validation import snowflake, validate
 from guildbase.errors import NotFoundError, ValidationError
 from guildbase.models.starboard import (
     Starboard,
