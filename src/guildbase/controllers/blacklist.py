@@ -12,7 +12,7 @@ from guildbase.controllers.base import Controller
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
-from guildbase.db.validation import snowflake, validate, validate_enum
+from guildbase.db.validation import aware, snowflake, validate, validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.core import (
     BlacklistEntryCreate,
@@ -137,7 +137,7 @@ class BlacklistController(Controller):
         kind = validate_enum("target", BlacklistTarget, target)
         target_id = snowflake("target_id", target_id)
         if now is not None:
-            params = {"target": kind.value, "target_id": target_id, "moment": now}
+            params = {"target": kind.value, "target_id": target_id, "moment": aware("now", now)}
             async with self._db.driver(transaction=False) as connection:
                 return bool(await connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
         live = await self._live(kind)

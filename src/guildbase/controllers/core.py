@@ -16,8 +16,7 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.blacklist import BlacklistController
 from guildbase.controllers.guild_config import GuildConfigController, guild_cache_keys
 from guildbase.controllers.members import MemberController
-from guildbase.db.types import utcnow
-from guildbase.db.validation import snowflake, validate
+from guildbase.db.validation import moment, snowflake, validate
 from guildbase.models.core import (
     CounterKind,
     Guild,
@@ -55,7 +54,7 @@ class GuildController(Controller):
     async def join(self, guild_id: int, *, name: str | None = None, joined_at: datetime | None = None) -> GuildRead:
         """Record that the bot is in a guild, creating its default config in the same transaction."""
         checked = validate(GuildBase, {"guild_id": guild_id, "name": name})
-        when = joined_at or utcnow()
+        when = moment("joined_at", joined_at)
         stmt = insert(Guild).values(guild_id=checked.guild_id, name=checked.name, joined_at=when)
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id"],

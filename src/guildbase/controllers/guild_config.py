@@ -12,8 +12,8 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
-from guildbase.db.validation import snowflake, validate, validate_enum
-from guildbase.errors import ConflictError, NotFoundError, ValidationError
+from guildbase.db.validation import changes_of, flag, snowflake, validate, validate_enum
+from guildbase.errors import NotFoundError, ValidationError
 from guildbase.models.core import (
     DEFAULT_FEATURES,
     MAX_EXTRA_PREFIXES,
@@ -54,24 +54,26 @@ _CONFIG_CODEC = ModelCodec(GuildConfigRead)
 class GuildConfigController(Controller):
     """Per-guild settings: prefixes, channels, roles, welcome message, feature toggles.
 
-    ``get`` returns a shared, read-only ``GuildConfigRead`` on cache hits: do not mutate it.
+    ``get`` returns one shared ``GuildConfigRead`` on cache hits; it is frozen, so no caller can change it.
     """
 
     def __init__(self, db: UnitOfWork) -> None:
         super().__init__(db)
         # The local cache's config entries, mirrored by guild ID (see ``LocalCache.mirror``).
-        self._hot: dict[Any, tuple[float, GuildConfigRead]] = {}
+        self._hot: dict[int, tuple[float, GuildConfigRead]] = {}
         self._loader = BatchLoader(self._fetch_many)
 
     async def get(self, guild_id: int) -> GuildConfigRead:
         """The guild's full configuration: local LRU → Redis → PostgreSQL (read-through).
 
-        A local hit is one dict lookup: only IDs that passed validation are ever
-        stored, so an invalid ID simply misses and is rejected below.
+        A local hit is one type check and one dict lookup: only IDs that passed
+        validation are ever stored (as ``int``), so anything else (a string, a
+        list, ``True``) misses and is rejected by ``snowflake`` below.
         """
-        hot = self._hot.get(guild_id)
-        if hot is not None and hot[0] > monotonic():
-            return hot[1]
+        if type(guild_id) is int:
+            hot = self._hot.get(guild_id)
+            if hot is not None and hot[0] > monotonic():
+                return hot[1]
         guild_id = snowflake("guild_id", guild_id)
 
         key = config_key(guild_id)
@@ -95,10 +97,7 @@ class GuildConfigController(Controller):
     ) -> GuildConfigRead:
         """Change only the given fields; a bad value raises before anything is written."""
         guild_id = snowflake("guild_id", guild_id)
-        given = dict(
-            changes.model_dump(exclude_unset=True) if isinstance(changes, GuildConfigUpdate) else changes or {}
-        )
-        given |= fields
+        given = changes_of(changes, GuildConfigUpdate) | fields
         checked = validate(GuildConfigUpdate, given)
         values = checked.model_dump(include=set(given))
         if not values:
@@ -124,13 +123,17 @@ class GuildConfigController(Controller):
         return await self.update(guild_id, prefix=prefix)
 
     async def add_prefix(self, guild_id: int, prefix: str) -> list[str]:
-        """Add an extra prefix; the row is locked so concurrent edits cannot lose one."""
+        """Add an extra prefix; the row is locked so concurrent edits cannot lose one.
+
+        Adding a prefix the guild already has is a no-op that returns the
+        prefixes unchanged (the rule for every repeated add, see docs/development.md).
+        """
         guild_id = snowflake("guild_id", guild_id)
+        prefix = validate(GuildConfigUpdate, {"prefix": prefix}).prefix
         async with self._db.session() as session:
             config = await self._locked(session, guild_id)
             if prefix == config.prefix or prefix in config.extra_prefixes:
-                msg = f"prefix: {prefix!r} is already a prefix of guild {guild_id}"
-                raise ConflictError(msg)
+                return [config.prefix, *config.extra_prefixes]
             if len(config.extra_prefixes) >= MAX_EXTRA_PREFIXES:
                 raise ValidationError.single(
                     "extra_prefixes", "max_items", f"at most {MAX_EXTRA_PREFIXES} extra prefixes; remove one first"
@@ -145,6 +148,7 @@ class GuildConfigController(Controller):
     async def remove_prefix(self, guild_id: int, prefix: str) -> list[str]:
         """Remove an extra prefix (the primary one can only be replaced)."""
         guild_id = snowflake("guild_id", guild_id)
+        prefix = validate(GuildConfigUpdate, {"prefix": prefix}).prefix
         async with self._db.session() as session:
             config = await self._locked(session, guild_id)
             if prefix not in config.extra_prefixes:
@@ -160,6 +164,7 @@ class GuildConfigController(Controller):
         """Turn a feature on or off for one guild; returns the guild's full feature map."""
         guild_id = snowflake("guild_id", guild_id)
         checked = validate_enum("feature", Feature, feature)
+        enabled = flag("enabled", enabled)
         stmt = insert(GuildFeature).values(
             guild_id=guild_id,
             feature=checked,

@@ -5,8 +5,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.db.validation import snowflake, validate
+from guildbase.db.validation import flag, optional_text, snowflake, validate
 from guildbase.models.core import (
+    REASON_MAX_LENGTH,
     DiscordUser,
     Member,
     MemberBase,
@@ -22,6 +23,7 @@ class MemberController(Controller):
     async def ensure(self, guild_id: int, user_id: int, *, is_bot: bool = False) -> MemberRead:
         """Record (or re-record after a leave) a member; safe under concurrent calls."""
         checked = validate(MemberBase, {"guild_id": guild_id, "user_id": user_id})
+        is_bot = flag("is_bot", is_bot)
         async with self._db.session() as session:
             await session.execute(
                 insert(DiscordUser).values(user_id=checked.user_id, is_bot=is_bot).on_conflict_do_nothing()
@@ -59,10 +61,10 @@ class MemberController(Controller):
         self, guild_id: int, user_id: int, *, blacklisted: bool, reason: str | None = None
     ) -> MemberRead:
         """Block (or unblock) a user from using the bot in one guild."""
-        checked = validate(
-            MemberBase,
-            {"guild_id": guild_id, "user_id": user_id, "is_blacklisted": blacklisted, "blacklist_reason": reason},
-        )
+        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        blacklisted = flag("blacklisted", blacklisted)
+        reason = optional_text("reason", reason, max_length=REASON_MAX_LENGTH)
+        checked = MemberBase(guild_id=guild_id, user_id=user_id, is_blacklisted=blacklisted, blacklist_reason=reason)
         async with self._db.session() as session:
             await session.execute(insert(DiscordUser).values(user_id=checked.user_id).on_conflict_do_nothing())
             stmt = insert(Member).values(

@@ -5,26 +5,32 @@ rejected before any write with a message naming the field) and in PostgreSQL
 (a named CHECK, so no other writer can store one either).
 """
 
+import enum
 import time
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, PlainSerializer, PlainValidator
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator
 from sqlalchemy import BigInteger, CheckConstraint, Column, Table, event
 from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
+from sqlmodel._compat import SQLModelConfig
 from sqlmodel.sql.sqltypes import UTCDateTime as UTCDateTimeType
 
 from guildbase.errors import shown
 
 __all__ = [
     "DISCORD_EPOCH_MS",
+    "READ_ONLY",
     "Snowflake",
     "SnowflakeType",
     "UTCDateTime",
     "UTCDateTimeType",
+    "any_case",
     "coerce_snowflake",
+    "enum_spellings",
     "make_snowflake",
     "snowflake_field",
     "snowflake_time",
@@ -34,6 +40,9 @@ __all__ = [
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 """2015-01-01T00:00:00Z, the zero point of Discord snowflake timestamps."""
+
+READ_ONLY = SQLModelConfig(frozen=True)
+"""The ``model_config`` of every ``…Read`` model: what a controller returns (and a cache shares) cannot be changed."""
 
 _MAX_SNOWFLAKE = 2**63 - 1
 _MAX_FUTURE_MS = 366 * 24 * 3600 * 1000
@@ -87,6 +96,31 @@ def coerce_snowflake(value: object) -> int:
         return validate_snowflake(int(value))
     msg = f"must be a Discord snowflake (a positive integer), got {shown(value)}"
     raise ValueError(msg)
+
+
+@cache
+def enum_spellings(enum_cls: type[enum.Enum]) -> dict[str, enum.Enum]:
+    """Every spelling of ``enum_cls``'s members guildbase accepts: value and name, lower-cased.
+
+    The one enum rule, shared by ``db.validation.validate_enum`` (arguments)
+    and ``any_case`` (schema fields).
+    """
+    lookup: dict[str, enum.Enum] = {}
+    for member in enum_cls:
+        lookup.setdefault(member.name.lower(), member)
+        lookup.setdefault(str(member.value).lower(), member)
+    return lookup
+
+
+def any_case(enum_cls: type[enum.Enum]) -> BeforeValidator:
+    """A schema field's validator applying the one enum rule: a member, or its value or name in any case."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, enum_cls):
+            return enum_spellings(enum_cls).get(value.lower(), value)
+        return value
+
+    return BeforeValidator(convert)
 
 
 def _ensure_utc(value: datetime) -> datetime:

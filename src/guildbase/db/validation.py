@@ -19,24 +19,32 @@ was checked. The rules, once for the whole library:
 
 import enum
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import pydantic
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from guildbase.db.types import coerce_snowflake, utcnow
+from guildbase.db.types import coerce_snowflake, enum_spellings, utcnow
 from guildbase.errors import ValidationError, shown
 
 __all__ = [
     "BIGINT_MAX",
     "aware",
+    "calendar_date",
+    "changes_of",
     "clean_text",
+    "cut_text",
     "duration",
     "flag",
+    "instance",
+    "instances",
     "integer",
+    "mapping",
     "moment",
+    "number",
     "optional_aware",
+    "optional_positive",
     "optional_snowflake",
     "optional_text",
     "page_limit",
@@ -44,11 +52,14 @@ __all__ = [
     "snowflake",
     "snowflakes",
     "text",
+    "texts",
+    "unit_of_work",
     "validate",
     "validate_enum",
 ]
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 
 BIGINT_MAX = 2**63 - 1
@@ -87,6 +98,22 @@ def integer(field: str, value: object, *, minimum: int, maximum: int) -> int:
     return value
 
 
+def number(field: str, value: object, *, minimum: float, maximum: float) -> float:
+    """A finite ``int`` or ``float`` (never ``bool``) within ``minimum``..``maximum``."""
+    if type(value) not in {int, float} or not minimum <= value <= maximum:  # type: ignore[operator]  # NaN fails too
+        raise ValidationError.single(
+            field, "range", f"must be a number from {minimum} to {maximum}, got {shown(value)}"
+        )
+    return float(value)  # type: ignore[arg-type]  # int or float, checked above
+
+
+def calendar_date(field: str, value: object) -> date:
+    """A ``date`` (a ``datetime`` is one too, and counts as its date)."""
+    if not isinstance(value, date):
+        raise ValidationError.single(field, "date", f"must be a date, got {shown(value)}")
+    return value
+
+
 def positive(field: str, value: object) -> int:
     """A positive row number (case, note, reminder, job …) that fits a ``BIGINT``."""
     return integer(field, value, minimum=1, maximum=BIGINT_MAX)
@@ -115,11 +142,27 @@ def moment(field: str, value: object) -> datetime:
     return utcnow() if value is None else aware(field, value)
 
 
-def duration(field: str, value: object, *, minimum: timedelta = timedelta(0)) -> timedelta:
-    """A ``timedelta`` of at least ``minimum``."""
-    if not isinstance(value, timedelta) or value < minimum:
-        raise ValidationError.single(field, "duration", f"must be a duration of at least {minimum}, got {shown(value)}")
+def duration(field: str, value: object, *, minimum: timedelta = timedelta(0), positive: bool = False) -> timedelta:
+    """A ``timedelta`` of at least ``minimum`` (and above zero when ``positive``: a lease, a period)."""
+    if not isinstance(value, timedelta) or value < minimum or (positive and value <= timedelta(0)):
+        rule = "a positive duration" if positive and not minimum else f"a duration of at least {minimum}"
+        raise ValidationError.single(field, "duration", f"must be {rule}, got {shown(value)}")
     return value
+
+
+def mapping(field: str, value: object) -> dict[str, Any]:
+    """A mapping with string keys (JSON details, payloads, parameters), copied into a ``dict``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise ValidationError.single(field, "mapping", f"must be a mapping with string keys, got {shown(value)}")
+    _scan_text(field, value)
+    return dict(value)
+
+
+def optional_positive(field: str, value: object) -> int | None:
+    """``positive`` for a number that may be absent (a keyset cursor)."""
+    return None if value is None else positive(field, value)
 
 
 def flag(field: str, value: object) -> bool:
@@ -129,24 +172,14 @@ def flag(field: str, value: object) -> bool:
     return value
 
 
-@cache
-def _members(enum_cls: type[enum.Enum]) -> dict[str, enum.Enum]:
-    """Every spelling ``validate_enum`` accepts: each member's value and name, lower-cased."""
-    lookup: dict[str, enum.Enum] = {}
-    for member in enum_cls:
-        lookup.setdefault(member.name.lower(), member)
-        lookup.setdefault(str(member.value).lower(), member)
-    return lookup
-
-
 def validate_enum(field: str, enum_cls: type[E], value: object) -> E:
     """A member of ``enum_cls``: the member itself, or its value or name in any letter case."""
     if isinstance(value, enum_cls):
         return value
     if isinstance(value, str):
-        found = _members(enum_cls).get(value.lower())
+        found = enum_spellings(enum_cls).get(value.lower())
         if found is not None:
-            return found  # type: ignore[return-value]  # _members maps to enum_cls members only
+            return found  # type: ignore[return-value]  # enum_spellings maps to enum_cls members only
     allowed = ", ".join(str(member.value) for member in enum_cls)
     raise ValidationError.single(field, "enum", f"must be one of {allowed}, got {shown(value)}")
 
@@ -174,15 +207,68 @@ def text(field: str, value: object, *, max_length: int, min_length: int = 0) -> 
     return clean_text(field, value)
 
 
+def cut_text(field: str, value: object, *, max_length: int) -> str:
+    """Text kept as an excerpt (an exception's message): checked like ``text``, then cut to ``max_length``."""
+    if not isinstance(value, str):
+        raise ValidationError.single(field, "string", f"must be a string, got {shown(value)}")
+    return clean_text(field, value[:max_length])
+
+
 def optional_text(field: str, value: object, *, max_length: int) -> str | None:
     """``text`` for a string that may be absent (``None``)."""
     return None if value is None else text(field, value, max_length=max_length)
 
 
+def changes_of(changes: object, schema: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """The fields an ``update``/``configure`` call was asked to change: a ``schema`` instance, a mapping, or None."""
+    if changes is None:
+        return {}
+    if isinstance(changes, schema):
+        return changes.model_dump(exclude_unset=True)
+    if not isinstance(changes, Mapping) or not all(isinstance(key, str) for key in changes):
+        msg = f"must be a {schema.__name__} or a mapping of field names, got {shown(changes)}"
+        raise ValidationError.single("changes", "mapping", msg)
+    return dict(changes)
+
+
+def unit_of_work(session: object) -> AsyncSession:
+    """The caller's open unit of work, for the ``…_in`` methods that write inside it."""
+    if not isinstance(session, AsyncSession):
+        msg = f"must be the AsyncSession of an open unit of work (async with db.session()), got {shown(session)}"
+        raise ValidationError.single("session", "session", msg)
+    return session
+
+
+def instance(field: str, value: object, cls: type[T]) -> T:
+    """A read model (or other object) a controller returned earlier and takes back, e.g. a ``JobRead``."""
+    if not isinstance(value, cls):
+        raise ValidationError.single(field, "type", f"must be a {cls.__name__}, got {shown(value)}")
+    return value
+
+
+def instances(field: str, values: object, cls: type[T]) -> list[T]:
+    """A sequence of ``cls`` objects (not a string), each named ``field.<index>`` when wrong."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError.single(field, "list", f"must be a list of {cls.__name__}, got {shown(values)}")
+    return [instance(f"{field}.{index}", value, cls) for index, value in enumerate(values)]
+
+
+def texts(field: str, values: object, *, max_length: int, min_items: int = 0) -> list[str]:
+    """A sequence of non-empty strings (not one string: ``"ab"`` is not ``["a", "b"]``)."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError.single(field, "list", f"must be a list of strings, got {shown(values)}")
+    items = [text(f"{field}.{index}", value, min_length=1, max_length=max_length) for index, value in enumerate(values)]
+    if len(items) < min_items:
+        raise ValidationError.single(field, "min_items", f"must hold at least {min_items} item(s), got {len(items)}")
+    return items
+
+
 def _scan_text(field: str, value: object) -> None:
-    """Apply ``clean_text`` to every string inside ``value`` (nested mappings and lists too)."""
+    """Apply ``clean_text`` to every string inside ``value`` (nested mappings and lists too); refuse bytes."""
     if isinstance(value, str):
         clean_text(field, value)
+    elif isinstance(value, bytes | bytearray):
+        raise ValidationError.single(field, "string", f"must be text, not bytes, got {shown(value)}")
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str):
@@ -206,6 +292,6 @@ def validate(schema: type[M], data: Mapping[str, Any] | pydantic.BaseModel) -> M
     for key, value in data.items():
         _scan_text(str(key), value)
     try:
-        return schema.model_validate(data)
+        return schema.model_validate(data, strict=True)
     except pydantic.ValidationError as error:
         raise ValidationError.from_pydantic(error) from None

@@ -13,7 +13,7 @@ from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 
 NICKNAME_MAX_LENGTH = 32  # Discord's limit
@@ -66,6 +66,8 @@ class AFKSet(AFKFields):
 
 
 class AFKRead(AFKFields):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
     user_id: Snowflake
     since: datetime

@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 
 PREFIX_MAX_LENGTH = 10
 MAX_EXTRA_PREFIXES = 5
@@ -91,6 +91,8 @@ class Guild(GuildBase, CRUDMixin, TimestampMixin, table=True):
 
 
 class GuildRead(GuildBase):
+    model_config = READ_ONLY
+
     joined_at: datetime
     left_at: datetime | None
     created_at: datetime
@@ -161,6 +163,8 @@ class GuildConfigUpdate(GuildConfigFields):
 
 
 class GuildConfigRead(GuildConfigFields):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
     updated_at: datetime
     updated_by: int | None = None
@@ -215,6 +219,8 @@ class Member(MemberBase, CRUDMixin, TimestampMixin, table=True):
 
 
 class MemberRead(MemberBase):
+    model_config = READ_ONLY
+
     joined_at: datetime
     left_at: datetime | None
 
@@ -262,5 +268,7 @@ class BlacklistEntryCreate(BlacklistEntryBase):
 
 
 class BlacklistEntryRead(BlacklistEntryBase):
+    model_config = READ_ONLY
+
     entry_id: int
     created_at: datetime

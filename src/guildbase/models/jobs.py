@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.mixins import TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 
 KIND_MAX_LENGTH = 64
@@ -164,6 +164,8 @@ class JobCreate(JobFields):
 
 
 class JobRead(JobFields):
+    model_config = READ_ONLY
+
     job_id: int
     status: JobStatus
     attempts: int

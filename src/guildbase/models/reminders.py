@@ -18,7 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 
 CONTENT_MAX_LENGTH = 2000
@@ -82,6 +82,8 @@ class ReminderCreate(ReminderFields):
 
 
 class ReminderRead(ReminderFields):
+    model_config = READ_ONLY
+
     reminder_id: int
     status: ReminderStatus
     attempts: int
