@@ -14,6 +14,8 @@ from guildbase.db.validation import aware, flag, moment, page_limit, snowflake, 
 from guildbase.errors import ValidationError
 from guildbase.models.afk import AFK, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKRead, AFKSet
 
+__all__ = ["MAX_DUE_BATCH", "AFKController", "due_query"]
+
 MAX_DUE_BATCH = 1000
 
 # The per-message check, compiled once (``db.fast``): one primary-key lookup for

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guildbase.config import Settings
 from guildbase.services.cache import CacheService
 
+__all__ = ["Controller", "UnitOfWork"]
+
 
 class UnitOfWork(Protocol):
     """The part of ``Database`` a controller may use (keeps controllers testable and acyclic)."""

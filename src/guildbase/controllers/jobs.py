@@ -61,6 +61,19 @@ from guildbase.models.jobs import (
     JobStatus,
 )
 
+__all__ = [
+    "LEASE_EXPIRED_ERROR",
+    "MAX_CLAIM_BATCH",
+    "MAX_LIST",
+    "MAX_PURGE",
+    "MIN_EVERY",
+    "RECURRING_KEY",
+    "Claim",
+    "JobController",
+    "claimable_query",
+    "expired_query",
+]
+
 MAX_CLAIM_BATCH = 500
 MAX_LIST = 100
 MAX_PURGE = 100_000

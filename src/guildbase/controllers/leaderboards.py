@@ -18,6 +18,8 @@ from guildbase.db.validation import aware, instance, integer, moment, page_limit
 from guildbase.models.levels import XPAward
 from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window
 
+__all__ = ["MAX_TOP", "Board", "LeaderboardController"]
+
 MAX_TOP = 100
 _UNAVAILABLE = object()  # Redis could not answer: fall back to PostgreSQL
 

@@ -71,6 +71,8 @@ from guildbase.models.levels import (
 )
 from guildbase.services.leaderboard import Period, window
 
+__all__ = ["MAX_PAGE_SIZE", "LevelsController", "leaderboard_query"]
+
 MAX_PAGE_SIZE = 100
 
 # The per-message hot path, written once as SQL so it can be read, reviewed and

@@ -44,6 +44,8 @@ from guildbase.models.logs import (
     CommandStat,
 )
 
+__all__ = ["COPY_COLUMNS", "MAX_MONTHS_AHEAD", "MAX_PAGE", "MAX_REPORT_DAYS", "LogController", "command_row", "rollup"]
+
 MAX_PAGE = 100
 MAX_REPORT_DAYS = 366
 MAX_MONTHS_AHEAD = 24
@@ -125,8 +127,9 @@ def command_row(
     success = flag("success", success)
     text_error = None if error is None else cut_text("error", error, max_length=ERROR_MAX_LENGTH)
     duration_ms = number("duration_ms", duration_ms, minimum=0, maximum=MAX_DURATION_MS)
+    given = mapping("params", params)
     try:
-        payload = json.dumps(mapping("params", params), separators=(",", ":"), allow_nan=False) if params else "{}"
+        payload = json.dumps(given, separators=(",", ":"), allow_nan=False) if given else "{}"
     except (TypeError, ValueError) as problem:
         raise ValidationError.single("params", "json", f"must be JSON-serializable: {shown(problem)}") from None
     when = moment("created_at", created_at)

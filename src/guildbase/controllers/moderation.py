@@ -95,6 +95,24 @@ from guildbase.models.moderation import (
 from guildbase.services.cache import ModelCodec
 from guildbase.services.keys import guild_key
 
+__all__ = [
+    "DEFAULT_LEASE",
+    "MAX_PAGE",
+    "CaseController",
+    "NoteController",
+    "claim_due_query",
+    "history_query",
+    "latest_pair_query",
+    "moderator_query",
+    "notes_query",
+    "overview_query",
+    "recent_query",
+    "summary_from_rows",
+    "summary_key",
+    "summary_query",
+    "type_query",
+]
+
 MAX_PAGE = 100
 T = TypeVar("T")
 DEFAULT_LEASE = timedelta(minutes=5)

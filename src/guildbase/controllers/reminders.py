@@ -30,6 +30,16 @@ from guildbase.models.reminders import (
     ReminderStatus,
 )
 
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_RETRY_AFTER",
+    "LEASE_EXPIRED_ERROR",
+    "MAX_CLAIM_BATCH",
+    "MAX_LIST",
+    "ReminderController",
+    "claimable_query",
+]
+
 MAX_CLAIM_BATCH = 500
 MAX_LIST = 100
 DEFAULT_LEASE = timedelta(minutes=5)

@@ -21,6 +21,8 @@ from guildbase.models.starboard import (
     StarChange,
 )
 
+__all__ = ["StarboardController"]
+
 # Both statements change `starboard_star` and move `star_count` by exactly the
 # number of star rows they changed, in one statement (one snapshot, row locks
 # on the entry), so the cached count always equals the rows under concurrency.
