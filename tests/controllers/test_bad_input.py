@@ -20,7 +20,7 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -138,25 +138,26 @@ class Param:
         return f"{self.controller}.{self.method}.{self.name}"
 
 
-def _members() -> list[tuple[str, str, inspect.Signature]]:
-    database = Database(Settings(database_url="postgresql+asyncpg://sweep@127.0.0.1/none"))
+def _offline() -> Database:
+    return Database(Settings(database_url="postgresql+asyncpg://sweep@127.0.0.1/none"))
+
+
+def _params(database: Database) -> list[Param]:
+    """Every parameter of every public coroutine method of every controller on ``database``."""
     found = []
     for attribute, controller in sorted(vars(database).items()):
         if not isinstance(controller, Controller):
             continue
         for method, function in inspect.getmembers(type(controller), inspect.iscoroutinefunction):
-            if not method.startswith("_"):
-                found.append((attribute, method, inspect.signature(function, eval_str=True)))
+            if method.startswith("_"):
+                continue
+            signature = inspect.signature(function, eval_str=True)
+            found += [
+                Param(attribute, method, name, parameter.kind, parameter.annotation)
+                for name, parameter in signature.parameters.items()
+                if name != "self"
+            ]
     return found
-
-
-def _params() -> list[Param]:
-    return [
-        Param(controller, method, name, parameter.kind, parameter.annotation)
-        for controller, method, signature in _members()
-        for name, parameter in signature.parameters.items()
-        if name != "self"
-    ]
 
 
 def _parts(annotation: Any) -> tuple[list[Any], bool]:
@@ -187,7 +188,9 @@ def valid(param: Param) -> Any:  # noqa: PLR0911 - one answer per kind of parame
         return False
     if main is AsyncSession:
         return None  # filled in with a live unit of work at call time
-    if typing.get_origin(main) in {Sequence, list} or main is Sequence:
+    if main is timedelta:
+        return timedelta(minutes=5)
+    if typing.get_origin(main) in {Sequence, list, Iterable} or main is Sequence:
         return [ID]
     if optional:
         return None
@@ -253,7 +256,7 @@ def bad(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911, PLR0912
         return st.one_of(none, st.sampled_from([5, "text", [1, 2], {"key": "bad\x00"}, {5: "int key"}]))
     if origin is tuple:
         return st.one_of(none, st.sampled_from([5, "x", (1, 2), (NOW, True), (_NAIVE, ID)]))
-    if origin in {Sequence, list} or main is Sequence:
+    if origin in {Sequence, list, Iterable} or main is Sequence:
         item = args[0] if args else Any
         if item is str:
             return st.sampled_from(["demo", [], [5], ["bad\x00"], None, 5])
@@ -295,11 +298,18 @@ async def _call(db: Database, param: Param, value: Any) -> None:
         await method(*positional, **keywords)
 
 
-PARAMS = _params()
+PARAMS = _params(_offline())
+
+
+@dataclass
+class Sweep:
+    db: Database
+    counts: dict[str, int]
+    """Row counts of every table when the sweep began; nothing may ever change them."""
 
 
 @pytest.fixture(scope="module")
-async def sweep_db(settings: Settings, redis_url: str | None) -> AsyncIterator[Database]:
+async def sweep(settings: Settings, redis_url: str | None) -> AsyncIterator[Sweep]:
     """One savepoint-isolated Database for the whole sweep: nothing may be written, so sharing it is safe."""
     assert settings.database_url is not None
     engine = create_async(settings.database_url, settings)
@@ -308,11 +318,35 @@ async def sweep_db(settings: Settings, redis_url: str | None) -> AsyncIterator[D
     async with engine.connect() as connection:
         transaction = await connection.begin()
         try:
-            yield Database(settings).bind(connection, client)
+            database = Database(settings).bind(connection, client)
+            yield Sweep(database, await _row_counts(database))
         finally:
             await transaction.rollback()
     await client.aclose()
     await engine.dispose()
+
+
+class _Unchecked(Controller):
+    """A throwaway controller that forgets its checks, to show the sweep notices."""
+
+    async def count(self, guild_id: int) -> int:
+        return 0 if guild_id else 1
+
+
+def test_a_new_controller_joins_the_sweep_by_being_on_the_facade() -> None:
+    database = _offline()
+    database.unchecked = _Unchecked(database)  # type: ignore[attr-defined]
+    assert [p.id for p in _params(database) if p.controller == "unchecked"] == ["unchecked.count.guild_id"]
+
+
+async def test_the_sweep_fails_a_method_that_skips_its_checks(sweep: Sweep) -> None:
+    sweep.db.unchecked = _Unchecked(sweep.db)  # type: ignore[attr-defined]
+    param = Param("unchecked", "count", "guild_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, int)
+    try:
+        with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"), pytest.raises(GuildbaseError):
+            await _call(sweep.db, param, True)
+    finally:
+        del sweep.db.unchecked  # type: ignore[attr-defined]
 
 
 def test_the_sweep_covers_every_controller_on_the_facade() -> None:
@@ -330,20 +364,19 @@ def test_the_sweep_covers_every_controller_on_the_facade() -> None:
 )
 @given(data=st.data())
 async def test_every_bad_argument_is_refused_naming_it_before_any_write(
-    sweep_db: Database, param: Param, data: st.DataObject
+    sweep: Sweep, param: Param, data: st.DataObject
 ) -> None:
-    db = sweep_db
+    db = sweep.db
     value = data.draw(bad(param), label=param.name)
-    before = await _row_counts(db)
     with pytest.raises(GuildbaseError) as raised:
         await _call(db, param, value)
     error = raised.value
     named = error.fields if isinstance(error, ValidationError) else []
-    assert (
-        any(f == param.name or f.startswith(f"{param.name}.") for f in named)
-        or (not named and param.name in str(error))
-        or (param.kind is inspect.Parameter.VAR_KEYWORD and named)
+    if isinstance(value, Mapping) and (param.name == "changes" or param.kind is inspect.Parameter.VAR_KEYWORD):
+        expected = set(value)  # a bad setting is named as the caller spelled it
+    else:
+        expected = {param.name}
+    assert any(f in expected or f.split(".")[0] in expected for f in named) or (
+        not named and param.name in str(error)
     ), f"{param.id}={value!r}: {error!r}"
-    if param.name == "changes" and isinstance(value, Mapping):
-        assert named, error
-    assert await _row_counts(db) == before
+    assert await _row_counts(db) == sweep.counts

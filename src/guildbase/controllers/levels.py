@@ -39,7 +39,7 @@ from guildbase.db.validation import (
     validate,
     validate_enum,
 )
-from guildbase.errors import ValidationError
+from guildbase.errors import ValidationError, shown
 from guildbase.models.levels import (
     DEFAULT_COOLDOWN_SECONDS,
     DEFAULT_XP_MAX,
@@ -390,7 +390,8 @@ class LevelsController(Controller):
         given = changes_of(changes, LevelConfigFields) | fields
         unknown = sorted(set(given) - set(LevelConfigFields.model_fields))
         if unknown:
-            raise ValidationError.single(unknown[0], "extra_forbidden", "is not a level setting")
+            msg = f"must not be given (not a level setting), got {shown(given[unknown[0]])}"
+            raise ValidationError.single(unknown[0], "extra_forbidden", msg)
         actor = current_actor()
         async with self._db.session() as session:
             await session.execute(

@@ -180,15 +180,11 @@ class ReminderController(Controller):
         Returns False when the claim is stale: the lease ran out and another
         worker retook it, or the reminder was cancelled meanwhile.
         """
-        reminder_id, attempt = positive("reminder_id", reminder_id), positive("attempt", attempt)
+        claim = _claim(reminder_id, attempt)
         when = moment("now", now)
         stmt = (
             update(Reminder)
-            .where(
-                col(Reminder.reminder_id) == reminder_id,
-                col(Reminder.status) == ReminderStatus.PENDING,
-                col(Reminder.attempts) == attempt,
-            )
+            .where(*claim)
             .values(status=ReminderStatus.SENT, sent_at=when, claimed_until=None, last_error=None)
         )
         async with self._db.session() as session:
@@ -208,18 +204,14 @@ class ReminderController(Controller):
         Returns the updated reminder (``status`` tells which), or None when the
         claim is stale (see ``mark_sent``).
         """
-        reminder_id, attempt = positive("reminder_id", reminder_id), positive("attempt", attempt)
+        claim = _claim(reminder_id, attempt)
         error = cut_text("error", error, max_length=ERROR_MAX_LENGTH)
         when = moment("now", now)
         retry_after = duration("retry_after", retry_after)
         spent = col(Reminder.attempts) >= col(Reminder.max_attempts)
         stmt = (
             update(Reminder)
-            .where(
-                col(Reminder.reminder_id) == reminder_id,
-                col(Reminder.status) == ReminderStatus.PENDING,
-                col(Reminder.attempts) == attempt,
-            )
+            .where(*claim)
             .values(
                 status=case((spent, _status(ReminderStatus.FAILED)), else_=_status(ReminderStatus.PENDING)),
                 claimed_until=case((spent, None), else_=when + retry_after),
@@ -287,6 +279,15 @@ def claimable_query(moment: datetime, *, limit: int) -> Select[int | None]:
         .order_by(col(Reminder.remind_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
+    )
+
+
+def _claim(reminder_id: object, attempt: object) -> tuple[ColumnElement[bool], ...]:
+    """The fence of one delivery claim: still pending, and still at the attempt the claim made."""
+    return (
+        col(Reminder.reminder_id) == positive("reminder_id", reminder_id),
+        col(Reminder.status) == ReminderStatus.PENDING,
+        col(Reminder.attempts) == positive("attempt", attempt),
     )
 
 
