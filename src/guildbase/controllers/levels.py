@@ -225,7 +225,7 @@ class LevelsController(Controller):
         if roll is None:
             roll = random.random()  # noqa: S311 - XP variety, not security
         elif number("roll", roll, minimum=0, maximum=1) == 1:
-            raise ValidationError.single("roll", "range", f"must be in [0, 1), got {roll!r}")
+            raise ValidationError.single("roll", "range", f"must be in [0, 1), got {shown(roll)}")
         params = {
             "guild_id": guild_id,
             "user_id": user_id,

@@ -28,7 +28,7 @@ Design decisions:
 import enum
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import field_validator
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, String, Text, text
@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.mixins import TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 
 KIND_MAX_LENGTH = 64
@@ -126,7 +126,7 @@ class Job(JobFields, TimestampMixin, table=True):
     )
 
     job_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    status: JobStatus = Field(
+    status: Annotated[JobStatus, any_case(JobStatus)] = Field(
         default=JobStatus.PENDING,
         sa_type=pg_enum(JobStatus, "job_status"),
         sa_column_kwargs={"server_default": JobStatus.PENDING.value},

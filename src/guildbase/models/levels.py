@@ -305,7 +305,9 @@ class LevelConfigRead(LevelConfigFields):
 # -- level_multiplier -------------------------------------------------------------
 class LevelMultiplierBase(SQLModel):
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
-    kind: MultiplierKind = Field(primary_key=True, sa_type=pg_enum(MultiplierKind, "level_multiplier_kind"))
+    kind: Annotated[MultiplierKind, any_case(MultiplierKind)] = Field(
+        primary_key=True, sa_type=pg_enum(MultiplierKind, "level_multiplier_kind")
+    )
     target_id: Snowflake = snowflake_field(primary_key=True)
     multiplier: float = Field(ge=0, le=MAX_MULTIPLIER)
 

@@ -201,7 +201,7 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
 
     case_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)
-    status: CaseStatus = Field(
+    status: Annotated[CaseStatus, any_case(CaseStatus)] = Field(
         default=CaseStatus.ACTIVE,
         sa_type=pg_enum(CaseStatus, "mod_case_status"),
         sa_column_kwargs={"server_default": CaseStatus.ACTIVE.value},
