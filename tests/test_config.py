@@ -14,13 +14,13 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("GUILDBASE_POOL_SIZE", "lots", "GUILDBASE_POOL_SIZE: Input should be a valid integer"),
-        ("GUILDBASE_POOL_SIZE", "0", "GUILDBASE_POOL_SIZE: Input should be greater than or equal to 1"),
+        ("GUILDBASE_POOL_SIZE", "lots", "GUILDBASE_POOL_SIZE: must be an integer, got 'lots'"),
+        ("GUILDBASE_POOL_SIZE", "0", "GUILDBASE_POOL_SIZE: must be at least 1, got '0'"),
         ("GUILDBASE_DATABASE_URL", "mysql://x/y", "GUILDBASE_DATABASE_URL: expected a postgresql:// URL"),
         ("GUILDBASE_DATABASE_URL", "not a url", "GUILDBASE_DATABASE_URL: expected a PostgreSQL URL"),
         ("GUILDBASE_REDIS_URL", "localhost:6379", "GUILDBASE_REDIS_URL: expected redis://"),
-        ("GUILDBASE_LOG_LEVEL", "LOUD", "GUILDBASE_LOG_LEVEL: Input should be"),
-        ("GUILDBASE_CACHE_TTL_SECONDS", "604800", "GUILDBASE_CACHE_TTL_SECONDS: Input should be less than or equal"),
+        ("GUILDBASE_LOG_LEVEL", "LOUD", "GUILDBASE_LOG_LEVEL: must be"),
+        ("GUILDBASE_CACHE_TTL_SECONDS", "604800", "GUILDBASE_CACHE_TTL_SECONDS: must be at most"),
         ("GUILDBASE_ENCRYPTION_KEYS", "short", "GUILDBASE_ENCRYPTION_KEYS: key #1 is not a Fernet key"),
         ("GUILDBASE_REPLICA_URLS", "postgresql://a/b,redis://c", "GUILDBASE_REPLICA_URLS: expected a postgresql://"),
     ],

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from guildbase.errors import ConfigurationError
+from guildbase.errors import ConfigurationError, pydantic_message
 
 ENV_PREFIX = "GUILDBASE_"
 
@@ -168,10 +168,7 @@ def _configuration_error(error: pydantic.ValidationError) -> ConfigurationError:
     lines = []
     for detail in error.errors(include_url=False):
         field = str(detail["loc"][0]) if detail["loc"] else "settings"
-        variable = f"{ENV_PREFIX}{field.upper()}"
-        message = detail["msg"].removeprefix("Value error, ")
-        shown = detail.get("input")
         if field == "encryption_keys":
-            shown = "<hidden>"
-        lines.append(f"{variable}: {message} (got {shown!r})")
+            detail["input"] = "<hidden>"
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {pydantic_message(detail)}")
     return ConfigurationError("invalid settings:\n  " + "\n  ".join(lines))

@@ -4,9 +4,21 @@ Callers catch ``GuildbaseError`` (or a subclass) and can show ``str(error)``
 to a person: every message says what was wrong and what to do about it.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pydantic
+from pydantic_core import ErrorDetails
+
+SHOWN_MAX = 40
+"""How many characters of a bad value a message echoes (the rest becomes ``…``)."""
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut to ``SHOWN_MAX`` characters, for echoing bad input in a message."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +55,10 @@ class ValidationError(GuildbaseError, ValueError):
 
     @classmethod
     def from_pydantic(cls, error: pydantic.ValidationError) -> "ValidationError":
-        """Translate pydantic's error list into field-named messages."""
-        errors = []
-        for detail in error.errors(include_url=False):
-            field = ".".join(str(part) for part in detail["loc"]) or "value"
-            message = detail["msg"]
-            message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            if "input" in detail and detail["type"] != "missing" and "got " not in message:
-                message = f"{message}, got {detail['input']!r}"
-            errors.append(FieldError(field, detail["type"], message))
-        return cls(errors)
+        """Translate pydantic's error list into guildbase's ``<field>: must be …, got …`` messages."""
+        return cls(
+            [FieldError(_location(detail), detail["type"], pydantic_message(detail)) for detail in error.errors()]
+        )
 
     @property
     def fields(self) -> list[str]:
@@ -82,3 +88,79 @@ class MigrationError(GuildbaseError):
 
 class DatabaseUnavailableError(GuildbaseError):
     """PostgreSQL could not be reached or started."""
+
+
+def _location(detail: ErrorDetails) -> str:
+    return ".".join(str(part) for part in detail["loc"]) or "value"
+
+
+def _bounds(ctx: dict[str, Any]) -> str:
+    """``at least 1`` / ``at most 10`` from pydantic's constraint context."""
+    for key, words in (("ge", "at least"), ("gt", "greater than"), ("le", "at most"), ("lt", "less than")):
+        if key in ctx:
+            return f"{words} {ctx[key]}"
+    return "in range"
+
+
+def _length(detail: ErrorDetails, ctx: dict[str, Any]) -> str:
+    unit = "characters" if detail["type"].startswith("string") else "items"
+    bound = f"at least {ctx['min_length']}" if "min_length" in ctx else f"at most {ctx.get('max_length')}"
+    given = detail.get("input")
+    size = len(given) if isinstance(given, str | list | tuple | set | frozenset | dict) else shown(given)
+    return f"must be {bound} {unit}, got {size}"
+
+
+def _custom(detail: ErrorDetails, ctx: dict[str, Any]) -> str:
+    message = str(ctx.get("error", detail["msg"]))
+    return message if "got " in message else f"{message}, got {shown(detail.get('input'))}"
+
+
+def _with_input(rule: str) -> Callable[[ErrorDetails, dict[str, Any]], str]:
+    return lambda detail, ctx: f"must be {rule.format(**ctx)}, got {shown(detail.get('input'))}"
+
+
+_BY_TYPE: dict[str, Callable[[ErrorDetails, dict[str, Any]], str]] = {
+    "missing": lambda _detail, _ctx: "is required",
+    "extra_forbidden": lambda detail, _ctx: f"must not be given (not a known field), got {shown(detail.get('input'))}",
+    "value_error": _custom,
+    "assertion_error": _custom,
+    "string_too_short": _length,
+    "string_too_long": _length,
+    "too_short": _length,
+    "too_long": _length,
+    "enum": lambda detail, ctx: _with_input("one of " + str(ctx.get("expected", "")).replace("'", ""))(detail, {}),
+    "literal_error": _with_input("{expected}"),
+    "timezone_aware": _with_input("a timezone-aware datetime"),
+    "finite_number": _with_input("a finite number"),
+    "multiple_of": _with_input("a multiple of {multiple_of}"),
+    **{
+        kind: lambda detail, ctx: _with_input(_bounds(ctx))(detail, {})
+        for kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+    },
+}
+
+_TYPES = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "True or False",
+    "string": "a string",
+    "list": "a list",
+    "tuple": "a tuple",
+    "set": "a set",
+    "dict": "a mapping",
+    "datetime": "a datetime",
+    "date": "a date",
+    "timedelta": "a duration",
+    "json": "JSON",
+}
+
+
+def pydantic_message(detail: ErrorDetails) -> str:
+    """One pydantic error as ``must be …, got …`` (the echoed value cut by ``shown``)."""
+    ctx: dict[str, Any] = dict(detail.get("ctx") or {})
+    kind = detail["type"]
+    if kind in _BY_TYPE:
+        return _BY_TYPE[kind](detail, ctx)
+    base = kind.split("_")[0]
+    rule = _TYPES.get(base, f"valid ({detail['msg']})")
+    return f"must be {rule}, got {shown(detail.get('input'))}"

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guildbase import ConflictError, Database, ValidationError
+from guildbase import Database, ValidationError
 from guildbase.controllers.content import excerpt
 from guildbase.models.content import EXCERPT_MAX_LENGTH
 
@@ -32,11 +32,11 @@ async def test_a_bookmark_keeps_a_short_excerpt_of_the_message(db: Database) -> 
     assert (saved.channel_id, saved.author_id) == (CHANNEL, AUTHOR)
 
 
-async def test_a_user_bookmarks_a_message_once_but_others_may_too(db: Database) -> None:
+async def test_bookmarking_a_message_again_returns_the_saved_bookmark_unchanged(db: Database) -> None:
     await db.guilds.join(GUILD)
-    await save(db, 1)
-    with pytest.raises(ConflictError, match="already bookmarked"):
-        await save(db, 1)
+    first = await save(db, 1)
+    again = await save(db, 1, content="edited since")
+    assert again == first
     await save(db, 1, user_id=OTHER_USER)
     assert len(await db.bookmarks.list_for_user(USER)) == 1
     assert len(await db.bookmarks.list_for_user(OTHER_USER)) == 1

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from guildbase import Database, Settings, ValidationError
-from guildbase.controllers.core import config_key
+from guildbase.controllers.guild_config import config_key
 from guildbase.testing import shifted_noon, truncate_all
 
 GUILD = 1_100_000_000_000_000_001

@@ -95,7 +95,7 @@ async def test_create_stores_roles_expiry_log_message_details_and_actor(db: Data
 
 
 BAD_CASES: list[tuple[str, dict[str, Any], str]] = [
-    ("unknown type", {"case_type": "SMITE"}, "type"),
+    ("unknown type", {"case_type": "SMITE"}, "case_type"),
     ("temporary type without expiry", {"case_type": CaseType.TEMPBAN}, "expires_at"),
     ("timeout without expiry", {"case_type": CaseType.TIMEOUT}, "expires_at"),
     ("expiry in the past", {"case_type": CaseType.TIMEOUT, "expires_at": later(minutes=-1)}, "expires_at"),
@@ -273,7 +273,7 @@ async def test_set_mod_log_message_remembers_the_posted_message(db: Database, gu
     await db.cases.create(guild, USER, MOD, CaseType.WARN)
     case = await db.cases.set_mod_log_message(guild, 1, ROLES[2])
     assert case.mod_log_message_id == ROLES[2]
-    with pytest.raises(ValidationError, match="mod_log_message_id"):
+    with pytest.raises(ValidationError, match="message_id"):
         await db.cases.set_mod_log_message(guild, 1, -1)
 
 

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from guildbase import Database
-from guildbase.controllers.core import config_key
+from guildbase.controllers.guild_config import config_key
 from guildbase.services.batchload import BatchLoader
 from guildbase.testing import statements_on
 

@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy import text
 
 from guildbase import Database, Settings
-from guildbase.controllers.core import config_key, features_key
+from guildbase.controllers.guild_config import config_key, features_key
 from guildbase.db.engine import create_async
 from guildbase.errors import ValidationError
 from guildbase.services.cache import GENERATION_TTL_MS, CacheService, LocalCache

@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
 from guildbase.db.fast import prepare
-from guildbase.db.types import utcnow
-from guildbase.db.validation import validate
+from guildbase.db.validation import aware, flag, moment, page_limit, snowflake, snowflakes, unit_of_work, validate
 from guildbase.errors import ValidationError
 from guildbase.models.afk import AFK, AFK_EXPIRY, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKExpiryPayload, AFKRead, AFKSet
+
+__all__ = ["MAX_DUE_BATCH", "AFKController", "due_query"]
 
 MAX_DUE_BATCH = 1000
 
@@ -57,7 +57,8 @@ class AFKController(Controller):
         ``nickname`` is the nickname to restore on return; keep it across a
         replacement by passing it again.
         """
-        since = now or utcnow()
+        since = moment("now", now)
+        enforced, permanent = flag("enforced", enforced), flag("permanent", permanent)
         checked = validate(
             AFKSet,
             {
@@ -110,7 +111,9 @@ class AFKController(Controller):
 
         An AFK set again meanwhile has another ``until`` and is left alone.
         """
+        session = unit_of_work(session)
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        until = aware("until", until)
         stmt = (
             delete(AFK)
             .where(col(AFK.guild_id) == guild_id, col(AFK.user_id) == user_id, col(AFK.until) == until)
@@ -121,6 +124,7 @@ class AFKController(Controller):
 
     async def get(self, guild_id: int, user_id: int) -> AFKRead | None:
         """One member's AFK, or None."""
+        user_id = snowflake("user_id", user_id)
         found = await self.get_many(guild_id, [user_id])
         return found.get(user_id)
 
@@ -131,9 +135,7 @@ class AFKController(Controller):
         text (and its prepared plan) is the same whatever the number of mentions.
         """
         guild_id = snowflake("guild_id", guild_id)
-        if len(user_ids) > MAX_AFK_LOOKUP:
-            raise ValidationError.single("user_ids", "max_items", f"at most {MAX_AFK_LOOKUP} IDs, got {len(user_ids)}")
-        ids = sorted({snowflake(f"user_ids.{index}", uid) for index, uid in enumerate(user_ids)})
+        ids = sorted(set(snowflakes("user_ids", user_ids, max_items=MAX_AFK_LOOKUP)))
         if not ids:
             return {}
         async with self._db.driver(transaction=False) as connection:
@@ -142,9 +144,8 @@ class AFKController(Controller):
 
     async def due(self, now: datetime | None = None, *, limit: int = 100) -> list[AFKRead]:
         """Temporary AFKs whose ``until`` has passed, oldest first (for the expiry sweep)."""
-        if not 1 <= limit <= MAX_DUE_BATCH:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_DUE_BATCH}, got {limit}")
-        stmt = due_query(now or utcnow(), limit=limit)
+        when = moment("now", now)
+        stmt = due_query(when, limit=page_limit(limit, MAX_DUE_BATCH))
         async with self._db.session() as session:
             return [AFKRead.model_validate(row) for row in await session.scalars(stmt)]
 

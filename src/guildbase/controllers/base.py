@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guildbase.config import Settings
 from guildbase.services.cache import CacheService
 
+__all__ = ["Controller", "UnitOfWork"]
+
 if TYPE_CHECKING:
     from guildbase.controllers.jobs import JobController
 

@@ -7,12 +7,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
-from guildbase.db.validation import validate
-from guildbase.errors import ConflictError, ValidationError
+from guildbase.db.validation import aware, optional_snowflake, page_limit, snowflake, text, validate
+from guildbase.errors import ValidationError, shown
 from guildbase.models.content import EXCERPT_MAX_LENGTH, Bookmark, BookmarkCreate, BookmarkRead
 
+__all__ = ["MAX_LIST", "MESSAGE_MAX_LENGTH", "BookmarkController", "excerpt"]
+
 MAX_LIST = 100
+MESSAGE_MAX_LENGTH = 4000
+"""The longest message Discord sends (with Nitro); ``content`` beyond it cannot be a real message."""
 ELLIPSIS = "…"
 
 
@@ -37,9 +40,10 @@ class BookmarkController(Controller):
     ) -> BookmarkRead:
         """Save a message for a user, keeping a short excerpt of ``content`` (the full text stays on Discord).
 
-        Raises:
-            ConflictError: the user already bookmarked this message.
+        Saving it again is a no-op that returns the bookmark already saved (the
+        rule for every repeated add, see docs/development.md).
         """
+        content = text("content", content, max_length=MESSAGE_MAX_LENGTH)
         checked = validate(
             BookmarkCreate,
             {
@@ -55,8 +59,7 @@ class BookmarkController(Controller):
         async with self._db.session() as session:
             row = (await session.scalars(stmt)).one_or_none()
             if row is None:
-                msg = f"message_id: {checked.message_id} is already bookmarked by user {checked.user_id}"
-                raise ConflictError(msg)
+                row = await session.get_one(Bookmark, (checked.guild_id, checked.user_id, checked.message_id))
             return BookmarkRead.model_validate(row)
 
     async def list_for_user(
@@ -69,13 +72,14 @@ class BookmarkController(Controller):
     ) -> list[BookmarkRead]:
         """A user's bookmarks, newest first; pass the last one's ``(created_at, message_id)`` as ``before``."""
         user_id = snowflake("user_id", user_id)
-        if not 1 <= limit <= MAX_LIST:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_LIST}, got {limit}")
+        guild = optional_snowflake("guild_id", guild_id)
+        limit = page_limit(limit, MAX_LIST)
+        cursor = _cursor(before)
         stmt = select(Bookmark).where(col(Bookmark.user_id) == user_id)
-        if guild_id is not None:
-            stmt = stmt.where(col(Bookmark.guild_id) == snowflake("guild_id", guild_id))
-        if before is not None:
-            stmt = stmt.where(tuple_(col(Bookmark.created_at), col(Bookmark.message_id)) < tuple_(*before))
+        if guild is not None:
+            stmt = stmt.where(col(Bookmark.guild_id) == guild)
+        if cursor is not None:
+            stmt = stmt.where(tuple_(col(Bookmark.created_at), col(Bookmark.message_id)) < tuple_(*cursor))
         stmt = stmt.order_by(col(Bookmark.created_at).desc(), col(Bookmark.message_id).desc()).limit(limit)
         async with self._db.session() as session:
             return [BookmarkRead.model_validate(row) for row in await session.scalars(stmt)]
@@ -86,3 +90,14 @@ class BookmarkController(Controller):
         stmt = delete(Bookmark).where(col(Bookmark.user_id) == user_id, col(Bookmark.message_id) == message_id)
         async with self._db.session() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
+def _cursor(before: object) -> tuple[datetime, int] | None:
+    """``before`` as a checked ``(created_at, message_id)`` pair, or None."""
+    if before is None:
+        return None
+    if not isinstance(before, tuple) or len(before) != 2:  # noqa: PLR2004 - a pair
+        raise ValidationError.single(
+            "before", "cursor", f"must be a (created_at, message_id) pair, got {shown(before)}"
+        )
+    return aware("before.0", before[0]), snowflake("before.1", before[1])

@@ -15,6 +15,8 @@ from sqlmodel import col
 
 from guildbase.models.jobs import Job, JobRead, JobStatus
 
+__all__ = ["LIVE_KEY", "claimable_query", "expired_query", "fence", "is_status", "schedule_next"]
+
 
 def is_status(status: JobStatus) -> ColumnElement[bool]:
     """``status = '<literal>'``, inline so it matches the partial indexes' predicates."""

@@ -39,11 +39,27 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.job_queries import LIVE_KEY, claimable_query, expired_query, fence, is_status, schedule_next
-from guildbase.db.types import utcnow
-from guildbase.db.validation import validate
+from guildbase.db.validation import (
+    cut_text,
+    duration,
+    instance,
+    instances,
+    integer,
+    mapping,
+    moment,
+    optional_text,
+    page_limit,
+    positive,
+    texts,
+    unit_of_work,
+    validate,
+)
+from guildbase.db.validation import text as checked_text
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.jobs import (
+    DEDUPE_KEY_MAX_LENGTH,
     ERROR_MAX_LENGTH,
+    KIND_MAX_LENGTH,
     MAX_ATTEMPTS_LIMIT,
     WORKER_MAX_LENGTH,
     Job,
@@ -58,8 +74,21 @@ from guildbase.models.jobs import (
 if TYPE_CHECKING:
     from guildbase.jobs.registry import JobRegistry
 
+__all__ = [
+    "LEASE_EXPIRED_ERROR",
+    "MAX_CLAIM_BATCH",
+    "MAX_LIST",
+    "MAX_PURGE",
+    "MIN_EVERY",
+    "RECURRING_KEY",
+    "Claim",
+    "JobController",
+]
+
 MAX_CLAIM_BATCH = 500
 MAX_LIST = 100
+MAX_PURGE = 100_000
+MIN_EVERY = timedelta(seconds=1)
 LEASE_EXPIRED_ERROR = "the worker's lease ran out on the last allowed attempt (it died, hung or was cut off)"
 RECURRING_KEY = "every"
 """``dedupe_key`` of a recurring job's runs: one live run per kind."""
@@ -79,22 +108,8 @@ class Claim:
     expired: list[JobRead]
 
 
-def _check_kinds(kinds: Sequence[str]) -> list[str]:
-    if not kinds:
-        raise ValidationError.single("kinds", "min_items", "name at least one job kind to claim")
-    return list(kinds)
-
-
-def _check_worker(worker: str) -> str:
-    if not 1 <= len(worker) <= WORKER_MAX_LENGTH:
-        raise ValidationError.single("worker", "length", f"must be 1-{WORKER_MAX_LENGTH} characters, got {len(worker)}")
-    return worker
-
-
-def _check_lease(lease: timedelta) -> timedelta:
-    if lease <= timedelta(0):
-        raise ValidationError.single("lease", "positive", f"must be a positive duration, got {lease}")
-    return lease
+def _check_kinds(kinds: object) -> list[str]:
+    return texts("kinds", kinds, max_length=KIND_MAX_LENGTH, min_items=1)
 
 
 class JobController(Controller):
@@ -172,6 +187,8 @@ class JobController(Controller):
             ValidationError: a bad kind, payload (``payload.<field>``), time or
                 budget; nothing is written.
         """
+        session = unit_of_work(session)
+        every = None if every is None else duration("every", every, minimum=MIN_EVERY)
         stored = self._payload(kind, payload)
         name = kind.name if isinstance(kind, JobKind) else kind
         interval = None if every is None else int(every.total_seconds())
@@ -179,7 +196,7 @@ class JobController(Controller):
             JobCreate,
             {
                 "kind": name,
-                "run_at": run_at or utcnow(),  # validated; None is replaced by the database's now()
+                "run_at": moment("run_at", run_at),  # validated; None is replaced by the database's now()
                 "payload": stored,
                 "dedupe_key": dedupe_key,
                 "max_attempts": max_attempts if max_attempts is not None else self._db.settings.jobs_max_attempts,
@@ -215,7 +232,9 @@ class JobController(Controller):
         follow-up writes are discarded (its outside effect may have happened;
         handlers re-check their row). Finished jobs stay as history.
         """
+        session = unit_of_work(session)
         name = check_kind_name("kind", kind.name if isinstance(kind, JobKind) else kind)
+        dedupe_key = checked_text("dedupe_key", dedupe_key, min_length=1, max_length=DEDUPE_KEY_MAX_LENGTH)
         stmt = delete(Job).where(
             col(Job.kind) == name,
             col(Job.dedupe_key) == dedupe_key,
@@ -240,29 +259,29 @@ class JobController(Controller):
             return JobKind(kind, model).dump(payload if payload is not None else {})
         if isinstance(payload, BaseModel):
             return payload.model_dump(mode="json")
-        return dict(payload or {})
+        return mapping("payload", payload)
 
     async def schedule(
         self, kind: str, *, every: timedelta, payload: dict[str, Any] | None = None, max_attempts: int | None = None
     ) -> JobRead:
         """Make sure recurring ``kind`` has a live run (the first one runs now); safe from every process."""
-        if every < timedelta(seconds=1):
-            raise ValidationError.single("every", "min", f"must be at least one second, got {every}")
+        every = duration("every", every, minimum=MIN_EVERY)
         return await self.enqueue(
             kind, payload=payload, dedupe_key=RECURRING_KEY, max_attempts=max_attempts, every=every
         )
 
     async def get(self, job_id: int) -> JobRead | None:
         """One job, whatever its status."""
+        job_id = positive("job_id", job_id)
         async with self._db.session() as session:
             row = await session.get(Job, job_id)
             return None if row is None else JobRead.model_validate(row)
 
     async def claim(self, kinds: Sequence[str], *, worker: str, limit: int, lease: timedelta) -> Claim:
         """Lease up to ``limit`` due jobs of ``kinds`` to ``worker``, soonest first."""
-        kinds, worker, lease = _check_kinds(kinds), _check_worker(worker), _check_lease(lease)
-        if not 1 <= limit <= MAX_CLAIM_BATCH:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_CLAIM_BATCH}, got {limit}")
+        kinds = _check_kinds(kinds)
+        worker = checked_text("worker", worker, min_length=1, max_length=WORKER_MAX_LENGTH)
+        lease, limit = duration("lease", lease, positive=True), page_limit(limit, MAX_CLAIM_BATCH)
         lock = {
             "locked_by": worker,
             "locked_until": func.statement_timestamp() + lease,
@@ -293,6 +312,7 @@ class JobController(Controller):
         follow-ups: it locks the job row, and a stale claim should write nothing.
         A recurring job schedules its next run in the same transaction.
         """
+        session, job = unit_of_work(session), instance("job", job, JobRead)
         stmt = (
             update(Job)
             .where(*fence(job))
@@ -316,11 +336,12 @@ class JobController(Controller):
 
         Returns the updated job (``status`` says which), or None when the claim is stale.
         """
-        if retry_after < timedelta(0):
-            raise ValidationError.single("retry_after", "not_negative", f"must not be negative, got {retry_after}")
+        session, job = unit_of_work(session), instance("job", job, JobRead)
+        error = cut_text("error", error, max_length=ERROR_MAX_LENGTH)
+        retry_after = duration("retry_after", retry_after)
         spent = job.attempts >= job.max_attempts
         values: dict[str, Any] = {
-            "last_error": error[:ERROR_MAX_LENGTH],
+            "last_error": error,
             "locked_until": None,
             "updated_at": func.statement_timestamp(),
         }
@@ -342,11 +363,15 @@ class JobController(Controller):
 
     async def fail(self, job: JobRead, *, error: str, retry_after: timedelta) -> JobRead | None:
         """``fail_in`` in its own transaction."""
+        job = instance("job", job, JobRead)
+        error = cut_text("error", error, max_length=ERROR_MAX_LENGTH)
+        retry_after = duration("retry_after", retry_after)
         async with self._db.session() as session:
             return await self.fail_in(session, job, error=error, retry_after=retry_after)
 
     async def release(self, jobs: Sequence[JobRead]) -> int:
         """Hand claimed jobs back unrun (a worker shutting down): pending now, the attempt not counted."""
+        jobs = instances("jobs", jobs, JobRead)
         released = 0
         async with self._db.session() as session:
             for job in jobs:
@@ -366,7 +391,7 @@ class JobController(Controller):
 
     async def renew(self, jobs: Sequence[JobRead], *, lease: timedelta) -> int:
         """Extend the lease of jobs still running under these claims (the runner's heartbeat)."""
-        lease = _check_lease(lease)
+        jobs, lease = instances("jobs", jobs, JobRead), duration("lease", lease, positive=True)
         renewed = 0
         async with self._db.session() as session:
             for job in jobs:
@@ -406,8 +431,8 @@ class JobController(Controller):
 
     async def failed(self, *, kind: str | None = None, limit: int = 20) -> list[JobRead]:
         """Failed jobs, most recently failed first (what ``jobs status`` lists under the counts)."""
-        if not 1 <= limit <= MAX_LIST:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_LIST}, got {limit}")
+        kind = optional_text("kind", kind, max_length=KIND_MAX_LENGTH)
+        limit = page_limit(limit, MAX_LIST)
         stmt = select(Job).where(is_status(JobStatus.FAILED))
         if kind is not None:
             stmt = stmt.where(col(Job.kind) == kind)
@@ -425,9 +450,9 @@ class JobController(Controller):
             NotFoundError: no such job.
             ConflictError: the job is running or already done.
         """
+        job_id = positive("job_id", job_id)
         budget = attempts if attempts is not None else self._db.settings.jobs_max_attempts
-        if not 1 <= budget <= MAX_ATTEMPTS_LIMIT:
-            raise ValidationError.single("attempts", "range", f"must be 1-{MAX_ATTEMPTS_LIMIT}, got {budget}")
+        budget = integer("attempts", budget, minimum=1, maximum=MAX_ATTEMPTS_LIMIT)
         stmt = (
             update(Job)
             .where(col(Job.job_id) == job_id, col(Job.status).in_([JobStatus.FAILED, JobStatus.PENDING]))
@@ -453,6 +478,7 @@ class JobController(Controller):
 
     async def purge(self, *, older_than: timedelta, limit: int = 10_000) -> int:
         """Delete up to ``limit`` done jobs finished more than ``older_than`` ago (a maintenance job)."""
+        older_than, limit = duration("older_than", older_than), page_limit(limit, MAX_PURGE)
         doomed = (
             select(col(Job.job_id))
             .where(is_status(JobStatus.DONE), col(Job.finished_at) < func.statement_timestamp() - older_than)

@@ -14,12 +14,11 @@ from typing import Literal
 from sqlalchemy import text
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
-from guildbase.db.types import utcnow
-from guildbase.db.validation import validate_enum
-from guildbase.errors import ValidationError
+from guildbase.db.validation import aware, instance, integer, moment, page_limit, snowflake, validate_enum
 from guildbase.models.levels import XPAward
 from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window
+
+__all__ = ["MAX_TOP", "Board", "LeaderboardController"]
 
 MAX_TOP = 100
 _UNAVAILABLE = object()  # Redis could not answer: fall back to PostgreSQL
@@ -57,8 +56,7 @@ class LeaderboardController(Controller):
     ) -> Board:
         """The first ``count`` members."""
         guild_id = snowflake("guild_id", guild_id)
-        if not 1 <= count <= MAX_TOP:
-            raise ValidationError.single("count", "range", f"must be 1-{MAX_TOP}, got {count}")
+        count = page_limit(count, MAX_TOP, field="count")
         span = self._window(period, now)
         store = self._db.cache.leaderboards
         if await self._ready(guild_id, span):
@@ -102,8 +100,7 @@ class LeaderboardController(Controller):
         being down) takes their path, which rebuilds it or reads PostgreSQL.
         """
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        if not 1 <= count <= MAX_TOP:
-            raise ValidationError.single("count", "range", f"must be 1-{MAX_TOP}, got {count}")
+        count = page_limit(count, MAX_TOP, field="count")
         span = self._window(period, now)
         store = self._db.cache.leaderboards
         found = await self._db.cache.guard(lambda: store.top_and_position(guild_id, span, count, user_id), None)
@@ -139,8 +136,7 @@ class LeaderboardController(Controller):
         now: datetime | None = None,
     ) -> list[BoardEntry]:
         """The member with up to ``radius`` neighbours above and below."""
-        if not 0 <= radius <= MAX_TOP // 2:
-            raise ValidationError.single("radius", "range", f"must be 0-{MAX_TOP // 2}, got {radius}")
+        radius = integer("radius", radius, minimum=0, maximum=MAX_TOP // 2)
         me = await self.rank(guild_id, user_id, period=period, now=now)
         if me is None:
             return []
@@ -166,6 +162,8 @@ class LeaderboardController(Controller):
 
     async def record(self, guild_id: int, user_id: int, award: XPAward, now: datetime) -> None:
         """Put an award's totals on the boards (called by ``db.levels`` after its commit)."""
+        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        award, now = instance("award", award, XPAward), aware("now", now)
         if award.xp is None:
             return
         totals = {Period.ALL: (window(Period.ALL, now), award.xp)}
@@ -184,15 +182,17 @@ class LeaderboardController(Controller):
 
     async def forget_member(self, guild_id: int, user_id: int, *, now: datetime | None = None) -> None:
         """Take a member off every current board (blacklisted)."""
-        moment = now or utcnow()
-        spans = [window(period, moment) for period in Period]
+        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        when = moment("now", now)
+        spans = [window(period, when) for period in Period]
         store = self._db.cache.leaderboards
         await self._db.cache.guard(lambda: store.remove(guild_id, user_id, spans), None)
 
     async def invalidate(self, guild_id: int, *, now: datetime | None = None) -> None:
         """Drop the guild's current boards; the next read rebuilds them (XP changed by hand)."""
-        moment = now or utcnow()
-        spans = [window(period, moment) for period in Period]
+        guild_id = snowflake("guild_id", guild_id)
+        when = moment("now", now)
+        spans = [window(period, when) for period in Period]
         store = self._db.cache.leaderboards
         await self._db.cache.guard(lambda: store.drop(guild_id, spans), None)
 
@@ -222,7 +222,7 @@ class LeaderboardController(Controller):
     @staticmethod
     def _window(period: Period | str, now: datetime | None) -> PeriodWindow:
         checked = validate_enum("period", Period, period)
-        return window(checked, now or utcnow())
+        return window(checked, moment("now", now))
 
 
 def _board_keys(guild_id: int, spans: list[PeriodWindow]) -> list[str]:

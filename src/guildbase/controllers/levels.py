@@ -23,16 +23,29 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.controllers.core import snowflake
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
-from guildbase.db.validation import validate, validate_enum
-from guildbase.errors import ValidationError
+from guildbase.db.validation import (
+    aware,
+    changes_of,
+    instance,
+    integer,
+    number,
+    optional_snowflake,
+    page_limit,
+    snowflake,
+    snowflakes,
+    validate,
+    validate_enum,
+)
+from guildbase.errors import ValidationError, shown
 from guildbase.models.levels import (
     DEFAULT_COOLDOWN_SECONDS,
     DEFAULT_XP_MAX,
     DEFAULT_XP_MIN,
+    MAX_MULTIPLIER,
+    MAX_REWARD_LEVEL,
     MAX_ROLE_IDS,
     LeaderboardCursor,
     LeaderboardEntry,
@@ -57,6 +70,8 @@ from guildbase.models.levels import (
     XPSet,
 )
 from guildbase.services.leaderboard import Period, window
+
+__all__ = ["MAX_PAGE_SIZE", "LevelsController", "leaderboard_query"]
 
 MAX_PAGE_SIZE = 100
 
@@ -205,12 +220,12 @@ class LevelsController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         user_id = snowflake("user_id", user_id)
         channel_id = snowflake("channel_id", channel_id)
-        roles = _role_ids(role_ids)
-        _require_aware("now", now)
+        roles = snowflakes("role_ids", role_ids, max_items=MAX_ROLE_IDS)
+        now = aware("now", now)
         if roll is None:
             roll = random.random()  # noqa: S311 - XP variety, not security
-        elif not 0 <= roll < 1:
-            raise ValidationError.single("roll", "range", f"must be in [0, 1), got {roll!r}")
+        elif number("roll", roll, minimum=0, maximum=1) == 1:
+            raise ValidationError.single("roll", "range", f"must be in [0, 1), got {shown(roll)}")
         params = {
             "guild_id": guild_id,
             "user_id": user_id,
@@ -271,8 +286,8 @@ class LevelsController(Controller):
         the PostgreSQL path, for when Redis is absent or being rebuilt.
         """
         guild_id = snowflake("guild_id", guild_id)
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_PAGE_SIZE}, got {limit}")
+        limit = page_limit(limit, MAX_PAGE_SIZE)
+        after = None if after is None else instance("after", after, LeaderboardCursor)
         stmt = leaderboard_query(guild_id, limit=limit + 1, after=after)
         first_rank = 1 if after is None else after.rank + 1
         async with self._db.read_session() as session:
@@ -310,16 +325,16 @@ class LevelsController(Controller):
 
     async def reset(self, guild_id: int, user_id: int | None = None) -> int:
         """Zero XP, level and message count of one member, or of the whole guild; returns rows reset."""
-        guild_id = snowflake("guild_id", guild_id)
+        guild_id, user = snowflake("guild_id", guild_id), optional_snowflake("user_id", user_id)
         stmt = update(MemberLevel).where(col(MemberLevel.guild_id) == guild_id)
-        if user_id is not None:
-            stmt = stmt.where(col(MemberLevel.user_id) == snowflake("user_id", user_id))
+        if user is not None:
+            stmt = stmt.where(col(MemberLevel.user_id) == user)
         stmt = stmt.values(
             xp=0, level=0, message_count=0, last_message_at=None, updated_by=current_actor(), updated_at=func.now()
         )
         days = delete(MemberXPDaily).where(col(MemberXPDaily.guild_id) == guild_id)
-        if user_id is not None:
-            days = days.where(col(MemberXPDaily.user_id) == snowflake("user_id", user_id))
+        if user is not None:
+            days = days.where(col(MemberXPDaily.user_id) == user)
         async with self._db.session() as session:
             result = await session.execute(stmt)
             await session.execute(days)
@@ -372,10 +387,11 @@ class LevelsController(Controller):
         ``xp_min``), so a change is checked against the values it keeps.
         """
         guild_id = snowflake("guild_id", guild_id)
-        given = dict(changes or {}) | fields
+        given = changes_of(changes, LevelConfigFields) | fields
         unknown = sorted(set(given) - set(LevelConfigFields.model_fields))
         if unknown:
-            raise ValidationError.single(unknown[0], "extra_forbidden", "is not a level setting")
+            msg = f"must not be given (not a level setting), got {shown(given[unknown[0]])}"
+            raise ValidationError.single(unknown[0], "extra_forbidden", msg)
         actor = current_actor()
         async with self._db.session() as session:
             await session.execute(
@@ -404,7 +420,7 @@ class LevelsController(Controller):
                 "guild_id": guild_id,
                 "kind": validate_enum("kind", MultiplierKind, kind),
                 "target_id": target_id,
-                "multiplier": multiplier,
+                "multiplier": number("multiplier", multiplier, minimum=0, maximum=MAX_MULTIPLIER),
             },
         )
         stmt = insert(LevelMultiplier).values(**checked.model_dump())
@@ -457,7 +473,7 @@ class LevelsController(Controller):
 
     async def remove_level_role(self, guild_id: int, level: int) -> bool:
         """Stop rewarding a role at ``level``; members keep roles they already have."""
-        guild_id = snowflake("guild_id", guild_id)
+        guild_id, level = snowflake("guild_id", guild_id), integer("level", level, minimum=1, maximum=MAX_REWARD_LEVEL)
         stmt = delete(LevelRole).where(col(LevelRole.guild_id) == guild_id, col(LevelRole.level) == level)
         async with self._db.session() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
@@ -487,17 +503,6 @@ def leaderboard_query(
 
 def _key(guild_id: int, user_id: int) -> tuple[int, int]:
     return snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-
-
-def _role_ids(role_ids: Sequence[int]) -> list[int]:
-    if isinstance(role_ids, (str, bytes)) or len(role_ids) > MAX_ROLE_IDS:
-        raise ValidationError.single("role_ids", "max_items", f"must be at most {MAX_ROLE_IDS} role IDs")
-    return [snowflake(f"role_ids.{index}", role) for index, role in enumerate(role_ids)]
-
-
-def _require_aware(field: str, value: datetime) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError.single(field, "timezone", f"must be a timezone-aware datetime, got {value!r}")
 
 
 def _curve(guild_id: int) -> ColumnElement[Any]:

@@ -7,7 +7,6 @@ partition makes the writer create the missing monthly partition and retry.
 """
 
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -17,11 +16,25 @@ import asyncpg
 from sqlalchemy import text
 
 from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.controllers.core import snowflake
 from guildbase.db.bulk import BufferedWriter, Row
 from guildbase.db.fast import prepare, translating
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
-from guildbase.errors import ValidationError
+from guildbase.db.validation import (
+    calendar_date,
+    cut_text,
+    flag,
+    instances,
+    integer,
+    mapping,
+    moment,
+    number,
+    optional_aware,
+    optional_snowflake,
+    page_limit,
+    snowflake,
+)
+from guildbase.db.validation import text as checked_text
+from guildbase.errors import ValidationError, shown
 from guildbase.models.logs import (
     ALL_GUILDS,
     COMMAND_MAX_LENGTH,
@@ -30,6 +43,8 @@ from guildbase.models.logs import (
     CommandLogRead,
     CommandStat,
 )
+
+__all__ = ["COPY_COLUMNS", "MAX_MONTHS_AHEAD", "MAX_PAGE", "MAX_REPORT_DAYS", "LogController", "command_row", "rollup"]
 
 MAX_PAGE = 100
 MAX_REPORT_DAYS = 366
@@ -108,30 +123,16 @@ def command_row(
     channel = channel_id if channel_id is None or (type(channel_id) is int and 0 < channel_id < latest) else None
     if channel is None and channel_id is not None:
         channel = snowflake("channel_id", channel_id)
-    if not isinstance(command, str) or not 1 <= len(command) <= COMMAND_MAX_LENGTH:
-        shown = len(command) if isinstance(command, str) else repr(command)
-        raise ValidationError.single("command", "length", f"must be 1-{COMMAND_MAX_LENGTH} characters, got {shown}")
-    if not isinstance(success, bool):
-        raise ValidationError.single("success", "bool", f"must be True or False, got {success!r}")
-    if error is not None and not isinstance(error, str):
-        raise ValidationError.single("error", "string", f"must be a string or None, got {type(error).__name__}")
-    if (
-        isinstance(duration_ms, bool)
-        or not isinstance(duration_ms, (int, float))
-        or not math.isfinite(duration_ms)
-        or not 0 <= duration_ms <= MAX_DURATION_MS
-    ):
-        raise ValidationError.single("duration_ms", "range", f"must be 0-{MAX_DURATION_MS} ms, got {duration_ms!r}")
-    if params is not None and not isinstance(params, Mapping):
-        raise ValidationError.single("params", "mapping", f"must be a mapping, got {type(params).__name__}")
+    command = checked_text("command", command, min_length=1, max_length=COMMAND_MAX_LENGTH)
+    success = flag("success", success)
+    text_error = None if error is None else cut_text("error", error, max_length=ERROR_MAX_LENGTH)
+    duration_ms = number("duration_ms", duration_ms, minimum=0, maximum=MAX_DURATION_MS)
+    given = mapping("params", params)
     try:
-        payload = json.dumps(params, separators=(",", ":"), allow_nan=False) if params else "{}"
+        payload = json.dumps(given, separators=(",", ":"), allow_nan=False) if given else "{}"
     except (TypeError, ValueError) as problem:
-        raise ValidationError.single("params", "json", f"must be JSON-serializable: {problem}") from None
-    when = utcnow() if created_at is None else created_at
-    if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
-        raise ValidationError.single("created_at", "timezone", f"must be a timezone-aware datetime, got {when!r}")
-    text_error = None if error is None else error[:ERROR_MAX_LENGTH]
+        raise ValidationError.single("params", "json", f"must be JSON-serializable: {shown(problem)}") from None
+    when = moment("created_at", created_at)
     return (when, user, guild, channel, command, payload, success, text_error, round(duration_ms))
 
 
@@ -222,6 +223,11 @@ class LogController(Controller):
         A row in a month without a partition creates that partition, then the
         batch is retried once.
         """
+        rows = instances("rows", rows, tuple)
+        for index, row in enumerate(rows):
+            if len(row) != len(COPY_COLUMNS):
+                msg = f"must be a command_row() tuple of {len(COPY_COLUMNS)} values, got {len(row)}"
+                raise ValidationError.single(f"rows.{index}", "row", msg)
         try:
             await self._copy(rows)
         except asyncpg.PostgresError as error:
@@ -248,13 +254,11 @@ class LogController(Controller):
         limit: int = 50,
     ) -> list[CommandLogRead]:
         """The newest logged commands of a guild and/or a user (default: the last 7 days)."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_PAGE}, got {limit!r}")
         params = {
-            "guild_id": None if guild_id is None else snowflake("guild_id", guild_id),
-            "user_id": None if user_id is None else snowflake("user_id", user_id),
-            "since": since or utcnow() - timedelta(days=7),
-            "limit": limit,
+            "guild_id": optional_snowflake("guild_id", guild_id),
+            "user_id": optional_snowflake("user_id", user_id),
+            "since": optional_aware("since", since) or utcnow() - timedelta(days=7),
+            "limit": page_limit(limit, MAX_PAGE),
         }
         async with self._db.read_session() as session:
             rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
@@ -264,11 +268,11 @@ class LogController(Controller):
         self, *, days: int = 30, guild_id: int | None = None, until: date | None = None
     ) -> list[CommandStat]:
         """Uses per day per command for the ``days`` UTC days before ``until`` (default: through today)."""
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_REPORT_DAYS:
-            raise ValidationError.single("days", "range", f"must be 1-{MAX_REPORT_DAYS}, got {days!r}")
-        end = until or (utcnow().date() + timedelta(days=1))
+        days = integer("days", days, minimum=1, maximum=MAX_REPORT_DAYS)
+        guild = optional_snowflake("guild_id", guild_id)
+        end = utcnow().date() + timedelta(days=1) if until is None else calendar_date("until", until)
         params = {
-            "guild_id": ALL_GUILDS if guild_id is None else snowflake("guild_id", guild_id),
+            "guild_id": ALL_GUILDS if guild is None else guild,
             "since": end - timedelta(days=days),
             "until": end,
         }
@@ -279,22 +283,15 @@ class LogController(Controller):
 
     async def ensure_partitions(self, *, months_ahead: int = 3, now: datetime | None = None) -> list[str]:
         """Create this month's partition and the next ``months_ahead`` ones; returns their names."""
-        if (
-            isinstance(months_ahead, bool)
-            or not isinstance(months_ahead, int)
-            or not 0 <= months_ahead <= MAX_MONTHS_AHEAD
-        ):
-            msg = f"must be 0-{MAX_MONTHS_AHEAD}, got {months_ahead!r}"
-            raise ValidationError.single("months_ahead", "range", msg)
-        first = (now or utcnow()).astimezone(UTC).date().replace(day=1)
+        months_ahead = integer("months_ahead", months_ahead, minimum=0, maximum=MAX_MONTHS_AHEAD)
+        first = moment("now", now).date().replace(day=1)
         months = [_add_months(first, offset) for offset in range(months_ahead + 1)]
         async with self._db.driver() as connection:
             return [await connection.fetchval("SELECT command_log_ensure_partition($1)", m) for m in months]
 
     async def drop_partitions_before(self, cutoff: date) -> list[str]:
         """Retention: drop every monthly partition that ends on or before ``cutoff``; returns their names."""
-        if not isinstance(cutoff, date):
-            raise ValidationError.single("cutoff", "date", f"must be a date, got {cutoff!r}")
+        cutoff = calendar_date("cutoff", cutoff)
         async with self._db.driver() as connection:
             dropped = await connection.fetchval("SELECT command_log_drop_partitions_before($1)", cutoff)
         return list(dropped or [])

@@ -26,7 +26,7 @@ cannot prove a parameter matches an index predicate.
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -49,15 +49,28 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import next_number, snowflake
+from guildbase.controllers.core import next_number
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
-from guildbase.db.validation import validate, validate_enum
+from guildbase.db.validation import (
+    instance,
+    mapping,
+    optional_aware,
+    optional_positive,
+    page_limit,
+    positive,
+    snowflake,
+    snowflakes,
+    unit_of_work,
+    validate,
+    validate_enum,
+)
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
     CASE_EXPIRY,
+    MAX_ROLE_IDS,
     PAIRS,
     Case,
     CaseCreate,
@@ -80,37 +93,24 @@ from guildbase.models.moderation import (
 from guildbase.services.cache import ModelCodec
 from guildbase.services.keys import guild_key
 
+__all__ = [
+    "MAX_PAGE",
+    "CaseController",
+    "NoteController",
+    "history_query",
+    "latest_pair_query",
+    "moderator_query",
+    "notes_query",
+    "overview_query",
+    "recent_query",
+    "summary_from_rows",
+    "summary_key",
+    "summary_query",
+    "type_query",
+]
+
 MAX_PAGE = 100
 T = TypeVar("T")
-
-
-# -- validation helpers -----------------------------------------------------------
-def _number(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError.single("number", "positive", f"must be a positive integer, got {value!r}")
-    return value
-
-
-def _limit(value: Any, maximum: int = MAX_PAGE) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise ValidationError.single("limit", "range", f"must be an integer from 1 to {maximum}, got {value!r}")
-    return value
-
-
-def _cursor(before: Any) -> int | None:
-    if before is None:
-        return None
-    if isinstance(before, bool) or not isinstance(before, int) or before < 1:
-        raise ValidationError.single("before", "positive", f"must be a case/note number, got {before!r}")
-    return before
-
-
-def _moment(field: str, value: Any) -> datetime:
-    if value is None:
-        return utcnow()
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError.single(field, "timezone", f"must be a timezone-aware datetime, got {value!r}")
-    return value.astimezone(UTC)
 
 
 def _literal(value: str) -> ColumnElement[Any]:
@@ -325,14 +325,14 @@ class CaseController(Controller):
             CaseCreate,
             {
                 "guild_id": guild_id,
-                "type": case_type,
+                "type": validate_enum("case_type", CaseType, case_type),
                 "user_id": user_id,
                 "moderator_id": moderator_id,
                 "reason": reason,
-                "role_ids": list(role_ids),
+                "role_ids": snowflakes("role_ids", role_ids, max_items=MAX_ROLE_IDS),
                 "expires_at": expires_at,
                 "mod_log_message_id": mod_log_message_id,
-                "details": dict(details or {}),
+                "details": mapping("details", details),
             },
         )
         if checked.expires_at is not None and checked.expires_at <= utcnow():
@@ -360,6 +360,7 @@ class CaseController(Controller):
         A case with ``expires_at`` enqueues its expiry job in the same transaction.
         The caller invalidates ``summary_key`` after its commit.
         """
+        session, checked = unit_of_work(session), instance("checked", checked, CaseCreate)
         actor = current_actor()
         number = await next_number(session, checked.guild_id, CounterKind.CASE)
         case = Case.model_validate(checked, update={"number": number, "created_by": actor, "updated_by": actor})
@@ -380,7 +381,7 @@ class CaseController(Controller):
 
     async def get(self, guild_id: int, number: int) -> CaseRead | None:
         """Case ``number`` of the guild, or None."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._db.session() as session:
             case = await self._find(session, guild_id, number)
             return None if case is None else CaseRead.model_validate(case)
@@ -392,8 +393,8 @@ class CaseController(Controller):
         params = {
             "guild_id": snowflake("guild_id", guild_id),
             "user_id": snowflake("user_id", user_id),
-            "limit": _limit(limit),
-            "before": _cursor(before),
+            "limit": page_limit(limit, MAX_PAGE),
+            "before": optional_positive("before", before),
         }
         prepared = _HISTORY if params["before"] is None else _HISTORY_BEFORE
         async with self._db.driver(transaction=False) as connection:
@@ -409,7 +410,7 @@ class CaseController(Controller):
         params = {
             "guild_id": snowflake("guild_id", guild_id),
             "user_id": snowflake("user_id", user_id),
-            "limit": _limit(limit),
+            "limit": page_limit(limit, MAX_PAGE),
         }
         async with self._db.driver(transaction=False) as connection:
             rows = await _OVERVIEW.fetch(connection, params)
@@ -424,8 +425,8 @@ class CaseController(Controller):
         stmt = moderator_query(
             snowflake("guild_id", guild_id),
             snowflake("moderator_id", moderator_id),
-            limit=_limit(limit),
-            before=_cursor(before),
+            limit=page_limit(limit, MAX_PAGE),
+            before=optional_positive("before", before),
         )
         return await self._list(stmt)
 
@@ -433,8 +434,13 @@ class CaseController(Controller):
         self, guild_id: int, case_type: CaseType | str, *, limit: int = 25, before: int | None = None
     ) -> list[CaseRead]:
         """A guild's cases of one type, newest first (keyset by number like ``history``)."""
-        kind = validate_enum("type", CaseType, case_type.upper() if isinstance(case_type, str) else case_type)
-        stmt = type_query(snowflake("guild_id", guild_id), kind, limit=_limit(limit), before=_cursor(before))
+        kind = validate_enum("case_type", CaseType, case_type)
+        stmt = type_query(
+            snowflake("guild_id", guild_id),
+            kind,
+            limit=page_limit(limit, MAX_PAGE),
+            before=optional_positive("before", before),
+        )
         return await self._list(stmt)
 
     async def recent(
@@ -443,9 +449,9 @@ class CaseController(Controller):
         """A guild's cases created in ``[since, until)``, newest first."""
         stmt = recent_query(
             snowflake("guild_id", guild_id),
-            since=None if since is None else _moment("since", since),
-            until=None if until is None else _moment("until", until),
-            limit=_limit(limit),
+            since=optional_aware("since", since),
+            until=optional_aware("until", until),
+            limit=page_limit(limit, MAX_PAGE),
         )
         return await self._list(stmt)
 
@@ -472,7 +478,7 @@ class CaseController(Controller):
         self, guild_id: int, number: int, reason: str | None, *, actor_id: int | None = None
     ) -> CaseRead:
         """Replace a case's reason, recording the old and new reason and who changed it."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         checked = validate(CaseReasonUpdate, {"reason": reason})
         actor = _actor(actor_id)
         async with self._db.session() as session:
@@ -497,7 +503,7 @@ class CaseController(Controller):
         Raises:
             ConflictError: the case is already voided.
         """
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         actor = _actor(actor_id)
         async with self._db.session() as session:
             case = await self._locked(session, guild_id, number)
@@ -523,8 +529,8 @@ class CaseController(Controller):
 
     async def set_mod_log_message(self, guild_id: int, number: int, message_id: int) -> CaseRead:
         """Remember the mod-log message posted for a case (after the case exists)."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
-        message_id = snowflake("mod_log_message_id", message_id)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
+        message_id = snowflake("message_id", message_id)
         async with self._db.session() as session:
             case = await self._locked(session, guild_id, number)
             case.mod_log_message_id = message_id
@@ -534,7 +540,7 @@ class CaseController(Controller):
 
     async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
         """Every recorded change to a case, oldest first."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._db.session() as session:
             case = await self._find(session, guild_id, number)
             if case is None:
@@ -574,7 +580,7 @@ class CaseController(Controller):
     # -- expiry -------------------------------------------------------------------------
     async def mark_expired(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
         """The punishment ran out and was lifted: active → expired, processed. False if already done."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._db.session() as session:
             user_id = await self.mark_expired_in(session, guild_id, number, actor_id=actor_id)
         if user_id is None:
@@ -589,7 +595,8 @@ class CaseController(Controller):
 
         The caller invalidates ``summary_key`` after its commit.
         """
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        session = unit_of_work(session)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         actor = _actor(actor_id)
         stmt = (
             update(Case)
@@ -620,12 +627,14 @@ class CaseController(Controller):
 
     async def mark_processed(self, guild_id: int, number: int) -> bool:
         """The expiry handler is done with the case without expiring it. False if already processed."""
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._db.session() as session:
             return await self.mark_processed_in(session, guild_id, number)
 
     async def mark_processed_in(self, session: AsyncSession, guild_id: int, number: int) -> bool:
         """``mark_processed`` inside the caller's transaction."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        session = unit_of_work(session)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         stmt = (
             update(Case)
             .where(col(Case.guild_id) == guild_id, col(Case.number) == number)
@@ -688,7 +697,7 @@ class NoteController(Controller):
 
     async def get(self, guild_id: int, number: int) -> NoteRead | None:
         """Note ``number`` of the guild, or None (also when deleted)."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._db.session() as session:
             note = await self._find(session, guild_id, number)
             return None if note is None else NoteRead.model_validate(note)
@@ -698,13 +707,15 @@ class NoteController(Controller):
     ) -> list[NoteRead]:
         """A user's live notes, newest first; pass ``before=page[-1].number`` for the next page."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        stmt = notes_query(guild_id, user_id, limit=_limit(limit), before=_cursor(before))
+        stmt = notes_query(
+            guild_id, user_id, limit=page_limit(limit, MAX_PAGE), before=optional_positive("before", before)
+        )
         async with self._db.session() as session:
             return [NoteRead.model_validate(note) for note in await session.scalars(stmt)]
 
     async def edit(self, guild_id: int, number: int, content: str, *, actor_id: int | None = None) -> NoteRead:
         """Replace a note's text, recording the old and new text and who changed it."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         checked = validate(NoteEdit, {"content": content})
         actor = _actor(actor_id)
         async with self._db.session() as session:
@@ -725,7 +736,7 @@ class NoteController(Controller):
 
     async def delete(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
         """Soft-delete a note (its number is never reused); False if it does not exist."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         actor = _actor(actor_id)
         async with self._db.session() as session:
             note = await self._find(session, guild_id, number, lock=True)
@@ -745,7 +756,7 @@ class NoteController(Controller):
 
     async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
         """Every recorded change to a note (deleted notes included), oldest first."""
-        guild_id, number = snowflake("guild_id", guild_id), _number(number)
+        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._db.session() as session:
             note = await self._find(session, guild_id, number, include_deleted=True)
             if note is None:

@@ -8,9 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
-from guildbase.db.types import utcnow
-from guildbase.db.validation import validate
+from guildbase.db.validation import (
+    cut_text,
+    duration,
+    flag,
+    moment,
+    optional_snowflake,
+    page_limit,
+    positive,
+    snowflake,
+    unit_of_work,
+    validate,
+)
 from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from guildbase.models.reminders import (
     DEFAULT_MAX_ATTEMPTS,
@@ -22,6 +31,16 @@ from guildbase.models.reminders import (
     ReminderRead,
     ReminderStatus,
 )
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_RETRY_AFTER",
+    "LEASE_EXPIRED_ERROR",
+    "MAX_CLAIM_BATCH",
+    "MAX_LIST",
+    "ReminderController",
+    "claimable_query",
+]
 
 MAX_CLAIM_BATCH = 500
 MAX_LIST = 100
@@ -49,6 +68,7 @@ class ReminderController(Controller):
         Its delivery job (``REMINDER_DELIVERY``) is enqueued in the same
         transaction, with the reminder's ``max_attempts`` as its budget.
         """
+        when = moment("now", now)
         checked = validate(
             ReminderCreate,
             {
@@ -60,9 +80,8 @@ class ReminderController(Controller):
                 "max_attempts": max_attempts,
             },
         )
-        moment = now or utcnow()
-        if checked.remind_at <= moment:
-            raise ValidationError.single("remind_at", "future", f"must be after {moment.isoformat()}")
+        if checked.remind_at <= when:
+            raise ValidationError.single("remind_at", "future", f"must be after {when.isoformat()}")
         async with self._db.session() as session:
             row = Reminder.model_validate(checked)
             session.add(row)
@@ -82,6 +101,7 @@ class ReminderController(Controller):
 
     async def get(self, reminder_id: int) -> ReminderRead | None:
         """One reminder, whatever its status."""
+        reminder_id = positive("reminder_id", reminder_id)
         async with self._db.session() as session:
             row = await session.get(Reminder, reminder_id)
             return None if row is None else ReminderRead.model_validate(row)
@@ -94,7 +114,7 @@ class ReminderController(Controller):
             PermissionDeniedError: ``user_id`` does not own it.
             ConflictError: it was already sent, failed or cancelled.
         """
-        user_id = snowflake("user_id", user_id)
+        reminder_id, user_id = positive("reminder_id", reminder_id), snowflake("user_id", user_id)
         stmt = (
             update(Reminder)
             .where(
@@ -127,12 +147,12 @@ class ReminderController(Controller):
     ) -> list[ReminderRead]:
         """A user's reminders, soonest first; pending only unless ``include_finished``."""
         user_id = snowflake("user_id", user_id)
-        if not 1 <= limit <= MAX_LIST:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_LIST}, got {limit}")
+        guild = optional_snowflake("guild_id", guild_id)
+        limit = page_limit(limit, MAX_LIST)
         stmt = select(Reminder).where(col(Reminder.user_id) == user_id)
-        if guild_id is not None:
-            stmt = stmt.where(col(Reminder.guild_id) == snowflake("guild_id", guild_id))
-        if not include_finished:
+        if guild is not None:
+            stmt = stmt.where(col(Reminder.guild_id) == guild)
+        if not flag("include_finished", include_finished):
             stmt = stmt.where(col(Reminder.status) == ReminderStatus.PENDING)
         stmt = stmt.order_by(col(Reminder.remind_at), col(Reminder.reminder_id)).limit(limit)
         async with self._db.session() as session:
@@ -149,13 +169,11 @@ class ReminderController(Controller):
         Each claim counts as an attempt; a reminder whose lease ran out on its
         last allowed attempt is marked failed here instead of being retaken.
         """
-        if not 1 <= limit <= MAX_CLAIM_BATCH:
-            raise ValidationError.single("limit", "range", f"must be 1-{MAX_CLAIM_BATCH}, got {limit}")
-        if lease <= timedelta(0):
-            raise ValidationError.single("lease", "positive", f"must be positive, got {lease}")
-        moment = now or utcnow()
-        free = or_(col(Reminder.claimed_until).is_(None), col(Reminder.claimed_until) <= moment)
-        pending_due = (col(Reminder.status) == ReminderStatus.PENDING, col(Reminder.remind_at) <= moment, free)
+        when = moment("now", now)
+        limit = page_limit(limit, MAX_CLAIM_BATCH)
+        lease = duration("lease", lease, positive=True)
+        free = or_(col(Reminder.claimed_until).is_(None), col(Reminder.claimed_until) <= when)
+        pending_due = (col(Reminder.status) == ReminderStatus.PENDING, col(Reminder.remind_at) <= when, free)
         exhausted = (
             update(Reminder)
             .where(*pending_due, col(Reminder.attempts) >= col(Reminder.max_attempts))
@@ -163,8 +181,8 @@ class ReminderController(Controller):
         )
         claim = (
             update(Reminder)
-            .where(col(Reminder.reminder_id).in_(claimable_query(moment, limit=limit)))
-            .values(claimed_until=moment + lease, attempts=col(Reminder.attempts) + 1)
+            .where(col(Reminder.reminder_id).in_(claimable_query(when, limit=limit)))
+            .values(claimed_until=when + lease, attempts=col(Reminder.attempts) + 1)
             .returning(Reminder)
         )
         async with self._db.session() as session:
@@ -179,14 +197,12 @@ class ReminderController(Controller):
         Returns False when the claim is stale: the lease ran out and another
         worker retook it, or the reminder was cancelled meanwhile.
         """
+        claim = _claim(reminder_id, attempt)
+        when = moment("now", now)
         stmt = (
             update(Reminder)
-            .where(
-                col(Reminder.reminder_id) == reminder_id,
-                col(Reminder.status) == ReminderStatus.PENDING,
-                col(Reminder.attempts) == attempt,
-            )
-            .values(status=ReminderStatus.SENT, sent_at=now or utcnow(), claimed_until=None, last_error=None)
+            .where(*claim)
+            .values(status=ReminderStatus.SENT, sent_at=when, claimed_until=None, last_error=None)
         )
         async with self._db.session() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
@@ -205,21 +221,18 @@ class ReminderController(Controller):
         Returns the updated reminder (``status`` tells which), or None when the
         claim is stale (see ``mark_sent``).
         """
-        if retry_after < timedelta(0):
-            raise ValidationError.single("retry_after", "not_negative", f"must not be negative, got {retry_after}")
-        moment = now or utcnow()
+        claim = _claim(reminder_id, attempt)
+        error = cut_text("error", error, max_length=ERROR_MAX_LENGTH)
+        when = moment("now", now)
+        retry_after = duration("retry_after", retry_after)
         spent = col(Reminder.attempts) >= col(Reminder.max_attempts)
         stmt = (
             update(Reminder)
-            .where(
-                col(Reminder.reminder_id) == reminder_id,
-                col(Reminder.status) == ReminderStatus.PENDING,
-                col(Reminder.attempts) == attempt,
-            )
+            .where(*claim)
             .values(
                 status=case((spent, _status(ReminderStatus.FAILED)), else_=_status(ReminderStatus.PENDING)),
-                claimed_until=case((spent, None), else_=moment + retry_after),
-                last_error=error[:ERROR_MAX_LENGTH],
+                claimed_until=case((spent, None), else_=when + retry_after),
+                last_error=error,
             )
             .returning(Reminder)
         )
@@ -233,6 +246,8 @@ class ReminderController(Controller):
 
         A failed reminder counts as deliverable: ``guildbase jobs retry`` revives it.
         """
+        session = unit_of_work(session)
+        reminder_id, attempts = positive("reminder_id", reminder_id), positive("attempts", attempts)
         stmt = (
             update(Reminder)
             .where(
@@ -251,6 +266,9 @@ class ReminderController(Controller):
 
     async def mark_given_up_in(self, session: AsyncSession, reminder_id: int, *, attempts: int, error: str) -> bool:
         """Record that the job runner gave up on delivering; False unless it was still pending."""
+        session = unit_of_work(session)
+        reminder_id, attempts = positive("reminder_id", reminder_id), positive("attempts", attempts)
+        error = cut_text("error", error, max_length=ERROR_MAX_LENGTH)
         stmt = (
             update(Reminder)
             .where(col(Reminder.reminder_id) == reminder_id, col(Reminder.status) == ReminderStatus.PENDING)
@@ -258,7 +276,7 @@ class ReminderController(Controller):
                 status=ReminderStatus.FAILED,
                 attempts=func.least(attempts, col(Reminder.max_attempts)),
                 claimed_until=None,
-                last_error=error[:ERROR_MAX_LENGTH],
+                last_error=error,
             )
         )
         return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
@@ -279,6 +297,15 @@ def claimable_query(moment: datetime, *, limit: int) -> Select[int | None]:
         .order_by(col(Reminder.remind_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
+    )
+
+
+def _claim(reminder_id: object, attempt: object) -> tuple[ColumnElement[bool], ...]:
+    """The fence of one delivery claim: still pending, and still at the attempt the claim made."""
+    return (
+        col(Reminder.reminder_id) == positive("reminder_id", reminder_id),
+        col(Reminder.status) == ReminderStatus.PENDING,
+        col(Reminder.attempts) == positive("attempt", attempt),
     )
 
 

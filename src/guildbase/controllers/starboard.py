@@ -8,9 +8,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import snowflake
 from guildbase.db.context import current_actor
-from guildbase.db.validation import validate
+from guildbase.db.validation import changes_of, optional_snowflake, snowflake, validate
 from guildbase.errors import NotFoundError, ValidationError
 from guildbase.models.starboard import (
     Starboard,
@@ -21,6 +20,8 @@ from guildbase.models.starboard import (
     StarboardUpdate,
     StarChange,
 )
+
+__all__ = ["StarboardController"]
 
 # Both statements change `starboard_star` and move `star_count` by exactly the
 # number of star rows they changed, in one statement (one snapshot, row locks
@@ -86,8 +87,7 @@ class StarboardController(Controller):
     ) -> StarboardRead:
         """Create or change the board; ``channel_id`` is required when creating it."""
         guild_id = snowflake("guild_id", guild_id)
-        given = dict(changes.model_dump(exclude_unset=True) if isinstance(changes, StarboardUpdate) else changes or {})
-        given |= fields
+        given = changes_of(changes, StarboardUpdate) | fields
         checked = validate(StarboardUpdate, given)
         values = checked.model_dump(include=set(given))
         actor = current_actor()
@@ -165,7 +165,7 @@ class StarboardController(Controller):
     ) -> StarboardEntryRead:
         """Remember (or, with None, forget) the board's copy of a starred message."""
         guild_id, message_id = snowflake("guild_id", guild_id), snowflake("message_id", message_id)
-        posted = None if posted_message_id is None else snowflake("posted_message_id", posted_message_id)
+        posted = optional_snowflake("posted_message_id", posted_message_id)
         stmt = (
             update(StarboardEntry)
             .where(col(StarboardEntry.guild_id) == guild_id, col(StarboardEntry.message_id) == message_id)

@@ -20,7 +20,7 @@ from guildbase.db.context import current_actor
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.session import INCLUDE_DELETED
 from guildbase.db.validation import validate
-from guildbase.errors import NotFoundError, ValidationError
+from guildbase.errors import NotFoundError, ValidationError, shown
 
 __all__ = ["CRUDMixin"]
 
@@ -118,7 +118,8 @@ class CRUDMixin(SQLModel):
         values = _as_dict(changes)
         unknown = sorted(set(values) - set(cls.model_fields))
         if unknown:
-            raise ValidationError.single(unknown[0], "unknown_field", f"{cls.__name__} has no field {unknown[0]!r}")
+            msg = f"must not be given ({cls.__name__} has no such field), got {shown(values[unknown[0]])}"
+            raise ValidationError.single(unknown[0], "unknown_field", msg)
         checked = cls.validated(obj.model_dump() | values)
         for name in values:
             setattr(obj, name, getattr(checked, name))

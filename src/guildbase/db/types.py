@@ -5,23 +5,32 @@ rejected before any write with a message naming the field) and in PostgreSQL
 (a named CHECK, so no other writer can store one either).
 """
 
+import enum
 import time
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator
 from sqlalchemy import BigInteger, CheckConstraint, Column, Table, event
 from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
+from sqlmodel._compat import SQLModelConfig
 from sqlmodel.sql.sqltypes import UTCDateTime as UTCDateTimeType
+
+from guildbase.errors import shown
 
 __all__ = [
     "DISCORD_EPOCH_MS",
+    "READ_ONLY",
     "Snowflake",
     "SnowflakeType",
     "UTCDateTime",
     "UTCDateTimeType",
+    "any_case",
+    "coerce_snowflake",
+    "enum_spellings",
     "make_snowflake",
     "snowflake_field",
     "snowflake_time",
@@ -31,6 +40,9 @@ __all__ = [
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 """2015-01-01T00:00:00Z, the zero point of Discord snowflake timestamps."""
+
+READ_ONLY = SQLModelConfig(frozen=True)
+"""The ``model_config`` of every ``…Read`` model: what a controller returns (and a cache shares) cannot be changed."""
 
 _MAX_SNOWFLAKE = 2**63 - 1
 _MAX_FUTURE_MS = 366 * 24 * 3600 * 1000
@@ -53,31 +65,62 @@ def validate_snowflake(value: int) -> int:
     since the Discord epoch; a timestamp far in the future means the number is
     not a real ID (often a row number or a typo).
     """
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"must be a Discord snowflake (a positive integer), got {value!r}"
-        raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a field error
+    if type(value) is not int:
+        msg = f"must be a Discord snowflake (a positive integer), got {shown(value)}"
+        raise ValueError(msg)
     if not 0 < value <= _MAX_SNOWFLAKE:
-        msg = f"must be a Discord snowflake between 1 and 2**63-1, got {value}"
+        msg = f"must be a Discord snowflake between 1 and 2**63-1, got {shown(value)}"
         raise ValueError(msg)
     if (value >> 22) + DISCORD_EPOCH_MS > time.time() * 1000 + _MAX_FUTURE_MS:  # time.time(): cheapest clock read
-        msg = f"must be a Discord snowflake; {value} encodes a time after next year"
+        msg = f"must be a Discord snowflake (its timestamp is after next year), got {value}"
         raise ValueError(msg)
     return value
 
 
-def _coerce_snowflake(value: Any) -> Any:
-    r"""Accept the string form that JSON and Discord's API use: ASCII digits and nothing else.
+def coerce_snowflake(value: object) -> int:
+    r"""A Discord ID from an ``int`` or the string form JSON and Discord's API use, validated.
 
-    pydantic's lax int parsing would also take ``" 12"``, ``"1\x85"`` (a
-    trailing Unicode space) or ``"1_0"``; an ID with stray characters is a bug
-    upstream, so it is refused here instead of silently cleaned.
+    Only ASCII digits are taken from a string: pydantic's lax int parsing would
+    also take ``" 12"``, ``"1\x85"`` (a trailing Unicode space) or ``"1_0"``; an
+    ID with stray characters is a bug upstream, so it is refused instead of
+    silently cleaned. ``bool`` and ``float`` are refused too (``True`` is not
+    guild 1). The one rule for IDs, used by the ``Snowflake`` field type and by
+    ``db.validation.snowflake`` alike.
     """
+    if type(value) is int:
+        return validate_snowflake(value)
     if isinstance(value, str):
         if not (value.isascii() and value.isdigit()):
-            msg = f"must be a Discord snowflake written as decimal digits, got {value!r}"
+            msg = f"must be a Discord snowflake written as decimal digits, got {shown(value)}"
             raise ValueError(msg)
-        return int(value)
-    return value
+        return validate_snowflake(int(value))
+    msg = f"must be a Discord snowflake (a positive integer), got {shown(value)}"
+    raise ValueError(msg)
+
+
+@cache
+def enum_spellings(enum_cls: type[enum.Enum]) -> dict[str, enum.Enum]:
+    """Every spelling of ``enum_cls``'s members guildbase accepts: value and name, lower-cased.
+
+    The one enum rule, shared by ``db.validation.validate_enum`` (arguments)
+    and ``any_case`` (schema fields).
+    """
+    lookup: dict[str, enum.Enum] = {}
+    for member in enum_cls:
+        lookup.setdefault(member.name.lower(), member)
+        lookup.setdefault(str(member.value).lower(), member)
+    return lookup
+
+
+def any_case(enum_cls: type[enum.Enum]) -> BeforeValidator:
+    """A schema field's validator applying the one enum rule: a member, or its value or name in any case."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, enum_cls):
+            return enum_spellings(enum_cls).get(value.lower(), value)
+        return value
+
+    return BeforeValidator(convert)
 
 
 def _ensure_utc(value: datetime) -> datetime:
@@ -89,8 +132,7 @@ def _ensure_utc(value: datetime) -> datetime:
 
 Snowflake = Annotated[
     int,
-    BeforeValidator(_coerce_snowflake),
-    AfterValidator(validate_snowflake),
+    PlainValidator(coerce_snowflake, json_schema_input_type=int | str),
     PlainSerializer(str, return_type=str, when_used="json"),
 ]
 """A Discord ID: validated in Python, serialized to JSON as a string (JS loses precision)."""

@@ -14,7 +14,7 @@ from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 from guildbase.models.jobs import JobKind
 
@@ -68,6 +68,8 @@ class AFKSet(AFKFields):
 
 
 class AFKRead(AFKFields):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
     user_id: Snowflake
     since: datetime

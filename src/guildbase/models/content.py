@@ -10,7 +10,7 @@ from sqlalchemy import Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
-from guildbase.db.types import Snowflake, UTCDateTimeType, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
 
 EXCERPT_MAX_LENGTH = 200
@@ -41,4 +41,6 @@ class BookmarkCreate(BookmarkFields):
 
 
 class BookmarkRead(BookmarkFields):
+    model_config = READ_ONLY
+
     created_at: datetime

@@ -3,6 +3,7 @@
 import enum
 import re
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import field_validator
 from sqlalchemy import BigInteger, Identity, Index, Text, text
@@ -11,7 +12,8 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
+from guildbase.errors import shown
 
 PREFIX_MAX_LENGTH = 10
 MAX_EXTRA_PREFIXES = 5
@@ -91,6 +93,8 @@ class Guild(GuildBase, CRUDMixin, TimestampMixin, table=True):
 
 
 class GuildRead(GuildBase):
+    model_config = READ_ONLY
+
     joined_at: datetime
     left_at: datetime | None
     created_at: datetime
@@ -130,7 +134,7 @@ class GuildConfigFields(SQLModel):
     @classmethod
     def _locale(cls, value: str) -> str:
         if not _LOCALE.fullmatch(value):
-            msg = f"must be a Discord locale such as en-US or fr, got {value!r}"
+            msg = f"must be a Discord locale such as en-US or fr, got {shown(value)}"
             raise ValueError(msg)
         return value
 
@@ -161,6 +165,8 @@ class GuildConfigUpdate(GuildConfigFields):
 
 
 class GuildConfigRead(GuildConfigFields):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
     updated_at: datetime
     updated_by: int | None = None
@@ -178,7 +184,9 @@ class GuildFeature(CRUDMixin, TimestampMixin, AuditMixin, table=True):
     __tablename__ = "guild_feature"
 
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
-    feature: Feature = Field(primary_key=True, sa_type=pg_enum(Feature, "guild_feature_name"))
+    feature: Annotated[Feature, any_case(Feature)] = Field(
+        primary_key=True, sa_type=pg_enum(Feature, "guild_feature_name")
+    )
     is_enabled: bool
 
 
@@ -215,6 +223,8 @@ class Member(MemberBase, CRUDMixin, TimestampMixin, table=True):
 
 
 class MemberRead(MemberBase):
+    model_config = READ_ONLY
+
     joined_at: datetime
     left_at: datetime | None
 
@@ -226,13 +236,17 @@ class GuildCounter(SQLModel, table=True):
     __tablename__ = "guild_counter"
 
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
-    kind: CounterKind = Field(primary_key=True, sa_type=pg_enum(CounterKind, "guild_counter_kind"))
+    kind: Annotated[CounterKind, any_case(CounterKind)] = Field(
+        primary_key=True, sa_type=pg_enum(CounterKind, "guild_counter_kind")
+    )
     last_value: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
 
 
 # -- global_blacklist -------------------------------------------------------------
 class BlacklistEntryBase(SQLModel):
-    target: BlacklistTarget = Field(sa_type=pg_enum(BlacklistTarget, "blacklist_target"))
+    target: Annotated[BlacklistTarget, any_case(BlacklistTarget)] = Field(
+        sa_type=pg_enum(BlacklistTarget, "blacklist_target")
+    )
     target_id: Snowflake = snowflake_field()
     reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
     author_id: Snowflake | None = snowflake_field(default=None)
@@ -262,5 +276,7 @@ class BlacklistEntryCreate(BlacklistEntryBase):
 
 
 class BlacklistEntryRead(BlacklistEntryBase):
+    model_config = READ_ONLY
+
     entry_id: int
     created_at: datetime

@@ -34,7 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
 from pydantic import field_validator
@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.mixins import TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.errors import FieldError, ValidationError
 from guildbase.models.core import GUILD_FK
 
@@ -168,7 +168,7 @@ class Job(JobFields, TimestampMixin, table=True):
     )
 
     job_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    status: JobStatus = Field(
+    status: Annotated[JobStatus, any_case(JobStatus)] = Field(
         default=JobStatus.PENDING,
         sa_type=pg_enum(JobStatus, "job_status"),
         sa_column_kwargs={"server_default": JobStatus.PENDING.value},
@@ -202,6 +202,8 @@ class JobCreate(JobFields):
 
 
 class JobRead(JobFields):
+    model_config = READ_ONLY
+
     job_id: int
     status: JobStatus
     attempts: int

@@ -21,6 +21,7 @@ Design decisions (compared with the legacy ``Levels`` table):
 
 import enum
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import ValidationInfo, field_validator
 from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, UniqueConstraint, text
@@ -29,7 +30,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 
 DEFAULT_XP_MIN = 15
@@ -149,6 +150,8 @@ class MemberXPDaily(CRUDMixin, table=True):
 
 
 class MemberLevelRead(SQLModel):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
     user_id: Snowflake
     xp: int
@@ -257,12 +260,12 @@ class LevelConfigFields(SQLModel):
         le=MAX_COOLDOWN_SECONDS,
         sa_column_kwargs={"server_default": str(DEFAULT_COOLDOWN_SECONDS)},
     )
-    curve: LevelCurve = Field(
+    curve: Annotated[LevelCurve, any_case(LevelCurve)] = Field(
         default=LevelCurve.MEE6,
         sa_type=pg_enum(LevelCurve, "level_curve"),
         sa_column_kwargs={"server_default": LevelCurve.MEE6.value},
     )
-    role_mode: LevelRoleMode = Field(
+    role_mode: Annotated[LevelRoleMode, any_case(LevelRoleMode)] = Field(
         default=LevelRoleMode.STACK,
         sa_type=pg_enum(LevelRoleMode, "level_role_mode"),
         sa_column_kwargs={"server_default": LevelRoleMode.STACK.value},
@@ -294,13 +297,17 @@ class LevelConfig(LevelConfigFields, TimestampMixin, AuditMixin, CRUDMixin, tabl
 
 
 class LevelConfigRead(LevelConfigFields):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
 
 
 # -- level_multiplier -------------------------------------------------------------
 class LevelMultiplierBase(SQLModel):
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
-    kind: MultiplierKind = Field(primary_key=True, sa_type=pg_enum(MultiplierKind, "level_multiplier_kind"))
+    kind: Annotated[MultiplierKind, any_case(MultiplierKind)] = Field(
+        primary_key=True, sa_type=pg_enum(MultiplierKind, "level_multiplier_kind")
+    )
     target_id: Snowflake = snowflake_field(primary_key=True)
     multiplier: float = Field(ge=0, le=MAX_MULTIPLIER)
 
@@ -313,7 +320,7 @@ class LevelMultiplier(LevelMultiplierBase, CRUDMixin, table=True):
 
 
 class LevelMultiplierRead(LevelMultiplierBase):
-    pass
+    model_config = READ_ONLY
 
 
 # -- level_role -------------------------------------------------------------------
@@ -334,4 +341,4 @@ class LevelRole(LevelRoleBase, TimestampMixin, AuditMixin, CRUDMixin, table=True
 
 
 class LevelRoleRead(LevelRoleBase):
-    pass
+    model_config = READ_ONLY

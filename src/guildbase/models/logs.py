@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Integ
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from guildbase.db.types import Snowflake, UTCDateTimeType, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
 
 COMMAND_MAX_LENGTH = 100
 ERROR_MAX_LENGTH = 2000
@@ -63,6 +63,8 @@ class CommandLog(SQLModel, table=True):
 
 
 class CommandLogRead(SQLModel):
+    model_config = READ_ONLY
+
     log_id: int
     created_at: datetime
     user_id: Snowflake

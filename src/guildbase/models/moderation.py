@@ -32,14 +32,23 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import pydantic
-from pydantic import BeforeValidator, ValidationInfo, field_validator
+from pydantic import ValidationInfo, field_validator
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
-from guildbase.db.types import Snowflake, SnowflakeType, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import (
+    READ_ONLY,
+    Snowflake,
+    SnowflakeType,
+    UTCDateTime,
+    UTCDateTimeType,
+    any_case,
+    pg_enum,
+    snowflake_field,
+)
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 from guildbase.models.jobs import JobKind
 
@@ -111,12 +120,7 @@ def _labels(types: frozenset[CaseType]) -> str:
     return ", ".join(f"'{t.value}'" for t in sorted(types))
 
 
-def _upper(value: Any) -> Any:
-    """Accept ``"ban"`` from a command argument as well as ``"BAN"``."""
-    return value.upper() if isinstance(value, str) else value
-
-
-CaseTypeInput = Annotated[CaseType, BeforeValidator(_upper)]
+CaseTypeInput = Annotated[CaseType, any_case(CaseType)]
 
 
 # -- mod_case -------------------------------------------------------------------
@@ -200,7 +204,7 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
 
     case_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)
-    status: CaseStatus = Field(
+    status: Annotated[CaseStatus, any_case(CaseStatus)] = Field(
         default=CaseStatus.ACTIVE,
         sa_type=pg_enum(CaseStatus, "mod_case_status"),
         sa_column_kwargs={"server_default": CaseStatus.ACTIVE.value},
@@ -221,6 +225,8 @@ class CaseSummary(SQLModel):
 
 
 class CaseRead(CaseBase):
+    model_config = READ_ONLY
+
     case_id: int
     number: int
     status: CaseStatus
@@ -269,6 +275,8 @@ class Note(NoteBase, TimestampMixin, AuditMixin, SoftDeleteMixin, CRUDMixin, tab
 
 
 class NoteRead(NoteBase):
+    model_config = READ_ONLY
+
     note_id: int
     number: int
     created_at: datetime
@@ -304,6 +312,8 @@ class ModerationChange(CRUDMixin, table=True):
 
 
 class ModerationChangeRead(SQLModel):
+    model_config = READ_ONLY
+
     change_id: int
     guild_id: int
     case_id: int | None

@@ -12,6 +12,7 @@ a guild disappears with it. ``channel_id`` None means "DM the user".
 
 import enum
 from datetime import datetime
+from typing import Annotated
 
 import pydantic
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, Text, text
@@ -19,7 +20,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
 
@@ -67,7 +68,7 @@ class Reminder(ReminderFields, TimestampMixin, CRUDMixin, table=True):
     )
 
     reminder_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    status: ReminderStatus = Field(
+    status: Annotated[ReminderStatus, any_case(ReminderStatus)] = Field(
         default=ReminderStatus.PENDING,
         sa_type=pg_enum(ReminderStatus, "reminder_status"),
         sa_column_kwargs={"server_default": ReminderStatus.PENDING.value},
@@ -84,6 +85,8 @@ class ReminderCreate(ReminderFields):
 
 
 class ReminderRead(ReminderFields):
+    model_config = READ_ONLY
+
     reminder_id: int
     status: ReminderStatus
     attempts: int

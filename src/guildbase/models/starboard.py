@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import Snowflake, UTCDateTimeType, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
 
 DEFAULT_EMOJI = "⭐"
@@ -68,6 +68,8 @@ class StarboardUpdate(SQLModel):
 
 
 class StarboardRead(StarboardFields):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
 
 
@@ -86,6 +88,8 @@ class StarboardEntry(TimestampMixin, CRUDMixin, table=True):
 
 
 class StarboardEntryRead(SQLModel):
+    model_config = READ_ONLY
+
     guild_id: Snowflake
     message_id: Snowflake
     channel_id: Snowflake

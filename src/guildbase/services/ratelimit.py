@@ -23,7 +23,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.exceptions import RedisError
 
-from guildbase.errors import ValidationError
+from guildbase.errors import ValidationError, shown
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.keys import NAMESPACE
 
@@ -49,7 +49,7 @@ def parse_limit(limit: str | RateLimitItem) -> RateLimitItem:
         return parse(limit)
     except ValueError:
         raise ValidationError.single(
-            "limit", "rate_limit", f"must look like '5/minute' or '10 per 30 seconds', got {limit!r}"
+            "limit", "rate_limit", f"must look like '5/minute' or '10 per 30 seconds', got {shown(limit)}"
         ) from None
 
 
