@@ -1,4 +1,4 @@
-"""``guildbase`` command line: migrations, the demo, key management, the job worker.
+"""``guildbase`` command line: migrations, the demo, key management, the job worker, the bot.
 
 Every command reads the same ``GUILDBASE_*`` settings as the bot; with no
 database URL it works on the embedded PostgreSQL under ``./.guildbase``.
@@ -129,6 +129,28 @@ def demo(
         asyncio.run(run_demo(settings, console, guilds=guilds, members=members, keep_running=keep_running))
     except GuildbaseError as error:
         console.print(f"[red]demo failed:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+@app.command("bot")
+def run_bot() -> None:
+    """Run the reference discord.py bot until SIGTERM/SIGINT (needs guildbase[bot] and DISCORD_TOKEN)."""
+    try:  # lazy: the data layer and the other commands never import discord.py
+        from guildbase.bot.bot import run  # noqa: PLC0415
+        from guildbase.bot.settings import BotSettings  # noqa: PLC0415
+    except ImportError as error:
+        console.print(f"[red]the bot needs discord.py: pip install 'guildbase[bot]' ({error})[/red]")
+        raise typer.Exit(2) from None
+    try:
+        settings = BotSettings()
+    except GuildbaseError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(settings))
+    except GuildbaseError as error:
+        console.print(f"[red]bot stopped:[/red] {error}")
         raise typer.Exit(1) from None
 
 
