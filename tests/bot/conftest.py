@@ -70,3 +70,4 @@ async def harness(bot_db: Database, settings: Settings, fake_discord: FakeDiscor
     """A bot logged in against the fake, in a guild of its own."""
     async with running_bot(bot_db, settings, fake_discord) as world:
         yield world
+    assert fake_discord.unknown == [], "the bot called routes the fake does not serve"

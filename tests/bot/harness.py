@@ -46,7 +46,9 @@ class _FakeGateway:
         return True  # MemberConverter then asks REST instead of the gateway
 
     async def request_chunks(self, guild_id: int, query: str | None = None, *, limit: int, user_ids: list[int] | None = None, presences: bool = False, nonce: str | None = None) -> None:  # noqa: ARG002
-        self.state.parse_guild_members_chunk({"guild_id": str(guild_id), "members": [], "chunk_index": 0, "chunk_count": 1, "nonce": nonce})
+        # Answered on a later loop turn, as the gateway would: discord.py starts waiting after this returns.
+        chunk = {"guild_id": str(guild_id), "members": [], "chunk_index": 0, "chunk_count": 1, "nonce": nonce}
+        asyncio.get_running_loop().call_later(0.01, self.state.parse_guild_members_chunk, chunk)
 
 
 class _FakeShard:
@@ -257,3 +259,10 @@ class Harness:
     def last_interaction_response(self) -> dict[str, Any]:
         assert self.fake.interaction_responses, "the bot did not answer the interaction"
         return self.fake.interaction_responses[-1]
+
+
+async def logged_commands(world: Harness, user: Person | None = None) -> list[Any]:
+    """The guild's command-log rows (the buffered writer flushed first), oldest first."""
+    await world.bot.db.logs.flush()
+    rows = await world.bot.db.logs.recent_commands(guild_id=world.guild_id, user_id=None if user is None else user.user_id)
+    return list(reversed(rows))

@@ -21,9 +21,16 @@ PARAM_MAX_LENGTH = 200
 
 
 def _params(ctx: commands.Context[Any]) -> dict[str, str]:
-    """The parsed arguments, as short strings (IDs of Discord objects, not their repr)."""
+    """The parsed arguments by name, as short strings (IDs of Discord objects, not their repr).
+
+    Prefix invocations pass positional arguments in ``ctx.args`` (after the cog and the
+    context); slash invocations pass everything in ``ctx.kwargs``.
+    """
+    assert ctx.command is not None  # noqa: S101 - only called for commands
+    skip = 2 if ctx.command.cog is not None else 1
+    named = dict(zip(ctx.command.clean_params, ctx.args[skip:], strict=False)) | ctx.kwargs
     shown: dict[str, str] = {}
-    for name, value in ctx.kwargs.items():
+    for name, value in named.items():
         text = str(getattr(value, "id", value))
         shown[name] = text[:PARAM_MAX_LENGTH]
     return shown
