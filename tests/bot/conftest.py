@@ -1,14 +1,15 @@
 """Fixtures for the bot tests: a fake Discord REST server, and a logged-in bot on the real facade."""
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import discord
 import pytest
-from sqlalchemy.engine import URL
 from fake_discord import FakeDiscord, user_payload
 from harness import Harness
+from sqlalchemy.engine import URL
 
 from guildbase import Database, Settings
 from guildbase.bot.bot import GuildbaseBot
@@ -42,9 +43,16 @@ async def running_bot(db: Database, settings: Settings, fake: FakeDiscord, **cha
     original_base = discord.http.Route.BASE
     world = Harness(fake)
     bot = GuildbaseBot(bot_settings(settings, fake, owner_ids=[world.mod.user_id], **changes), db=db)
+    listener_errors: list[str] = []
+
+    async def on_error(event: str, *_args: object, **_kwargs: object) -> None:
+        listener_errors.append(f"{event}: {sys.exc_info()[1]!r}")
+
+    bot.on_error = on_error  # type: ignore[method-assign]
     try:
         await world.start(bot)
         yield world
+        assert listener_errors == [], "a listener raised"
     finally:
         await bot.close()
         discord.http.Route.BASE = original_base

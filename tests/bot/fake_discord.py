@@ -94,7 +94,16 @@ class FakeDiscord:
             await self._runner.cleanup()
 
     # -- what tests use ---------------------------------------------------------------
-    def fail(self, method: str, path_regex: str, *, status: int = 403, code: int = 50013, message: str = "Missing Permissions", times: int | None = None) -> None:
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        status: int = 403,
+        code: int = 50013,
+        message: str = "Missing Permissions",
+        times: int | None = None,
+    ) -> None:
         """Make matching calls answer with a Discord error (``times`` calls, or all)."""
         self.failures.append(Failure(method, re.compile(path_regex), status, code, message, times))
 
@@ -115,11 +124,12 @@ class FakeDiscord:
         return [_text(r) for r in self.requests_text()]
 
     def requests_text(self) -> list[dict[str, Any]]:
-        out = []
-        for call in self.requests:
-            if call.method == "POST" and (call.path.endswith("/messages") or "/callback" in call.path or call.path.startswith("/webhooks/")):
-                out.append(call.body.get("data", call.body) if "/callback" in call.path else call.body)
-        return out
+        return [
+            call.body.get("data", call.body) if "/callback" in call.path else call.body
+            for call in self.requests
+            if call.method == "POST"
+            and (call.path.endswith("/messages") or "/callback" in call.path or call.path.startswith("/webhooks/"))
+        ]
 
     # -- the router -----------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -189,7 +199,14 @@ class FakeDiscord:
             }
         )
 
-    def message_payload(self, channel_id: int, body: dict[str, Any], *, author: dict[str, Any] | None = None, guild_id: int | None = None) -> dict[str, Any]:
+    def message_payload(
+        self,
+        channel_id: int,
+        body: dict[str, Any],
+        *,
+        author: dict[str, Any] | None = None,
+        guild_id: int | None = None,
+    ) -> dict[str, Any]:
         message_id = self.snowflake()
         payload = {
             "id": str(message_id),
@@ -286,13 +303,15 @@ class FakeDiscord:
             result["resource"]["message"] = message
         return _json(result)
 
-    def _followup(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
+    def _followup(self, _m: dict[str, str], body: dict[str, Any]) -> web.Response:
         self.interaction_responses.append({"type": "followup", "data": body})
         return _json(self.message_payload(0, body))
 
     def _webhook_message(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
         if m["message"] == "@original":
-            found = next((msg for msg in reversed(self.messages.values()) if msg.get("interaction_token") == m["token"]), None)
+            found = next(
+                (msg for msg in reversed(self.messages.values()) if msg.get("interaction_token") == m["token"]), None
+            )
         else:
             found = self.messages.get(int(m["message"]))
         if found is None:

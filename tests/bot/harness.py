@@ -17,11 +17,17 @@ from typing import Any
 
 import discord
 from discord import app_commands
-
 from fake_discord import FakeDiscord, user_payload
 
 ADMINISTRATOR = 1 << 3
-EVERYONE_PERMISSIONS = discord.Permissions.general().value | discord.Permissions.text().value
+EVERYONE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    read_message_history=True,
+    add_reactions=True,
+    embed_links=True,
+    use_application_commands=True,
+).value
 DISPATCH_TASKS = ("discord.py:", "CommandTree-invoker", "discord-ui-view-dispatch")
 
 
@@ -45,7 +51,8 @@ class _FakeGateway:
     def is_ratelimited(self) -> bool:
         return True  # MemberConverter then asks REST instead of the gateway
 
-    async def request_chunks(self, guild_id: int, query: str | None = None, *, limit: int, user_ids: list[int] | None = None, presences: bool = False, nonce: str | None = None) -> None:  # noqa: ARG002
+    async def request_chunks(self, guild_id: int, *_args: object, nonce: str | None = None, **_query: object) -> None:
+        """Answer a member query with no members (tests only ever query for unknown people)."""
         # Answered on a later loop turn, as the gateway would: discord.py starts waiting after this returns.
         chunk = {"guild_id": str(guild_id), "members": [], "chunk_index": 0, "chunk_count": 1, "nonce": nonce}
         asyncio.get_running_loop().call_later(0.01, self.state.parse_guild_members_chunk, chunk)
@@ -116,18 +123,49 @@ class Harness:
 
     def guild_payload(self) -> dict[str, Any]:
         def role(role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
-            return {"id": str(role_id), "name": name, "permissions": str(permissions), "position": position, "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+            return {
+                "id": str(role_id),
+                "name": name,
+                "permissions": str(permissions),
+                "position": position,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
 
         def channel(channel_id: int, name: str, position: int) -> dict[str, Any]:
-            return {"id": str(channel_id), "type": 0, "name": name, "position": position, "permission_overwrites": [], "guild_id": str(self.guild_id), "nsfw": False, "parent_id": None, "topic": None, "rate_limit_per_user": 0}
+            return {
+                "id": str(channel_id),
+                "type": 0,
+                "name": name,
+                "position": position,
+                "permission_overwrites": [],
+                "guild_id": str(self.guild_id),
+                "nsfw": False,
+                "parent_id": None,
+                "topic": None,
+                "rate_limit_per_user": 0,
+            }
 
-        bot_member = {"user": self.fake.bot_user, "roles": [str(self.mod_role_id)], "joined_at": datetime.now(UTC).isoformat(), "deaf": False, "mute": False, "flags": 0}
+        bot_member = {
+            "user": self.fake.bot_user,
+            "roles": [str(self.mod_role_id)],
+            "joined_at": datetime.now(UTC).isoformat(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
         members = [self.fake.members[(self.guild_id, p.user_id)] for p in (self.mod, self.alice, self.bob)]
         return {
             "id": str(self.guild_id),
             "name": "Test Guild",
             "owner_id": str(self.stranger.user_id),
-            "roles": [role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0), role(self.mod_role_id, "Mods", ADMINISTRATOR, 1)],
+            "roles": [
+                role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
+                role(self.mod_role_id, "Mods", ADMINISTRATOR, 1),
+            ],
             "channels": [channel(self.channel_id, "general", 0), channel(self.board_channel_id, "starboard", 1)],
             "members": [*members, bot_member],
             "member_count": len(members) + 1,
@@ -162,12 +200,20 @@ class Harness:
                 idle_rounds += 1
 
     # -- events in ----------------------------------------------------------------------
-    async def say(self, person: Person, content: str, *, mentions: tuple[Person, ...] = (), channel_id: int | None = None) -> dict[str, Any]:
+    async def say(
+        self, person: Person, content: str, *, mentions: tuple[Person, ...] = (), channel_id: int | None = None
+    ) -> dict[str, Any]:
         """``person`` posts ``content`` in the guild; returns the message payload."""
         channel = channel_id or self.channel_id
-        payload = self.fake.message_payload(channel, {"content": content}, author=user_payload(person.user_id, person.name), guild_id=self.guild_id)
+        payload = self.fake.message_payload(
+            channel, {"content": content}, author=user_payload(person.user_id, person.name), guild_id=self.guild_id
+        )
         payload["member"] = {k: v for k, v in self.member_payload(person).items() if k != "user"}
-        payload["mentions"] = [user_payload(p.user_id, p.name) | {"member": {k: v for k, v in self.member_payload(p).items() if k != "user"}} for p in mentions]
+        payload["mentions"] = [
+            user_payload(p.user_id, p.name)
+            | {"member": {k: v for k, v in self.member_payload(p).items() if k != "user"}}
+            for p in mentions
+        ]
         self.state.parse_message_create(payload)
         await self.settle()
         return payload
@@ -190,12 +236,12 @@ class Harness:
             self.state.parse_message_reaction_remove(data)
         await self.settle()
 
-    async def slash(self, person: Person, name: str, **options: Any) -> None:
+    async def slash(self, person: Person, name: str, /, **options: Any) -> None:
         """``person`` runs ``/name`` with ``options`` (Discord objects given as ``Person`` or IDs)."""
         self.state.parse_interaction_create(self.interaction_payload(person, name, options, kind=2))
         await self.settle()
 
-    async def autocomplete(self, person: Person, name: str, focused: str, **options: Any) -> list[dict[str, Any]]:
+    async def autocomplete(self, person: Person, name: str, focused: str, /, **options: Any) -> list[dict[str, Any]]:
         """The choices the bot offers for option ``focused`` (whose current text is in ``options``)."""
         before = len(self.fake.interaction_responses)
         payload = self.interaction_payload(person, name, options, kind=4)
@@ -218,14 +264,24 @@ class Harness:
         sent = []
         for key, value in options.items():
             option_type = types[key]
+            if option_type is discord.AppCommandOptionType.role:
+                resolved["roles"][str(value)] = next(r for r in self.guild_payload()["roles"] if r["id"] == str(value))
+            if option_type is discord.AppCommandOptionType.channel:
+                resolved["channels"][str(value)] = next(
+                    c for c in self.guild_payload()["channels"] if c["id"] == str(value)
+                ) | {"permissions": str(ADMINISTRATOR)}
             if isinstance(value, Person):
                 resolved["users"][str(value.user_id)] = user_payload(value.user_id, value.name)
                 if (self.guild_id, value.user_id) in self.fake.members:
                     member = {k: v for k, v in self.member_payload(value).items() if k != "user"}
-                    resolved["members"][str(value.user_id)] = member | {"permissions": str(ADMINISTRATOR if value.is_mod else EVERYONE_PERMISSIONS)}
-                value = str(value.user_id)
-            sent.append({"name": key, "type": option_type.value, "value": value})
-        member = self.member_payload(person) | {"permissions": str(ADMINISTRATOR if person.is_mod else EVERYONE_PERMISSIONS)}
+                    resolved["members"][str(value.user_id)] = member | {
+                        "permissions": str(ADMINISTRATOR if value.is_mod else EVERYONE_PERMISSIONS)
+                    }
+            shown = str(value.user_id) if isinstance(value, Person) else value
+            sent.append({"name": key, "type": option_type.value, "value": shown})
+        member = self.member_payload(person) | {
+            "permissions": str(ADMINISTRATOR if person.is_mod else EVERYONE_PERMISSIONS)
+        }
         return {
             "id": str(self.fake.snowflake()),
             "application_id": str(self.fake.application_id),
@@ -234,7 +290,14 @@ class Harness:
             "version": 1,
             "guild_id": str(self.guild_id),
             "channel_id": str(self.channel_id),
-            "channel": {"id": str(self.channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "general", "position": 0, "permission_overwrites": []},
+            "channel": {
+                "id": str(self.channel_id),
+                "type": 0,
+                "guild_id": str(self.guild_id),
+                "name": "general",
+                "position": 0,
+                "permission_overwrites": [],
+            },
             "member": member,
             "app_permissions": str(ADMINISTRATOR),
             "locale": "en-US",
@@ -264,5 +327,7 @@ class Harness:
 async def logged_commands(world: Harness, user: Person | None = None) -> list[Any]:
     """The guild's command-log rows (the buffered writer flushed first), oldest first."""
     await world.bot.db.logs.flush()
-    rows = await world.bot.db.logs.recent_commands(guild_id=world.guild_id, user_id=None if user is None else user.user_id)
+    rows = await world.bot.db.logs.recent_commands(
+        guild_id=world.guild_id, user_id=None if user is None else user.user_id
+    )
     return list(reversed(rows))

@@ -75,10 +75,12 @@ async def test_a_validation_error_is_answered_with_the_field_message(harness: Ha
     assert (await harness.bot.db.guild_config.get(harness.guild_id)).prefix == "$"
 
 
-async def test_an_unexpected_error_gets_an_error_id_and_is_logged(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_unexpected_error_gets_an_error_id_and_is_logged(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     class Broken(commands.Cog):
         @commands.hybrid_command(name="broken")
-        async def broken(self, ctx: commands.Context[commands.Bot]) -> None:
+        async def broken(self, _ctx: commands.Context[commands.Bot]) -> None:
             raise RuntimeError("boom")
 
     await harness.bot.add_cog(Broken())

@@ -108,7 +108,7 @@ async def test_case_view_edit_reason_and_a_missing_number(harness: Harness) -> N
     await harness.say(harness.mod, "$reason 7 nope")
     assert "case #7 does not exist" in harness.last_reply()
     await harness.say(harness.mod, "$case seven")
-    assert "Converting to \"int\" failed" in harness.last_reply()
+    assert 'Converting to "int" failed' in harness.last_reply()
 
 
 async def test_case_numbers_autocomplete_from_the_newest_cases(harness: Harness) -> None:
@@ -121,7 +121,9 @@ async def test_case_numbers_autocomplete_from_the_newest_cases(harness: Harness)
 
 async def test_long_case_lists_are_paginated_with_buttons(harness: Harness) -> None:
     for number in range(12):
-        await harness.bot.db.cases.create(harness.guild_id, harness.alice.user_id, harness.mod.user_id, "warn", reason=f"r{number}")
+        await harness.bot.db.cases.create(
+            harness.guild_id, harness.alice.user_id, harness.mod.user_id, "warn", reason=f"r{number}"
+        )
     await harness.say(harness.mod, "$cases warn")
     page = harness.fake.sent[-1]
     assert page["embeds"][0]["footer"]["text"] == "Page 1/2"

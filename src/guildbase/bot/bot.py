@@ -128,6 +128,7 @@ class GuildbaseBot(commands.AutoShardedBot):
 
     async def on_command_error(self, ctx: commands.Context[Any], error: commands.CommandError) -> None:
         """Answer through the error mapper, then log the failure (once)."""
+        _release_actor(ctx)
         if isinstance(error, commands.CommandNotFound):
             return
         name = ctx.command.qualified_name if ctx.command else "?"
@@ -157,11 +158,24 @@ async def _act_as_author(ctx: commands.Context[Any]) -> None:
 
 
 async def _stop_acting(ctx: commands.Context[Any]) -> None:
-    """Runs in the command's own task (discord.py calls after-hooks there), so the reset is exact."""
+    """After-hook: runs in the command's own task, so the actor is reset exactly."""
+    _release_actor(ctx)
+
+
+def _release_actor(ctx: commands.Context[Any]) -> None:
+    """End ``acting_as`` for ``ctx`` once.
+
+    A hybrid command invoked by slash skips its after-hooks when it fails, so the
+    error event releases it too, from another task: the context variable's reset
+    then refuses (``ValueError``), which is harmless because the command's task and
+    its context are gone. Closing here keeps the context manager from being
+    finalized later, at an arbitrary point, by the garbage collector.
+    """
     stack = getattr(ctx, "acting", None)
     if stack is not None:
         ctx.acting = None  # type: ignore[attr-defined]
-        stack.close()
+        with contextlib.suppress(ValueError):
+            stack.close()
 
 
 async def run(settings: BotSettings) -> None:
