@@ -11,6 +11,9 @@ websocket says it is rate limited, so member lookups fall back to REST (the fake
 
 import asyncio
 import itertools
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +21,10 @@ from typing import Any
 import discord
 from discord import app_commands
 from fake_discord import FakeDiscord, user_payload
+
+from guildbase import Database, Settings
+from guildbase.bot.bot import GuildbaseBot
+from guildbase.bot.settings import BotSettings
 
 ADMINISTRATOR = 1 << 3
 EVERYONE_PERMISSIONS = discord.Permissions(
@@ -331,3 +338,34 @@ async def logged_commands(world: Harness, user: Person | None = None) -> list[An
         guild_id=world.guild_id, user_id=None if user is None else user.user_id
     )
     return list(reversed(rows))
+
+
+def bot_settings(settings: Settings, fake: FakeDiscord, **changes: object) -> BotSettings:
+    """The test database's settings plus a bot pointed at the fake (one shard, no job worker)."""
+    values = settings.model_dump() | {
+        "discord_api_url": fake.url,
+        "bot_shard_count": 1,
+        "bot_run_jobs": False,
+    }
+    return BotSettings(**(values | changes))
+
+
+@asynccontextmanager
+async def running_bot(db: Database, settings: Settings, fake: FakeDiscord, **changes: object) -> AsyncIterator[Harness]:
+    """A bot on ``db`` logged in against the fake and delivered its guild; closed on exit."""
+    original_base = discord.http.Route.BASE
+    world = Harness(fake)
+    bot = GuildbaseBot(bot_settings(settings, fake, owner_ids=[world.mod.user_id], **changes), db=db)
+    listener_errors: list[str] = []
+
+    async def on_error(event: str, *_args: object, **_kwargs: object) -> None:
+        listener_errors.append(f"{event}: {sys.exc_info()[1]!r}")
+
+    bot.on_error = on_error  # type: ignore[method-assign]
+    try:
+        await world.start(bot)
+        yield world
+        assert listener_errors == [], "a listener raised"
+    finally:
+        await bot.close()
+        discord.http.Route.BASE = original_base

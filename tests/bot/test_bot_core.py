@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from discord.ext import commands
-from harness import Harness, logged_commands
+from fake_discord import FakeDiscord
+from harness import Harness, logged_commands, running_bot
 
-from guildbase import ConfigurationError
+from guildbase import ConfigurationError, Database, Settings
 from guildbase.bot.settings import BotSettings
 
 EPHEMERAL = 64
@@ -150,3 +151,16 @@ def test_only_the_bot_package_imports_discord(project_root: Path) -> None:
                 importers.append(path.relative_to(package).as_posix())
     assert importers
     assert all(path.startswith("bot/") for path in importers), importers
+
+
+async def test_closing_the_bot_writes_out_the_buffered_command_log(
+    bot_db: Database, settings: Settings, fake_discord: FakeDiscord
+) -> None:
+    async with running_bot(bot_db, settings, fake_discord) as world:
+        for _ in range(3):
+            await world.say(world.alice, "$reminders")
+        # The writer flushes every second on its own; whatever is still buffered must not be lost.
+        await world.bot.close()  # what SIGTERM triggers in `guildbase bot`
+        assert bot_db.logs.command_writer.pending == 0
+        rows = await bot_db.logs.recent_commands(guild_id=world.guild_id)
+        assert [r.command for r in rows] == ["reminders"] * 3
