@@ -208,7 +208,13 @@ class Harness:
 
     # -- events in ----------------------------------------------------------------------
     async def say(
-        self, person: Person, content: str, *, mentions: tuple[Person, ...] = (), channel_id: int | None = None
+        self,
+        person: Person,
+        content: str,
+        *,
+        mentions: tuple[Person, ...] = (),
+        channel_id: int | None = None,
+        settle: bool = True,
     ) -> dict[str, Any]:
         """``person`` posts ``content`` in the guild; returns the message payload."""
         channel = channel_id or self.channel_id
@@ -222,7 +228,8 @@ class Harness:
             for p in mentions
         ]
         self.state.parse_message_create(payload)
-        await self.settle()
+        if settle:
+            await self.settle()
         return payload
 
     async def react(self, person: Person, message: dict[str, Any], emoji: str, *, add: bool = True) -> None:
@@ -263,10 +270,19 @@ class Harness:
         assert responses, "the bot did not answer the autocomplete"
         return list(responses[-1]["data"]["choices"])
 
+    async def click(self, person: Person, message: dict[str, Any], label: str) -> None:
+        """``person`` presses the button labelled ``label`` on a message the bot sent."""
+        button = next(c for row in message["components"] for c in row["components"] if c.get("label") == label)
+        payload = self.interaction_payload(person, "", {}, kind=3)
+        payload["message"] = message
+        payload["data"] = {"custom_id": button["custom_id"], "component_type": 2}
+        self.state.parse_interaction_create(payload)
+        await self.settle()
+
     def interaction_payload(self, person: Person, name: str, options: dict[str, Any], *, kind: int) -> dict[str, Any]:
-        command = self.bot.tree.get_command(name)
-        assert isinstance(command, app_commands.Command), f"no slash command {name}"
-        types = {p.name: p.type for p in command.parameters}
+        command = self.bot.tree.get_command(name) if name else None
+        assert command is None or isinstance(command, app_commands.Command), f"no slash command {name}"
+        types = {p.name: p.type for p in command.parameters} if command else {}
         resolved: dict[str, dict[str, Any]] = {"users": {}, "members": {}, "channels": {}, "roles": {}}
         sent = []
         for key, value in options.items():

@@ -2,6 +2,7 @@
 the global check, the error mapper and the command log."""
 
 import ast
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,34 @@ async def test_closing_the_bot_writes_out_the_buffered_command_log(
         assert bot_db.logs.command_writer.pending == 0
         rows = await bot_db.logs.recent_commands(guild_id=world.guild_id)
         assert [r.command for r in rows] == ["reminders"] * 3
+
+
+async def test_closing_waits_for_an_in_flight_command(
+    bot_db: Database, settings: Settings, fake_discord: FakeDiscord
+) -> None:
+    class Slow(commands.Cog):
+        @commands.command(name="slow")
+        async def slow(self, ctx: commands.Context[commands.Bot]) -> None:
+            await asyncio.sleep(0.3)
+            await ctx.send("finished")
+
+    async with running_bot(bot_db, settings, fake_discord) as world:
+        await world.bot.add_cog(Slow())
+        await world.say(world.alice, "$slow", settle=False)
+        await asyncio.sleep(0.05)  # the command has started and is sleeping
+        await world.bot.close()
+        assert world.fake.texts(world.channel_id) == ["finished"]
+        rows = await bot_db.logs.recent_commands(guild_id=world.guild_id)
+        assert [(r.command, r.is_success) for r in rows] == [("slow", True)]
+
+
+def test_guildbase_bot_without_a_token_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from guildbase.cli import app  # noqa: PLC0415
+
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.delenv("GUILDBASE_DISCORD_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["bot"])
+    assert result.exit_code == 1
+    assert "DISCORD_TOKEN" in result.output

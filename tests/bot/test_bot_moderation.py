@@ -145,3 +145,19 @@ async def test_notes_and_history(harness: Harness) -> None:
     assert history.index("twice") < history.index("once")
     notes = await harness.bot.db.notes.list_for_user(harness.guild_id, harness.bob.user_id)
     assert [n.content for n in notes] == ["watch this one"]
+
+
+async def test_the_page_buttons_turn_pages_for_the_invoker_only(harness: Harness) -> None:
+    for number in range(12):
+        await harness.bot.db.cases.create(
+            harness.guild_id, harness.alice.user_id, harness.mod.user_id, "warn", reason=f"r{number}"
+        )
+    await harness.say(harness.mod, "$cases")
+    page = harness.fake.sent[-1]
+    await harness.click(harness.alice, page, "▶")
+    assert harness.last_interaction_response()["data"]["content"] == "Only the person who asked can turn these pages."
+    await harness.click(harness.mod, page, "▶")
+    response = harness.last_interaction_response()
+    assert response["type"] == 7  # update the message in place
+    assert response["data"]["embeds"][0]["footer"]["text"] == "Page 2/2"
+    assert "r1" in response["data"]["embeds"][0]["description"]

@@ -35,6 +35,8 @@ from guildbase.bot.settings import BotSettings
 from guildbase.db.context import acting_as
 
 log = logging.getLogger("guildbase.bot")
+COMMAND_TASKS = ("discord.py: on_message", "CommandTree-invoker")
+"""Names discord.py gives the tasks that run prefix commands (and message listeners) and app commands."""
 
 
 class GuildbaseContext(commands.Context["GuildbaseBot"]):
@@ -105,13 +107,30 @@ class GuildbaseBot(commands.AutoShardedBot):
             self.jobs.start()
 
     async def close(self) -> None:
-        """Stop the job worker, close the gateway, then the facade (which flushes the command log)."""
+        """Stop the job worker, let in-flight commands finish, close the gateway, flush the command log.
+
+        In-flight commands get the jobs' shutdown grace (``GUILDBASE_JOBS_SHUTDOWN_TIMEOUT_SECONDS``)
+        while the HTTP session is still open, so their replies and rows are not lost.
+        """
         if self.jobs is not None:
             await self.jobs.stop()
+        await self._drain_commands(self.settings.jobs_shutdown_timeout_seconds)
         await super().close()
         await self.db.logs.flush()
         if self._owns_db:
             await self.db.close()
+
+    async def _drain_commands(self, grace: float) -> None:
+        """Wait (at most ``grace`` seconds) for the tasks running commands and listeners."""
+        current = asyncio.current_task()
+        running = [
+            task
+            for task in asyncio.all_tasks()
+            if task is not current and not task.done() and task.get_name().startswith(COMMAND_TASKS)
+        ]
+        if running:
+            log.info("waiting for %s in-flight commands before closing", len(running))
+            await asyncio.wait(running, timeout=grace)
 
     async def get_context(self, origin: Any, /, *, cls: Any = GuildbaseContext) -> Any:
         return await super().get_context(origin, cls=cls)
