@@ -22,12 +22,12 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
     await fake.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def bot_db(settings: Settings, database_url: URL) -> AsyncIterator[Database]:
-    """One pooled facade for a module's bots (listeners run concurrently, so no savepoint binding).
+    """One pooled facade for every bot test (listeners run concurrently, so no savepoint binding).
 
     Tests stay apart by IDs: every harness makes a new guild, channels and users.
-    The tables are emptied when the module ends.
+    The tables are emptied when the bot tests end.
     """
     database = await Database(settings).connect()
     try:

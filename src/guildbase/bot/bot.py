@@ -26,13 +26,12 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from guildbase import Database, NotFoundError
+from guildbase import Database, NotFoundError, acting_as
 from guildbase.bot.checks import global_check
 from guildbase.bot.cog import GuildbaseCog
 from guildbase.bot.commandlog import CommandLog
 from guildbase.bot.errors import ErrorMapper
 from guildbase.bot.settings import BotSettings
-from guildbase.db.context import acting_as
 
 log = logging.getLogger("guildbase.bot")
 COMMAND_TASKS = ("discord.py: on_message", "CommandTree-invoker")
