@@ -232,6 +232,13 @@ class Harness:
             await self.settle()
         return payload
 
+    async def join(self, person: Person) -> None:
+        """``person`` joins the guild (GUILD_MEMBER_ADD)."""
+        payload = self.member_payload(person)
+        self.fake.members[(self.guild_id, person.user_id)] = payload
+        self.state.parse_guild_member_add(payload | {"guild_id": str(self.guild_id)})
+        await self.settle()
+
     async def react(self, person: Person, message: dict[str, Any], emoji: str, *, add: bool = True) -> None:
         data: dict[str, Any] = {
             "user_id": str(person.user_id),

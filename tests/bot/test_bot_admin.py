@@ -1,6 +1,6 @@
 """Config, blacklist and starboard cogs through discord.py's dispatch, rows asserted via the facade."""
 
-from harness import Harness
+from harness import Harness, Person
 
 
 # -- config ------------------------------------------------------------------------------------
@@ -109,3 +109,14 @@ async def test_stars_are_ignored_while_the_feature_is_off_or_with_another_emoji(
     await harness.react(harness.alice, message, "👍")
     assert await db.starboard.get_entry(harness.guild_id, int(message["id"])) is None
     assert harness.fake.sent_to(harness.board_channel_id) == []
+
+
+async def test_a_newcomer_is_welcomed_when_the_feature_is_on(harness: Harness) -> None:
+    await harness.say(harness.mod, f"$setchannel welcome <#{harness.board_channel_id}>")
+    await harness.say(harness.mod, "$welcome Hi {user}, welcome to {server}!")
+    await harness.join(harness.stranger)
+    assert harness.fake.sent_to(harness.board_channel_id) == []  # the welcome feature is off by default
+    await harness.say(harness.mod, "$feature welcome on")
+    newcomer = Person(harness.fake.snowflake(), "newcomer")
+    await harness.join(newcomer)
+    assert harness.fake.texts(harness.board_channel_id) == [f"Hi {newcomer.mention}, welcome to Test Guild!"]

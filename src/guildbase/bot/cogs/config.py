@@ -31,6 +31,17 @@ class ConfigCog(GuildbaseCog, name="Config"):
             raise commands.MissingPermissions(["manage_guild"])
         return True
 
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        """Greet a newcomer in the welcome channel when the welcome feature is on and a message is set."""
+        if member.bot or not await self.db.guild_config.is_enabled(member.guild.id, "welcome"):
+            return
+        config = await self.db.guild_config.get(member.guild.id)
+        if config.welcome_channel_id is None or not config.welcome_message:
+            return
+        text = config.welcome_message.replace("{user}", member.mention).replace("{server}", member.guild.name)
+        await self.bot.get_partial_messageable(config.welcome_channel_id).send(text)
+
     @hybrid(name="prefix")
     async def prefix(self, ctx: Ctx, new: str | None = None) -> None:
         """Show the prefixes, or replace the primary one."""
@@ -74,7 +85,7 @@ class ConfigCog(GuildbaseCog, name="Config"):
 
     @hybrid(name="welcome")
     async def welcome(self, ctx: Ctx, *, message: str | None = None) -> None:
-        """Set the welcome message (``{user}`` is replaced by the newcomer), or clear it."""
+        """Set the welcome message (``{user}``: the newcomer, ``{server}``: the server name), or clear it."""
         assert ctx.guild is not None  # noqa: S101
         await self.db.guild_config.update(ctx.guild.id, welcome_message=message)
         await ctx.send("Welcome message cleared." if message is None else "Welcome message saved.")
