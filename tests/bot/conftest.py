@@ -22,12 +22,13 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
     await fake.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 async def bot_db(settings: Settings, database_url: URL) -> AsyncIterator[Database]:
-    """One pooled facade for every bot test (listeners run concurrently, so no savepoint binding).
+    """One pooled facade per test module (listeners run concurrently, so no savepoint binding).
 
     Tests stay apart by IDs: every harness makes a new guild, channels and users.
-    The tables are emptied when the bot tests end.
+    The tables are emptied and the pool closed when the module ends (module, not package, scope:
+    tests/bot is not a package, so a package-scoped pool would stay open for the whole run).
     """
     database = await Database(settings).connect()
     try:
