@@ -20,12 +20,10 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from guildbase import AFKRead, CaseRead, ReminderRead
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
-from guildbase.models.afk import AFKRead
-from guildbase.models.moderation import CaseRead
-from guildbase.models.reminders import ReminderRead
 
 if TYPE_CHECKING:
     from guildbase.bot.bot import GuildbaseBot

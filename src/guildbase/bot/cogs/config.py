@@ -10,9 +10,9 @@ from typing import Literal
 import discord
 from discord.ext import commands
 
+from guildbase import Feature
 from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
 from guildbase.bot.ui import embed
-from guildbase.models.core import Feature
 
 ChannelKind = Literal[
     "mod_log", "audit_log", "join_log", "private_log", "report_log", "dev_log", "jail", "general", "welcome"

@@ -17,11 +17,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from guildbase import NotFoundError
+from guildbase import CaseRead, NotFoundError
 from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
 from guildbase.bot.durations import DURATION, format_duration
 from guildbase.bot.ui import chunk_pages, embed, send_pages, timestamp
-from guildbase.models.moderation import CaseRead
 
 MAX_TIMEOUT = timedelta(days=28)  # Discord's limit
 ActionCall = Callable[[], Awaitable[object]]

@@ -10,8 +10,8 @@ import contextlib
 import discord
 from discord.ext import commands
 
+from guildbase import StarboardRead, StarChange
 from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
-from guildbase.models.starboard import StarboardRead, StarChange
 
 
 def board_content(emoji: str, count: int, channel_id: int) -> str:
