@@ -42,7 +42,7 @@ from guildbase.models.core import (
     GuildRead,
     MemberRead,
 )
-from guildbase.models.jobs import BuiltinKind, JobKindStatus, JobRead, JobStatus
+from guildbase.models.jobs import JobKind, JobKindStatus, JobRead, JobStatus
 from guildbase.models.levels import (
     LeaderboardCursor,
     LeaderboardEntry,
@@ -82,7 +82,6 @@ __all__ = [
     "Board",
     "BoardEntry",
     "BookmarkRead",
-    "BuiltinKind",
     "CaseOverview",
     "CaseRead",
     "CaseStatus",
@@ -103,6 +102,7 @@ __all__ = [
     "GuildbaseError",
     "Health",
     "JobContext",
+    "JobKind",
     "JobKindStatus",
     "JobRead",
     "JobRegistry",

@@ -1,16 +1,20 @@
-"""db.jobs: enqueue (by controller and by the domain triggers), claims, fenced outcomes, status, retry."""
+"""db.jobs: enqueue and cancel in the domain's unit of work, typed payloads, claims, fenced outcomes, status, retry."""
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from guildbase import Database
 from guildbase.controllers.jobs import LEASE_EXPIRED_ERROR
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
-from guildbase.models.jobs import BuiltinKind, Job, JobRead, JobStatus
+from guildbase.jobs import JobContext, JobRegistry
+from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload
+from guildbase.models.jobs import Job, JobKind, JobRead, JobStatus
 
 GUILD = make_snowflake(utcnow() - timedelta(days=400), 1)
 USER = make_snowflake(utcnow() - timedelta(days=300), 2)
@@ -18,7 +22,7 @@ MOD = make_snowflake(utcnow() - timedelta(days=300), 3)
 LEASE = timedelta(minutes=1)
 
 
-async def _jobs_for(db: Database, **refs: int) -> list[JobRead]:
+async def _jobs_for(db: Database, **refs: Any) -> list[JobRead]:
     stmt = select(Job).filter_by(**refs).order_by(Job.job_id)  # type: ignore[arg-type]
     async with db.session() as session:
         return [JobRead.model_validate(row) for row in await session.scalars(stmt)]
@@ -39,40 +43,149 @@ async def test_temporary_cases_enqueue_their_expiry_and_permanent_ones_do_not(db
 
     jobs = await _jobs_for(db, guild_id=guild)
 
-    assert [(j.kind, j.case_id, j.run_at, j.payload) for j in jobs] == [
-        (BuiltinKind.TEMPBAN_EXPIRY, tempban.case_id, expires, {"number": tempban.number}),
-        (BuiltinKind.JAIL_EXPIRY, jail.case_id, expires, {"number": jail.number}),
+    assert [(j.kind, j.dedupe_key, j.run_at, j.payload) for j in jobs] == [
+        ("tempban_expiry", str(tempban.case_id), expires, {"guild_id": guild, "number": tempban.number}),
+        ("jail_expiry", str(jail.case_id), expires, {"guild_id": guild, "number": jail.number}),
     ]
     assert all(j.status is JobStatus.PENDING and j.attempts == 0 for j in jobs)
+
+
+async def test_a_case_whose_insert_fails_leaves_no_job(db: Database) -> None:
+    with pytest.raises(ValidationError, match="guild_id"):
+        await db.cases.create(GUILD, USER, MOD, "TEMPBAN", expires_at=utcnow() + timedelta(hours=1))
+    assert await _jobs_for(db, kind="tempban_expiry") == []
+
+
+async def test_voiding_a_case_cancels_its_expiry_job_in_the_same_transaction(db: Database, guild: int) -> None:
+    tempban = await db.cases.create(guild, USER, MOD, "TEMPBAN", expires_at=utcnow() + timedelta(hours=1))
+    timeout = await db.cases.create(guild, USER, MOD, "TIMEOUT", expires_at=utcnow() + timedelta(hours=1))
+
+    await db.cases.void(guild, tempban.number)
+
+    assert [j.dedupe_key for j in await _jobs_for(db, guild_id=guild)] == [str(timeout.case_id)]
+
+
+async def test_a_void_that_fails_keeps_the_expiry_job(db: Database, guild: int) -> None:
+    tempban = await db.cases.create(guild, USER, MOD, "TEMPBAN", expires_at=utcnow() + timedelta(hours=1))
+    await db.cases.void(guild, tempban.number)
+    again = await db.cases.create(guild, USER, MOD, "TEMPBAN", expires_at=utcnow() + timedelta(hours=1))
+    with pytest.raises(NotFoundError):
+        await db.cases.void(guild, again.number + 1)
+    assert [j.dedupe_key for j in await _jobs_for(db, kind="tempban_expiry")] == [str(again.case_id)]
 
 
 async def test_reminders_enqueue_delivery_with_their_own_attempt_budget(db: Database) -> None:
     remind_at = utcnow() + timedelta(minutes=5)
     reminder = await db.reminders.create(USER, content="stretch", remind_at=remind_at, max_attempts=7)
 
-    (job,) = await _jobs_for(db, reminder_id=reminder.reminder_id)
+    (job,) = await _jobs_for(db, kind="reminder_delivery")
 
-    assert (job.kind, job.run_at, job.max_attempts, job.user_id) == ("reminder_delivery", remind_at, 7, USER)
+    assert (job.run_at, job.max_attempts, job.payload, job.dedupe_key) == (
+        remind_at,
+        7,
+        {"reminder_id": reminder.reminder_id},
+        str(reminder.reminder_id),
+    )
+
+
+async def test_cancelling_a_reminder_cancels_its_delivery_job_at_once(db: Database) -> None:
+    keep = await db.reminders.create(USER, content="keep", remind_at=utcnow() + timedelta(minutes=5))
+    drop = await db.reminders.create(USER, content="drop", remind_at=utcnow() + timedelta(minutes=5))
+
+    await db.reminders.cancel(drop.reminder_id, user_id=USER)
+
+    assert [j.dedupe_key for j in await _jobs_for(db, kind="reminder_delivery")] == [str(keep.reminder_id)]
 
 
 async def test_afk_expiry_job_follows_the_afk_through_replace_and_clear(db: Database, guild: int) -> None:
+    key = f"{guild}:{USER}"
     until = utcnow() + timedelta(hours=1)
     await db.afk.set(guild, USER, until=until)
-    (first,) = await _jobs_for(db, guild_id=guild, user_id=USER)
-    assert (first.kind, first.run_at) == (BuiltinKind.AFK_EXPIRY, until)
+    (first,) = await _jobs_for(db, kind="afk_expiry", dedupe_key=key)
+    assert first.run_at == until
+    assert AFK_EXPIRY.parse(first.payload) == AFKExpiryPayload(guild_id=guild, user_id=USER, until=until)
 
     later = until + timedelta(hours=1)
     await db.afk.set(guild, USER, until=later)
-    (second,) = await _jobs_for(db, guild_id=guild, user_id=USER)
+    (second,) = await _jobs_for(db, kind="afk_expiry", dedupe_key=key)
     assert second.run_at == later
     assert second.job_id != first.job_id, "a replaced AFK gets a new job, fencing out a worker on the old one"
 
     await db.afk.set(guild, USER)
-    assert await _jobs_for(db, guild_id=guild, user_id=USER) == []
+    assert await _jobs_for(db, kind="afk_expiry") == []
 
     await db.afk.set(guild, USER, until=until)
     await db.afk.clear(guild, USER)
-    assert await _jobs_for(db, guild_id=guild, user_id=USER) == []
+    assert await _jobs_for(db, kind="afk_expiry") == []
+
+
+class Digest(BaseModel):
+    channel_id: int = Field(gt=0)
+    title: str = Field(min_length=1)
+
+
+DIGEST = JobKind("test.digest", Digest)
+
+
+async def test_enqueue_in_commits_with_the_domain_write_or_not_at_all(db: Database, guild: int) -> None:
+    async with db.session() as session:
+        kept = await db.jobs.enqueue_in(session, DIGEST, payload=Digest(channel_id=5, title="week"), guild_id=guild)
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with db.session() as session:
+            await db.jobs.enqueue_in(session, DIGEST, payload={"channel_id": 6, "title": "lost"})
+            raise RuntimeError("rolled back")
+
+    assert [(j.job_id, j.payload, j.guild_id) for j in await _jobs_for(db, kind=DIGEST.name)] == [
+        (kept.job_id, {"channel_id": 5, "title": "week"}, guild)
+    ]
+
+
+async def test_enqueue_in_validates_the_payload_against_its_kind_naming_the_field(db: Database) -> None:
+    with pytest.raises(ValidationError) as bad:
+        await db.jobs.enqueue(DIGEST, payload={"channel_id": 0, "title": "x"})
+    assert bad.value.fields == ["payload.channel_id"]
+    with pytest.raises(ValidationError) as missing:
+        await db.jobs.enqueue(DIGEST)
+    assert missing.value.fields == ["payload.channel_id", "payload.title"]
+    assert await _jobs_for(db, kind=DIGEST.name) == []
+
+
+async def test_a_known_registry_refuses_kinds_it_has_no_handler_for(db: Database) -> None:
+    registry = JobRegistry()
+
+    async def digest(ctx: JobContext, payload: Digest) -> None:
+        del ctx, payload
+
+    registry.register("test.typed", digest, payload=Digest)
+    db.jobs.use(registry)
+    try:
+        with pytest.raises(ValidationError, match=r"no handler is registered for 'test\.unknown'") as unknown:
+            await db.jobs.enqueue("test.unknown")
+        assert unknown.value.fields == ["kind"]
+        with pytest.raises(ValidationError) as untyped:
+            await db.jobs.enqueue("test.typed", payload={"channel_id": "x", "title": "t"})
+        assert untyped.value.fields == ["payload.channel_id"]
+        typed = await db.jobs.enqueue("test.typed", payload={"channel_id": 9, "title": "t"})
+        assert typed.payload == {"channel_id": 9, "title": "t"}
+    finally:
+        db.jobs.registry = None
+    assert [j.kind for j in await _jobs_for(db)] == ["test.typed"]
+
+
+async def test_cancel_in_removes_only_the_live_job_of_that_kind_and_key(db: Database) -> None:
+    gone = await db.jobs.enqueue("test.ping", dedupe_key="a")
+    await db.jobs.enqueue("test.ping", dedupe_key="b")
+    await db.jobs.enqueue("test.pong", dedupe_key="a")
+    (claimed,) = (await db.jobs.claim(["test.ping"], worker="w", limit=1, lease=LEASE)).jobs
+    assert claimed.job_id == gone.job_id
+
+    async with db.session() as session:
+        assert await db.jobs.cancel_in(session, "test.ping", "a") == 1
+        assert await db.jobs.cancel_in(session, "test.ping", "a") == 0
+
+    assert [(j.kind, j.dedupe_key) for j in await _jobs_for(db)] == [("test.ping", "b"), ("test.pong", "a")]
+    async with db.session() as session:
+        assert not await db.jobs.complete_in(session, claimed), "the cancelled job's worker lost its claim"
 
 
 async def test_enqueue_rejects_bad_input_naming_the_field(db: Database) -> None:

@@ -11,7 +11,6 @@ from sqlalchemy.dialects.postgresql import asyncpg
 
 from guildbase import Database, Settings
 from guildbase.controllers.moderation import (
-    claim_due_query,
     history_query,
     latest_pair_query,
     moderator_query,
@@ -332,34 +331,9 @@ async def test_voided_and_expired_jails_do_not_restrict(db: Database, guild: int
 
 
 # -- expiry mechanics ------------------------------------------------------------------------------
-async def test_claim_due_hands_out_due_cases_once_until_the_lease_ends(db: Database, guild: int) -> None:
-    expires = later(minutes=10)
-    await db.cases.create(guild, USER, MOD, CaseType.TEMPBAN, expires_at=expires)
-    await db.cases.create(guild, OTHER_USER, MOD, CaseType.TIMEOUT, expires_at=later(minutes=5))
-    await db.cases.create(guild, USER, MOD, CaseType.TIMEOUT, expires_at=later(days=1))
-    await db.cases.create(guild, USER, MOD, CaseType.WARN)
-    await db.cases.create(guild, OTHER_USER, MOD, CaseType.TEMPBAN, expires_at=later(minutes=1))
-    await db.cases.void(guild, 5)
-    now = expires + timedelta(seconds=1)
-
-    assert await db.cases.claim_due(expires - timedelta(minutes=30)) == []
-    claimed = await db.cases.claim_due(now)
-    assert [c.number for c in claimed] == [2, 1]
-    assert all(c.claimed_at == now for c in claimed)
-    assert await db.cases.claim_due(now) == []
-    assert await db.cases.claim_due(now + timedelta(minutes=4)) == []
-
-    assert await db.cases.mark_expired(guild, 1)
-    retaken = await db.cases.claim_due(now + timedelta(minutes=6))
-    assert [c.number for c in retaken] == [2]
-
-
 async def test_mark_expired_and_mark_processed_are_idempotent(db: Database, guild: int) -> None:
     await db.cases.create(guild, USER, MOD, CaseType.TEMPBAN, expires_at=later(minutes=1))
     await db.cases.create(guild, USER, MOD, CaseType.TIMEOUT, expires_at=later(minutes=1))
-    due = later(minutes=2)
-    assert len(await db.cases.claim_due(due)) == 2
-
     assert await db.cases.mark_expired(guild, 1)
     assert not await db.cases.mark_expired(guild, 1)
     assert await db.cases.mark_processed(guild, 2)
@@ -371,17 +345,7 @@ async def test_mark_expired_and_mark_processed_are_idempotent(db: Database, guil
     assert second is not None
     assert (first.status, first.processed_at is not None) == (CaseStatus.EXPIRED, True)
     assert (second.status, second.processed_at is not None) == (CaseStatus.ACTIVE, True)
-    assert await db.cases.claim_due(due + timedelta(hours=1)) == []
     assert [c.action for c in await db.cases.changes(guild, 1)] == [ChangeAction.CASE_EXPIRE]
-
-
-async def test_claim_due_rejects_bad_arguments(db: Database) -> None:
-    with pytest.raises(ValidationError, match="now"):
-        await db.cases.claim_due(datetime(2024, 1, 1))  # noqa: DTZ001
-    with pytest.raises(ValidationError, match="limit"):
-        await db.cases.claim_due(limit=0)
-    with pytest.raises(ValidationError, match="lease"):
-        await db.cases.claim_due(lease=timedelta(0))
 
 
 # -- notes ------------------------------------------------------------------------------------------
@@ -545,33 +509,6 @@ async def test_numbers_stay_contiguous_across_processes(pooled_db: Database, set
     assert await counter_value(pooled_db, GUILD, kind) == TOTAL
 
 
-async def test_claim_due_with_4_concurrent_workers_hands_each_case_to_exactly_one(pooled_db: Database) -> None:
-    await pooled_db.guilds.join(GUILD)
-    async with pooled_db.session() as session:
-        await session.execute(
-            text(
-                "INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, expires_at) "
-                "SELECT :g, n, 'TEMPBAN', CAST(:u AS bigint) + n, :m, now() - n * interval '1 second' "
-                "FROM generate_series(1, 1000) AS n"
-            ),
-            {"g": GUILD, "u": USER, "m": MOD},
-        )
-    now = later(seconds=1)
-
-    async def worker() -> list[int]:
-        taken: list[int] = []
-        while batch := await pooled_db.cases.claim_due(now, limit=20):
-            taken.extend(case.case_id for case in batch)
-        return taken
-
-    results = await asyncio.gather(*(worker() for _ in range(4)))
-
-    everything = [case_id for taken in results for case_id in taken]
-    assert len(everything) == 1000
-    assert len(set(everything)) == 1000
-    assert await pooled_db.cases.claim_due(now) == []
-
-
 # -- indexes ------------------------------------------------------------------------------------------
 BULK_CASES = """
 INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, created_at, expires_at, processed_at, status)
@@ -617,7 +554,7 @@ async def _generic_plan(db: Database, stmt: Any) -> str:
             await session.execute(text("DEALLOCATE moderation_plan"))
 
 
-async def test_history_and_due_queries_use_their_indexes(db: Database) -> None:
+async def test_history_queries_use_their_indexes(db: Database) -> None:
     for guild_id in GUILDS:
         await db.guilds.join(guild_id)
     async with db.session() as session:
@@ -637,7 +574,6 @@ async def test_history_and_due_queries_use_their_indexes(db: Database) -> None:
         ("ix_mod_case_guild_id_type_number", type_query(GUILD, CaseType.KICK, limit=25)),
         ("ix_mod_case_guild_id_created_at", recent_query(GUILD, since=start + timedelta(days=30), limit=50)),
         ("ix_mod_case_guild_id_user_id_pair", latest_pair_query(GUILD, USER + 7, PAIR_TYPES).limit(1)),
-        ("ix_mod_case_due", claim_due_query(datetime.now(UTC), 100, timedelta(minutes=5))),
         ("ix_note_guild_id_user_id_number", notes_query(GUILD, USER + 7, limit=25)),
     ]
     for index, stmt in expectations:

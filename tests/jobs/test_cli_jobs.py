@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
 from guildbase import Database, Settings
 from guildbase.db.types import utcnow
@@ -15,10 +16,14 @@ MakeDatabase = Callable[..., Awaitable[Database]]
 """The ``jobs_db`` fixture (tests/jobs/conftest.py)."""
 
 
+HERE = Path(__file__).parent
+
+
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     assert settings.database_url is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUILDBASE_")}
     env |= {"GUILDBASE_DATABASE_URL": settings.database_url, "COLUMNS": "200"}
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
     if settings.redis_url:
         env["GUILDBASE_REDIS_URL"] = settings.redis_url
     return subprocess.run(  # noqa: S603 - our own CLI
@@ -42,6 +47,24 @@ async def test_status_shows_counts_per_kind_and_the_latest_failure(jobs_db: Make
     assert _row(lines, "export") == ["export", "0", "0", "0", "1"]
     assert "S3 said 403" in shown.stdout
     assert str(job.job_id) in shown.stdout
+
+
+async def test_status_with_the_bots_handlers_flags_kinds_nobody_handles_and_exits_1(
+    jobs_db: MakeDatabase, settings: Settings
+) -> None:
+    db = await jobs_db()
+    await db.jobs.enqueue("test.generic")
+    await db.jobs.enqueue("ticket.autoclose", run_at=utcnow() + timedelta(hours=1))
+
+    flagged = await asyncio.to_thread(cli, settings, "status", "--handlers", "worker:register")
+    plain = await asyncio.to_thread(cli, settings, "status")
+
+    assert flagged.returncode == 1, flagged.stdout + flagged.stderr
+    lines = flagged.stdout.splitlines()
+    assert _row(lines, "test.generic") == ["test.generic", "1", "0", "0", "0", "yes"]
+    assert _row(lines, "ticket.autoclose") == ["ticket.autoclose", "0", "1", "0", "0", "NONE"]
+    assert "no handler for ticket.autoclose" in flagged.stdout
+    assert plain.returncode == 0, "without --handlers nothing is known about handlers"
 
 
 async def test_retry_puts_a_failed_job_back_and_refuses_unknown_ones(jobs_db: MakeDatabase, settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""AFK rules: set and clear a member's AFK, check many members at once, find expired ones."""
+"""AFK rules: set and clear a member's AFK (and its expiry job), check many members at once, find expired ones."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,7 +14,7 @@ from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate
 from guildbase.errors import ValidationError
-from guildbase.models.afk import AFK, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKRead, AFKSet
+from guildbase.models.afk import AFK, AFK_EXPIRY, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKExpiryPayload, AFKRead, AFKSet
 
 MAX_DUE_BATCH = 1000
 
@@ -26,6 +26,11 @@ _GET_MANY = prepare(
         col(AFK.user_id) == any_(bindparam("user_ids", type_=ARRAY(BigInteger))),
     )
 )
+
+
+def _expiry_key(guild_id: int, user_id: int) -> str:
+    """The ``dedupe_key`` of a member's AFK expiry job."""
+    return f"{guild_id}:{user_id}"
 
 
 class AFKController(Controller):
@@ -44,6 +49,10 @@ class AFKController(Controller):
         now: datetime | None = None,
     ) -> AFKRead:
         """Mark a member AFK (replacing an earlier AFK of theirs; ``since`` restarts).
+
+        A timed AFK's expiry job (``AFK_EXPIRY``) replaces any earlier one in the
+        same transaction: a new job, so a worker still finishing the old one
+        is fenced out. ``clear`` cancels it.
 
         ``nickname`` is the nickname to restore on return; keep it across a
         replacement by passing it again.
@@ -72,7 +81,18 @@ class AFKController(Controller):
         ).returning(AFK)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            return AFKRead.model_validate(row)
+            afk = AFKRead.model_validate(row)
+            await self._db.jobs.cancel_in(session, AFK_EXPIRY, _expiry_key(afk.guild_id, afk.user_id))
+            if afk.until is not None:
+                await self._db.jobs.enqueue_in(
+                    session,
+                    AFK_EXPIRY,
+                    run_at=afk.until,
+                    payload=AFKExpiryPayload(guild_id=afk.guild_id, user_id=afk.user_id, until=afk.until),
+                    dedupe_key=_expiry_key(afk.guild_id, afk.user_id),
+                    guild_id=afk.guild_id,
+                )
+            return afk
 
     async def clear(self, guild_id: int, user_id: int) -> AFKRead | None:
         """End a member's AFK; returns what it was (the bot restores ``nickname``), or None."""
@@ -80,6 +100,7 @@ class AFKController(Controller):
         stmt = delete(AFK).where(col(AFK.guild_id) == guild_id, col(AFK.user_id) == user_id).returning(AFK)
         async with self._db.session() as session:
             row = (await session.scalars(stmt)).one_or_none()
+            await self._db.jobs.cancel_in(session, AFK_EXPIRY, _expiry_key(guild_id, user_id))
             return None if row is None else AFKRead.model_validate(row)
 
     async def clear_expired_in(

@@ -2,6 +2,11 @@
 
 Guarantees:
 
+- ``enqueue_in`` / ``cancel_in`` write in the caller's unit of work, so a
+  domain's timed work commits (or is cancelled) atomically with its row. A
+  ``JobKind``'s payload is validated by its model before anything is written;
+  a string kind is checked against the registry given to ``use``, when there is one.
+
 - Claiming is one ``UPDATE … WHERE job_id IN (SELECT … FOR UPDATE SKIP LOCKED
   LIMIT n) RETURNING``: no two workers get the same job, and they pass over
   each other's rows instead of queueing. The claim increments ``attempts`` in
@@ -21,17 +26,19 @@ Partial-index filters use inline literals (``status = 'pending'``): a generic
 prepared plan cannot prove a bind parameter matches an index predicate.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, literal_column, or_, select, text, update
+from pydantic import BaseModel
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.controllers.job_queries import LIVE_KEY, claimable_query, expired_query, fence, is_status, schedule_next
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -41,24 +48,21 @@ from guildbase.models.jobs import (
     WORKER_MAX_LENGTH,
     Job,
     JobCreate,
+    JobKind,
     JobKindStatus,
     JobRead,
     JobStatus,
+    check_kind_name,
 )
+
+if TYPE_CHECKING:
+    from guildbase.jobs.registry import JobRegistry
 
 MAX_CLAIM_BATCH = 500
 MAX_LIST = 100
 LEASE_EXPIRED_ERROR = "the worker's lease ran out on the last allowed attempt (it died, hung or was cut off)"
 RECURRING_KEY = "every"
 """``dedupe_key`` of a recurring job's runs: one live run per kind."""
-
-
-def _is(status: JobStatus) -> ColumnElement[bool]:
-    """``status = '<literal>'``, inline so it matches the partial indexes' predicates."""
-    return col(Job.status) == literal_column(f"'{status.value}'")
-
-
-_LIVE_KEY = text("status IN ('pending', 'running') AND dedupe_key IS NOT NULL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,46 +77,6 @@ class Claim:
 
     jobs: list[JobRead]
     expired: list[JobRead]
-
-
-def claimable_query(kinds: Sequence[str], *, limit: int) -> Select[int | None]:
-    """IDs of due jobs of ``kinds`` with attempts left: pending and due, or running with a lapsed lease."""
-    ready = or_(
-        and_(_is(JobStatus.PENDING), col(Job.run_at) <= func.statement_timestamp()),
-        and_(_is(JobStatus.RUNNING), col(Job.locked_until) <= func.statement_timestamp()),
-    )
-    return (
-        select(col(Job.job_id))
-        .where(ready, col(Job.kind).in_(list(kinds)), col(Job.attempts) < col(Job.max_attempts))
-        .order_by(col(Job.run_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-
-
-def expired_query(kinds: Sequence[str], *, limit: int) -> Select[int | None]:
-    """IDs of running jobs whose lease lapsed on their last allowed attempt."""
-    return (
-        select(col(Job.job_id))
-        .where(
-            _is(JobStatus.RUNNING),
-            col(Job.locked_until) <= func.statement_timestamp(),
-            col(Job.kind).in_(list(kinds)),
-            col(Job.attempts) >= col(Job.max_attempts),
-        )
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-
-
-def _fence(job: JobRead) -> tuple[ColumnElement[bool], ...]:
-    """The claim that ``job`` is: still running, same attempt, same worker."""
-    return (
-        col(Job.job_id) == job.job_id,
-        _is(JobStatus.RUNNING),
-        col(Job.attempts) == job.attempts,
-        col(Job.locked_by) == job.locked_by,
-    )
 
 
 def _check_kinds(kinds: Sequence[str]) -> list[str]:
@@ -136,32 +100,91 @@ def _check_lease(lease: timedelta) -> timedelta:
 class JobController(Controller):
     """The durable job queue (``db.jobs``): what the runner and the ``guildbase jobs`` commands use."""
 
+    registry: "JobRegistry | None" = None
+    """The handlers this process knows (``use``); when set, untyped kinds without one are refused."""
+
+    def use(self, registry: "JobRegistry") -> None:
+        """Check string kinds enqueued from this process against ``registry`` (and their payload models).
+
+        A ``JobKind`` carries its own payload model and is always accepted: its
+        handler may run in another process (the bot), and ``guildbase jobs
+        status --handlers …`` reports kinds that nobody handles.
+        """
+        self.registry = registry
+
     async def enqueue(
         self,
-        kind: str,
+        kind: "str | JobKind[Any]",
         *,
         run_at: datetime | None = None,
-        payload: dict[str, Any] | None = None,
+        payload: BaseModel | Mapping[str, Any] | None = None,
         dedupe_key: str | None = None,
         max_attempts: int | None = None,
         every: timedelta | None = None,
+        guild_id: int | None = None,
     ) -> JobRead:
-        """Schedule ``kind`` at ``run_at`` (default: now); idempotent per ``dedupe_key``.
+        """``enqueue_in`` in a transaction of its own (work not tied to a domain row)."""
+        async with self._db.session() as session:
+            return await self.enqueue_in(
+                session,
+                kind,
+                run_at=run_at,
+                payload=payload,
+                dedupe_key=dedupe_key,
+                max_attempts=max_attempts,
+                every=every,
+                guild_id=guild_id,
+            )
 
-        With ``dedupe_key``, a pending or running job of the same kind and key is
-        returned instead of adding another. With ``every``, the job recurs: each
-        finished (or failed) run schedules the next one ``every`` later.
+    async def enqueue_in(
+        self,
+        session: AsyncSession,
+        kind: "str | JobKind[Any]",
+        *,
+        run_at: datetime | None = None,
+        payload: BaseModel | Mapping[str, Any] | None = None,
+        dedupe_key: str | None = None,
+        max_attempts: int | None = None,
+        every: timedelta | None = None,
+        guild_id: int | None = None,
+    ) -> JobRead:
+        """Schedule ``kind`` at ``run_at`` (default: now) inside the caller's unit of work.
+
+        The job commits or rolls back with whatever else ``session`` writes (the
+        domain row it is about), and the ``job`` table's NOTIFY trigger wakes idle
+        runners when that transaction commits, never before.
+
+        Args:
+            session: the caller's unit of work (``async with db.session() as session``).
+            kind: a ``JobKind`` (its payload model validates ``payload``) or a
+                kind name; a name is checked against the registry given to
+                ``use`` when there is one (unknown → ``ValidationError``).
+            run_at: when the job is due (aware); None means the database's now.
+            payload: the payload model instance, or a mapping validated by it.
+            dedupe_key: at most one pending or running job per (kind, key): an
+                existing live job is returned instead of adding another. Also
+                the handle ``cancel_in`` finds the job by.
+            max_attempts: the attempt budget (default ``GUILDBASE_JOBS_MAX_ATTEMPTS``).
+            every: the job recurs; each finished (or failed) run schedules the next.
+            guild_id: the guild the job belongs to; deleting the guild deletes it.
+
+        Raises:
+            ValidationError: a bad kind, payload (``payload.<field>``), time or
+                budget; nothing is written.
         """
+        stored = self._payload(kind, payload)
+        name = kind.name if isinstance(kind, JobKind) else kind
         interval = None if every is None else int(every.total_seconds())
         checked = validate(
             JobCreate,
             {
-                "kind": kind,
+                "kind": name,
                 "run_at": run_at or utcnow(),  # validated; None is replaced by the database's now()
-                "payload": dict(payload or {}),
+                "payload": stored,
                 "dedupe_key": dedupe_key,
                 "max_attempts": max_attempts if max_attempts is not None else self._db.settings.jobs_max_attempts,
                 "interval_seconds": interval,
+                "guild_id": guild_id,
             },
         )
         values = checked.model_dump()
@@ -170,19 +193,54 @@ class JobController(Controller):
         stmt = (
             insert(Job)
             .values(**values)
-            .on_conflict_do_nothing(index_elements=["kind", "dedupe_key"], index_where=_LIVE_KEY)
+            .on_conflict_do_nothing(index_elements=["kind", "dedupe_key"], index_where=LIVE_KEY)
             .returning(Job)
         )
-        async with self._db.session() as session:
-            row = (await session.scalars(stmt)).one_or_none()
-            if row is None:
-                live = select(Job).where(
-                    col(Job.kind) == checked.kind,
-                    col(Job.dedupe_key) == checked.dedupe_key,
-                    col(Job.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-                )
-                row = (await session.scalars(live)).one()
-            return JobRead.model_validate(row)
+        row = (await session.scalars(stmt)).one_or_none()
+        if row is None:
+            live = select(Job).where(
+                col(Job.kind) == checked.kind,
+                col(Job.dedupe_key) == checked.dedupe_key,
+                col(Job.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+            )
+            row = (await session.scalars(live)).one()
+        return JobRead.model_validate(row)
+
+    async def cancel_in(self, session: AsyncSession, kind: "str | JobKind[Any]", dedupe_key: str) -> int:
+        """Cancel the live job of ``kind`` with ``dedupe_key`` inside the caller's unit of work; how many went.
+
+        The pending or running job is deleted when the transaction commits (a
+        cancelled reminder, a voided case, a cleared AFK): nothing runs it later.
+        A worker already running it loses its claim, so its outcome and
+        follow-up writes are discarded (its outside effect may have happened;
+        handlers re-check their row). Finished jobs stay as history.
+        """
+        name = check_kind_name("kind", kind.name if isinstance(kind, JobKind) else kind)
+        stmt = delete(Job).where(
+            col(Job.kind) == name,
+            col(Job.dedupe_key) == dedupe_key,
+            col(Job.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+        )
+        return int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    def _payload(self, kind: "str | JobKind[Any]", payload: BaseModel | Mapping[str, Any] | None) -> dict[str, Any]:
+        """The payload to store: validated by the kind's model when one is known."""
+        if isinstance(kind, JobKind):
+            return kind.dump(payload if payload is not None else {})
+        check_kind_name("kind", kind)
+        model: type[BaseModel] | None = None
+        if self.registry is not None:
+            registration = self.registry.get(kind)
+            if registration is None:
+                known = ", ".join(self.registry.kinds) or "none"
+                msg = f"no handler is registered for {kind!r} (registered: {known}); register it before enqueueing"
+                raise ValidationError.single("kind", "unregistered", msg)
+            model = registration.payload
+        if model is not None:
+            return JobKind(kind, model).dump(payload if payload is not None else {})
+        if isinstance(payload, BaseModel):
+            return payload.model_dump(mode="json")
+        return dict(payload or {})
 
     async def schedule(
         self, kind: str, *, every: timedelta, payload: dict[str, Any] | None = None, max_attempts: int | None = None
@@ -237,7 +295,7 @@ class JobController(Controller):
         """
         stmt = (
             update(Job)
-            .where(*_fence(job))
+            .where(*fence(job))
             .values(
                 status=JobStatus.DONE,
                 finished_at=func.statement_timestamp(),
@@ -248,7 +306,7 @@ class JobController(Controller):
         )
         if not (await session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
             return False
-        await _schedule_next(session, job)
+        await schedule_next(session, job)
         return True
 
     async def fail_in(
@@ -274,12 +332,12 @@ class JobController(Controller):
                 "run_at": func.statement_timestamp() + retry_after,
                 "locked_by": None,
             }
-        stmt = update(Job).where(*_fence(job)).values(**values).returning(Job)
+        stmt = update(Job).where(*fence(job)).values(**values).returning(Job)
         row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
         if row is None:
             return None
         if spent:
-            await _schedule_next(session, job)
+            await schedule_next(session, job)
         return JobRead.model_validate(row)
 
     async def fail(self, job: JobRead, *, error: str, retry_after: timedelta) -> JobRead | None:
@@ -294,7 +352,7 @@ class JobController(Controller):
             for job in jobs:
                 stmt = (
                     update(Job)
-                    .where(*_fence(job))
+                    .where(*fence(job))
                     .values(
                         status=JobStatus.PENDING,
                         attempts=col(Job.attempts) - 1,
@@ -312,15 +370,15 @@ class JobController(Controller):
         renewed = 0
         async with self._db.session() as session:
             for job in jobs:
-                stmt = update(Job).where(*_fence(job)).values(locked_until=func.statement_timestamp() + lease)
+                stmt = update(Job).where(*fence(job)).values(locked_until=func.statement_timestamp() + lease)
                 renewed += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
         return renewed
 
     async def seconds_until_due(self, kinds: Sequence[str]) -> float | None:
         """Seconds until the next job of ``kinds`` is due or a lease lapses (<= 0: now); None if nothing waits."""
         kinds = _check_kinds(kinds)
-        pending = select(func.min(col(Job.run_at))).where(_is(JobStatus.PENDING), col(Job.kind).in_(kinds))
-        leased = select(func.min(col(Job.locked_until))).where(_is(JobStatus.RUNNING), col(Job.kind).in_(kinds))
+        pending = select(func.min(col(Job.run_at))).where(is_status(JobStatus.PENDING), col(Job.kind).in_(kinds))
+        leased = select(func.min(col(Job.locked_until))).where(is_status(JobStatus.RUNNING), col(Job.kind).in_(kinds))
         soonest = func.least(pending.scalar_subquery(), leased.scalar_subquery())
         stmt = select(func.extract("epoch", soonest - func.statement_timestamp()))
         async with self._db.session() as session:
@@ -329,14 +387,14 @@ class JobController(Controller):
 
     async def status(self) -> list[JobKindStatus]:
         """Due, scheduled, running and failed counts per kind (``guildbase jobs status``)."""
-        pending, due = _is(JobStatus.PENDING), col(Job.run_at) <= func.statement_timestamp()
+        pending, due = is_status(JobStatus.PENDING), col(Job.run_at) <= func.statement_timestamp()
         stmt = (
             select(
                 col(Job.kind),
                 func.count().filter(pending, due),
                 func.count().filter(pending, col(Job.run_at) > func.statement_timestamp()),
-                func.count().filter(_is(JobStatus.RUNNING)),
-                func.count().filter(_is(JobStatus.FAILED)),
+                func.count().filter(is_status(JobStatus.RUNNING)),
+                func.count().filter(is_status(JobStatus.FAILED)),
             )
             .where(col(Job.status) != literal_column(f"'{JobStatus.DONE.value}'"))
             .group_by(col(Job.kind))
@@ -350,7 +408,7 @@ class JobController(Controller):
         """Failed jobs, most recently failed first (what ``jobs status`` lists under the counts)."""
         if not 1 <= limit <= MAX_LIST:
             raise ValidationError.single("limit", "range", f"must be 1-{MAX_LIST}, got {limit}")
-        stmt = select(Job).where(_is(JobStatus.FAILED))
+        stmt = select(Job).where(is_status(JobStatus.FAILED))
         if kind is not None:
             stmt = stmt.where(col(Job.kind) == kind)
         stmt = stmt.order_by(col(Job.finished_at).desc(), col(Job.job_id).desc()).limit(limit)
@@ -397,29 +455,10 @@ class JobController(Controller):
         """Delete up to ``limit`` done jobs finished more than ``older_than`` ago (a maintenance job)."""
         doomed = (
             select(col(Job.job_id))
-            .where(_is(JobStatus.DONE), col(Job.finished_at) < func.statement_timestamp() - older_than)
+            .where(is_status(JobStatus.DONE), col(Job.finished_at) < func.statement_timestamp() - older_than)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         async with self._db.session() as session:
             result = await session.execute(delete(Job).where(col(Job.job_id).in_(doomed)))
             return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def _schedule_next(session: AsyncSession, job: JobRead) -> None:
-    """A recurring job's next run, ``interval_seconds`` after this one ended."""
-    if job.interval_seconds is None:
-        return
-    stmt = (
-        insert(Job)
-        .values(
-            kind=job.kind,
-            run_at=func.statement_timestamp() + timedelta(seconds=job.interval_seconds),
-            payload=job.payload,
-            dedupe_key=job.dedupe_key,
-            max_attempts=job.max_attempts,
-            interval_seconds=job.interval_seconds,
-        )
-        .on_conflict_do_nothing(index_elements=["kind", "dedupe_key"], index_where=_LIVE_KEY)
-    )
-    await session.execute(stmt)

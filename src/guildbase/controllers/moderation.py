@@ -5,14 +5,13 @@ Guarantees:
 - Numbers: a case or note takes ``next_number`` in the same transaction as its
   insert, after validation. A failed create rolls the counter back with it,
   so numbers stay 1..N with no gap and no duplicate, across processes.
-- Expiry: ``claim_due`` hands each due case to one caller by setting
-  ``claimed_at`` in the same ``UPDATE … WHERE case_id IN (SELECT … FOR UPDATE
-  SKIP LOCKED)`` that selects it. A claim is a lease: a case whose handler
-  crashed is claimable again once ``lease`` has passed. ``mark_expired`` (the
-  punishment ran out and was lifted) and ``mark_processed`` (the handler is
-  done without expiring it, e.g. it was lifted by hand) set ``processed_at``,
-  which ends claiming for good; both are idempotent and report whether this
-  call was the one that changed the case.
+- Expiry: a case with ``expires_at`` enqueues its expiry job (``CASE_EXPIRY``)
+  in the transaction that creates it, and voiding the case cancels that job in
+  the void's transaction; the job runner (``guildbase.jobs``) lifts it once.
+  ``mark_expired`` (the punishment ran out and was lifted) and
+  ``mark_processed`` (done without expiring it, e.g. it was lifted by hand)
+  set ``processed_at``; both are idempotent and report whether this call was
+  the one that changed the case.
 - Restrictions: jailed / snippet-banned / poll-banned is the latest non-voided
   case of the pair (by number) being the restricting one, still active. A timed
   JAIL whose expiry has been handled (``expired``) no longer restricts.
@@ -27,7 +26,7 @@ cannot prove a parameter matches an index predicate.
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -35,7 +34,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Text,
-    Update,
     bindparam,
     cast,
     func,
@@ -59,9 +57,11 @@ from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
+    CASE_EXPIRY,
     PAIRS,
     Case,
     CaseCreate,
+    CaseExpiryPayload,
     CaseOverview,
     CaseRead,
     CaseReasonUpdate,
@@ -82,7 +82,6 @@ from guildbase.services.keys import guild_key
 
 MAX_PAGE = 100
 T = TypeVar("T")
-DEFAULT_LEASE = timedelta(minutes=5)
 
 
 # -- validation helpers -----------------------------------------------------------
@@ -177,24 +176,6 @@ def notes_query(guild_id: int, user_id: int, *, limit: int = 25, before: int | N
     """A user's live notes, newest first (``ix_note_guild_id_user_id_number``)."""
     stmt = select(Note).where(col(Note.guild_id) == guild_id, col(Note.user_id) == user_id)
     return _page(stmt.where(col(Note.deleted_at).is_(None)), col(Note.number), limit, before)
-
-
-def claim_due_query(now: datetime, limit: int, lease: timedelta) -> Update:
-    """Claim up to ``limit`` due cases in one statement (partial ``ix_mod_case_due`` index)."""
-    due = (
-        select(col(Case.case_id))
-        .where(
-            _ACTIVE,
-            col(Case.processed_at).is_(None),
-            col(Case.expires_at).is_not(None),
-            col(Case.expires_at) <= now,
-            (col(Case.claimed_at).is_(None)) | (col(Case.claimed_at) <= now - lease),
-        )
-        .order_by(col(Case.expires_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return update(Case).where(col(Case.case_id).in_(due)).values(claimed_at=now).returning(Case)
 
 
 async def _record(
@@ -356,6 +337,11 @@ class CaseController(Controller):
         )
         if checked.expires_at is not None and checked.expires_at <= utcnow():
             raise ValidationError.single("expires_at", "future", f"must be in the future, got {checked.expires_at}")
+        if checked.expires_at is not None:  # its expiry job commits with it: the in-transaction path
+            async with self._db.session() as session:
+                created = await self.create_in(session, checked)
+            await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
+            return created
         params = checked.model_dump(mode="python") | {
             "type": checked.type.value,
             "details": json.dumps(checked.details, separators=(",", ":")),
@@ -371,6 +357,7 @@ class CaseController(Controller):
     async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:
         """Insert an already validated case inside the caller's transaction (job handlers compose it).
 
+        A case with ``expires_at`` enqueues its expiry job in the same transaction.
         The caller invalidates ``summary_key`` after its commit.
         """
         actor = current_actor()
@@ -379,7 +366,17 @@ class CaseController(Controller):
         session.add(case)
         await session.flush()
         await session.refresh(case)
-        return CaseRead.model_validate(case)
+        created = CaseRead.model_validate(case)
+        if created.expires_at is not None and created.type in CASE_EXPIRY:
+            await self._db.jobs.enqueue_in(
+                session,
+                CASE_EXPIRY[created.type],
+                run_at=created.expires_at,
+                payload=CaseExpiryPayload(guild_id=created.guild_id, number=created.number),
+                dedupe_key=str(created.case_id),
+                guild_id=created.guild_id,
+            )
+        return created
 
     async def get(self, guild_id: int, number: int) -> CaseRead | None:
         """Case ``number`` of the guild, or None."""
@@ -508,6 +505,8 @@ class CaseController(Controller):
                 raise ConflictError(f"case #{number}: is already voided")
             before = case.status
             case.status, case.updated_by = CaseStatus.VOIDED, actor
+            if case.type in CASE_EXPIRY:  # a voided case never expires: its job goes now
+                await self._db.jobs.cancel_in(session, CASE_EXPIRY[case.type], str(case.case_id))
             await _record(
                 session,
                 guild_id,
@@ -573,23 +572,6 @@ class CaseController(Controller):
             return [] if case is None else list(case.role_ids)
 
     # -- expiry -------------------------------------------------------------------------
-    async def claim_due(
-        self, now: datetime | None = None, limit: int = 100, *, lease: timedelta = DEFAULT_LEASE
-    ) -> list[CaseRead]:
-        """Hand out up to ``limit`` due cases, each to exactly one caller, soonest expiry first.
-
-        A case stays claimed for ``lease``; call ``mark_expired`` or
-        ``mark_processed`` when done, or it is handed out again after the lease.
-        """
-        moment = _moment("now", now)
-        if lease <= timedelta(0):
-            raise ValidationError.single("lease", "positive", f"must be a positive duration, got {lease}")
-        stmt = claim_due_query(moment, _limit(limit, 10_000), lease)
-        async with self._db.session() as session:
-            claimed = list(await session.scalars(stmt, execution_options={"populate_existing": True}))
-            claimed.sort(key=lambda case: (case.expires_at, case.case_id))
-            return [CaseRead.model_validate(case) for case in claimed]
-
     async def mark_expired(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
         """The punishment ran out and was lifted: active → expired, processed. False if already done."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)

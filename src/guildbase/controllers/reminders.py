@@ -15,8 +15,10 @@ from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError
 from guildbase.models.reminders import (
     DEFAULT_MAX_ATTEMPTS,
     ERROR_MAX_LENGTH,
+    REMINDER_DELIVERY,
     Reminder,
     ReminderCreate,
+    ReminderDeliveryPayload,
     ReminderRead,
     ReminderStatus,
 )
@@ -42,7 +44,11 @@ class ReminderController(Controller):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         now: datetime | None = None,
     ) -> ReminderRead:
-        """Schedule a reminder; without ``guild_id`` it is a DM reminder."""
+        """Schedule a reminder; without ``guild_id`` it is a DM reminder.
+
+        Its delivery job (``REMINDER_DELIVERY``) is enqueued in the same
+        transaction, with the reminder's ``max_attempts`` as its budget.
+        """
         checked = validate(
             ReminderCreate,
             {
@@ -62,7 +68,17 @@ class ReminderController(Controller):
             session.add(row)
             await session.flush()
             await session.refresh(row)
-            return ReminderRead.model_validate(row)
+            created = ReminderRead.model_validate(row)
+            await self._db.jobs.enqueue_in(
+                session,
+                REMINDER_DELIVERY,
+                run_at=created.remind_at,
+                payload=ReminderDeliveryPayload(reminder_id=created.reminder_id),
+                dedupe_key=str(created.reminder_id),
+                max_attempts=created.max_attempts,
+                guild_id=created.guild_id,
+            )
+            return created
 
     async def get(self, reminder_id: int) -> ReminderRead | None:
         """One reminder, whatever its status."""
@@ -71,7 +87,7 @@ class ReminderController(Controller):
             return None if row is None else ReminderRead.model_validate(row)
 
     async def cancel(self, reminder_id: int, *, user_id: int) -> ReminderRead:
-        """Cancel a pending reminder; only its owner may.
+        """Cancel a pending reminder; only its owner may. Its delivery job is cancelled in the same transaction.
 
         Raises:
             NotFoundError: no such reminder.
@@ -92,6 +108,7 @@ class ReminderController(Controller):
         async with self._db.session() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if row is not None:
+                await self._db.jobs.cancel_in(session, REMINDER_DELIVERY, str(reminder_id))
                 return ReminderRead.model_validate(row)
             existing = await session.get(Reminder, reminder_id)
             if existing is None:

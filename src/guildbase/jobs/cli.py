@@ -66,9 +66,22 @@ def run(
 @jobs_app.command("status")
 def status(
     failed: Annotated[int, typer.Option(min=0, max=100, help="How many failed jobs to list.")] = 10,
+    handlers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--handlers",
+            help="module:function registering the bot's handlers (repeatable); kinds none of them handle are flagged.",
+        ),
+    ] = None,
 ) -> None:
-    """Due, scheduled, running and failed jobs per kind, and the latest failures."""
+    """Due, scheduled, running and failed jobs per kind, and the latest failures.
+
+    With --handlers, every kind with unfinished jobs that no registrar handles
+    is flagged, and the command exits 1: those jobs would wait forever.
+    """
     settings = load_settings()
+
+    registry = _registry(handlers) if handlers else None
 
     async def collect() -> tuple[list[list[str]], list[list[str]]]:
         async with Database(settings) as db:
@@ -84,15 +97,43 @@ def status(
 
     with reported("jobs status", settings):
         counts, errors = asyncio.run(collect())
-    table = Table("kind", "due", "scheduled", "running", "failed", title="jobs")
-    for row in counts:
-        table.add_row(*row)
+    table, unhandled = _counts_table(counts, registry)
     console.print(table if counts else "no unfinished jobs")
     if errors:
         failures = Table("job_id", "kind", "attempts", "last error", title="latest failures")
         for row in errors:
             failures.add_row(*row)
         console.print(failures)
+    if unhandled:
+        console.print(
+            f"[bold red]no handler for {', '.join(unhandled)}: these jobs wait until a worker registers one[/bold red]"
+        )
+        raise typer.Exit(1)
+
+
+def _registry(paths: list[str]) -> JobRegistry:
+    """The registry a worker started with these ``--handlers`` would run (maintenance included)."""
+    registry = JobRegistry()
+    register_maintenance(registry)
+    for path in paths:
+        load_registrar(path)(registry)
+    return registry
+
+
+def _counts_table(counts: list[list[str]], registry: JobRegistry | None) -> tuple[Table, list[str]]:
+    """The per-kind table, and the kinds with due, scheduled or running jobs that ``registry`` cannot handle."""
+    columns = ["kind", "due", "scheduled", "running", "failed"] + (["handler"] if registry else [])
+    table = Table(*columns, title="jobs")
+    unhandled: list[str] = []
+    for row in counts:
+        if registry is None:
+            table.add_row(*row)
+            continue
+        handled = registry.get(row[0]) is not None
+        if not handled and any(int(count) for count in row[1:4]):
+            unhandled.append(row[0])
+        table.add_row(*row, "yes" if handled else "[bold red]NONE[/bold red]")
+    return table, unhandled
 
 
 @jobs_app.command("retry")

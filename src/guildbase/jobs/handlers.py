@@ -23,17 +23,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.controllers.moderation import summary_key
-from guildbase.db.types import utcnow
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
-from guildbase.models.afk import AFKRead
-from guildbase.models.jobs import BuiltinKind
-from guildbase.models.moderation import CaseCreate, CaseRead, CaseStatus, CaseType
-from guildbase.models.reminders import ReminderRead, ReminderStatus
+from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
+from guildbase.models.jobs import JobKind
+from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
+from guildbase.models.reminders import REMINDER_DELIVERY, ReminderDeliveryPayload, ReminderRead, ReminderStatus
 
 CaseAction = Callable[[CaseRead, int], Awaitable[object]]
 UnjailAction = Callable[[CaseRead, list[int], int], Awaitable[object]]
@@ -76,30 +76,34 @@ class BotActions:
 
 def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
     """Register the built-in kinds the bot has callbacks for."""
+    expiry = CASE_EXPIRY
     if actions.unban is not None:
-        registry.register(BuiltinKind.TEMPBAN_EXPIRY, partial(expire_case, action=actions.unban))
+        registry.register(expiry[CaseType.TEMPBAN], partial(expire_case, action=actions.unban))
     if actions.end_timeout is not None:
-        registry.register(BuiltinKind.TIMEOUT_EXPIRY, partial(expire_case, action=actions.end_timeout))
+        registry.register(expiry[CaseType.TIMEOUT], partial(expire_case, action=actions.end_timeout))
     if (unjail := actions.unjail) is not None:
 
         async def lift_jail(case: CaseRead, attempt: int) -> object:
             return await unjail(case, list(case.role_ids), attempt)
 
-        registry.register(BuiltinKind.JAIL_EXPIRY, partial(expire_case, action=lift_jail))
+        registry.register(expiry[CaseType.JAIL], partial(expire_case, action=lift_jail))
     if actions.deliver_reminder is not None:
         registry.register(
-            BuiltinKind.REMINDER_DELIVERY,
+            REMINDER_DELIVERY,
             partial(deliver_reminder, action=actions.deliver_reminder),
             on_give_up=give_up_reminder,
         )
     if actions.end_afk is not None:
-        registry.register(BuiltinKind.AFK_EXPIRY, partial(end_afk, action=actions.end_afk))
+        registry.register(AFK_EXPIRY, partial(end_afk, action=actions.end_afk))
 
 
-async def expire_case(ctx: JobContext, *, action: CaseAction) -> None:
+BUILTIN_KINDS: tuple[JobKind[Any], ...] = (*CASE_EXPIRY.values(), REMINDER_DELIVERY, AFK_EXPIRY)
+"""Every kind the data layer's controllers enqueue; ``register_builtin`` with every callback handles each."""
+
+
+async def expire_case(ctx: JobContext, payload: CaseExpiryPayload, *, action: CaseAction) -> None:
     """Lift an expired temporary punishment and record its closing case."""
-    guild_id, number = ctx.job.guild_id, int(ctx.job.payload["number"])
-    assert guild_id is not None  # noqa: S101 - the trigger always sets it for cases
+    guild_id, number = payload.guild_id, payload.number
     case = await ctx.db.cases.get(guild_id, number)
     if case is None or case.status is not CaseStatus.ACTIVE or case.processed_at is not None:
         return
@@ -144,35 +148,32 @@ async def _superseded(ctx: JobContext, case: CaseRead) -> bool:
         before = page[-1].number
 
 
-async def deliver_reminder(ctx: JobContext, *, action: ReminderAction) -> None:
+async def deliver_reminder(ctx: JobContext, payload: ReminderDeliveryPayload, *, action: ReminderAction) -> None:
     """Deliver a due reminder and mark it sent."""
-    reminder_id = ctx.job.reminder_id
-    assert reminder_id is not None  # noqa: S101 - the trigger always sets it
-    reminder = await ctx.db.reminders.get(reminder_id)
+    reminder = await ctx.db.reminders.get(payload.reminder_id)
     if reminder is None or reminder.status not in {ReminderStatus.PENDING, ReminderStatus.FAILED}:
         return
     await action(reminder, ctx.attempt)
-    ctx.then(partial(ctx.db.reminders.mark_delivered_in, reminder_id=reminder_id, attempts=ctx.attempt))
+    ctx.then(partial(ctx.db.reminders.mark_delivered_in, reminder_id=payload.reminder_id, attempts=ctx.attempt))
 
 
 async def give_up_reminder(ctx: JobContext, session: AsyncSession) -> None:
     """The reminder's delivery budget is spent: it is failed, with the last error."""
-    if ctx.job.reminder_id is not None:
-        await ctx.db.reminders.mark_given_up_in(
-            session, ctx.job.reminder_id, attempts=ctx.attempt, error=ctx.job.last_error or "gave up"
-        )
+    payload = REMINDER_DELIVERY.parse(ctx.job.payload)
+    await ctx.db.reminders.mark_given_up_in(
+        session, payload.reminder_id, attempts=ctx.attempt, error=ctx.job.last_error or "gave up"
+    )
 
 
-async def end_afk(ctx: JobContext, *, action: AFKAction) -> None:
-    """End an AFK whose ``until`` has passed."""
-    guild_id, user_id = ctx.job.guild_id, ctx.job.user_id
-    assert guild_id is not None  # noqa: S101 - the trigger always sets both
-    assert user_id is not None  # noqa: S101
-    afk = await ctx.db.afk.get(guild_id, user_id)
-    if afk is None or afk.until is None or afk.until > utcnow():
+async def end_afk(ctx: JobContext, payload: AFKExpiryPayload, *, action: AFKAction) -> None:
+    """End the AFK that was due at ``payload.until``; an AFK set again meanwhile is left alone."""
+    afk = await ctx.db.afk.get(payload.guild_id, payload.user_id)
+    if afk is None or afk.until != payload.until:
         return
     await action(afk, ctx.attempt)
-    ctx.then(partial(ctx.db.afk.clear_expired_in, guild_id=guild_id, user_id=user_id, until=afk.until))
+    ctx.then(
+        partial(ctx.db.afk.clear_expired_in, guild_id=payload.guild_id, user_id=payload.user_id, until=payload.until)
+    )
 
 
 PURGE_KIND = "jobs.purge"

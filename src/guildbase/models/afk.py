@@ -8,6 +8,7 @@ that have an ``until``.
 
 from datetime import datetime
 
+import pydantic
 from pydantic import ValidationInfo, field_validator
 from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
@@ -15,6 +16,7 @@ from sqlmodel import Field, SQLModel
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
+from guildbase.models.jobs import JobKind
 
 NICKNAME_MAX_LENGTH = 32  # Discord's limit
 DEFAULT_REASON = "No reason given"
@@ -69,3 +71,17 @@ class AFKRead(AFKFields):
     guild_id: Snowflake
     user_id: Snowflake
     since: datetime
+
+
+class AFKExpiryPayload(pydantic.BaseModel):
+    """What a timed AFK's expiry job carries: the member and the ``until`` it ends (a later AFK differs)."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    guild_id: int = pydantic.Field(gt=0, lt=2**63)
+    user_id: int = pydantic.Field(gt=0, lt=2**63)
+    until: UTCDateTime
+
+
+AFK_EXPIRY = JobKind("afk_expiry", AFKExpiryPayload)
+"""Ends a timed AFK at its ``until``."""

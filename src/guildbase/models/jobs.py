@@ -6,15 +6,19 @@ Design decisions:
   TEMPBAN, delivering a reminder, ending an AFK and the maintenance jobs of
   later issues all share one claim statement, one lease, one retry policy,
   one ``jobs status`` query and one ``jobs retry ID``.
-- Domain rows enqueue their own job: triggers on ``mod_case``, ``reminder``
-  and ``afk`` (migration 0005) insert, replace or delete the job row in the
-  same transaction as the domain write, whoever the writer is (a controller,
-  the legacy importer, a bulk COPY). A trigger on ``job`` calls
-  ``pg_notify('guildbase_jobs', kind)``, which PostgreSQL delivers at commit,
-  so idle runners wake the moment a sooner item exists.
-- References are real columns with cascading foreign keys (``case_id``,
-  ``reminder_id``, ``guild_id``): a deleted guild takes its jobs with it.
-  An AFK job is identified by ``kind = 'afk_expiry'`` + (``guild_id``, ``user_id``).
+- A domain enqueues its own job from Python, in the unit of work that writes
+  its row (``db.jobs.enqueue_in(session, KIND, …)``): the job commits or rolls
+  back with the row. Nothing about a domain lives in this table: a kind is a
+  ``JobKind`` (a name and a pydantic payload model) declared next to the
+  domain's models, and what the job points at is in its typed ``payload``, so
+  a new domain adds timed work with no migration (0007 removed the per-domain
+  triggers and the ``case_id`` / ``reminder_id`` / ``user_id`` columns).
+- ``guild_id`` is the one reference column, with a cascading foreign key: a
+  deleted guild takes its jobs with it. ``dedupe_key`` names what a job is
+  about (``"<case_id>"``, ``"<guild_id>:<user_id>"``), so ``cancel_in`` can find it.
+- A trigger on ``job`` calls ``pg_notify('guildbase_jobs', kind)`` when a job
+  becomes pending; PostgreSQL delivers it at commit, so idle runners wake the
+  moment a sooner item exists and never for work they cannot see yet.
 - ``attempts`` only ever grows for one row and is fenced on every outcome
   (``status = 'running' AND attempts = :attempt AND locked_by = :worker``), so
   a worker whose lease ran out cannot overwrite the outcome of a newer attempt.
@@ -27,9 +31,12 @@ Design decisions:
 
 import enum
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import pydantic
 from pydantic import field_validator
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -37,6 +44,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.mixins import TimestampMixin
 from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.errors import FieldError, ValidationError
 from guildbase.models.core import GUILD_FK
 
 KIND_MAX_LENGTH = 64
@@ -60,14 +68,57 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class BuiltinKind(enum.StrEnum):
-    """The kinds the migration's triggers enqueue; their handlers live in ``guildbase.jobs.handlers``."""
+P = TypeVar("P", bound=pydantic.BaseModel)
 
-    TEMPBAN_EXPIRY = "tempban_expiry"
-    TIMEOUT_EXPIRY = "timeout_expiry"
-    JAIL_EXPIRY = "jail_expiry"
-    REMINDER_DELIVERY = "reminder_delivery"
-    AFK_EXPIRY = "afk_expiry"
+
+def check_kind_name(field: str, name: str) -> str:
+    """A kind name is 1-64 characters of ``a-z0-9_.``, starting with a letter (``ticket.autoclose``)."""
+    if not (isinstance(name, str) and 1 <= len(name) <= KIND_MAX_LENGTH and re.fullmatch(KIND_PATTERN, name)):
+        shown = repr(name)[:80]
+        msg = f"must be 1-{KIND_MAX_LENGTH} characters of a-z, 0-9, '_' and '.', starting with a letter; got {shown}"
+        raise ValidationError.single(field, "pattern", msg)
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class JobKind(Generic[P]):
+    """A kind of timed work and the typed payload its jobs carry, declared once next to its domain.
+
+    ``JobKind("ticket.autoclose", AutoClosePayload)`` is all a domain adds to get
+    timed work: its controller calls ``db.jobs.enqueue_in(session, KIND, payload=…)``
+    in the unit of work that writes its row, and the bot registers a handler
+    for it (``registry.register(KIND, handler)``), which receives the payload
+    validated by the same model. No column, trigger or migration.
+
+    Attributes:
+        name: the ``job.kind`` string.
+        payload: the pydantic model of ``job.payload``; validated when a job is
+            enqueued and again when it runs.
+    """
+
+    name: str
+    payload: type[P]
+
+    def __post_init__(self) -> None:
+        check_kind_name("kind", self.name)
+
+    def parse(self, payload: "P | Mapping[str, Any]") -> P:
+        """The payload as its model; errors name ``payload.<field>``."""
+        if isinstance(payload, self.payload):
+            return payload
+        data = payload.model_dump() if isinstance(payload, pydantic.BaseModel) else payload
+        try:
+            return self.payload.model_validate(data)
+        except pydantic.ValidationError as error:
+            raise _prefixed(ValidationError.from_pydantic(error)) from None
+
+    def dump(self, payload: "P | Mapping[str, Any]") -> dict[str, Any]:
+        """The validated payload as JSON-ready data (what is stored in ``job.payload``)."""
+        return self.parse(payload).model_dump(mode="json")
+
+
+def _prefixed(error: ValidationError) -> ValidationError:
+    return ValidationError([FieldError(f"payload.{e.field}", e.rule, e.message) for e in error.errors])
 
 
 class JobFields(SQLModel):
@@ -97,7 +148,6 @@ class Job(JobFields, TimestampMixin, table=True):
         CheckConstraint(
             "status <> 'running' OR (locked_until IS NOT NULL AND locked_by IS NOT NULL)", name="running_is_leased"
         ),
-        CheckConstraint("num_nonnulls(case_id, reminder_id) <= 1", name="one_target"),
         CheckConstraint("interval_seconds IS NULL OR interval_seconds > 0", name="interval_positive"),
         # Partial: the claim scan only looks at pending jobs, a small slice once history accumulates.
         Index("ix_job_due", "run_at", postgresql_where=text("status = 'pending'")),
@@ -115,14 +165,6 @@ class Job(JobFields, TimestampMixin, table=True):
             unique=True,
             postgresql_where=text("status IN ('pending', 'running') AND dedupe_key IS NOT NULL"),
         ),
-        # Partial unique: the AFK triggers find (and replace) the one expiry job of an AFK.
-        Index(
-            "uq_job_afk",
-            "guild_id",
-            "user_id",
-            unique=True,
-            postgresql_where=text("kind = 'afk_expiry'"),
-        ),
     )
 
     job_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
@@ -138,13 +180,6 @@ class Job(JobFields, TimestampMixin, table=True):
     locked_by: str | None = Field(default=None, sa_type=String(WORKER_MAX_LENGTH))
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
     guild_id: Snowflake | None = snowflake_field(default=None, foreign_key=GUILD_FK, ondelete="CASCADE")
-    user_id: Snowflake | None = snowflake_field(default=None)
-    case_id: int | None = Field(
-        default=None, sa_type=BigInteger, foreign_key="mod_case.case_id", ondelete="CASCADE", unique=True
-    )
-    reminder_id: int | None = Field(
-        default=None, sa_type=BigInteger, foreign_key="reminder.reminder_id", ondelete="CASCADE", unique=True
-    )
 
 
 class JobCreate(JobFields):
@@ -162,6 +197,9 @@ class JobCreate(JobFields):
             raise ValueError(msg)
         return value
 
+    guild_id: int | None = Field(default=None, gt=0, lt=2**63)
+    """The guild the job belongs to: deleting the guild deletes the job."""
+
 
 class JobRead(JobFields):
     job_id: int
@@ -172,9 +210,6 @@ class JobRead(JobFields):
     locked_by: str | None
     finished_at: datetime | None
     guild_id: int | None
-    user_id: int | None
-    case_id: int | None
-    reminder_id: int | None
     created_at: datetime
     updated_at: datetime
 

@@ -10,9 +10,10 @@ Design decisions (compared with the legacy ``Case`` / ``Note`` tables):
   within the guild), where the legacy schema sorted by a ``created_at`` that
   concurrent transactions could tie or invert.
 - ``status`` (active / expired / voided) replaces the legacy boolean
-  ``case_status``; ``processed_at`` replaces ``case_tempban_expired``; and
-  ``claimed_at`` is a lease taken by ``claim_due`` so a worker that crashes
-  mid-expiry loses its claim after the lease instead of holding it forever.
+  ``case_status``; ``processed_at`` replaces ``case_tempban_expired``.
+  Expiry is the job runner's (``CASE_EXPIRY`` jobs, enqueued with the case);
+  ``claimed_at`` and ``ix_mod_case_due`` belonged to the retired
+  ``claim_due`` loop and are no longer written or read.
 - The legacy ``index(case_number, guild_id)`` duplicated its own unique key and
   is dropped; ``index(case_created_at DESC)`` becomes guild-leading.
 - Changes (reason edits, voids, expiries, note edits and deletes) go to
@@ -30,6 +31,7 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any
 
+import pydantic
 from pydantic import BeforeValidator, ValidationInfo, field_validator
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -39,6 +41,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.types import Snowflake, SnowflakeType, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
+from guildbase.models.jobs import JobKind
 
 NOTE_MAX_LENGTH = 2000
 MAX_ROLE_IDS = 250  # Discord's limit on roles per guild
@@ -310,3 +313,18 @@ class ModerationChangeRead(SQLModel):
     before: dict[str, Any]
     after: dict[str, Any]
     created_at: datetime
+
+
+class CaseExpiryPayload(pydantic.BaseModel):
+    """What a case's expiry job carries: the case, by guild and number."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    guild_id: int = pydantic.Field(gt=0, lt=2**63)
+    number: int = pydantic.Field(ge=1)
+
+
+CASE_EXPIRY: dict[CaseType, JobKind[CaseExpiryPayload]] = {
+    case_type: JobKind(f"{case_type.value.lower()}_expiry", CaseExpiryPayload) for case_type in sorted(MAY_EXPIRE)
+}
+"""The expiry job kind of each type that may expire (``tempban_expiry``, ``timeout_expiry``, ``jail_expiry``)."""

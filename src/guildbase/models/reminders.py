@@ -13,6 +13,7 @@ a guild disappears with it. ``channel_id`` None means "DM the user".
 import enum
 from datetime import datetime
 
+import pydantic
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, Text, text
 from sqlmodel import Field, SQLModel
 
@@ -20,6 +21,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import TimestampMixin
 from guildbase.db.types import Snowflake, UTCDateTime, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
+from guildbase.models.jobs import JobKind
 
 CONTENT_MAX_LENGTH = 2000
 ERROR_MAX_LENGTH = 2000
@@ -89,3 +91,15 @@ class ReminderRead(ReminderFields):
     last_error: str | None
     sent_at: datetime | None
     created_at: datetime
+
+
+class ReminderDeliveryPayload(pydantic.BaseModel):
+    """What a reminder's delivery job carries."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    reminder_id: int = pydantic.Field(ge=1)
+
+
+REMINDER_DELIVERY = JobKind("reminder_delivery", ReminderDeliveryPayload)
+"""Delivers a pending reminder at ``remind_at``; its budget is the reminder's ``max_attempts``."""
