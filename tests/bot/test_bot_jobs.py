@@ -80,7 +80,8 @@ async def test_a_reminder_discord_refuses_fails_its_job_with_the_reason(working:
     )
 
     async def failed_job() -> list[object]:
-        return [j for j in await db.jobs.failed(kind="reminder_delivery") if j.reminder_id == reminder.reminder_id]
+        jobs = await db.jobs.failed(kind="reminder_delivery")
+        return [j for j in jobs if j.payload.get("reminder_id") == reminder.reminder_id]
 
     (job,) = await until(failed_job, "the delivery job to fail")
     assert "Missing Access" in (job.last_error or "")  # type: ignore[attr-defined]
