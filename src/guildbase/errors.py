@@ -76,5 +76,9 @@ class SchemaNotAtHeadError(GuildbaseError):
     """The database schema is older or newer than the code expects."""
 
 
+class MigrationError(GuildbaseError):
+    """A migration failed; it was rolled back, so the schema stays at the last revision that succeeded."""
+
+
 class DatabaseUnavailableError(GuildbaseError):
     """PostgreSQL could not be reached or started."""

@@ -7,10 +7,11 @@ connections) use a pooled ``Database`` and ``truncate_all`` afterwards.
 """
 
 import asyncio
+import enum
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,9 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import event
+from sqlalchemy import ClauseElement, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from guildbase.db.embedded import start_embedded
 from guildbase.errors import DatabaseUnavailableError
@@ -225,3 +227,56 @@ async def statements_on(engine: AsyncEngine) -> AsyncIterator[list[str]]:
         event.remove(sync_engine.pool, "checkout", on_checkout)
         for driver in touched:
             driver.remove_query_logger(on_driver)
+
+
+def _sql_literal(value: Any) -> str:
+    """``value`` as an SQL literal for ``EXECUTE``'s argument list (test data only: no escaping beyond quotes)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'"
+    if isinstance(value, list | tuple):
+        return "ARRAY[" + ", ".join(_sql_literal(item) for item in value) + "]"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+async def query_plans(
+    session: AsyncSession, statement: ClauseElement, params: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The plans PostgreSQL may run ``statement`` with, as ``{"custom": …, "generic": …}`` EXPLAIN texts.
+
+    The statement is prepared as the driver prepares it, then explained with a
+    plan for these values (``custom``) and with the generic plan a reused
+    prepared statement may switch to after five runs (``generic``). Every other
+    planner setting is left as the server has it, so run it over realistic,
+    ANALYZEd data: on empty tables any plan is "fast".
+    """
+    compiled = statement.compile(dialect=session.get_bind().dialect)
+    if not isinstance(compiled, SQLCompiler):
+        raise TypeError(f"not an SQL statement: {statement!r}")
+    values = {**compiled.params, **(params or {})}
+    arguments = ", ".join(_sql_literal(values[name]) for name in compiled.positiontup or [])
+    execute = f"EXECUTE guildbase_plan({arguments})" if arguments else "EXECUTE guildbase_plan"
+    plans: dict[str, str] = {}
+    await session.execute(text(f"PREPARE guildbase_plan AS {compiled.string}"))
+    try:
+        for mode in ("custom", "generic"):
+            await session.execute(text(f"SET LOCAL plan_cache_mode = force_{mode}_plan"))
+            plans[mode] = "\n".join((await session.execute(text(f"EXPLAIN {execute}"))).scalars())
+        await session.execute(text("RESET plan_cache_mode"))
+    finally:
+        await session.execute(text("DEALLOCATE guildbase_plan"))
+    return plans
+
+
+def reads_index(plan: str, index: str) -> bool:
+    """Whether an EXPLAIN text reads ``index`` (index, index-only or bitmap scan, either direction)."""
+    name = re.escape(index)
+    pattern = rf"(Index Scan|Index Only Scan)( Backward)? using {name} on|Bitmap Index Scan on {name}\b"
+    return re.search(pattern, plan) is not None

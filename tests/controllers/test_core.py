@@ -48,20 +48,6 @@ async def test_leave_then_rejoin_clears_left_at_and_keeps_config(db: Database) -
     assert (await db.guild_config.get(GUILD)).prefix == "!"
 
 
-async def test_delete_guild_cascades_to_every_guild_scoped_row(db: Database) -> None:
-    await db.guilds.join(GUILD)
-    await db.guilds.join(OTHER_GUILD)
-    await db.guild_config.set_feature(GUILD, Feature.TICKETS, enabled=True)
-    await db.members.ensure(GUILD, USER)
-    await db.members.ensure(OTHER_GUILD, USER)
-    assert await db.guilds.delete(GUILD) is True
-    assert await db.guilds.get(GUILD) is None
-    assert await _count(db, GuildConfig) == 1
-    assert await _count(db, GuildFeature) == 0
-    assert await _count(db, Member) == 1
-    assert await db.guilds.delete(GUILD) is False
-
-
 async def test_config_update_changes_only_given_fields_and_records_the_actor(db: Database) -> None:
     await db.guilds.join(GUILD)
     with acting_as(ADMIN):

@@ -128,6 +128,25 @@ async def test_bad_command_log_input_names_the_field_and_queues_nothing(
     assert db.logs.command_writer.pending == 0
 
 
+async def test_a_logged_command_keeps_who_where_when_and_its_parameters(db: Database) -> None:
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    params = {"member": "1100000000000000999", "days": 7, "reason": "spam"}
+    await db.logs.record_command(
+        USER, "ban", guild_id=GUILD, channel_id=CHANNEL, params=params, duration_ms=42, created_at=when
+    )
+    await db.logs.record_command(USER + 1, "ping", guild_id=GUILD)  # someone else: not in USER's history
+    await db.logs.flush()
+    (row,) = await db.logs.recent_commands(guild_id=GUILD, user_id=USER)
+    assert (row.user_id, row.guild_id, row.channel_id, row.command, row.created_at) == (
+        USER,
+        GUILD,
+        CHANNEL,
+        "ban",
+        when,
+    )
+    assert (row.params, row.is_success, row.error, row.duration_ms) == (params, True, None, 42)
+
+
 async def test_a_row_outside_every_partition_creates_its_month(db: Database) -> None:
     old = datetime(2019, 3, 14, 9, 0, tzinfo=UTC)
     await db.logs.record_command(USER, "remind", guild_id=GUILD, created_at=old)

@@ -8,11 +8,13 @@ import textwrap
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from sqlalchemy import text
 
 from guildbase import Database, Settings
-from guildbase.controllers.core import config_key
+from guildbase.controllers.core import config_key, features_key
+from guildbase.db.engine import create_async
 from guildbase.errors import ValidationError
-from guildbase.services.cache import CacheService, LocalCache
+from guildbase.services.cache import GENERATION_TTL_MS, CacheService, LocalCache
 from guildbase.services.keys import guild_key
 from guildbase.services.redis import create_redis
 from guildbase.testing import statements_on
@@ -37,11 +39,49 @@ async def test_config_read_is_cached_in_redis_and_dropped_on_update(db: Database
     assert (await db.guild_config.get(GUILD)).prefix == "!"
 
 
-async def test_feature_map_is_cached_and_invalidated_by_toggles(db: Database) -> None:
+async def test_feature_map_is_cached_and_invalidated_by_toggles(db: Database, redis_client: aioredis.Redis) -> None:
     await db.guilds.join(GUILD)
-    assert await db.guild_config.is_enabled(GUILD, "tickets") is False
-    await db.guild_config.set_feature(GUILD, "tickets", enabled=True)
+    assert await db.guild_config.is_enabled(GUILD, "tickets") is False  # loaded from PostgreSQL, now cached
+    assert await redis_client.get(features_key(GUILD)) is not None
+    async with db.session() as session:  # a change behind the cache's back…
+        await session.execute(
+            text("INSERT INTO guild_feature (guild_id, feature, is_enabled) VALUES (:g, 'tickets', true)"), {"g": GUILD}
+        )
+    assert await db.guild_config.is_enabled(GUILD, "tickets") is False  # …is not seen: the local copy answers
+    db.cache.local.clear()
+    assert await db.guild_config.is_enabled(GUILD, "tickets") is False  # …nor once only Redis holds the map
+
+    await db.guild_config.set_feature(GUILD, "afk", enabled=False)  # any toggle drops the guild's whole map
+    assert await redis_client.get(features_key(GUILD)) is None
     assert await db.guild_config.is_enabled(GUILD, "tickets") is True
+    assert await db.guild_config.is_enabled(GUILD, "afk") is False
+
+
+async def test_cached_config_and_features_expire_after_the_configured_ttl(
+    settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    custom = settings.model_copy(update={"cache_ttl_seconds": 123.0, "local_cache_ttl_seconds": 7.0})
+    assert custom.database_url is not None
+    engine = create_async(custom.database_url, custom)
+    try:
+        async with engine.connect() as connection:
+            transaction = await connection.begin()
+            db = Database(custom).bind(connection, redis_client)
+            try:
+                await db.guilds.join(GUILD)
+                await db.guild_config.get(GUILD)
+                await db.guild_config.features(GUILD)
+                for key in (config_key(GUILD), features_key(GUILD)):
+                    assert 122_000 < await redis_client.pttl(key) <= 123_000, key
+                assert db.cache.local.ttl == 7.0  # the in-process copy lives only seconds
+
+                await db.guild_config.update(GUILD, prefix="!")  # a write leaves a generation behind…
+                generation = await redis_client.pttl(f"{config_key(GUILD)}:gen")
+                assert GENERATION_TTL_MS - 60_000 < generation <= GENERATION_TTL_MS  # …outliving every cached value
+            finally:
+                await transaction.rollback()
+    finally:
+        await engine.dispose()
 
 
 async def test_concurrent_misses_for_one_guild_cause_one_database_read(pooled_db: Database) -> None:

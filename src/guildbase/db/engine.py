@@ -31,9 +31,11 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
         "max_overflow": settings.pool_max_overflow,
         "pool_timeout": settings.pool_timeout,
         "pool_recycle": settings.pool_recycle,
-        # asyncpg's ping is BEGIN; ping; ROLLBACK: three round trips on every checkout,
-        # more than a hot path's own statement. Off by default: a connection that died
-        # fails its next use, SQLAlchemy invalidates the pool, and the following call works.
+        # On by default (Settings.pool_pre_ping): a connection the server killed is
+        # replaced at checkout, unseen by the caller. asyncpg's ping is BEGIN; ping;
+        # ROLLBACK, three round trips per checkout; turning it off trades them for one
+        # failed call after a server restart (the pool is then invalidated and the
+        # following call works).
         "pool_pre_ping": settings.pool_pre_ping,
         # FIFO hands out the longest-idle connection; LIFO lets surplus ones age out.
         "pool_use_lifo": True,

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import alembic_postgresql_enum
 from alembic import context
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -19,6 +20,7 @@ from guildbase.config import Settings
 from guildbase.db.embedded import start_embedded
 from guildbase.db.engine import with_driver
 from guildbase.db.types import SnowflakeType
+from guildbase.errors import MigrationError
 from guildbase.models import metadata
 
 alembic_postgresql_enum.set_configuration(
@@ -70,10 +72,35 @@ def _configure(connection: Connection) -> None:
     )
 
 
+_ENUM_VALUE_IN_USE = "invalid input value for enum"
+
+
+def _failure(error: BaseException) -> MigrationError:
+    """One line a person can act on: the database's own words, and what to do for an enum value still in use."""
+    cause: BaseException | None = error
+    reason = str(error)
+    while cause is not None:  # the driver's error is the precise one; SQLAlchemy's repeats the whole SQL
+        if type(cause).__module__.startswith("asyncpg"):
+            reason = str(cause)
+        cause = cause.__cause__ or cause.__context__
+    message = f"migration failed and was rolled back; the schema stays at the last revision that succeeded: {reason}"
+    if _ENUM_VALUE_IN_USE in reason:
+        message += (
+            " (rows still hold an enum value this migration removes: update or delete them first, "
+            "or map the old value to a new one with sync_enum_values(enum_values_to_rename=[(old, new)]))"
+        )
+    return MigrationError(message)
+
+
 def _run(connection: Connection) -> None:
     _configure(connection)
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    except (MigrationError, CommandError):  # ours, or Alembic's own (an unknown revision): already clear
+        raise
+    except Exception as error:
+        raise _failure(error) from error
 
 
 async def _run_async() -> None:
