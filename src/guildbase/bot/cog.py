@@ -1,0 +1,45 @@
+"""``GuildbaseCog``: what every cog of the reference bot shares.
+
+A cog holds the bot and the facade and nothing else: no sessions, no SQL. Its
+``feature`` names the ``guild_feature`` toggle that gates all of its commands
+(the global check reads it) and its listeners (they call ``enabled``).
+"""
+
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from discord.ext import commands
+
+from guildbase import Database
+
+if TYPE_CHECKING:
+    from guildbase.bot.bot import GuildbaseBot
+
+Ctx = commands.Context[Any]
+"""The context type of every command (``GuildbaseContext`` at run time)."""
+Callback = Callable[..., Coroutine[Any, Any, None]]
+
+
+def hybrid(name: str, **attrs: Any) -> Callable[[Callback], "commands.HybridCommand[Any, ..., None]"]:
+    """``commands.hybrid_command`` with a signature mypy can check (discord.py's is typed for pyright)."""
+    return cast(
+        "Callable[[Callback], commands.HybridCommand[Any, ..., None]]", commands.hybrid_command(name=name, **attrs)
+    )
+
+
+class GuildbaseCog(commands.Cog):
+    """Base of the domain cogs; ``feature`` is None for cogs that are always on."""
+
+    feature: ClassVar[str | None] = None
+
+    def __init__(self, bot: "GuildbaseBot") -> None:
+        self.bot = bot
+
+    @property
+    def db(self) -> Database:
+        """The facade the bot runs on."""
+        return self.bot.db
+
+    async def enabled(self, guild_id: int) -> bool:
+        """Whether this cog's feature is on in the guild (always, for cogs without one)."""
+        return self.feature is None or await self.db.guild_config.is_enabled(guild_id, self.feature)

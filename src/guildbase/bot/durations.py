@@ -1,0 +1,55 @@
+"""Human durations for commands: ``1h30m``, ``2d``, ``90s``, ``1w 2d``.
+
+``parse_duration`` accepts one or more ``<number><unit>`` parts (units ``w d h m s``,
+case-insensitive, spaces allowed between parts) and refuses anything else with a
+``ValidationError`` on ``duration``, so a bad duration reaches the user as a clear
+reply before any write.
+"""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from discord.ext import commands
+
+from guildbase.errors import ValidationError
+
+MAX_DURATION = timedelta(days=366 * 5)
+_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+_PART = re.compile(r"(\d{1,7})\s*([wdhms])", re.IGNORECASE)
+_WHOLE = re.compile(r"(?:\s*\d{1,7}\s*[wdhms])+\s*", re.IGNORECASE)
+HELP = "use a duration like 30m, 1h30m, 2d or 1w"
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"1h30m"`` → ``timedelta(hours=1, minutes=30)``; errors name ``duration``."""
+    if not _WHOLE.fullmatch(text):
+        raise ValidationError.single("duration", "format", f"{text!r} is not a duration; {HELP}")
+    seconds = sum(int(amount) * _UNITS[unit.lower()] for amount, unit in _PART.findall(text))
+    if seconds <= 0:
+        raise ValidationError.single("duration", "positive", f"must be longer than zero; {HELP}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValidationError.single("duration", "max", f"must be at most {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """``timedelta(hours=1, minutes=30)`` → ``"1h 30m"`` (the largest units, no zero parts)."""
+    remaining = int(delta.total_seconds())
+    parts = []
+    for unit, size in _UNITS.items():
+        amount, remaining = divmod(remaining, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts) or "0s"
+
+
+class Duration(commands.Converter[timedelta]):
+    """A command argument parsed by ``parse_duration`` (a string option in slash commands)."""
+
+    async def convert(self, ctx: commands.Context[Any], argument: str) -> timedelta:  # noqa: ARG002
+        return parse_duration(argument)
+
+
+DURATION = commands.parameter(converter=Duration, description="how long, e.g. 30m, 1h30m, 2d")
+"""Use as a parameter default: ``duration: timedelta = DURATION``."""

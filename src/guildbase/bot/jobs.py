@@ -1,0 +1,89 @@
+"""The Discord side of timed work: the bot runs the job worker with these actions.
+
+The data layer decides what is due and records outcomes (``guildbase.jobs``); each
+action here is the one Discord call that goes with it:
+
+- tempban expiry → unban (an already lifted ban counts as done);
+- timeout expiry → nothing to call: Discord ends timeouts itself, the case is closed;
+- reminder due → send it to its channel, or by DM for a DM reminder;
+- AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
+
+A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
+job fails with that reason, is retried with backoff, and shows in
+``guildbase jobs status``. Actions use REST by ID only, so any bot process can run
+any guild's job, whichever shard holds the guild.
+"""
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from guildbase import AFKRead, CaseRead, ReminderRead
+from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
+from guildbase.jobs.registry import JobRegistry
+from guildbase.jobs.runner import JobRunner
+
+if TYPE_CHECKING:
+    from guildbase.bot.bot import GuildbaseBot
+
+log = logging.getLogger("guildbase.bot")
+
+
+class BotJobs:
+    """The bot process's job worker: built-in kinds with Discord actions, plus maintenance."""
+
+    def __init__(self, bot: "GuildbaseBot") -> None:
+        self.bot = bot
+        self.registry = JobRegistry()
+        register_maintenance(self.registry)
+        register_builtin(
+            self.registry,
+            BotActions(
+                unban=self.unban,
+                end_timeout=self.end_timeout,
+                deliver_reminder=self.deliver_reminder,
+                end_afk=self.end_afk,
+            ),
+        )
+        self.runner = JobRunner(bot.db, self.registry)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start claiming jobs in the background."""
+        self._task = asyncio.get_running_loop().create_task(self.runner.run(), name="guildbase-bot-jobs")
+
+    async def stop(self) -> None:
+        """Stop claiming; running jobs get the shutdown grace (``GUILDBASE_JOBS_SHUTDOWN_TIMEOUT_SECONDS``)."""
+        if self._task is None:
+            return
+        self.runner.stop()
+        await self._task
+        self._task = None
+
+    async def unban(self, case: CaseRead, attempt: int) -> None:
+        """Lift an expired tempban; a ban already lifted by hand is fine."""
+        try:
+            await self.bot.http.unban(case.user_id, case.guild_id, reason=f"tempban case #{case.number} expired")
+        except discord.NotFound:
+            log.info("tempban #%s in %s: user %s was no longer banned", case.number, case.guild_id, case.user_id)
+        log.debug("unbanned %s in %s (attempt %s)", case.user_id, case.guild_id, attempt)
+
+    async def end_timeout(self, case: CaseRead, attempt: int) -> None:
+        """Discord lifts timeouts on its own; only the case is closed."""
+        log.debug("timeout #%s in %s ended (attempt %s)", case.number, case.guild_id, attempt)
+
+    async def deliver_reminder(self, reminder: ReminderRead, attempt: int) -> None:
+        """Send the reminder where it was asked for, mentioning its owner."""
+        text = f"<@{reminder.user_id}> ⏰ reminder #{reminder.reminder_id}: {reminder.content}"
+        if reminder.channel_id is not None:
+            await self.bot.get_partial_messageable(reminder.channel_id).send(text)
+        else:
+            user = self.bot.get_user(reminder.user_id) or await self.bot.fetch_user(reminder.user_id)
+            await user.send(text)
+        log.debug("delivered reminder %s (attempt %s)", reminder.reminder_id, attempt)
+
+    async def end_afk(self, afk: AFKRead, attempt: int) -> None:
+        """Nothing to do on Discord: the reference bot does not rename AFK members."""
+        log.debug("AFK of %s in %s expired (attempt %s)", afk.user_id, afk.guild_id, attempt)
