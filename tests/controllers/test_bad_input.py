@@ -41,6 +41,7 @@ from guildbase.models.jobs import JobRead
 from guildbase.models.levels import XPAward
 from guildbase.models.moderation import CaseCreate
 from guildbase.services.redis import create_redis
+from guildbase.testing import shifted_now
 
 NOW = utcnow()
 ID = make_snowflake(NOW - timedelta(days=30))
@@ -198,7 +199,7 @@ def valid(param: Param) -> Any:  # noqa: PLR0911 - one answer per kind of parame
     raise AssertionError(msg)
 
 
-_NAIVE = datetime(2026, 1, 1)  # noqa: DTZ001 - the point: a naive datetime
+_NAIVE = shifted_now().replace(tzinfo=None)  # the point: a naive datetime, derived from the clock
 _TEXT_BAD = st.sampled_from(["bad\x00text", "\x00", "bad\ud800text", 5, b"bytes", 1.5, ["list"]])
 _HUGE = st.just("x" * 100_001)
 _ANY_WRONG = st.sampled_from([object(), 3.25, b"raw", ("tuple",), frozenset({1})])

@@ -1,7 +1,8 @@
 """The argument checks of ``db.validation``, and the defects they closed, seen from the facade."""
 
 import enum
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -25,6 +26,7 @@ from guildbase.errors import SHOWN_MAX, shown
 from guildbase.models.core import Feature, GuildConfigUpdate
 from guildbase.models.moderation import CaseType
 from guildbase.services.leaderboard import Period
+from guildbase.testing import shifted_now
 
 GUILD = make_snowflake(utcnow() - timedelta(days=400), 1)
 
@@ -78,8 +80,8 @@ async def test_limit_true_fails_everywhere_a_page_is_asked_for(db: Database) -> 
 
 def test_naive_datetimes_are_refused_and_aware_ones_come_back_in_utc() -> None:
     with pytest.raises(ValidationError, match="now: must be a timezone-aware datetime"):
-        aware("now", datetime(2026, 1, 1))  # noqa: DTZ001 - the point
-    plus_two = datetime(2026, 1, 1, 12, tzinfo=UTC).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris"))
+        aware("now", shifted_now().replace(tzinfo=None))  # the point: naive
+    plus_two = shifted_now().astimezone(ZoneInfo("Europe/Paris"))
     assert aware("now", plus_two).tzinfo is UTC
 
 
