@@ -59,10 +59,11 @@ def spawn(settings: Settings, calls: Path, *, mode: str = "normal", **jobs: obje
 @contextmanager
 def workers(*processes: subprocess.Popen[bytes]) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Stop every worker still alive on the way out (a failing test leaves no orphans)."""
+    alive = list(processes)  # the test extends this list; every process in it is stopped
     try:
-        yield list(processes)
+        yield alive
     finally:
-        for process in processes:
+        for process in alive:
             if process.poll() is None:
                 process.kill()
                 process.wait()
