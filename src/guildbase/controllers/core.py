@@ -1,4 +1,4 @@
-"""Core rules: guild join/leave, configuration, features, members, blacklists, counters."""
+"""Core rules: guild join/leave, configuration, features, members, blacklists."""
 
 import json
 from collections.abc import Mapping
@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
+from guildbase.db.mixins import actor_columns, live, soft_delete_values
 from guildbase.db.types import utcnow, validate_snowflake
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -23,7 +23,6 @@ from guildbase.models.core import (
     BlacklistEntryCreate,
     BlacklistEntryRead,
     BlacklistTarget,
-    CounterKind,
     DiscordUser,
     Feature,
     GlobalBlacklist,
@@ -32,7 +31,6 @@ from guildbase.models.core import (
     GuildConfig,
     GuildConfigRead,
     GuildConfigUpdate,
-    GuildCounter,
     GuildFeature,
     GuildRead,
     Member,
@@ -65,25 +63,6 @@ def snowflake(field: str, value: Any) -> int:
         return validate_snowflake(value)
     except ValueError as error:
         raise ValidationError.single(field, "snowflake", str(error)) from None
-
-
-async def next_number(session: AsyncSession, guild_id: int, kind: CounterKind) -> int:
-    """Take the next per-guild number in ONE statement, inside the caller's transaction.
-
-    ``INSERT … ON CONFLICT DO UPDATE SET last_value = last_value + 1`` holds the
-    counter row's lock until the caller commits, so concurrent writers queue
-    on it instead of racing; a rollback gives the number back.
-    """
-    stmt = (
-        insert(GuildCounter)
-        .values(guild_id=guild_id, kind=kind, last_value=1)
-        .on_conflict_do_update(
-            index_elements=["guild_id", "kind"],
-            set_={"last_value": col(GuildCounter.last_value) + 1},
-        )
-        .returning(col(GuildCounter.last_value))
-    )
-    return int((await session.execute(stmt)).scalar_one())
 
 
 class GuildController(Controller):
@@ -195,7 +174,7 @@ class GuildConfigController(Controller):
         values = checked.model_dump(include=set(given))
         if not values:
             return await self.get(guild_id)
-        values |= {"updated_at": func.now(), "updated_by": current_actor()}
+        values |= {"updated_at": func.now(), **actor_columns(GuildConfig, "update")}
         async with self._db.session() as session:
             stmt = (
                 update(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).values(**values).returning(GuildConfig)
@@ -256,8 +235,7 @@ class GuildConfigController(Controller):
             guild_id=guild_id,
             feature=checked,
             is_enabled=enabled,
-            created_by=current_actor(),
-            updated_by=current_actor(),
+            **actor_columns(GuildFeature, "insert"),
         )
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "feature"],
@@ -400,7 +378,7 @@ _IS_BLACKLISTED = prepare(
         exists().where(
             col(GlobalBlacklist.target) == bindparam("target", type_=GlobalBlacklist.__table__.c.target.type),  # type: ignore[attr-defined]
             col(GlobalBlacklist.target_id) == bindparam("target_id", type_=BigInteger),
-            col(GlobalBlacklist.deleted_at).is_(None),
+            live(GlobalBlacklist),
             or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > bindparam("moment")),
         )
     )
@@ -409,7 +387,7 @@ _IS_BLACKLISTED = prepare(
 _LIVE_BLACKLIST = prepare(
     select(col(GlobalBlacklist.target_id), col(GlobalBlacklist.expires_at)).where(
         col(GlobalBlacklist.target) == bindparam("target", type_=GlobalBlacklist.__table__.c.target.type),  # type: ignore[attr-defined]
-        col(GlobalBlacklist.deleted_at).is_(None),
+        live(GlobalBlacklist),
         or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > func.now()),
     )
 )
@@ -461,7 +439,7 @@ class BlacklistController(Controller):
         stmt = insert(GlobalBlacklist).values(**checked.model_dump())
         upsert = stmt.on_conflict_do_update(
             index_elements=["target", "target_id"],
-            index_where=col(GlobalBlacklist.deleted_at).is_(None),
+            index_where=live(GlobalBlacklist),
             set_={
                 "reason": stmt.excluded.reason,
                 "author_id": stmt.excluded.author_id,
@@ -485,9 +463,9 @@ class BlacklistController(Controller):
                 .where(
                     col(GlobalBlacklist.target) == kind,
                     col(GlobalBlacklist.target_id) == target_id,
-                    col(GlobalBlacklist.deleted_at).is_(None),
+                    live(GlobalBlacklist),
                 )
-                .values(deleted_at=func.now(), deleted_by=current_actor(), updated_at=func.now())
+                .values(**soft_delete_values(GlobalBlacklist), updated_at=func.now())
             )
         await self._db.cache.invalidate(blacklist_key(kind))
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -509,10 +487,10 @@ class BlacklistController(Controller):
             params = {"target": kind.value, "target_id": target_id, "moment": now}
             async with self._db.driver(transaction=False) as connection:
                 return bool(await connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
-        live = await self._live(kind)
-        if target_id not in live:
+        entries = await self._live(kind)
+        if target_id not in entries:
             return False
-        expires = live[target_id]
+        expires = entries[target_id]
         return expires is None or expires > time()
 
     async def _live(self, kind: BlacklistTarget) -> dict[int, float | None]:
@@ -531,7 +509,7 @@ class BlacklistController(Controller):
     async def list_active(self, target: BlacklistTarget | str | None = None) -> list[BlacklistEntryRead]:
         """Every live, unexpired entry, newest first."""
         conditions = [
-            col(GlobalBlacklist.deleted_at).is_(None),
+            live(GlobalBlacklist),
             or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > func.now()),
         ]
         if target is not None:

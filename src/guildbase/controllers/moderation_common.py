@@ -1,0 +1,80 @@
+"""What the case and note controllers share: argument checks, the change trail, not-found errors.
+
+Every reason edit, void, expiry, note edit and note delete is written to
+``moderation_change`` by ``_record`` in the same transaction as the change itself.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guildbase.controllers.core import snowflake
+from guildbase.db.context import current_actor
+from guildbase.db.types import utcnow
+from guildbase.errors import NotFoundError, ValidationError
+from guildbase.models.moderation import ChangeAction, ModerationChange
+
+MAX_PAGE = 100
+
+
+def _number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError.single("number", "positive", f"must be a positive integer, got {value!r}")
+    return value
+
+
+def _limit(value: Any, maximum: int = MAX_PAGE) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValidationError.single("limit", "range", f"must be an integer from 1 to {maximum}, got {value!r}")
+    return value
+
+
+def _cursor(before: Any) -> int | None:
+    if before is None:
+        return None
+    if isinstance(before, bool) or not isinstance(before, int) or before < 1:
+        raise ValidationError.single("before", "positive", f"must be a case/note number, got {before!r}")
+    return before
+
+
+def _moment(field: str, value: Any) -> datetime:
+    if value is None:
+        return utcnow()
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError.single(field, "timezone", f"must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+async def _record(
+    session: AsyncSession,
+    guild_id: int,
+    action: ChangeAction,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    *,
+    actor_id: int | None,
+    case_id: int | None = None,
+    note_id: int | None = None,
+) -> None:
+    session.add(
+        ModerationChange(
+            guild_id=guild_id,
+            case_id=case_id,
+            note_id=note_id,
+            action=action,
+            actor_id=actor_id,
+            before=dict(before),
+            after=dict(after),
+        )
+    )
+    await session.flush()
+
+
+def _actor(actor_id: int | None) -> int | None:
+    return current_actor() if actor_id is None else snowflake("actor_id", actor_id)
+
+
+def _missing(kind: str, guild_id: int, number: int) -> NotFoundError:
+    return NotFoundError(f"{kind} #{number} does not exist in guild {guild_id}")
