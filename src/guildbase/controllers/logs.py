@@ -7,7 +7,6 @@ partition makes the writer create the missing monthly partition and retry.
 """
 
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -80,6 +79,17 @@ LIMIT :limit
 """)
 
 
+def _duration(value: int) -> int:
+    """Whole milliseconds as stored: a float (``12.5``) is refused, never silently rounded."""
+    if type(value) is not int:  # the column and the daily sums are integers
+        raise ValidationError.single(
+            "duration_ms", "integer", f"must be whole milliseconds (an int, e.g. round(seconds * 1000)), got {value!r}"
+        )
+    if not 0 <= value <= MAX_DURATION_MS:
+        raise ValidationError.single("duration_ms", "range", f"must be 0-{MAX_DURATION_MS} ms, got {value}")
+    return value
+
+
 def command_row(
     user_id: int,
     command: str,
@@ -89,13 +99,15 @@ def command_row(
     params: Mapping[str, Any] | None = None,
     success: bool = True,
     error: str | None = None,
-    duration_ms: float = 0,
+    duration_ms: int = 0,
     created_at: datetime | None = None,
 ) -> Row:
     """Validate one command execution into a COPY row; errors name the field.
 
     Plain checks, not a pydantic model: this runs for every command, and the
-    rules are few. ``error`` longer than the column allows is cut, not refused
+    rules are few. ``duration_ms`` is whole milliseconds, as stored: a float
+    (``12.5``) is refused rather than silently rounded, so the caller decides
+    how to round. ``error`` longer than the column allows is cut, not refused
     (a log must not fail because an exception message was long).
     """
     # The same rule as ``snowflake()`` with one clock read for the three IDs; any
@@ -115,13 +127,7 @@ def command_row(
         raise ValidationError.single("success", "bool", f"must be True or False, got {success!r}")
     if error is not None and not isinstance(error, str):
         raise ValidationError.single("error", "string", f"must be a string or None, got {type(error).__name__}")
-    if (
-        isinstance(duration_ms, bool)
-        or not isinstance(duration_ms, (int, float))
-        or not math.isfinite(duration_ms)
-        or not 0 <= duration_ms <= MAX_DURATION_MS
-    ):
-        raise ValidationError.single("duration_ms", "range", f"must be 0-{MAX_DURATION_MS} ms, got {duration_ms!r}")
+    duration = _duration(duration_ms)
     if params is not None and not isinstance(params, Mapping):
         raise ValidationError.single("params", "mapping", f"must be a mapping, got {type(params).__name__}")
     try:
@@ -132,7 +138,7 @@ def command_row(
     if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
         raise ValidationError.single("created_at", "timezone", f"must be a timezone-aware datetime, got {when!r}")
     text_error = None if error is None else error[:ERROR_MAX_LENGTH]
-    return (when, user, guild, channel, command, payload, success, text_error, round(duration_ms))
+    return (when, user, guild, channel, command, payload, success, text_error, duration)
 
 
 def rollup(rows: Sequence[Row]) -> list[list[Any]]:
@@ -188,10 +194,17 @@ class LogController(Controller):
         params: Mapping[str, Any] | None = None,
         success: bool = True,
         error: str | None = None,
-        duration_ms: float = 0,
+        duration_ms: int = 0,
         created_at: datetime | None = None,
     ) -> None:
-        """Validate one executed command and queue it; waits only when the buffer is full."""
+        """Validate one executed command and queue it; waits only when the buffer is full.
+
+        ``duration_ms`` is an int of whole milliseconds (``round(elapsed * 1000)``).
+
+        Raises:
+            ValidationError: a field breaks its rule, e.g. ``duration_ms=12.5``
+                (not whole milliseconds) or negative; nothing is queued.
+        """
         row = command_row(
             user_id,
             command,
