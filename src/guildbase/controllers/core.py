@@ -86,7 +86,11 @@ class GuildController(Controller):
         ).returning(Guild)
         async with self._db.session() as session:
             guild = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            await session.execute(insert(GuildConfig).values(guild_id=checked.guild_id).on_conflict_do_nothing())
+            await session.execute(
+                insert(GuildConfig)
+                .values(guild_id=checked.guild_id, **actor_columns(GuildConfig, "insert"))
+                .on_conflict_do_nothing()
+            )
             return GuildRead.model_validate(guild)
 
     async def leave(self, guild_id: int) -> bool:
@@ -241,7 +245,7 @@ class GuildConfigController(Controller):
             index_elements=["guild_id", "feature"],
             set_={
                 "is_enabled": stmt.excluded.is_enabled,
-                "updated_by": stmt.excluded.updated_by,
+                **{name: stmt.excluded[name] for name in actor_columns(GuildFeature, "update")},
                 "updated_at": func.now(),
             },
         )

@@ -460,7 +460,7 @@ class CaseController(Controller):
             update(Case)
             .where(col(Case.guild_id) == guild_id, col(Case.number) == number)
             .where(col(Case.processed_at).is_(None))
-            .values(processed_at=func.now(), updated_at=func.now())
+            .values(processed_at=func.now(), updated_at=func.now(), **actor_columns(Case, "update"))
         )
         if (await session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
             return True

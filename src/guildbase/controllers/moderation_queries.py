@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
+from guildbase.db.mixins import actor_columns
 from guildbase.models.moderation import PAIRS, Case, CaseStatus, CaseSummary, CaseType
 from guildbase.services.keys import guild_key
 
@@ -98,7 +99,8 @@ def claim_due_query(now: datetime, limit: int, lease: timedelta) -> Update:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return update(Case).where(col(Case.case_id).in_(due)).values(claimed_at=now).returning(Case)
+    claim = {"claimed_at": now, **actor_columns(Case, "update")}
+    return update(Case).where(col(Case.case_id).in_(due)).values(**claim).returning(Case)
 
 
 def summary_key(guild_id: int, user_id: int) -> str:

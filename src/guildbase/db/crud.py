@@ -191,16 +191,17 @@ class CRUDMixin(SQLModel):
         obj = cls.validated(given)
         table_columns = {column.key for column in inspect(cls).columns}
         values = {name: getattr(obj, name) for name in given if name in table_columns}
-        for name, value in actor_columns(cls, "insert").items():
-            values.setdefault(name, value)
         conflict_keys = list(conflict) if conflict else [column.key for column in cls._pk_columns()]
         update_keys = (
             list(update) if update is not None else [k for k in values if k not in conflict_keys and k != "created_by"]
         )
+        for name, value in actor_columns(cls, "insert").items():
+            values.setdefault(name, value)
         stmt = insert(cls).values(**values)
         assignments: dict[str, Any] = {key: stmt.excluded[key] for key in update_keys}
-        if assignments and "updated_by" in values:  # the row's latest writer, whichever columns changed
-            assignments["updated_by"] = stmt.excluded.updated_by
+        if assignments:  # the row is written: stamp it as any update is
+            for name in actor_columns(cls, "update"):
+                assignments.setdefault(name, stmt.excluded[name])
         if issubclass(cls, TimestampMixin):
             assignments["updated_at"] = func.now()
         if assignments:

@@ -115,8 +115,8 @@ class AuditMixin(SQLModel):
 
     Every write path fills them from ``actor_columns``: ORM objects on flush
     (``db.session``), Core statements and prepared SQL by spreading its result
-    into their values. ``updated_by`` is the actor of the latest write, None
-    when that write had no acting user.
+    into their values. ``updated_by`` is the last acting user who wrote the
+    row; a write made with nobody acting leaves it as it was.
     """
 
     created_by: int | None = Field(default=None, sa_type=SnowflakeType)
@@ -127,8 +127,9 @@ def actor_columns(model: type[Any], write: Write, *, actor: Actor = ACTING) -> d
     """The actor columns ``write`` sets on a row of ``model``, and their value: the one way to stamp.
 
     - ``insert``: ``created_by`` and ``updated_by`` (AuditMixin tables);
-    - ``update``: ``updated_by``;
-    - ``delete`` (soft): ``updated_by`` and ``deleted_by`` (SoftDeleteMixin tables).
+    - ``update``: ``updated_by``, only when someone is acting: a write made by
+      nobody (a job, the expiry worker) leaves the last acting user in place;
+    - ``delete`` (soft): as ``update``, plus ``deleted_by`` (SoftDeleteMixin tables).
 
     Tables without those mixins get ``{}``, so a statement can always spread
     the result: ``insert(Model).values(**data, **actor_columns(Model, "insert"))``.
@@ -139,7 +140,8 @@ def actor_columns(model: type[Any], write: Write, *, actor: Actor = ACTING) -> d
     if issubclass(model, AuditMixin):
         if write == "insert":
             columns["created_by"] = who
-        columns["updated_by"] = who
+        if write == "insert" or who is not None:
+            columns["updated_by"] = who
     if write == "delete" and issubclass(model, SoftDeleteMixin):
         columns["deleted_by"] = who
     return columns
