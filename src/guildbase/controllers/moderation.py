@@ -40,7 +40,16 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
-from guildbase.controllers.moderation_common import _actor, _cursor, _limit, _missing, _moment, _number, _record
+from guildbase.controllers.moderation_common import (
+    _actor,
+    _change,
+    _cursor,
+    _limit,
+    _missing,
+    _moment,
+    _number,
+    _record,
+)
 from guildbase.controllers.moderation_queries import (
     _ACTIVE,
     claim_due_query,
@@ -56,7 +65,7 @@ from guildbase.controllers.moderation_queries import (
 )
 from guildbase.controllers.notes import NoteController, notes_query
 from guildbase.db.fast import prepare
-from guildbase.db.mixins import actor_columns, stamp
+from guildbase.db.mixins import actor_columns
 from guildbase.db.numbering import numbered_insert
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate, validate_enum
@@ -290,19 +299,7 @@ class CaseController(Controller):
         actor = _actor(actor_id)
         async with self._db.session() as session:
             case = await self._locked(session, guild_id, number)
-            before = case.reason
-            case.reason = checked.reason
-            stamp(case, "update", actor=actor)
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.CASE_REASON,
-                {"reason": before},
-                {"reason": checked.reason},
-                actor_id=actor,
-                case_id=case.case_id,
-            )
-            await session.refresh(case)
+            await _change(session, case, ChangeAction.CASE_REASON, "reason", checked.reason, actor=actor)
             return CaseRead.model_validate(case)
 
     async def void(self, guild_id: int, number: int, *, actor_id: int | None = None) -> CaseRead:
@@ -317,19 +314,7 @@ class CaseController(Controller):
             case = await self._locked(session, guild_id, number)
             if case.status is CaseStatus.VOIDED:
                 raise ConflictError(f"case #{number}: is already voided")
-            before = case.status
-            case.status = CaseStatus.VOIDED
-            stamp(case, "update", actor=actor)
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.CASE_VOID,
-                {"status": before.value},
-                {"status": CaseStatus.VOIDED.value},
-                actor_id=actor,
-                case_id=case.case_id,
-            )
-            await session.refresh(case)
+            await _change(session, case, ChangeAction.CASE_VOID, "status", CaseStatus.VOIDED, actor=actor)
             voided = CaseRead.model_validate(case)
         await self._db.cache.invalidate(summary_key(voided.guild_id, voided.user_id))
         return voided

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.controllers.core import snowflake
 from guildbase.db.context import current_actor
+from guildbase.db.mixins import stamp
 from guildbase.db.types import utcnow
 from guildbase.errors import NotFoundError, ValidationError
-from guildbase.models.moderation import ChangeAction, ModerationChange
+from guildbase.models.moderation import Case, ChangeAction, ModerationChange, Note
 
 MAX_PAGE = 100
 
@@ -70,6 +71,24 @@ async def _record(
         )
     )
     await session.flush()
+
+
+async def _change(
+    session: AsyncSession,
+    row: Case | Note,
+    action: ChangeAction,
+    field: str,
+    value: Any,
+    *,
+    actor: int | None,
+) -> None:
+    """Set ``row.<field>``, stamp ``actor`` on it, and record before/after in the trail, in one transaction."""
+    before = getattr(row, field)
+    setattr(row, field, value)
+    stamp(row, "update", actor=actor)
+    target = {"case_id": row.case_id} if isinstance(row, Case) else {"note_id": row.note_id}
+    await _record(session, row.guild_id, action, {field: before}, {field: value}, actor_id=actor, **target)
+    await session.refresh(row)
 
 
 def _actor(actor_id: int | None) -> int | None:

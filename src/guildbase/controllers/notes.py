@@ -15,9 +15,9 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
-from guildbase.controllers.moderation_common import _actor, _cursor, _limit, _missing, _number, _record
+from guildbase.controllers.moderation_common import _actor, _change, _cursor, _limit, _missing, _number, _record
 from guildbase.controllers.moderation_queries import _page
-from guildbase.db.mixins import actor_columns, live, stamp
+from guildbase.db.mixins import actor_columns, live
 from guildbase.db.numbering import numbered_insert
 from guildbase.db.validation import validate
 from guildbase.models.core import CounterKind
@@ -78,19 +78,7 @@ class NoteController(Controller):
         actor = _actor(actor_id)
         async with self._db.session() as session:
             note = await self._locked(session, guild_id, number)
-            before = note.content
-            note.content = checked.content
-            stamp(note, "update", actor=actor)
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.NOTE_EDIT,
-                {"content": before},
-                {"content": checked.content},
-                actor_id=actor,
-                note_id=note.note_id,
-            )
-            await session.refresh(note)
+            await _change(session, note, ChangeAction.NOTE_EDIT, "content", checked.content, actor=actor)
             return NoteRead.model_validate(note)
 
     async def delete(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
