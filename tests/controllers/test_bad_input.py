@@ -111,7 +111,7 @@ NAMED: dict[str, Any] = {
     "cutoff": date(2020, 1, 1),
     "multiplier": 1.5,
     "roll": 0.5,
-    "duration_ms": 12.0,
+    "duration_ms": 12,
     "every": timedelta(minutes=5),
     "job": _JOB,
     "jobs": [_JOB],

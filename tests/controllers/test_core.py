@@ -194,6 +194,24 @@ async def test_global_blacklist_honours_expiry_and_keeps_history(db: Database) -
     assert [e.reason for e in await db.blacklist.history("user", USER)] == ["again", "raid"]
 
 
+async def test_blacklist_history_shows_who_lifted_an_entry_and_when(db: Database) -> None:
+    lifter = ADMIN + 1
+    with acting_as(ADMIN):
+        added = await db.blacklist.add("user", USER, reason="raid", author_id=ADMIN)
+    assert (added.deleted_at, added.deleted_by) == (None, None)
+    async with db.session() as session:
+        before = (await session.execute(select(func.now()))).scalar_one()
+    with acting_as(lifter):
+        assert await db.blacklist.remove("user", USER) is True
+    await db.blacklist.add("user", USER, reason="again")
+    current, lifted = await db.blacklist.history("user", USER)
+    assert (current.reason, current.deleted_at, current.deleted_by) == ("again", None, None)
+    assert (lifted.reason, lifted.author_id, lifted.deleted_by) == ("raid", ADMIN, lifter)
+    assert lifted.deleted_at is not None
+    assert lifted.deleted_at >= before
+    assert [entry.deleted_at for entry in await db.blacklist.list_active("user")] == [None]
+
+
 async def test_blacklist_checks_are_answered_from_memory_and_follow_every_change(
     pooled_db: Database, settings: Settings
 ) -> None:

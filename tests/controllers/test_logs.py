@@ -114,6 +114,9 @@ async def test_a_failed_flush_keeps_every_row_for_the_retry(settings: Settings, 
         ({"params": {"when": object()}}, "params"),
         ({"duration_ms": -1}, "duration_ms"),
         ({"duration_ms": float("nan")}, "duration_ms"),
+        ({"duration_ms": 12.5}, "duration_ms"),  # whole milliseconds only: never silently rounded
+        ({"duration_ms": 12.0}, "duration_ms"),
+        ({"duration_ms": True}, "duration_ms"),
         ({"success": "yes"}, "success"),
         ({"created_at": datetime(2025, 1, 1)}, "created_at"),  # noqa: DTZ001 - naive on purpose
     ],

@@ -86,6 +86,21 @@ async def test_audit_columns_stay_empty_outside_an_acting_context(db: Database) 
     assert config.updated_by is None
 
 
+async def test_a_write_with_nobody_acting_keeps_the_last_acting_user(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    with acting_as(ADMIN):
+        await db.guild_config.update(GUILD, prefix="!")  # Core
+        await db.guild_config.add_prefix(GUILD, "?")  # ORM
+    assert (await db.guild_config.update(GUILD, locale="fr")).updated_by == ADMIN
+    async with db.session() as session:
+        config = await GuildConfig.update(session, GUILD, {"prefix": "%"})
+        upserted = await GuildConfig.upsert(session, {"guild_id": GUILD, "locale": "de"})
+    assert (config.updated_by, upserted.updated_by, upserted.created_by) == (ADMIN, ADMIN, None)
+    with acting_as(OTHER_ADMIN):
+        assert (await db.guild_config.remove_prefix(GUILD, "?")) == ["%"]
+    assert (await db.guild_config.get(GUILD)).updated_by == OTHER_ADMIN
+
+
 def test_acting_as_rejects_a_non_snowflake() -> None:
     with pytest.raises(ValueError, match="snowflake"), acting_as(-3):
         pass

@@ -47,7 +47,7 @@ class CommandLog:
         if ctx.command is None:
             return
         started = getattr(ctx, "started", None)
-        duration_ms = 0.0 if started is None else max(0.0, (time.perf_counter() - started) * 1000)
+        duration_ms = 0 if started is None else max(0, round((time.perf_counter() - started) * 1000))
         try:
             await self.db.logs.record_command(
                 ctx.author.id,

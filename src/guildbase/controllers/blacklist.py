@@ -9,8 +9,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
+from guildbase.db.mixins import live, soft_delete_values
 from guildbase.db.types import utcnow
 from guildbase.db.validation import aware, snowflake, validate, validate_enum
 from guildbase.errors import ValidationError
@@ -31,7 +31,7 @@ _IS_BLACKLISTED = prepare(
         exists().where(
             col(GlobalBlacklist.target) == bindparam("target", type_=GlobalBlacklist.__table__.c.target.type),  # type: ignore[attr-defined]
             col(GlobalBlacklist.target_id) == bindparam("target_id", type_=BigInteger),
-            col(GlobalBlacklist.deleted_at).is_(None),
+            live(GlobalBlacklist),
             or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > bindparam("moment")),
         )
     )
@@ -40,7 +40,7 @@ _IS_BLACKLISTED = prepare(
 _LIVE_BLACKLIST = prepare(
     select(col(GlobalBlacklist.target_id), col(GlobalBlacklist.expires_at)).where(
         col(GlobalBlacklist.target) == bindparam("target", type_=GlobalBlacklist.__table__.c.target.type),  # type: ignore[attr-defined]
-        col(GlobalBlacklist.deleted_at).is_(None),
+        live(GlobalBlacklist),
         or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > func.now()),
     )
 )
@@ -92,7 +92,7 @@ class BlacklistController(Controller):
         stmt = insert(GlobalBlacklist).values(**checked.model_dump())
         upsert = stmt.on_conflict_do_update(
             index_elements=["target", "target_id"],
-            index_where=col(GlobalBlacklist.deleted_at).is_(None),
+            index_where=live(GlobalBlacklist),
             set_={
                 "reason": stmt.excluded.reason,
                 "author_id": stmt.excluded.author_id,
@@ -116,9 +116,9 @@ class BlacklistController(Controller):
                 .where(
                     col(GlobalBlacklist.target) == kind,
                     col(GlobalBlacklist.target_id) == target_id,
-                    col(GlobalBlacklist.deleted_at).is_(None),
+                    live(GlobalBlacklist),
                 )
-                .values(deleted_at=func.now(), deleted_by=current_actor(), updated_at=func.now())
+                .values(**soft_delete_values(GlobalBlacklist), updated_at=func.now())
             )
         await self._db.cache.invalidate(blacklist_key(kind))
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -162,7 +162,7 @@ class BlacklistController(Controller):
     async def list_active(self, target: BlacklistTarget | str | None = None) -> list[BlacklistEntryRead]:
         """Every live, unexpired entry, newest first."""
         conditions = [
-            col(GlobalBlacklist.deleted_at).is_(None),
+            live(GlobalBlacklist),
             or_(col(GlobalBlacklist.expires_at).is_(None), col(GlobalBlacklist.expires_at) > func.now()),
         ]
         if target is not None:

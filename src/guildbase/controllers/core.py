@@ -1,4 +1,4 @@
-"""Guild lifecycle (join, leave, delete) and the per-guild counters that number cases and notes.
+"""Guild lifecycle: join, leave, delete (per-guild numbering lives in ``db.numbering``).
 
 The other core concepts live beside it: ``guild_config`` (settings and feature
 toggles), ``members`` (membership and the per-guild blacklist) and ``blacklist``
@@ -9,43 +9,22 @@ from datetime import datetime
 
 from sqlalchemy import case, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.blacklist import BlacklistController
 from guildbase.controllers.guild_config import GuildConfigController, guild_cache_keys
 from guildbase.controllers.members import MemberController
+from guildbase.db.mixins import actor_columns
 from guildbase.db.validation import moment, snowflake, validate
 from guildbase.models.core import (
-    CounterKind,
     Guild,
     GuildBase,
     GuildConfig,
-    GuildCounter,
     GuildRead,
 )
 
-__all__ = ["BlacklistController", "GuildConfigController", "GuildController", "MemberController", "next_number"]
-
-
-async def next_number(session: AsyncSession, guild_id: int, kind: CounterKind) -> int:
-    """Take the next per-guild number in ONE statement, inside the caller's transaction.
-
-    ``INSERT … ON CONFLICT DO UPDATE SET last_value = last_value + 1`` holds the
-    counter row's lock until the caller commits, so concurrent writers queue
-    on it instead of racing; a rollback gives the number back.
-    """
-    stmt = (
-        insert(GuildCounter)
-        .values(guild_id=guild_id, kind=kind, last_value=1)
-        .on_conflict_do_update(
-            index_elements=["guild_id", "kind"],
-            set_={"last_value": col(GuildCounter.last_value) + 1},
-        )
-        .returning(col(GuildCounter.last_value))
-    )
-    return int((await session.execute(stmt)).scalar_one())
+__all__ = ["BlacklistController", "GuildConfigController", "GuildController", "MemberController"]
 
 
 class GuildController(Controller):
@@ -69,7 +48,11 @@ class GuildController(Controller):
         ).returning(Guild)
         async with self._db.session() as session:
             guild = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            await session.execute(insert(GuildConfig).values(guild_id=checked.guild_id).on_conflict_do_nothing())
+            await session.execute(
+                insert(GuildConfig)
+                .values(guild_id=checked.guild_id, **actor_columns(GuildConfig, "insert"))
+                .on_conflict_do_nothing()
+            )
             return GuildRead.model_validate(guild)
 
     async def leave(self, guild_id: int) -> bool:

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
+from guildbase.db.mixins import actor_columns
 from guildbase.db.validation import changes_of, flag, snowflake, validate, validate_enum
 from guildbase.errors import NotFoundError, ValidationError
 from guildbase.models.core import (
@@ -102,7 +102,7 @@ class GuildConfigController(Controller):
         values = checked.model_dump(include=set(given))
         if not values:
             return await self.get(guild_id)
-        values |= {"updated_at": func.now(), "updated_by": current_actor()}
+        values |= {"updated_at": func.now(), **actor_columns(GuildConfig, "update")}
         async with self._db.session() as session:
             stmt = (
                 update(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).values(**values).returning(GuildConfig)
@@ -169,14 +169,13 @@ class GuildConfigController(Controller):
             guild_id=guild_id,
             feature=checked,
             is_enabled=enabled,
-            created_by=current_actor(),
-            updated_by=current_actor(),
+            **actor_columns(GuildFeature, "insert"),
         )
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "feature"],
             set_={
                 "is_enabled": stmt.excluded.is_enabled,
-                "updated_by": stmt.excluded.updated_by,
+                **{name: stmt.excluded[name] for name in actor_columns(GuildFeature, "update")},
                 "updated_at": func.now(),
             },
         )

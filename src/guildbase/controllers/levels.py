@@ -24,8 +24,8 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.leaderboards import LeaderboardController
-from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
+from guildbase.db.mixins import actor_columns, stamp
 from guildbase.db.validation import (
     aware,
     changes_of,
@@ -304,18 +304,21 @@ class LevelsController(Controller):
     async def set_xp(self, guild_id: int, user_id: int, xp: int) -> MemberLevelRead:
         """Set a member's XP by hand; the level follows, and ``updated_by`` records the actor."""
         checked = validate(XPSet, {"guild_id": guild_id, "user_id": user_id, "xp": xp})
-        actor = current_actor()
         stmt = insert(MemberLevel).values(
             guild_id=checked.guild_id,
             user_id=checked.user_id,
             xp=checked.xp,
             level=func.level_for_xp(checked.xp, _curve(checked.guild_id)),
-            created_by=actor,
-            updated_by=actor,
+            **actor_columns(MemberLevel, "insert"),
         )
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "user_id"],
-            set_={"xp": stmt.excluded.xp, "level": stmt.excluded.level, "updated_by": actor, "updated_at": func.now()},
+            set_={
+                "xp": stmt.excluded.xp,
+                "level": stmt.excluded.level,
+                **actor_columns(MemberLevel, "update"),
+                "updated_at": func.now(),
+            },
         ).returning(MemberLevel)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
@@ -330,7 +333,12 @@ class LevelsController(Controller):
         if user is not None:
             stmt = stmt.where(col(MemberLevel.user_id) == user)
         stmt = stmt.values(
-            xp=0, level=0, message_count=0, last_message_at=None, updated_by=current_actor(), updated_at=func.now()
+            xp=0,
+            level=0,
+            message_count=0,
+            last_message_at=None,
+            updated_at=func.now(),
+            **actor_columns(MemberLevel, "update"),
         )
         days = delete(MemberXPDaily).where(col(MemberXPDaily.guild_id) == guild_id)
         if user is not None:
@@ -351,13 +359,12 @@ class LevelsController(Controller):
 
     async def _set_blacklisted(self, guild_id: int, user_id: int, *, blacklisted: bool) -> MemberLevelRead:
         guild_id, user_id = _key(guild_id, user_id)
-        actor = current_actor()
         stmt = insert(MemberLevel).values(
-            guild_id=guild_id, user_id=user_id, is_blacklisted=blacklisted, created_by=actor, updated_by=actor
+            guild_id=guild_id, user_id=user_id, is_blacklisted=blacklisted, **actor_columns(MemberLevel, "insert")
         )
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "user_id"],
-            set_={"is_blacklisted": blacklisted, "updated_by": actor, "updated_at": func.now()},
+            set_={"is_blacklisted": blacklisted, **actor_columns(MemberLevel, "update"), "updated_at": func.now()},
         ).returning(MemberLevel)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
@@ -392,11 +399,10 @@ class LevelsController(Controller):
         if unknown:
             msg = f"must not be given (not a level setting), got {shown(given[unknown[0]])}"
             raise ValidationError.single(unknown[0], "extra_forbidden", msg)
-        actor = current_actor()
         async with self._db.session() as session:
             await session.execute(
                 insert(LevelConfig)
-                .values(guild_id=guild_id, created_by=actor, updated_by=actor)
+                .values(guild_id=guild_id, **actor_columns(LevelConfig, "insert"))
                 .on_conflict_do_nothing()
             )
             locked = select(LevelConfig).where(col(LevelConfig.guild_id) == guild_id).with_for_update()
@@ -405,7 +411,7 @@ class LevelsController(Controller):
             checked = validate(LevelConfigFields, current | given)
             for name in given:
                 setattr(row, name, getattr(checked, name))
-            row.updated_by = actor
+            stamp(row, "update")  # also when nothing changed: the call is the latest write
             await session.flush()
             await session.refresh(row)
             return LevelConfigRead.model_validate(row)
@@ -461,11 +467,10 @@ class LevelsController(Controller):
         ``ConflictError``; remove it from the first level before.
         """
         checked = validate(LevelRoleBase, {"guild_id": guild_id, "level": level, "role_id": role_id})
-        actor = current_actor()
-        stmt = insert(LevelRole).values(**checked.model_dump(), created_by=actor, updated_by=actor)
+        stmt = insert(LevelRole).values(**checked.model_dump(), **actor_columns(LevelRole, "insert"))
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "level"],
-            set_={"role_id": stmt.excluded.role_id, "updated_by": actor, "updated_at": func.now()},
+            set_={"role_id": stmt.excluded.role_id, **actor_columns(LevelRole, "update"), "updated_at": func.now()},
         ).returning(LevelRole)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()

@@ -27,7 +27,6 @@ from guildbase.db.validation import (
     integer,
     mapping,
     moment,
-    number,
     optional_aware,
     optional_snowflake,
     page_limit,
@@ -104,13 +103,15 @@ def command_row(
     params: Mapping[str, Any] | None = None,
     success: bool = True,
     error: str | None = None,
-    duration_ms: float = 0,
+    duration_ms: int = 0,
     created_at: datetime | None = None,
 ) -> Row:
     """Validate one command execution into a COPY row; errors name the field.
 
     Plain checks, not a pydantic model: this runs for every command, and the
-    rules are few. ``error`` longer than the column allows is cut, not refused
+    rules are few. ``duration_ms`` is whole milliseconds, as stored: a float
+    (``12.5``) is refused rather than silently rounded, so the caller decides
+    how to round. ``error`` longer than the column allows is cut, not refused
     (a log must not fail because an exception message was long).
     """
     # The same rule as ``snowflake()`` with one clock read for the three IDs; any
@@ -126,14 +127,14 @@ def command_row(
     command = checked_text("command", command, min_length=1, max_length=COMMAND_MAX_LENGTH)
     success = flag("success", success)
     text_error = None if error is None else cut_text("error", error, max_length=ERROR_MAX_LENGTH)
-    duration_ms = number("duration_ms", duration_ms, minimum=0, maximum=MAX_DURATION_MS)
+    duration = integer("duration_ms", duration_ms, minimum=0, maximum=MAX_DURATION_MS)  # whole ms, never rounded
     given = mapping("params", params)
     try:
         payload = json.dumps(given, separators=(",", ":"), allow_nan=False) if given else "{}"
     except (TypeError, ValueError) as problem:
         raise ValidationError.single("params", "json", f"must be JSON-serializable: {shown(problem)}") from None
     when = moment("created_at", created_at)
-    return (when, user, guild, channel, command, payload, success, text_error, round(duration_ms))
+    return (when, user, guild, channel, command, payload, success, text_error, duration)
 
 
 def rollup(rows: Sequence[Row]) -> list[list[Any]]:
@@ -189,10 +190,17 @@ class LogController(Controller):
         params: Mapping[str, Any] | None = None,
         success: bool = True,
         error: str | None = None,
-        duration_ms: float = 0,
+        duration_ms: int = 0,
         created_at: datetime | None = None,
     ) -> None:
-        """Validate one executed command and queue it; waits only when the buffer is full."""
+        """Validate one executed command and queue it; waits only when the buffer is full.
+
+        ``duration_ms`` is an int of whole milliseconds (``round(elapsed * 1000)``).
+
+        Raises:
+            ValidationError: a field breaks its rule, e.g. ``duration_ms=12.5``
+                (not whole milliseconds) or negative; nothing is queued.
+        """
         row = command_row(
             user_id,
             command,

@@ -1,10 +1,19 @@
-"""Moderation rules: numbered cases and notes, their history, restrictions and expiry.
+"""Moderation rules for cases: numbering, history, restrictions and expiry.
+
+The moderation domain is split by concept: this module holds ``CaseController``
+(and re-exports the rest, so ``guildbase.controllers.moderation`` stays the one
+import); ``moderation_queries`` holds the EXPLAINed query builders and the
+summary; ``notes`` holds ``NoteController``; ``moderation_common`` the argument
+checks and the change trail both controllers write.
 
 Guarantees:
 
-- Numbers: a case or note takes ``next_number`` in the same transaction as its
-  insert, after validation. A failed create rolls the counter back with it,
-  so numbers stay 1..N with no gap and no duplicate, across processes.
+- Numbers: a case takes the guild's next number in the same statement as its
+  insert (``db.numbering``; built from the table's own columns), after
+  validation. ``create`` (one statement on a driver connection) and
+  ``create_in`` (inside the caller's session) run that same statement. A
+  failed create rolls the counter back with it, so numbers stay 1..N with no
+  gap and no duplicate, across processes.
 - Expiry: a case with ``expires_at`` enqueues its expiry job (``CASE_EXPIRY``)
   in the transaction that creates it, and voiding the case cancels that job in
   the void's transaction; the job runner (``guildbase.jobs``) lifts it once.
@@ -15,43 +24,37 @@ Guarantees:
 - Restrictions: jailed / snippet-banned / poll-banned is the latest non-voided
   case of the pair (by number) being the restricting one, still active. A timed
   JAIL whose expiry has been handled (``expired``) no longer restricts.
-- Every reason edit, void, expiry, note edit and note delete is written to
-  ``moderation_change`` in the same transaction as the change itself.
-
-Queries whose plans matter are module-level builders (``history_query`` …) so
-tests can EXPLAIN exactly the SQL the controller runs. Partial-index filters
-use inline literals, never bind parameters: a generic prepared-statement plan
-cannot prove a parameter matches an index predicate.
+- Every reason edit, void and expiry is written to ``moderation_change`` in
+  the same transaction as the change itself.
 """
 
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Select,
-    Text,
-    bindparam,
-    cast,
-    func,
-    literal_column,
-    select,
-    text,
-    true,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy import BigInteger, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.core import next_number
-from guildbase.db.context import current_actor
+from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _record
+from guildbase.controllers.moderation_queries import (
+    _ACTIVE,
+    history_query,
+    latest_pair_query,
+    moderator_query,
+    overview_query,
+    recent_query,
+    summary_from_rows,
+    summary_key,
+    summary_query,
+    type_query,
+)
+from guildbase.controllers.notes import NoteController, notes_query
 from guildbase.db.fast import prepare
+from guildbase.db.mixins import actor_columns
+from guildbase.db.numbering import numbered_insert
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     instance,
@@ -66,7 +69,7 @@ from guildbase.db.validation import (
     validate,
     validate_enum,
 )
-from guildbase.errors import ConflictError, NotFoundError, ValidationError
+from guildbase.errors import ConflictError, ValidationError
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
     CASE_EXPIRY,
@@ -84,14 +87,9 @@ from guildbase.models.moderation import (
     ChangeAction,
     ModerationChange,
     ModerationChangeRead,
-    Note,
-    NoteCreate,
-    NoteEdit,
-    NoteRead,
     Restriction,
 )
 from guildbase.services.cache import ModelCodec
-from guildbase.services.keys import guild_key
 
 __all__ = [
     "MAX_PAGE",
@@ -109,168 +107,14 @@ __all__ = [
     "type_query",
 ]
 
-MAX_PAGE = 100
-T = TypeVar("T")
-
-
-def _literal(value: str) -> ColumnElement[Any]:
-    """An inline SQL literal for a value that must match a partial index predicate."""
-    return literal_column(f"'{value}'")
-
-
-def _type_in(types: Iterable[CaseType]) -> ColumnElement[bool]:
-    return col(Case.type).in_([_literal(t.value) for t in sorted(types)])
-
-
-_ACTIVE = col(Case.status) == _literal(CaseStatus.ACTIVE.value)
-_NOT_VOIDED = col(Case.status) != _literal(CaseStatus.VOIDED.value)
-
-
-# -- query builders (EXPLAINed by the tests) ----------------------------------------
-def _page(stmt: Select[T], number: Mapped[int], limit: int, before: int | None) -> Select[T]:
-    if before is not None:
-        stmt = stmt.where(number < before)
-    return stmt.order_by(number.desc()).limit(limit)
-
-
-def history_query(guild_id: int, user_id: int, *, limit: int = 25, before: int | None = None) -> Select[Case]:
-    """A user's cases in a guild, newest first (``ix_mod_case_guild_id_user_id_number``)."""
-    stmt = select(Case).where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id)
-    return _page(stmt, col(Case.number), limit, before)
-
-
-def moderator_query(guild_id: int, moderator_id: int, *, limit: int = 25, before: int | None = None) -> Select[Case]:
-    """Cases a moderator made in a guild, newest first."""
-    stmt = select(Case).where(col(Case.guild_id) == guild_id, col(Case.moderator_id) == moderator_id)
-    return _page(stmt, col(Case.number), limit, before)
-
-
-def type_query(guild_id: int, case_type: CaseType, *, limit: int = 25, before: int | None = None) -> Select[Case]:
-    """A guild's cases of one type, newest first."""
-    stmt = select(Case).where(col(Case.guild_id) == guild_id, col(Case.type) == case_type)
-    return _page(stmt, col(Case.number), limit, before)
-
-
-def recent_query(
-    guild_id: int, *, since: datetime | None = None, until: datetime | None = None, limit: int = 50
-) -> Select[Case]:
-    """A guild's cases created in a time window, newest first (``ix_mod_case_guild_id_created_at``)."""
-    stmt = select(Case).where(col(Case.guild_id) == guild_id)
-    if since is not None:
-        stmt = stmt.where(col(Case.created_at) >= since)
-    if until is not None:
-        stmt = stmt.where(col(Case.created_at) < until)
-    return stmt.order_by(col(Case.created_at).desc(), col(Case.case_id).desc()).limit(limit)
-
-
-def latest_pair_query(guild_id: int, user_id: int, types: Iterable[CaseType]) -> Select[Case]:
-    """The user's non-voided pair cases of ``types``, newest first (partial ``…_pair`` index)."""
-    return (
-        select(Case)
-        .where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id, _type_in(types), _NOT_VOIDED)
-        .order_by(col(Case.number).desc())
-    )
-
-
-def notes_query(guild_id: int, user_id: int, *, limit: int = 25, before: int | None = None) -> Select[Note]:
-    """A user's live notes, newest first (``ix_note_guild_id_user_id_number``)."""
-    stmt = select(Note).where(col(Note.guild_id) == guild_id, col(Note.user_id) == user_id)
-    return _page(stmt.where(col(Note.deleted_at).is_(None)), col(Note.number), limit, before)
-
-
-async def _record(
-    session: AsyncSession,
-    guild_id: int,
-    action: ChangeAction,
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
-    *,
-    actor_id: int | None,
-    case_id: int | None = None,
-    note_id: int | None = None,
-) -> None:
-    session.add(
-        ModerationChange(
-            guild_id=guild_id,
-            case_id=case_id,
-            note_id=note_id,
-            action=action,
-            actor_id=actor_id,
-            before=dict(before),
-            after=dict(after),
-        )
-    )
-    await session.flush()
-
-
-def summary_key(guild_id: int, user_id: int) -> str:
-    """Cache key of one user's ``CaseSummary``; dropped by create, void and expiry of their cases only."""
-    return guild_key(guild_id, "cases", user_id, "summary")
-
-
-def _actor(actor_id: int | None) -> int | None:
-    return current_actor() if actor_id is None else snowflake("actor_id", actor_id)
-
 
 # The per-command path: the guild's next number and the insert in ONE statement.
-# The counter row stays locked only while this statement runs, and a failed insert
-# (bad guild, CHECK) rolls the number back with it: no gap, no duplicate.
-_CREATE_CASE = prepare(
-    text("""
-WITH counter AS (
-    INSERT INTO guild_counter AS c (guild_id, kind, last_value) VALUES (:guild_id, 'case', 1)
-    ON CONFLICT (guild_id, kind) DO UPDATE SET last_value = c.last_value + 1
-    RETURNING c.last_value
-)
-INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, reason, role_ids, expires_at,
-                      mod_log_message_id, details, created_by, updated_by)
-SELECT :guild_id, counter.last_value, CAST(:type AS mod_case_type), :user_id, :moderator_id, :reason, :role_ids,
-       :expires_at, :mod_log_message_id, CAST(:details AS jsonb), :actor, :actor
-FROM counter
-RETURNING *
-""").bindparams(bindparam("role_ids", type_=ARRAY(BigInteger)))
-)
-
-
-def summary_query(guild_id: int, user_id: int) -> Select[Any]:
-    """Per type: the user's non-voided cases, and the number and status of the newest (one index range scan)."""
-    newest_status = func.array_agg(aggregate_order_by(col(Case.status), col(Case.number).desc()))[literal_column("1")]
-    return (
-        select(col(Case.type), func.count(), func.max(col(Case.number)), newest_status)
-        .where(col(Case.guild_id) == guild_id, col(Case.user_id) == user_id, _NOT_VOIDED)
-        .group_by(col(Case.type))
-    )
-
-
-def summary_from_rows(rows: Iterable[Any]) -> CaseSummary:
-    """Counts per type, and each pair restriction from the newest case of its two types."""
-    by_type = {CaseType(kind): (int(count), int(newest), CaseStatus(status)) for kind, count, newest, status in rows}
-    restrictions = {}
-    for restriction, (on, off) in PAIRS.items():
-        latest = max((t for t in (on, off) if t in by_type), key=lambda t: by_type[t][1], default=None)
-        restrictions[restriction] = latest is on and by_type[on][2] is CaseStatus.ACTIVE
-    return CaseSummary(
-        counts={kind: by_type[kind][0] if kind in by_type else 0 for kind in CaseType}, restrictions=restrictions
-    )
-
+CREATE_CASE = numbered_insert(Case, CounterKind.CASE)
 
 _SUMMARY = prepare(
     summary_query(bindparam("guild_id", type_=BigInteger), bindparam("user_id", type_=BigInteger))  # type: ignore[arg-type]
 )
 _SUMMARY_CODEC = ModelCodec(CaseSummary)
-
-
-def overview_query(guild_id: int, user_id: int, *, limit: int = 20) -> Select[Any]:
-    """``summary_query`` packed as JSON text, LEFT JOIN LATERAL ``history_query``: one round trip.
-
-    The summary travels as text so it is decoded once, not once per history
-    row; the outer join keeps it when the user has no cases at all.
-    """
-    summary = summary_query(guild_id, user_id).subquery("t")
-    packed = func.coalesce(func.json_agg(func.json_build_array(*summary.c)), literal_column("'[]'"))
-    head = select(cast(packed, Text).label("summary")).subquery("s")
-    history = history_query(guild_id, user_id, limit=limit).subquery("h").lateral()
-    return select(head.c.summary, history).select_from(head.outerjoin(history, true()))
 
 
 _OVERVIEW = prepare(
@@ -297,6 +141,11 @@ _HISTORY, _HISTORY_BEFORE = (
 
 
 # -- cases --------------------------------------------------------------------------
+def _case_values(checked: CaseCreate) -> dict[str, Any]:
+    """The row of a new case: the validated fields and the actor columns (the number comes from the counter)."""
+    return checked.model_dump(mode="python") | actor_columns(Case, "insert")
+
+
 class CaseController(Controller):
     """Numbered moderation cases: create, read, edit the reason, void, expire."""
 
@@ -342,32 +191,22 @@ class CaseController(Controller):
                 created = await self.create_in(session, checked)
             await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
             return created
-        params = checked.model_dump(mode="python") | {
-            "type": checked.type.value,
-            "details": json.dumps(checked.details, separators=(",", ":")),
-            "actor": current_actor(),
-        }
         # One statement (number + insert), so no explicit transaction is needed.
         async with self._db.driver(transaction=False) as connection:
-            row = await _CREATE_CASE.fetchrow(connection, params)  # constraint errors arrive translated
-        created = CaseRead.model_validate(dict(row))  # type: ignore[arg-type]
+            row = await CREATE_CASE.fetchrow(connection, _case_values(checked))  # constraint errors arrive translated
+        created = CaseRead.model_validate(row)
         await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
         return created
 
     async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:
         """Insert an already validated case inside the caller's transaction (job handlers compose it).
 
-        A case with ``expires_at`` enqueues its expiry job in the same transaction.
-        The caller invalidates ``summary_key`` after its commit.
+        The same numbered insert as ``create``. A case with ``expires_at``
+        enqueues its expiry job in the same transaction. The caller invalidates
+        ``summary_key`` after its commit.
         """
         session, checked = unit_of_work(session), instance("checked", checked, CaseCreate)
-        actor = current_actor()
-        number = await next_number(session, checked.guild_id, CounterKind.CASE)
-        case = Case.model_validate(checked, update={"number": number, "created_by": actor, "updated_by": actor})
-        session.add(case)
-        await session.flush()
-        await session.refresh(case)
-        created = CaseRead.model_validate(case)
+        created = CaseRead.model_validate(await CREATE_CASE.execute_in(session, _case_values(checked)))
         if created.expires_at is not None and created.type in CASE_EXPIRY:
             await self._db.jobs.enqueue_in(
                 session,
@@ -483,18 +322,7 @@ class CaseController(Controller):
         actor = _actor(actor_id)
         async with self._db.session() as session:
             case = await self._locked(session, guild_id, number)
-            before = case.reason
-            case.reason, case.updated_by = checked.reason, actor
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.CASE_REASON,
-                {"reason": before},
-                {"reason": checked.reason},
-                actor_id=actor,
-                case_id=case.case_id,
-            )
-            await session.refresh(case)
+            await _change(session, case, ChangeAction.CASE_REASON, "reason", checked.reason, actor=actor)
             return CaseRead.model_validate(case)
 
     async def void(self, guild_id: int, number: int, *, actor_id: int | None = None) -> CaseRead:
@@ -509,20 +337,9 @@ class CaseController(Controller):
             case = await self._locked(session, guild_id, number)
             if case.status is CaseStatus.VOIDED:
                 raise ConflictError(f"case #{number}: is already voided")
-            before = case.status
-            case.status, case.updated_by = CaseStatus.VOIDED, actor
             if case.type in CASE_EXPIRY:  # a voided case never expires: its job goes now
                 await self._db.jobs.cancel_in(session, CASE_EXPIRY[case.type], str(case.case_id))
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.CASE_VOID,
-                {"status": before.value},
-                {"status": CaseStatus.VOIDED.value},
-                actor_id=actor,
-                case_id=case.case_id,
-            )
-            await session.refresh(case)
+            await _change(session, case, ChangeAction.CASE_VOID, "status", CaseStatus.VOIDED, actor=actor)
             voided = CaseRead.model_validate(case)
         await self._db.cache.invalidate(summary_key(voided.guild_id, voided.user_id))
         return voided
@@ -606,7 +423,7 @@ class CaseController(Controller):
                 status=CaseStatus.EXPIRED,
                 processed_at=func.coalesce(col(Case.processed_at), func.now()),
                 updated_at=func.now(),
-                updated_by=actor,
+                **actor_columns(Case, "update", actor=actor),
             )
             .returning(col(Case.case_id), col(Case.user_id))
         )
@@ -639,7 +456,7 @@ class CaseController(Controller):
             update(Case)
             .where(col(Case.guild_id) == guild_id, col(Case.number) == number)
             .where(col(Case.processed_at).is_(None))
-            .values(processed_at=func.now(), updated_at=func.now())
+            .values(processed_at=func.now(), updated_at=func.now(), **actor_columns(Case, "update"))
         )
         if (await session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
             return True
@@ -675,114 +492,3 @@ class CaseController(Controller):
     async def _require(self, session: AsyncSession, guild_id: int, number: int) -> None:
         if await self._find(session, guild_id, number) is None:
             raise _missing("case", guild_id, number)
-
-
-# -- notes ----------------------------------------------------------------------------
-class NoteController(Controller):
-    """Numbered moderator notes about users; edits and deletes are recorded."""
-
-    async def create(self, guild_id: int, user_id: int, moderator_id: int, content: str) -> NoteRead:
-        """Add a note with the guild's next note number (no number is used if it fails)."""
-        checked = validate(
-            NoteCreate, {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id, "content": content}
-        )
-        actor = current_actor()
-        async with self._db.session() as session:
-            number = await next_number(session, checked.guild_id, CounterKind.NOTE)
-            note = Note.model_validate(checked, update={"number": number, "created_by": actor, "updated_by": actor})
-            session.add(note)
-            await session.flush()
-            await session.refresh(note)
-            return NoteRead.model_validate(note)
-
-    async def get(self, guild_id: int, number: int) -> NoteRead | None:
-        """Note ``number`` of the guild, or None (also when deleted)."""
-        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
-            note = await self._find(session, guild_id, number)
-            return None if note is None else NoteRead.model_validate(note)
-
-    async def list_for_user(
-        self, guild_id: int, user_id: int, *, limit: int = 25, before: int | None = None
-    ) -> list[NoteRead]:
-        """A user's live notes, newest first; pass ``before=page[-1].number`` for the next page."""
-        guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        stmt = notes_query(
-            guild_id, user_id, limit=page_limit(limit, MAX_PAGE), before=optional_positive("before", before)
-        )
-        async with self._db.session() as session:
-            return [NoteRead.model_validate(note) for note in await session.scalars(stmt)]
-
-    async def edit(self, guild_id: int, number: int, content: str, *, actor_id: int | None = None) -> NoteRead:
-        """Replace a note's text, recording the old and new text and who changed it."""
-        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        checked = validate(NoteEdit, {"content": content})
-        actor = _actor(actor_id)
-        async with self._db.session() as session:
-            note = await self._locked(session, guild_id, number)
-            before = note.content
-            note.content, note.updated_by = checked.content, actor
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.NOTE_EDIT,
-                {"content": before},
-                {"content": checked.content},
-                actor_id=actor,
-                note_id=note.note_id,
-            )
-            await session.refresh(note)
-            return NoteRead.model_validate(note)
-
-    async def delete(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
-        """Soft-delete a note (its number is never reused); False if it does not exist."""
-        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        actor = _actor(actor_id)
-        async with self._db.session() as session:
-            note = await self._find(session, guild_id, number, lock=True)
-            if note is None:
-                return False
-            note.deleted_at, note.deleted_by = utcnow(), actor
-            await _record(
-                session,
-                guild_id,
-                ChangeAction.NOTE_DELETE,
-                {"content": note.content, "deleted": False},
-                {"deleted": True},
-                actor_id=actor,
-                note_id=note.note_id,
-            )
-            return True
-
-    async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
-        """Every recorded change to a note (deleted notes included), oldest first."""
-        guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
-            note = await self._find(session, guild_id, number, include_deleted=True)
-            if note is None:
-                raise _missing("note", guild_id, number)
-            stmt = (
-                select(ModerationChange)
-                .where(col(ModerationChange.note_id) == note.note_id)
-                .order_by(col(ModerationChange.change_id))
-            )
-            return [ModerationChangeRead.model_validate(row) for row in await session.scalars(stmt)]
-
-    @staticmethod
-    async def _find(
-        session: AsyncSession, guild_id: int, number: int, *, lock: bool = False, include_deleted: bool = False
-    ) -> Note | None:
-        stmt = select(Note).where(col(Note.guild_id) == guild_id, col(Note.number) == number)
-        if lock:
-            stmt = stmt.with_for_update()
-        return (await session.scalars(stmt, execution_options={"include_deleted": include_deleted})).one_or_none()
-
-    async def _locked(self, session: AsyncSession, guild_id: int, number: int) -> Note:
-        note = await self._find(session, guild_id, number, lock=True)
-        if note is None:
-            raise _missing("note", guild_id, number)
-        return note
-
-
-def _missing(kind: str, guild_id: int, number: int) -> NotFoundError:
-    return NotFoundError(f"{kind} #{number} does not exist in guild {guild_id}")

@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.db.context import current_actor
+from guildbase.db.mixins import actor_columns
 from guildbase.db.validation import changes_of, optional_snowflake, snowflake, validate
 from guildbase.errors import NotFoundError, ValidationError
 from guildbase.models.starboard import (
@@ -90,12 +90,11 @@ class StarboardController(Controller):
         given = changes_of(changes, StarboardUpdate) | fields
         checked = validate(StarboardUpdate, given)
         values = checked.model_dump(include=set(given))
-        actor = current_actor()
         if "channel_id" not in values:  # a change to an existing board: an INSERT would need the channel
             change = (
                 update(Starboard)
                 .where(col(Starboard.guild_id) == guild_id)
-                .values(**values, updated_by=actor)
+                .values(**values, **actor_columns(Starboard, "update"))
                 .returning(Starboard)
             )
             async with self._db.session() as session:
@@ -103,10 +102,14 @@ class StarboardController(Controller):
                 if row is None:
                     raise ValidationError.single("channel_id", "missing", "is required to create a starboard")
                 return StarboardRead.model_validate(row)
-        stmt = insert(Starboard).values(guild_id=guild_id, created_by=actor, updated_by=actor, **values)
+        stmt = insert(Starboard).values(guild_id=guild_id, **values, **actor_columns(Starboard, "insert"))
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id"],
-            set_={**{name: stmt.excluded[name] for name in values}, "updated_by": actor, "updated_at": func.now()},
+            set_={
+                **{name: stmt.excluded[name] for name in values},
+                **actor_columns(Starboard, "update"),
+                "updated_at": func.now(),
+            },
         ).returning(Starboard)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()

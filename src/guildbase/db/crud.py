@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import func
 from sqlmodel import SQLModel
 
-from guildbase.db.context import current_actor
-from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
+from guildbase.db.mixins import SoftDeleteMixin, TimestampMixin, actor_columns
 from guildbase.db.session import INCLUDE_DELETED
 from guildbase.db.validation import validate
 from guildbase.errors import NotFoundError, ValidationError, shown
@@ -193,16 +192,17 @@ class CRUDMixin(SQLModel):
         obj = cls.validated(given)
         table_columns = {column.key for column in inspect(cls).columns}
         values = {name: getattr(obj, name) for name in given if name in table_columns}
-        actor = current_actor()
-        if issubclass(cls, AuditMixin) and actor is not None:
-            values.setdefault("created_by", actor)
-            values["updated_by"] = actor
         conflict_keys = list(conflict) if conflict else [column.key for column in cls._pk_columns()]
         update_keys = (
             list(update) if update is not None else [k for k in values if k not in conflict_keys and k != "created_by"]
         )
+        for name, value in actor_columns(cls, "insert").items():
+            values.setdefault(name, value)
         stmt = insert(cls).values(**values)
         assignments: dict[str, Any] = {key: stmt.excluded[key] for key in update_keys}
+        if assignments:  # the row is written: stamp it as any update is
+            for name in actor_columns(cls, "update"):
+                assignments.setdefault(name, stmt.excluded[name])
         if issubclass(cls, TimestampMixin):
             assignments["updated_at"] = func.now()
         if assignments:

@@ -29,7 +29,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from guildbase.db.errors import translate
 from guildbase.errors import GuildbaseError
 
-_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+"""The dialect every prepared statement is compiled for (bind processing must use the same one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class Prepared:
 
 def prepare(statement: ClauseElement) -> Prepared:
     """Compile ``statement`` once for asyncpg (module import time, never per call)."""
-    compiled = statement.compile(dialect=_DIALECT)
+    compiled = statement.compile(dialect=DIALECT)
     assert isinstance(compiled, SQLCompiler)  # noqa: S101 - statements compile with SQLCompiler
     names = tuple(compiled.positiontup or ())
     return Prepared(compiled.string, names)

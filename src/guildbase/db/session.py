@@ -8,11 +8,10 @@ share this one behaviour.
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
-from guildbase.db.context import current_actor
-from guildbase.db.mixins import AuditMixin, SoftDeleteMixin
+from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, actor_columns, live, stamp
 
 INCLUDE_DELETED = "include_deleted"
 """Execution option that lets a select see soft-deleted rows."""
@@ -34,20 +33,23 @@ def _hide_soft_deleted(state: ORMExecuteState) -> None:
             model = mapper.class_
             if issubclass(model, SoftDeleteMixin):
                 state.statement = state.statement.options(
-                    with_loader_criteria(model, model.deleted_at.is_(None), include_aliases=True)  # type: ignore[union-attr]
+                    with_loader_criteria(model, live(model), include_aliases=True)
                 )
 
 
 @event.listens_for(GuildbaseSession, "before_flush")
 def _stamp_actor(session: Session, _context: Any, _instances: Any) -> None:
-    actor = current_actor()
-    if actor is None:
-        return
+    """ORM writes take their actor columns from ``actor_columns``, like every other path.
+
+    A value the caller set itself (a method's explicit ``actor_id``) is kept.
+    """
     for obj in session.new:
         if isinstance(obj, AuditMixin):
-            if obj.created_by is None:
-                obj.created_by = actor
-            obj.updated_by = actor
+            for name, value in actor_columns(type(obj), "insert").items():
+                if getattr(obj, name) is None:
+                    setattr(obj, name, value)
     for obj in session.dirty:
         if isinstance(obj, AuditMixin) and session.is_modified(obj):
-            obj.updated_by = actor
+            if inspect(obj).attrs.updated_by.history.has_changes():
+                continue
+            stamp(obj, "update")

@@ -276,7 +276,12 @@ class BlacklistEntryCreate(BlacklistEntryBase):
 
 
 class BlacklistEntryRead(BlacklistEntryBase):
+    """One entry; ``deleted_at`` / ``deleted_by`` say when and by whom it was lifted (None while live)."""
+
     model_config = READ_ONLY
 
     entry_id: int
     created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+    deleted_by: int | None = None

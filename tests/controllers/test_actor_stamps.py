@@ -1,0 +1,320 @@
+"""Every mutating controller method stamps the acting user, whatever path it writes through.
+
+The methods are discovered from the facade (every public coroutine of every
+controller), and each must be classified below: run under ``acting_as`` and
+checked (``STAMPED``), or listed with the tables it writes, none of which
+carries actor columns (``UNSTAMPED``), or a hard delete (``DELETES``), or
+read-only (``READS``), or exempt with the reason (``EXEMPT``). A new method fails
+``test_every_controller_method_is_classified`` until it is placed.
+
+"Rows it wrote" is exact: each call runs in its own transactions on a pooled
+database, and the rows whose ``xmin`` is newer than a transaction id taken
+just before the call are the rows the call inserted or updated.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, text, update
+from sqlmodel import SQLModel, col
+
+from guildbase import Database, acting_as
+from guildbase.controllers.base import Controller
+from guildbase.db.mixins import AuditMixin, SoftDeleteMixin
+from guildbase.db.types import utcnow
+from guildbase.models.moderation import Case, CaseCreate
+
+GUILD = 1_100_000_000_000_000_001
+FRESH_GUILD = 1_100_000_000_000_000_002
+USER = 1_100_000_000_000_000_101
+MOD = 1_100_000_000_000_000_201
+CHANNEL = 1_100_000_000_000_000_301
+ROLE = 1_100_000_000_000_000_401
+ACTOR = 1_100_000_000_000_000_500  # each call acts as ACTOR + its index, so no stamp is inherited
+
+Call = Callable[[Database], Awaitable[Any]]
+
+
+async def _create_in(db: Database) -> Any:
+    checked = CaseCreate(guild_id=GUILD, type="WARN", user_id=USER, moderator_id=MOD)
+    async with db.session() as session:
+        return await db.cases.create_in(session, checked)
+
+
+async def _mark_expired_in(db: Database) -> Any:
+    async with db.session() as session:
+        return await db.cases.mark_expired_in(session, GUILD, 3, actor_id=None)
+
+
+async def _mark_processed_in(db: Database) -> Any:
+    async with db.session() as session:
+        return await db.cases.mark_processed_in(session, GUILD, 5)
+
+
+# method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
+STAMPED: dict[str, tuple[Call, set[str]]] = {
+    "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
+    "guild_config.update": (lambda db: db.guild_config.update(GUILD, locale="fr"), {"guild_config"}),
+    "guild_config.set_prefix": (lambda db: db.guild_config.set_prefix(GUILD, "!"), {"guild_config"}),
+    "guild_config.add_prefix": (lambda db: db.guild_config.add_prefix(GUILD, "?"), {"guild_config"}),
+    "guild_config.remove_prefix": (lambda db: db.guild_config.remove_prefix(GUILD, "?"), {"guild_config"}),
+    "guild_config.set_feature": (
+        lambda db: db.guild_config.set_feature(GUILD, "levels", enabled=False),
+        {"guild_feature"},
+    ),
+    "cases.create": (
+        lambda db: db.cases.create(GUILD, USER, MOD, "TEMPBAN", expires_at=utcnow() + timedelta(hours=1)),
+        {"mod_case"},
+    ),
+    "cases.create_in": (_create_in, {"mod_case"}),
+    "cases.update_reason": (lambda db: db.cases.update_reason(GUILD, 2, "spam"), {"mod_case"}),
+    "cases.void": (lambda db: db.cases.void(GUILD, 2), {"mod_case"}),
+    "cases.set_mod_log_message": (lambda db: db.cases.set_mod_log_message(GUILD, 1, CHANNEL), {"mod_case"}),
+    "cases.mark_expired": (lambda db: db.cases.mark_expired(GUILD, 1), {"mod_case"}),
+    "cases.mark_expired_in": (_mark_expired_in, {"mod_case"}),
+    "cases.mark_processed": (lambda db: db.cases.mark_processed(GUILD, 4), {"mod_case"}),
+    "cases.mark_processed_in": (_mark_processed_in, {"mod_case"}),
+    "notes.create": (lambda db: db.notes.create(GUILD, USER, MOD, "watch them"), {"note"}),
+    "notes.edit": (lambda db: db.notes.edit(GUILD, 1, "keep watching"), {"note"}),
+    "notes.delete": (lambda db: db.notes.delete(GUILD, 1), {"note"}),
+    "blacklist.remove": (lambda db: db.blacklist.remove("user", USER), {"global_blacklist"}),
+    "levels.set_xp": (lambda db: db.levels.set_xp(GUILD, USER, 500), {"member_level"}),
+    "levels.reset": (lambda db: db.levels.reset(GUILD, USER), {"member_level"}),
+    "levels.blacklist": (lambda db: db.levels.blacklist(GUILD, USER), {"member_level"}),
+    "levels.unblacklist": (lambda db: db.levels.unblacklist(GUILD, USER), {"member_level"}),
+    "levels.configure": (lambda db: db.levels.configure(GUILD, cooldown_seconds=30), {"level_config"}),
+    "levels.set_level_role": (lambda db: db.levels.set_level_role(GUILD, 5, ROLE), {"level_role"}),
+    "starboard.configure": (lambda db: db.starboard.configure(GUILD, channel_id=CHANNEL), {"starboard"}),
+}
+
+# method → the tables it writes; none of them has actor columns (checked below).
+UNSTAMPED: dict[str, set[str]] = {
+    "guilds.leave": {"guild"},
+    "members.ensure": {"discord_user", "member"},
+    "members.leave": {"member"},
+    "members.set_blacklisted": {"discord_user", "member"},
+    "blacklist.add": {"global_blacklist"},  # who added it is ``author_id``, given by the caller
+    "afk.set": {"afk"},
+    "afk.clear": {"afk"},
+    "afk.clear_expired_in": {"afk"},
+    "levels.set_multiplier": {"level_multiplier"},
+    "levels.remove_multiplier": {"level_multiplier"},
+    "leaderboards.rebuild": set(),  # Redis only
+    "leaderboards.record": set(),
+    "leaderboards.forget_member": set(),
+    "leaderboards.invalidate": set(),
+    "starboard.add_star": {"starboard_entry", "starboard_star"},
+    "starboard.remove_star": {"starboard_entry", "starboard_star"},
+    "starboard.set_posted_message": {"starboard_entry"},
+    "reminders.create": {"reminder"},
+    "reminders.cancel": {"reminder"},
+    "reminders.claim_due": {"reminder"},
+    "reminders.mark_sent": {"reminder"},
+    "reminders.mark_failed": {"reminder"},
+    "reminders.mark_delivered_in": {"reminder"},
+    "reminders.mark_given_up_in": {"reminder"},
+    "bookmarks.add": {"bookmark"},
+    "bookmarks.delete": {"bookmark"},
+    "jobs.enqueue": {"job"},
+    "jobs.schedule": {"job"},
+    "jobs.enqueue_in": {"job"},
+    "jobs.cancel_in": {"job"},
+    "jobs.claim": {"job"},
+    "jobs.complete_in": {"job"},
+    "jobs.fail": {"job"},
+    "jobs.fail_in": {"job"},
+    "jobs.release": {"job"},
+    "jobs.renew": {"job"},
+    "jobs.retry": {"job"},
+    "jobs.purge": {"job"},
+    "logs.record_command": {"command_log", "command_stat_daily"},
+    "logs.write_commands": {"command_log", "command_stat_daily"},
+    "logs.flush": {"command_log", "command_stat_daily"},
+    "logs.close": {"command_log", "command_stat_daily"},
+    "logs.ensure_partitions": set(),  # DDL
+    "logs.drop_partitions_before": set(),
+}
+
+# Hard deletes: no row is left to carry a stamp (the audit trail of the Logs issue records them).
+DELETES = {"guilds.delete", "levels.remove_level_role"}
+
+EXEMPT: dict[str, str] = {
+    "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
+}
+
+READS = {
+    "guilds.get",
+    "guild_config.features",
+    "guild_config.get",
+    "guild_config.get_prefixes",
+    "guild_config.is_enabled",
+    "members.count",
+    "members.get",
+    "members.is_blacklisted",
+    "blacklist.history",
+    "blacklist.is_blacklisted",
+    "blacklist.list_active",
+    "afk.count",
+    "afk.due",
+    "afk.get",
+    "afk.get_many",
+    "levels.get",
+    "levels.get_config",
+    "levels.leaderboard",
+    "levels.level_roles",
+    "levels.multipliers",
+    "levels.rank",
+    "leaderboards.around",
+    "leaderboards.rank",
+    "leaderboards.tied_rank",
+    "leaderboards.top",
+    "leaderboards.top_with_rank",
+    "starboard.get_config",
+    "starboard.get_entry",
+    "starboard.star_count",
+    "reminders.get",
+    "reminders.list_for_user",
+    "bookmarks.list_for_user",
+    "cases.by_moderator",
+    "cases.by_type",
+    "cases.changes",
+    "cases.counts",
+    "cases.get",
+    "cases.history",
+    "cases.is_jailed",
+    "cases.is_poll_banned",
+    "cases.is_snippet_banned",
+    "cases.jail_roles",
+    "cases.overview",
+    "cases.recent",
+    "cases.restrictions",
+    "cases.summary",
+    "notes.changes",
+    "notes.get",
+    "notes.list_for_user",
+    "jobs.failed",
+    "jobs.get",
+    "jobs.seconds_until_due",
+    "jobs.status",
+    "logs.command_stats",
+    "logs.partitions",
+    "logs.recent_commands",
+}
+
+
+def _table_models(mixin: type[SQLModel]) -> dict[str, type[SQLModel]]:
+    found: dict[str, type[SQLModel]] = {}
+    pending = list(mixin.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        table = getattr(model, "__table__", None)
+        if table is not None:
+            found[table.name] = model
+    return found
+
+
+AUDITED = _table_models(AuditMixin)
+SOFT_DELETED = _table_models(SoftDeleteMixin)
+STAMPED_TABLES = sorted(AUDITED.keys() | SOFT_DELETED.keys())
+
+
+def _facade_methods(db: Database) -> set[str]:
+    return {
+        f"{attr}.{name}"
+        for attr, controller in vars(db).items()
+        if isinstance(controller, Controller)
+        for name, _ in inspect.getmembers(type(controller), inspect.iscoroutinefunction)
+        if not name.startswith("_")
+    }
+
+
+def test_every_controller_method_is_classified(settings: Any) -> None:
+    groups = [set(STAMPED), set(UNSTAMPED), DELETES, set(EXEMPT), READS]
+    assert sum(len(group) for group in groups) == len(set().union(*groups)), "a method is listed twice"
+    discovered = _facade_methods(Database(settings))
+    assert discovered - set().union(*groups) == set(), "classify the new method in this module"
+    assert set().union(*groups) - discovered == set(), "a listed method no longer exists"
+
+
+def test_tables_said_to_carry_no_stamp_really_have_no_audit_columns() -> None:
+    written = set().union(*UNSTAMPED.values())
+    assert written & AUDITED.keys() == set(), "this table is audited: move its writers to STAMPED"
+    assert set().union(*(tables for _, tables in STAMPED.values())) <= set(STAMPED_TABLES)
+
+
+async def _position(db: Database) -> tuple[int, Any]:
+    async with db.session() as session:
+        row = (await session.execute(text("SELECT txid_current() % 4294967296, clock_timestamp()"))).one()
+    return int(row[0]), row[1]
+
+
+async def _written(db: Database, since_xid: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row of a stamped table inserted or updated by a transaction newer than ``since_xid``."""
+    written: dict[str, list[dict[str, Any]]] = {}
+    async with db.session() as session:
+        for table in STAMPED_TABLES:
+            result = await session.execute(
+                text(f"SELECT * FROM {table} WHERE xmin::text::bigint > :xid"),  # table names from the metadata
+                {"xid": since_xid},
+            )
+            rows = [dict(row) for row in result.mappings()]
+            if rows:
+                written[table] = rows
+    return written
+
+
+async def assert_stamped(db: Database, call: Call, tables: set[str], actor: int) -> None:
+    """Run ``call`` as ``actor``; every row it wrote in a stamped table carries ``actor``."""
+    xid, started = await _position(db)
+    with acting_as(actor):
+        await call(db)
+    written = await _written(db, xid)
+    assert tables <= written.keys(), f"expected writes to {sorted(tables)}, found {sorted(written)}"
+    for table, rows in written.items():
+        for row in rows:
+            if table in AUDITED:
+                assert row["updated_by"] == actor, f"{table}: updated_by={row['updated_by']} for {row}"
+                if row["created_at"] >= started:
+                    assert row["created_by"] == actor, f"{table}: created_by={row['created_by']} for {row}"
+            if table in SOFT_DELETED and row["deleted_at"] is not None and row["deleted_at"] >= started:
+                assert row["deleted_by"] == actor, f"{table}: deleted_by={row['deleted_by']} for {row}"
+
+
+async def _seed(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    later = utcnow() + timedelta(hours=1)
+    await db.cases.create(GUILD, USER, MOD, "TEMPBAN", expires_at=later)  # 1: claimed, then expired
+    await db.cases.create(GUILD, USER, MOD, "WARN")  # 2: reason, void
+    await db.cases.create(GUILD, USER, MOD, "TEMPBAN", expires_at=later)  # 3: expired in a transaction
+    await db.cases.create(GUILD, USER, MOD, "WARN")  # 4, 5: processed
+    await db.cases.create(GUILD, USER, MOD, "WARN")
+    await db.blacklist.add("user", USER, reason="raid")
+
+
+async def test_every_mutating_method_stamps_the_acting_user(pooled_db: Database) -> None:
+    await _seed(pooled_db)
+    for index, (name, (call, tables)) in enumerate(STAMPED.items()):
+        try:
+            await assert_stamped(pooled_db, call, tables, ACTOR + index)
+        except AssertionError as error:
+            pytest.fail(f"{name}: {error}")
+
+
+async def test_a_write_that_skips_the_actor_helper_is_caught(pooled_db: Database) -> None:
+    await _seed(pooled_db)
+
+    async def forgets_the_helper(db: Database) -> None:
+        async with db.session() as session:  # Core, by hand: no actor_columns(Case, "update")
+            await session.execute(
+                update(Case)
+                .where(col(Case.guild_id) == GUILD, col(Case.number) == 2)
+                .values(reason="edited", updated_at=func.now())
+            )
+
+    with pytest.raises(AssertionError, match=f"mod_case: updated_by=(?!{ACTOR})"):
+        await assert_stamped(pooled_db, forgets_the_helper, {"mod_case"}, ACTOR)
+    await assert_stamped(pooled_db, lambda db: db.cases.update_reason(GUILD, 2, "edited"), {"mod_case"}, ACTOR)
