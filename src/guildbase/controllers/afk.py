@@ -10,11 +10,13 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
+from guildbase.controllers.features import gated
 from guildbase.db.fast import prepare
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate
 from guildbase.errors import ValidationError
 from guildbase.models.afk import AFK, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKRead, AFKSet
+from guildbase.models.core import Feature
 
 MAX_DUE_BATCH = 1000
 
@@ -31,6 +33,7 @@ _GET_MANY = prepare(
 class AFKController(Controller):
     """Who is away; ``get_many`` is the per-message check and costs one primary-key query."""
 
+    @gated(Feature.AFK)
     async def set(
         self,
         guild_id: int,
@@ -103,11 +106,13 @@ class AFKController(Controller):
         found = await self.get_many(guild_id, [user_id])
         return found.get(user_id)
 
+    @gated(Feature.AFK, when_off=dict)
     async def get_many(self, guild_id: int, user_ids: Sequence[int]) -> dict[int, AFKRead]:
         """The AFK entries among ``user_ids`` (a message's author and mentions), in ONE query.
 
         Uses ``user_id = ANY(:ids)`` with one array parameter, so the statement
         text (and its prepared plan) is the same whatever the number of mentions.
+        While the guild's ``afk`` feature is off nobody is reported AFK (``{}``).
         """
         guild_id = snowflake("guild_id", guild_id)
         if len(user_ids) > MAX_AFK_LOOKUP:

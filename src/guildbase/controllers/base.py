@@ -1,13 +1,16 @@
 """What every controller is built on: the database's units of work."""
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.config import Settings
 from guildbase.services.cache import CacheService
+
+if TYPE_CHECKING:
+    from guildbase.controllers.leaderboards import LeaderboardController
 
 
 class UnitOfWork(Protocol):
@@ -33,6 +36,11 @@ class UnitOfWork(Protocol):
     @property
     def settings(self) -> Settings:
         """TTLs and limits."""
+        ...
+
+    @property
+    def leaderboards(self) -> "LeaderboardController":
+        """The Redis boards (``db.leaderboards``) that XP changes update after their commit."""
         ...
 
 

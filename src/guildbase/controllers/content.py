@@ -8,9 +8,11 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
+from guildbase.controllers.features import gated
 from guildbase.db.validation import validate
 from guildbase.errors import ConflictError, ValidationError
 from guildbase.models.content import EXCERPT_MAX_LENGTH, Bookmark, BookmarkCreate, BookmarkRead
+from guildbase.models.core import Feature
 
 MAX_LIST = 100
 ELLIPSIS = "…"
@@ -25,6 +27,7 @@ def excerpt(content: str, limit: int = EXCERPT_MAX_LENGTH) -> str:
 class BookmarkController(Controller):
     """Saved messages; listing is newest first by keyset on (created_at, message_id)."""
 
+    @gated(Feature.BOOKMARKS)
     async def add(
         self,
         guild_id: int,

@@ -15,9 +15,11 @@ from sqlalchemy import text
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
+from guildbase.controllers.features import gated
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate_enum
 from guildbase.errors import ValidationError
+from guildbase.models.core import Feature
 from guildbase.models.levels import XPAward
 from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window
 
@@ -52,6 +54,7 @@ class Board:
 class LeaderboardController(Controller):
     """Top lists, ranks and neighbourhoods per guild and period."""
 
+    @gated(Feature.LEVELS)
     async def top(
         self, guild_id: int, count: int = 10, *, period: Period | str = Period.ALL, now: datetime | None = None
     ) -> Board:
@@ -68,6 +71,7 @@ class LeaderboardController(Controller):
         rows = await self._rows(guild_id, span)
         return Board(span.period, _entries(rows[:count], 0), "postgres")
 
+    @gated(Feature.LEVELS)
     async def rank(
         self, guild_id: int, user_id: int, *, period: Period | str = Period.ALL, now: datetime | None = None
     ) -> BoardEntry | None:

@@ -9,9 +9,11 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
+from guildbase.controllers.features import gated
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate
 from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from guildbase.models.core import Feature
 from guildbase.models.reminders import (
     DEFAULT_MAX_ATTEMPTS,
     ERROR_MAX_LENGTH,
@@ -31,6 +33,7 @@ LEASE_EXPIRED_ERROR = "the delivering worker's lease ran out on the last allowed
 class ReminderController(Controller):
     """Reminders and their delivery queue (claim with ``SKIP LOCKED``, then mark sent or failed)."""
 
+    @gated(Feature.REMINDERS)
     async def create(
         self,
         user_id: int,
@@ -42,7 +45,7 @@ class ReminderController(Controller):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         now: datetime | None = None,
     ) -> ReminderRead:
-        """Schedule a reminder; without ``guild_id`` it is a DM reminder."""
+        """Schedule a reminder; without ``guild_id`` it is a DM reminder (which no guild toggle gates)."""
         checked = validate(
             ReminderCreate,
             {

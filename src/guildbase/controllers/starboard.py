@@ -9,9 +9,11 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.core import snowflake
+from guildbase.controllers.features import gated
 from guildbase.db.context import current_actor
 from guildbase.db.validation import validate
 from guildbase.errors import NotFoundError, ValidationError
+from guildbase.models.core import Feature
 from guildbase.models.starboard import (
     Starboard,
     StarboardEntry,
@@ -119,6 +121,7 @@ class StarboardController(Controller):
             row = await session.get(Starboard, guild_id)
             return None if row is None else StarboardRead.model_validate(row)
 
+    @gated(Feature.STARBOARD)
     async def add_star(
         self, guild_id: int, message_id: int, user_id: int, *, channel_id: int, author_id: int
     ) -> StarChange:
@@ -139,6 +142,7 @@ class StarboardController(Controller):
             row = (await session.execute(_ADD_STAR_SQL, params)).mappings().one_or_none()
             return _change(params, row)
 
+    @gated(Feature.STARBOARD)
     async def remove_star(self, guild_id: int, message_id: int, user_id: int) -> StarChange:
         """Take back ``user_id``'s star in ONE statement; removing a missing star changes nothing.
 
