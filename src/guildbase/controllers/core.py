@@ -158,10 +158,15 @@ class GuildConfigController(Controller):
     async def get(self, guild_id: int) -> GuildConfigRead:
         """The guild's full configuration: local LRU → Redis → PostgreSQL (read-through).
 
-        A local hit is one dict lookup: only IDs that passed validation are ever
-        stored, so an invalid ID simply misses and is rejected below.
+        A local hit is one dict lookup (the mirror; W3 measured it worth it, see
+        docs/performance.md): only IDs that passed validation are ever stored,
+        so an invalid ID simply misses and is rejected below, an unhashable one
+        (a list) included.
         """
-        hot = self._hot.get(guild_id)
+        try:
+            hot = self._hot.get(guild_id)
+        except TypeError:
+            hot = None
         if hot is not None and hot[0] > monotonic():
             return hot[1]
         guild_id = snowflake("guild_id", guild_id)
