@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bench.harness import Env, Runner, Variant, VariantResult, environment
-from guildbase.controllers.levels import _AWARD_SQL
 from guildbase.controllers.logs import COPY_COLUMNS
+from guildbase.controllers.xp_award import AWARD_SQL
 from guildbase.db.fast import prepare
 from guildbase.models.core import GuildConfig, GuildConfigRead
 from guildbase.models.levels import LevelConfig, MemberLevel, level_for_xp
@@ -80,7 +80,7 @@ def roll(index: int) -> float:
 
 
 # -- W1: message XP ------------------------------------------------------------------
-AWARD = prepare(_AWARD_SQL)
+AWARD = prepare(AWARD_SQL)
 
 
 def award_params(guild: int, user: int, now: datetime, index: int) -> dict[str, Any]:
@@ -91,9 +91,8 @@ def award_params(guild: int, user: int, now: datetime, index: int) -> dict[str, 
         "role_ids": [],
         "now": now,
         "roll": roll(index),
-        "today": window(Period.DAY, now).start,
-        "week_start": window(Period.WEEK, now).start,
-        "month_start": window(Period.MONTH, now).start,
+        "feature": "levels",
+        "default_enabled": True,
         "default_xp_min": 15,
         "default_xp_max": 25,
         "default_cooldown": 60,
@@ -106,7 +105,7 @@ async def limit_award(env: Env, guild: int, user: int, now: datetime, index: int
     """The limit: the same single statement on a plain asyncpg pool, then one Redis pipeline."""
     async with env.limit.acquire() as connection:
         row = await AWARD.fetchrow(connection, award_params(guild, user, now, index))
-    if row is not None:
+    if row is not None and row["xp"] is not None:
         member = f"{user:019d}"
         async with env.redis.pipeline(transaction=False) as pipe:
             for period, total in (

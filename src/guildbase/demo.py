@@ -207,7 +207,7 @@ async def seed_engagement(db: Database, progress: Progress, *, guilds: int, memb
                 user_id = demo_user_id(member)
                 for message in range(rng.randint(1, 3 * (member % 7) + 1)):
                     sent_at = DEMO_EPOCH + timedelta(days=index, minutes=2 * message)
-                    await db.levels.award_message_xp(guild_id, user_id, channel, [], sent_at, roll=rng.random())
+                    await db.levels.award_message_xp(guild_id, user_id, channel, now=sent_at, roll=rng.random())
                 if member % 10 == 1:
                     await db.afk.set(guild_id, user_id, reason="touching grass", nickname=f"member{member}")
                 post = make_snowflake(DEMO_EPOCH + timedelta(days=index, seconds=member), 40)

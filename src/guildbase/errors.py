@@ -78,6 +78,22 @@ class PermissionDeniedError(GuildbaseError):
     """The acting user may not do this."""
 
 
+class FeatureDisabledError(GuildbaseError):
+    """A member used a feature the guild turned off (``db.guild_config.set_feature``).
+
+    ``feature`` names the toggle (a ``Feature`` value) and ``guild_id`` the
+    guild; nothing was written. Configuration and admin calls never raise it.
+    """
+
+    def __init__(self, feature: str, guild_id: int) -> None:
+        self.feature = feature
+        self.guild_id = guild_id
+        super().__init__(
+            f"feature: {feature} is turned off in guild {guild_id}; "
+            f"turn it on with db.guild_config.set_feature({guild_id}, {feature!r}, enabled=True)"
+        )
+
+
 class SchemaNotAtHeadError(GuildbaseError):
     """The database schema is older or newer than the code expects."""
 

@@ -38,6 +38,7 @@ from guildbase.db.types import make_snowflake, utcnow
 from guildbase.errors import GuildbaseError, ValidationError
 from guildbase.models import metadata
 from guildbase.models.jobs import JobRead
+from guildbase.models.core import Feature
 from guildbase.models.levels import XPAward
 from guildbase.models.moderation import CaseCreate
 from guildbase.services.redis import create_redis
@@ -320,6 +321,10 @@ async def sweep(settings: Settings, redis_url: str | None) -> AsyncIterator[Swee
         transaction = await connection.begin()
         try:
             database = Database(settings).bind(connection, client)
+            # Every feature on in the guild the valid arguments name: a gate must not answer for a bad argument.
+            await database.guilds.join(ID)
+            for feature in Feature:
+                await database.guild_config.set_feature(ID, feature, enabled=True)
             yield Sweep(database, await _row_counts(database))
         finally:
             await transaction.rollback()

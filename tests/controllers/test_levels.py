@@ -52,6 +52,19 @@ async def test_first_message_creates_the_level_row_without_a_member_row(db: Data
     assert await db.members.get(GUILD, USER) is None
 
 
+async def test_role_ids_and_now_default_to_none_and_the_database_clock(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    award = await db.levels.award_message_xp(GUILD, USER, CHANNEL, roll=0.0)
+    async with db.session() as session:
+        clock = (await session.execute(text("SELECT now()"))).scalar_one()  # the test transaction's clock
+    row = await db.levels.get(GUILD, USER)
+    assert row is not None
+    assert (award.awarded_xp, award.day_xp, row.last_message_at) == (15, 15, clock)
+    today = await db.leaderboards.top(GUILD, period="day", now=clock)
+    assert [(entry.user_id, entry.xp) for entry in today.entries] == [(USER, 15)]
+    assert not (await db.levels.award_message_xp(GUILD, USER, CHANNEL)).is_awarded  # same moment: cooldown
+
+
 async def test_xp_is_random_within_the_configured_range(db: Database) -> None:
     await db.guilds.join(GUILD)
     low = await db.levels.award_message_xp(GUILD, user(1), CHANNEL, [], T0, roll=0.0)

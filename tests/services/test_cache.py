@@ -278,6 +278,8 @@ async def test_a_config_hit_is_served_from_the_mirror_and_dropped_by_an_update(d
     assert (await db.guild_config.get(GUILD)).prefix == "?"
     with pytest.raises(ValidationError, match="guild_id"):
         await db.guild_config.get(-5)
+    with pytest.raises(ValidationError, match="guild_id"):  # unhashable: the mirror lookup must not raise TypeError
+        await db.guild_config.get([GUILD])  # type: ignore[arg-type]
 
 
 async def test_drain_sends_what_is_queued(redis_client: aioredis.Redis) -> None:

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.controllers.features import gated
 from guildbase.db.fast import prepare
 from guildbase.db.validation import aware, flag, moment, page_limit, snowflake, snowflakes, unit_of_work, validate
 from guildbase.errors import ValidationError
 from guildbase.models.afk import AFK, AFK_EXPIRY, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKExpiryPayload, AFKRead, AFKSet
+from guildbase.models.core import Feature
 
 __all__ = ["MAX_DUE_BATCH", "AFKController", "due_query"]
 
@@ -36,6 +38,7 @@ def _expiry_key(guild_id: int, user_id: int) -> str:
 class AFKController(Controller):
     """Who is away; ``get_many`` is the per-message check and costs one primary-key query."""
 
+    @gated(Feature.AFK)
     async def set(
         self,
         guild_id: int,
@@ -128,11 +131,13 @@ class AFKController(Controller):
         found = await self.get_many(guild_id, [user_id])
         return found.get(user_id)
 
+    @gated(Feature.AFK, when_off=dict)
     async def get_many(self, guild_id: int, user_ids: Sequence[int]) -> dict[int, AFKRead]:
         """The AFK entries among ``user_ids`` (a message's author and mentions), in ONE query.
 
         Uses ``user_id = ANY(:ids)`` with one array parameter, so the statement
         text (and its prepared plan) is the same whatever the number of mentions.
+        While the guild's ``afk`` feature is off nobody is reported AFK (``{}``).
         """
         guild_id = snowflake("guild_id", guild_id)
         ids = sorted(set(snowflakes("user_ids", user_ids, max_items=MAX_AFK_LOOKUP)))

@@ -13,6 +13,7 @@ __all__ = ["Controller", "UnitOfWork"]
 
 if TYPE_CHECKING:
     from guildbase.controllers.jobs import JobController
+    from guildbase.controllers.leaderboards import LeaderboardController
 
 
 class UnitOfWork(Protocol):
@@ -43,6 +44,11 @@ class UnitOfWork(Protocol):
     @property
     def jobs(self) -> "JobController":
         """The job queue: a controller enqueues (``enqueue_in``) and cancels (``cancel_in``) its timed work."""
+        ...
+
+    @property
+    def leaderboards(self) -> "LeaderboardController":
+        """The Redis boards (``db.leaderboards``) that XP changes update after their commit."""
         ...
 
 

@@ -7,9 +7,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.controllers.features import gated
 from guildbase.db.validation import aware, optional_snowflake, page_limit, snowflake, text, validate
 from guildbase.errors import ValidationError, shown
 from guildbase.models.content import EXCERPT_MAX_LENGTH, Bookmark, BookmarkCreate, BookmarkRead
+from guildbase.models.core import Feature
 
 __all__ = ["MAX_LIST", "MESSAGE_MAX_LENGTH", "BookmarkController", "excerpt"]
 
@@ -28,6 +30,7 @@ def excerpt(content: str, limit: int = EXCERPT_MAX_LENGTH) -> str:
 class BookmarkController(Controller):
     """Saved messages; listing is newest first by keyset on (created_at, message_id)."""
 
+    @gated(Feature.BOOKMARKS)
     async def add(
         self,
         guild_id: int,

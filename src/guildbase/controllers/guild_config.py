@@ -27,7 +27,7 @@ from guildbase.services.batchload import BatchLoader
 from guildbase.services.cache import ModelCodec
 from guildbase.services.keys import guild_key
 
-__all__ = ["GuildConfigController", "config_key", "features_key", "guild_cache_keys"]
+__all__ = ["GuildConfigController", "config_key", "feature_states", "features_key", "guild_cache_keys"]
 
 
 def config_key(guild_id: int) -> str:
@@ -181,33 +181,19 @@ class GuildConfigController(Controller):
         )
         async with self._db.session() as session:
             await session.execute(upsert)
-            features = await self._features(session, guild_id)
+            features = await _feature_rows(session, guild_id)
         await self._db.cache.invalidate(features_key(guild_id))
         return features
 
     async def features(self, guild_id: int) -> dict[Feature, bool]:
         """Every feature with its effective state (explicit toggle, else default); cached."""
-        guild_id = snowflake("guild_id", guild_id)
-
-        async def load() -> dict[str, bool]:
-            async with self._db.session() as session:
-                return {feature.value: on for feature, on in (await self._features(session, guild_id)).items()}
-
-        data = await self._db.cache.read_through(features_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds)
-        return DEFAULT_FEATURES | {Feature(name): bool(on) for name, on in (data or {}).items()}
+        states = await feature_states(self._db, snowflake("guild_id", guild_id))
+        return DEFAULT_FEATURES | {Feature(name): bool(on) for name, on in states.items()}
 
     async def is_enabled(self, guild_id: int, feature: Feature | str) -> bool:
         """Whether ``feature`` is on for this guild."""
         checked = validate_enum("feature", Feature, feature)
         return (await self.features(guild_id))[checked]
-
-    async def _features(self, session: AsyncSession, guild_id: int) -> dict[Feature, bool]:
-        rows = await session.execute(
-            select(col(GuildFeature.feature), col(GuildFeature.is_enabled)).where(
-                col(GuildFeature.guild_id) == guild_id
-            )
-        )
-        return DEFAULT_FEATURES | {Feature(feature): bool(enabled) for feature, enabled in rows}
 
     async def _locked(self, session: AsyncSession, guild_id: int) -> GuildConfig:
         stmt = select(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).with_for_update()
@@ -215,6 +201,29 @@ class GuildConfigController(Controller):
         if config is None:
             raise _no_config(guild_id)
         return config
+
+
+async def feature_states(db: UnitOfWork, guild_id: int) -> dict[str, bool]:
+    """Every feature's effective state by value, for an already validated ``guild_id``.
+
+    Read through the cache (local LRU → Redis → one query) under
+    ``features_key``, which ``set_feature`` drops everywhere after its commit;
+    the feature gates (``controllers.features``) ask this on every gated call.
+    """
+
+    async def load() -> dict[str, bool]:
+        async with db.session() as session:
+            return {feature.value: on for feature, on in (await _feature_rows(session, guild_id)).items()}
+
+    states = await db.cache.read_through(features_key(guild_id), load, ttl=db.settings.cache_ttl_seconds)
+    return states or {}
+
+
+async def _feature_rows(session: AsyncSession, guild_id: int) -> dict[Feature, bool]:
+    rows = await session.execute(
+        select(col(GuildFeature.feature), col(GuildFeature.is_enabled)).where(col(GuildFeature.guild_id) == guild_id)
+    )
+    return DEFAULT_FEATURES | {Feature(feature): bool(enabled) for feature, enabled in rows}
 
 
 def _no_config(guild_id: int) -> NotFoundError:

@@ -14,7 +14,9 @@ from typing import Literal
 from sqlalchemy import text
 
 from guildbase.controllers.base import Controller
+from guildbase.controllers.features import gated
 from guildbase.db.validation import aware, instance, integer, moment, page_limit, snowflake, validate_enum
+from guildbase.models.core import Feature
 from guildbase.models.levels import XPAward
 from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window
 
@@ -51,6 +53,7 @@ class Board:
 class LeaderboardController(Controller):
     """Top lists, ranks and neighbourhoods per guild and period."""
 
+    @gated(Feature.LEVELS)
     async def top(
         self, guild_id: int, count: int = 10, *, period: Period | str = Period.ALL, now: datetime | None = None
     ) -> Board:
@@ -66,6 +69,7 @@ class LeaderboardController(Controller):
         rows = await self._rows(guild_id, span)
         return Board(span.period, _entries(rows[:count], 0), "postgres")
 
+    @gated(Feature.LEVELS)
     async def rank(
         self, guild_id: int, user_id: int, *, period: Period | str = Period.ALL, now: datetime | None = None
     ) -> BoardEntry | None:

@@ -1,167 +1,54 @@
-"""Levels rules: the per-message XP award, ranks, leaderboards, XP admin, rewards and settings."""
+"""Levels rules: the per-message XP award, ranks, the PostgreSQL leaderboard and XP admin.
+
+The award's statement lives in ``controllers.xp_award``, the guild's level
+settings in ``controllers.level_rules`` (inherited, so ``db.levels`` keeps
+one face); the Redis boards are ``db.leaderboards``, reached through the unit
+of work.
+"""
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Float,
-    Select,
-    bindparam,
-    delete,
-    func,
-    literal,
-    select,
-    text,
-    tuple_,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import ColumnElement, Select, delete, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
-from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.controllers.leaderboards import LeaderboardController
-from guildbase.db.fast import prepare
-from guildbase.db.mixins import actor_columns, stamp
+from guildbase.controllers.features import gated
+from guildbase.controllers.level_rules import LevelRules
+from guildbase.controllers.xp_award import AWARD, award_params, award_result
+from guildbase.db.mixins import actor_columns
 from guildbase.db.validation import (
-    aware,
-    changes_of,
     instance,
-    integer,
     number,
+    optional_aware,
     optional_snowflake,
     page_limit,
     snowflake,
     snowflakes,
     validate,
-    validate_enum,
 )
 from guildbase.errors import ValidationError, shown
+from guildbase.models.core import Feature
 from guildbase.models.levels import (
-    DEFAULT_COOLDOWN_SECONDS,
-    DEFAULT_XP_MAX,
-    DEFAULT_XP_MIN,
-    MAX_MULTIPLIER,
-    MAX_REWARD_LEVEL,
     MAX_ROLE_IDS,
     LeaderboardCursor,
     LeaderboardEntry,
     LeaderboardPage,
     LevelConfig,
-    LevelConfigFields,
-    LevelConfigRead,
     LevelCurve,
-    LevelMultiplier,
-    LevelMultiplierBase,
-    LevelMultiplierRead,
-    LevelRole,
-    LevelRoleBase,
-    LevelRoleMode,
-    LevelRoleRead,
     MemberLevel,
     MemberLevelRead,
     MemberXPDaily,
-    MultiplierKind,
     RankCard,
     XPAward,
     XPSet,
 )
-from guildbase.services.leaderboard import Period, window
 
 __all__ = ["MAX_PAGE_SIZE", "LevelsController", "leaderboard_query"]
 
 MAX_PAGE_SIZE = 100
-
-# The per-message hot path, written once as SQL so it can be read, reviewed and
-# benchmarked as one statement:
-# - `settings` reads the guild's rules (defaults when it has no row);
-# - `multiplier` folds in the highest matching role multiplier and the channel's;
-# - `award` turns the caller's uniform roll into XP in the configured range;
-# - `awarded` is the upsert: insert the member, or add XP only if the cooldown
-#   has passed and the member is not blacklisted; ON CONFLICT DO UPDATE locks
-#   the row and re-checks the cooldown on its latest version, so concurrent
-#   messages inside one window award XP exactly once;
-# - `daily` adds the award to the member's UTC day in `member_xp_daily`, and
-#   `earlier` sums the earlier days of this week and month (the snapshot does
-#   not include today's row), so the statement returns absolute day/week/month
-#   totals that the Redis boards store with ZADD GT (order-independent);
-# - the outer SELECT derives the previous level from (new XP - award) and the
-#   reward roles to grant/remove against the roles the member has now.
-_AWARD_SQL = text("""
-WITH settings AS (
-    SELECT coalesce(c.xp_min, :default_xp_min) AS xp_min,
-           coalesce(c.xp_max, :default_xp_max) AS xp_max,
-           coalesce(c.cooldown_seconds, :default_cooldown) AS cooldown_seconds,
-           coalesce(c.curve, CAST(:default_curve AS level_curve)) AS curve,
-           coalesce(c.role_mode, CAST(:default_role_mode AS level_role_mode)) AS role_mode,
-           coalesce(:channel_id = ANY (c.ignored_channel_ids), false) AS is_ignored
-    FROM (VALUES (1)) AS one (x)
-    LEFT JOIN level_config AS c ON c.guild_id = :guild_id
-), multiplier AS (
-    SELECT coalesce(max(m.multiplier) FILTER (WHERE m.kind = 'role' AND m.target_id = ANY (:role_ids)), 1.0)
-           * coalesce(max(m.multiplier) FILTER (WHERE m.kind = 'channel' AND m.target_id = :channel_id), 1.0)
-           AS factor
-    FROM level_multiplier AS m
-    WHERE m.guild_id = :guild_id
-), award AS (
-    SELECT round((s.xp_min + floor(:roll * (s.xp_max - s.xp_min + 1))) * f.factor)::bigint AS xp,
-           s.cooldown_seconds, s.curve, s.role_mode
-    FROM settings AS s CROSS JOIN multiplier AS f
-    WHERE NOT s.is_ignored
-), awarded AS (
-    INSERT INTO member_level AS ml (guild_id, user_id, xp, level, message_count, last_message_at)
-    SELECT :guild_id, :user_id, a.xp, level_for_xp(a.xp, a.curve), 1, :now FROM award AS a
-    ON CONFLICT (guild_id, user_id) DO UPDATE
-    SET xp = ml.xp + excluded.xp,
-        level = level_for_xp(ml.xp + excluded.xp, (SELECT a.curve FROM award AS a)),
-        message_count = ml.message_count + 1,
-        last_message_at = excluded.last_message_at,
-        updated_at = now()
-    WHERE NOT ml.is_blacklisted
-      AND (ml.last_message_at IS NULL
-           OR ml.last_message_at
-              <= excluded.last_message_at - make_interval(secs => (SELECT a.cooldown_seconds FROM award AS a)))
-    RETURNING ml.xp, ml.level
-), daily AS (
-    INSERT INTO member_xp_daily AS d (guild_id, user_id, day, xp)
-    SELECT :guild_id, :user_id, :today, a.xp FROM awarded CROSS JOIN award AS a
-    ON CONFLICT (guild_id, user_id, day) DO UPDATE SET xp = d.xp + excluded.xp
-    RETURNING d.xp
-), earlier AS (
-    SELECT coalesce(sum(e.xp) FILTER (WHERE e.day >= :week_start), 0) AS week_xp,
-           coalesce(sum(e.xp) FILTER (WHERE e.day >= :month_start), 0) AS month_xp
-    FROM member_xp_daily AS e
-    WHERE e.guild_id = :guild_id AND e.user_id = :user_id
-      AND e.day >= least(:week_start, :month_start) AND e.day < :today
-)
-SELECT a.xp AS awarded_xp, w.xp, w.level, w.level > p.level AS leveled_up,
-       dl.xp AS day_xp, dl.xp + er.week_xp AS week_xp, dl.xp + er.month_xp AS month_xp,
-       CASE WHEN w.level > p.level THEN ARRAY(
-           SELECT r.role_id FROM level_role AS r
-           WHERE r.guild_id = :guild_id AND r.level <= w.level AND r.role_id <> ALL (:role_ids)
-             AND (a.role_mode = 'stack' OR r.level = top.level)
-           ORDER BY r.level) ELSE '{}' END AS roles_to_grant,
-       CASE WHEN w.level > p.level AND a.role_mode = 'replace' THEN ARRAY(
-           SELECT r.role_id FROM level_role AS r
-           WHERE r.guild_id = :guild_id AND r.level <> top.level AND r.role_id = ANY (:role_ids)
-           ORDER BY r.level) ELSE '{}' END AS roles_to_remove
-FROM awarded AS w
-CROSS JOIN award AS a
-CROSS JOIN daily AS dl
-CROSS JOIN earlier AS er
-CROSS JOIN LATERAL (SELECT level_for_xp(w.xp - a.xp, a.curve) AS level) AS p
-CROSS JOIN LATERAL (
-    SELECT max(r.level) AS level FROM level_role AS r WHERE r.guild_id = :guild_id AND r.level <= w.level
-) AS top
-""").bindparams(
-    bindparam("role_ids", type_=ARRAY(BigInteger)),
-    bindparam("roll", type_=Float),
-)
-
-_AWARD = prepare(_AWARD_SQL)  # compiled once; prepared per connection by asyncpg
 
 _RANK_SQL = text("""
 SELECT ml.guild_id, ml.user_id, ml.xp, ml.level, ml.message_count, ml.is_blacklisted,
@@ -179,86 +66,63 @@ WHERE ml.guild_id = :guild_id AND ml.user_id = :user_id
 """)
 
 
-class LevelsController(Controller):
+class LevelsController(LevelRules):
     """XP per message, ranks and leaderboards from PostgreSQL, and each guild's level rules.
 
     Every XP change also reaches the Redis leaderboards (``db.leaderboards``)
     after its commit: awards write the member's new totals, blacklisting
     removes the member, and hand edits drop the boards so they are rebuilt.
+    The member-facing calls obey the guild's ``levels`` toggle; settings and
+    XP admin do not.
     """
 
-    def __init__(self, db: UnitOfWork) -> None:
-        super().__init__(db)
-        self._boards = LeaderboardController(db)
-
+    @gated(Feature.LEVELS, in_statement=True)
     async def award_message_xp(
         self,
         guild_id: int,
         user_id: int,
         channel_id: int,
-        role_ids: Sequence[int],
-        now: datetime,
+        role_ids: Sequence[int] = (),
+        now: datetime | None = None,
         *,
         roll: float | None = None,
     ) -> XPAward:
         """Award XP for one message, in ONE statement, and say what the bot must do.
 
-        The guild's rules are read inside the same statement (a CTE), not passed
-        in from a cache, so a settings change applies to the very next message
-        and no caller has to keep a cache coherent. XP is random in the
-        configured range: ``roll`` (uniform in [0, 1), drawn here unless given)
-        picks the point in the range in SQL, then multipliers apply.
+        The guild's ``levels`` toggle and rules are read inside the same
+        statement (``controllers.xp_award``), not passed in from a cache, so a
+        change applies to the very next message and no caller has to keep a
+        cache coherent. XP is random in the configured range: ``roll``
+        (uniform in [0, 1), drawn here unless given) picks the point in the
+        range in SQL, then multipliers apply. ``role_ids`` are the member's
+        current roles (for role multipliers and rewards); ``now`` is when the
+        message was sent, the database's clock when omitted.
 
         No ``member`` row is needed: the first message creates the level row.
         An unknown guild raises ``ValidationError`` on ``guild_id``.
 
         Returns:
-            ``XPAward``: nothing awarded (cooldown, ignored channel, blacklisted),
-            or the XP awarded, the new totals, whether the level went up, and
-            the reward roles to grant (and, in replace mode, to remove).
+            ``XPAward``: nothing awarded (``is_feature_off`` when the guild
+            turned ``levels`` off; else cooldown, ignored channel,
+            blacklisted), or the XP awarded, the new totals, whether the level
+            went up, and the reward roles to grant (and, in replace mode, to remove).
         """
         guild_id = snowflake("guild_id", guild_id)
         user_id = snowflake("user_id", user_id)
         channel_id = snowflake("channel_id", channel_id)
         roles = snowflakes("role_ids", role_ids, max_items=MAX_ROLE_IDS)
-        now = aware("now", now)
+        now = optional_aware("now", now)
         if roll is None:
             roll = random.random()  # noqa: S311 - XP variety, not security
         elif number("roll", roll, minimum=0, maximum=1) == 1:
             raise ValidationError.single("roll", "range", f"must be in [0, 1), got {shown(roll)}")
-        params = {
-            "guild_id": guild_id,
-            "user_id": user_id,
-            "channel_id": channel_id,
-            "role_ids": roles,
-            "now": now,
-            "roll": roll,
-            "today": window(Period.DAY, now).start,
-            "week_start": window(Period.WEEK, now).start,
-            "month_start": window(Period.MONTH, now).start,
-            "default_xp_min": DEFAULT_XP_MIN,
-            "default_xp_max": DEFAULT_XP_MAX,
-            "default_cooldown": DEFAULT_COOLDOWN_SECONDS,
-            "default_curve": LevelCurve.MEE6.value,
-            "default_role_mode": LevelRoleMode.STACK.value,
-        }
+        params = award_params(guild_id, user_id, channel_id, roles, now=now, roll=roll)
         # One statement, so no explicit transaction: it commits on its own.
         async with self._db.driver(transaction=False) as connection:
-            row = await _AWARD.fetchrow(connection, params)  # constraint errors arrive translated
-        if row is None:
-            return XPAward()
-        award = XPAward(
-            awarded_xp=row["awarded_xp"],
-            xp=row["xp"],
-            level=row["level"],
-            leveled_up=row["leveled_up"],
-            roles_to_grant=list(row["roles_to_grant"]),
-            roles_to_remove=list(row["roles_to_remove"]),
-            day_xp=row["day_xp"],
-            week_xp=row["week_xp"],
-            month_xp=row["month_xp"],
-        )
-        await self._boards.record(guild_id, user_id, award, now)
+            row = await AWARD.fetchrow(connection, params)  # constraint errors arrive translated
+        assert row is not None  # noqa: S101 - the statement always returns one row
+        award, counted_at = award_result(row)
+        await self._db.leaderboards.record(guild_id, user_id, award, counted_at)
         return award
 
     async def get(self, guild_id: int, user_id: int) -> MemberLevelRead | None:
@@ -268,6 +132,7 @@ class LevelsController(Controller):
             row = await session.get(MemberLevel, key)
             return None if row is None else MemberLevelRead.model_validate(row)
 
+    @gated(Feature.LEVELS)
     async def rank(self, guild_id: int, user_id: int) -> RankCard | None:
         """Rank card data (XP, level, position, level progress) in one indexed query."""
         guild_id, user_id = _key(guild_id, user_id)
@@ -276,6 +141,7 @@ class LevelsController(Controller):
             row = (await session.execute(_RANK_SQL, params)).mappings().one_or_none()
             return None if row is None else RankCard.model_validate(dict(row))
 
+    @gated(Feature.LEVELS)
     async def leaderboard(
         self, guild_id: int, *, limit: int = 10, after: LeaderboardCursor | None = None
     ) -> LeaderboardPage:
@@ -323,7 +189,7 @@ class LevelsController(Controller):
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             result = MemberLevelRead.model_validate(row)
-        await self._boards.invalidate(checked.guild_id)
+        await self._db.leaderboards.invalidate(checked.guild_id)
         return result
 
     async def reset(self, guild_id: int, user_id: int | None = None) -> int:
@@ -346,7 +212,7 @@ class LevelsController(Controller):
         async with self._db.session() as session:
             result = await session.execute(stmt)
             await session.execute(days)
-        await self._boards.invalidate(guild_id)
+        await self._db.leaderboards.invalidate(guild_id)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def blacklist(self, guild_id: int, user_id: int) -> MemberLevelRead:
@@ -370,125 +236,10 @@ class LevelsController(Controller):
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             result = MemberLevelRead.model_validate(row)
         if blacklisted:
-            await self._boards.forget_member(guild_id, user_id)
+            await self._db.leaderboards.forget_member(guild_id, user_id)
         else:
-            await self._boards.invalidate(guild_id)
+            await self._db.leaderboards.invalidate(guild_id)
         return result
-
-    # -- settings -------------------------------------------------------------------
-    async def get_config(self, guild_id: int) -> LevelConfigRead:
-        """The guild's XP rules (the defaults when it never changed them)."""
-        guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
-            row = await session.get(LevelConfig, guild_id)
-            if row is None:
-                return LevelConfigRead(guild_id=guild_id)
-            return LevelConfigRead.model_validate(row)
-
-    async def configure(
-        self, guild_id: int, changes: Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> LevelConfigRead:
-        """Change some XP rules; the row is locked so concurrent edits cannot lose one.
-
-        The merged result is validated as a whole (``xp_max`` must stay at least
-        ``xp_min``), so a change is checked against the values it keeps.
-        """
-        guild_id = snowflake("guild_id", guild_id)
-        given = changes_of(changes, LevelConfigFields) | fields
-        unknown = sorted(set(given) - set(LevelConfigFields.model_fields))
-        if unknown:
-            msg = f"must not be given (not a level setting), got {shown(given[unknown[0]])}"
-            raise ValidationError.single(unknown[0], "extra_forbidden", msg)
-        async with self._db.session() as session:
-            await session.execute(
-                insert(LevelConfig)
-                .values(guild_id=guild_id, **actor_columns(LevelConfig, "insert"))
-                .on_conflict_do_nothing()
-            )
-            locked = select(LevelConfig).where(col(LevelConfig.guild_id) == guild_id).with_for_update()
-            row = (await session.scalars(locked)).one()
-            current = LevelConfigFields.model_validate(row).model_dump()
-            checked = validate(LevelConfigFields, current | given)
-            for name in given:
-                setattr(row, name, getattr(checked, name))
-            stamp(row, "update")  # also when nothing changed: the call is the latest write
-            await session.flush()
-            await session.refresh(row)
-            return LevelConfigRead.model_validate(row)
-
-    async def set_multiplier(
-        self, guild_id: int, kind: MultiplierKind | str, target_id: int, multiplier: float
-    ) -> LevelMultiplierRead:
-        """Give a role's members, or a channel's messages, an XP factor (0 disables XP there)."""
-        checked = validate(
-            LevelMultiplierBase,
-            {
-                "guild_id": guild_id,
-                "kind": validate_enum("kind", MultiplierKind, kind),
-                "target_id": target_id,
-                "multiplier": number("multiplier", multiplier, minimum=0, maximum=MAX_MULTIPLIER),
-            },
-        )
-        stmt = insert(LevelMultiplier).values(**checked.model_dump())
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["guild_id", "kind", "target_id"], set_={"multiplier": stmt.excluded.multiplier}
-        ).returning(LevelMultiplier)
-        async with self._db.session() as session:
-            row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            return LevelMultiplierRead.model_validate(row)
-
-    async def remove_multiplier(self, guild_id: int, kind: MultiplierKind | str, target_id: int) -> bool:
-        """Drop a multiplier (the factor goes back to 1)."""
-        checked_kind = validate_enum("kind", MultiplierKind, kind)
-        guild_id, target_id = snowflake("guild_id", guild_id), snowflake("target_id", target_id)
-        stmt = delete(LevelMultiplier).where(
-            col(LevelMultiplier.guild_id) == guild_id,
-            col(LevelMultiplier.kind) == checked_kind,
-            col(LevelMultiplier.target_id) == target_id,
-        )
-        async with self._db.session() as session:
-            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
-
-    async def multipliers(self, guild_id: int) -> list[LevelMultiplierRead]:
-        """Every multiplier of the guild, roles first."""
-        guild_id = snowflake("guild_id", guild_id)
-        stmt = (
-            select(LevelMultiplier)
-            .where(col(LevelMultiplier.guild_id) == guild_id)
-            .order_by(col(LevelMultiplier.kind), col(LevelMultiplier.target_id))
-        )
-        async with self._db.session() as session:
-            return [LevelMultiplierRead.model_validate(row) for row in await session.scalars(stmt)]
-
-    async def set_level_role(self, guild_id: int, level: int, role_id: int) -> LevelRoleRead:
-        """Reward ``role_id`` at ``level`` (replacing that level's previous reward).
-
-        A role rewards one level only: giving it to a second level raises
-        ``ConflictError``; remove it from the first level before.
-        """
-        checked = validate(LevelRoleBase, {"guild_id": guild_id, "level": level, "role_id": role_id})
-        stmt = insert(LevelRole).values(**checked.model_dump(), **actor_columns(LevelRole, "insert"))
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["guild_id", "level"],
-            set_={"role_id": stmt.excluded.role_id, **actor_columns(LevelRole, "update"), "updated_at": func.now()},
-        ).returning(LevelRole)
-        async with self._db.session() as session:
-            row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            return LevelRoleRead.model_validate(row)
-
-    async def remove_level_role(self, guild_id: int, level: int) -> bool:
-        """Stop rewarding a role at ``level``; members keep roles they already have."""
-        guild_id, level = snowflake("guild_id", guild_id), integer("level", level, minimum=1, maximum=MAX_REWARD_LEVEL)
-        stmt = delete(LevelRole).where(col(LevelRole.guild_id) == guild_id, col(LevelRole.level) == level)
-        async with self._db.session() as session:
-            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
-
-    async def level_roles(self, guild_id: int) -> list[LevelRoleRead]:
-        """The guild's reward roles by level."""
-        guild_id = snowflake("guild_id", guild_id)
-        stmt = select(LevelRole).where(col(LevelRole.guild_id) == guild_id).order_by(col(LevelRole.level))
-        async with self._db.session() as session:
-            return [LevelRoleRead.model_validate(row) for row in await session.scalars(stmt)]
 
 
 def leaderboard_query(

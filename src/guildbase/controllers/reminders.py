@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.controllers.features import gated
 from guildbase.db.validation import (
     cut_text,
     duration,
@@ -21,6 +22,7 @@ from guildbase.db.validation import (
     validate,
 )
 from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from guildbase.models.core import Feature
 from guildbase.models.reminders import (
     DEFAULT_MAX_ATTEMPTS,
     ERROR_MAX_LENGTH,
@@ -52,6 +54,7 @@ LEASE_EXPIRED_ERROR = "the delivering worker's lease ran out on the last allowed
 class ReminderController(Controller):
     """Reminders and their delivery queue (claim with ``SKIP LOCKED``, then mark sent or failed)."""
 
+    @gated(Feature.REMINDERS)
     async def create(
         self,
         user_id: int,
@@ -63,7 +66,7 @@ class ReminderController(Controller):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         now: datetime | None = None,
     ) -> ReminderRead:
-        """Schedule a reminder; without ``guild_id`` it is a DM reminder.
+        """Schedule a reminder; without ``guild_id`` it is a DM reminder (which no guild toggle gates).
 
         Its delivery job (``REMINDER_DELIVERY``) is enqueued in the same
         transaction, with the reminder's ``max_attempts`` as its budget.

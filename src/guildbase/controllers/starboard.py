@@ -8,9 +8,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.controllers.features import gated
 from guildbase.db.mixins import actor_columns
 from guildbase.db.validation import changes_of, optional_snowflake, snowflake, validate
 from guildbase.errors import NotFoundError, ValidationError
+from guildbase.models.core import Feature
 from guildbase.models.starboard import (
     Starboard,
     StarboardEntry,
@@ -122,6 +124,7 @@ class StarboardController(Controller):
             row = await session.get(Starboard, guild_id)
             return None if row is None else StarboardRead.model_validate(row)
 
+    @gated(Feature.STARBOARD)
     async def add_star(
         self, guild_id: int, message_id: int, user_id: int, *, channel_id: int, author_id: int
     ) -> StarChange:
@@ -142,6 +145,7 @@ class StarboardController(Controller):
             row = (await session.execute(_ADD_STAR_SQL, params)).mappings().one_or_none()
             return _change(params, row)
 
+    @gated(Feature.STARBOARD)
     async def remove_star(self, guild_id: int, message_id: int, user_id: int) -> StarChange:
         """Take back ``user_id``'s star in ONE statement; removing a missing star changes nothing.
 

@@ -174,9 +174,12 @@ class XPAward(SQLModel):
     """What ``award_message_xp`` did: the bot acts on ``leveled_up`` and the role lists.
 
     ``xp`` and ``level`` are None when nothing was written (cooldown, ignored
-    channel, blacklisted member).
+    channel, blacklisted member, or the guild's ``levels`` feature turned off:
+    then ``is_feature_off`` is True as well).
     """
 
+    is_feature_off: bool = False
+    """The guild turned ``levels`` off: the message was not counted (read in the award's own statement)."""
     awarded_xp: int = 0
     xp: int | None = None
     level: int | None = None

@@ -1,0 +1,184 @@
+"""The per-message XP award: ONE statement that reads the rules, the toggle and the clock, and writes.
+
+``db.levels.award_message_xp`` runs it once per counted message, so it is
+written once as SQL to be read, reviewed, EXPLAINed and benchmarked (W1, W6):
+
+- ``clock`` is the moment of the message: the caller's ``now``, or the
+  database's ``now()`` when the caller passes none; ``days`` derives the UTC
+  day, ISO week and month from it (the same windows as
+  ``services.leaderboard.window``);
+- ``settings`` reads the guild's ``levels`` toggle (``guild_feature``, else its
+  default) and rules (``level_config``, else the defaults) in one row, so a
+  toggle or settings change applies to the very next message without any
+  cache to keep coherent;
+- ``multiplier`` folds in the highest matching role multiplier and the channel's;
+- ``award`` turns the caller's uniform roll into XP in the configured range,
+  and is empty when the feature is off or the channel ignored;
+- ``awarded`` is the upsert: insert the member, or add XP only if the cooldown
+  has passed and the member is not blacklisted; ON CONFLICT DO UPDATE locks
+  the row and re-checks the cooldown on its latest version, so concurrent
+  messages inside one window award XP exactly once;
+- ``daily`` adds the award to the member's UTC day in ``member_xp_daily``, and
+  ``earlier`` sums the earlier days of this week and month (the snapshot does
+  not include today's row), so the statement returns absolute day/week/month
+  totals that the Redis boards store with ZADD GT (order-independent);
+- ``result`` derives the previous level from (new XP - award) and the reward
+  roles to grant/remove against the roles the member has now;
+- the outer SELECT always returns exactly one row: whether the feature is on,
+  the moment used, and the award (all NULL when nothing was awarded).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import BigInteger, Boolean, Float, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from guildbase.db.fast import prepare
+from guildbase.models.core import DEFAULT_FEATURES, Feature
+from guildbase.models.levels import (
+    DEFAULT_COOLDOWN_SECONDS,
+    DEFAULT_XP_MAX,
+    DEFAULT_XP_MIN,
+    LevelCurve,
+    LevelRoleMode,
+    XPAward,
+)
+
+__all__ = ["AWARD", "AWARD_SQL", "award_params", "award_result"]
+
+AWARD_SQL = text("""
+WITH clock AS (
+    SELECT coalesce(CAST(:now AS timestamptz), now()) AS at
+), days AS (
+    SELECT (k.at AT TIME ZONE 'UTC')::date AS today,
+           date_trunc('week', k.at AT TIME ZONE 'UTC')::date AS week_start,
+           date_trunc('month', k.at AT TIME ZONE 'UTC')::date AS month_start
+    FROM clock AS k
+), settings AS (
+    SELECT coalesce(f.is_enabled, :default_enabled) AS is_enabled,
+           coalesce(c.xp_min, :default_xp_min) AS xp_min,
+           coalesce(c.xp_max, :default_xp_max) AS xp_max,
+           coalesce(c.cooldown_seconds, :default_cooldown) AS cooldown_seconds,
+           coalesce(c.curve, CAST(:default_curve AS level_curve)) AS curve,
+           coalesce(c.role_mode, CAST(:default_role_mode AS level_role_mode)) AS role_mode,
+           coalesce(:channel_id = ANY (c.ignored_channel_ids), false) AS is_ignored
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN level_config AS c ON c.guild_id = :guild_id
+    LEFT JOIN guild_feature AS f ON f.guild_id = :guild_id AND f.feature = CAST(:feature AS guild_feature_name)
+), multiplier AS (
+    SELECT coalesce(max(m.multiplier) FILTER (WHERE m.kind = 'role' AND m.target_id = ANY (:role_ids)), 1.0)
+           * coalesce(max(m.multiplier) FILTER (WHERE m.kind = 'channel' AND m.target_id = :channel_id), 1.0)
+           AS factor
+    FROM level_multiplier AS m
+    WHERE m.guild_id = :guild_id
+), award AS (
+    SELECT round((s.xp_min + floor(:roll * (s.xp_max - s.xp_min + 1))) * f.factor)::bigint AS xp,
+           s.cooldown_seconds, s.curve, s.role_mode
+    FROM settings AS s CROSS JOIN multiplier AS f
+    WHERE s.is_enabled AND NOT s.is_ignored
+), awarded AS (
+    INSERT INTO member_level AS ml (guild_id, user_id, xp, level, message_count, last_message_at)
+    SELECT :guild_id, :user_id, a.xp, level_for_xp(a.xp, a.curve), 1, k.at FROM award AS a CROSS JOIN clock AS k
+    ON CONFLICT (guild_id, user_id) DO UPDATE
+    SET xp = ml.xp + excluded.xp,
+        level = level_for_xp(ml.xp + excluded.xp, (SELECT a.curve FROM award AS a)),
+        message_count = ml.message_count + 1,
+        last_message_at = excluded.last_message_at,
+        updated_at = now()
+    WHERE NOT ml.is_blacklisted
+      AND (ml.last_message_at IS NULL
+           OR ml.last_message_at
+              <= excluded.last_message_at - make_interval(secs => (SELECT a.cooldown_seconds FROM award AS a)))
+    RETURNING ml.xp, ml.level
+), daily AS (
+    INSERT INTO member_xp_daily AS d (guild_id, user_id, day, xp)
+    SELECT :guild_id, :user_id, dy.today, a.xp FROM awarded CROSS JOIN award AS a CROSS JOIN days AS dy
+    ON CONFLICT (guild_id, user_id, day) DO UPDATE SET xp = d.xp + excluded.xp
+    RETURNING d.xp
+), earlier AS (
+    SELECT coalesce(sum(e.xp) FILTER (WHERE e.day >= dy.week_start), 0) AS week_xp,
+           coalesce(sum(e.xp) FILTER (WHERE e.day >= dy.month_start), 0) AS month_xp
+    FROM days AS dy
+    LEFT JOIN member_xp_daily AS e
+      ON e.guild_id = :guild_id AND e.user_id = :user_id
+     AND e.day >= least(dy.week_start, dy.month_start) AND e.day < dy.today
+), result AS (
+    SELECT a.xp AS awarded_xp, w.xp, w.level, w.level > p.level AS leveled_up,
+           dl.xp AS day_xp, dl.xp + er.week_xp AS week_xp, dl.xp + er.month_xp AS month_xp,
+           CASE WHEN w.level > p.level THEN ARRAY(
+               SELECT r.role_id FROM level_role AS r
+               WHERE r.guild_id = :guild_id AND r.level <= w.level AND r.role_id <> ALL (:role_ids)
+                 AND (a.role_mode = 'stack' OR r.level = top.level)
+               ORDER BY r.level) ELSE '{}' END AS roles_to_grant,
+           CASE WHEN w.level > p.level AND a.role_mode = 'replace' THEN ARRAY(
+               SELECT r.role_id FROM level_role AS r
+               WHERE r.guild_id = :guild_id AND r.level <> top.level AND r.role_id = ANY (:role_ids)
+               ORDER BY r.level) ELSE '{}' END AS roles_to_remove
+    FROM awarded AS w
+    CROSS JOIN award AS a
+    CROSS JOIN daily AS dl
+    CROSS JOIN earlier AS er
+    CROSS JOIN LATERAL (SELECT level_for_xp(w.xp - a.xp, a.curve) AS level) AS p
+    CROSS JOIN LATERAL (
+        SELECT max(r.level) AS level FROM level_role AS r WHERE r.guild_id = :guild_id AND r.level <= w.level
+    ) AS top
+)
+SELECT s.is_enabled, k.at AS awarded_at, r.*
+FROM settings AS s
+CROSS JOIN clock AS k
+LEFT JOIN result AS r ON true
+""").bindparams(
+    bindparam("role_ids", type_=ARRAY(BigInteger)),
+    bindparam("roll", type_=Float),
+    bindparam("default_enabled", type_=Boolean),
+)
+
+AWARD = prepare(AWARD_SQL)  # compiled once; prepared per connection by asyncpg
+
+_DEFAULTS: dict[str, Any] = {
+    "feature": Feature.LEVELS.value,
+    "default_enabled": DEFAULT_FEATURES[Feature.LEVELS],
+    "default_xp_min": DEFAULT_XP_MIN,
+    "default_xp_max": DEFAULT_XP_MAX,
+    "default_cooldown": DEFAULT_COOLDOWN_SECONDS,
+    "default_curve": LevelCurve.MEE6.value,
+    "default_role_mode": LevelRoleMode.STACK.value,
+}
+
+
+def award_params(
+    guild_id: int, user_id: int, channel_id: int, role_ids: Sequence[int], *, now: datetime | None, roll: float
+) -> dict[str, Any]:
+    """The statement's parameters for already validated arguments (``now=None``: the database's clock)."""
+    return {
+        "guild_id": guild_id,
+        "user_id": user_id,
+        "channel_id": channel_id,
+        "role_ids": role_ids,
+        "now": now,
+        "roll": roll,
+        **_DEFAULTS,
+    }
+
+
+def award_result(row: asyncpg.Record) -> tuple[XPAward, datetime]:
+    """The read model of the statement's one row, and the moment it counted the message at."""
+    if not row["is_enabled"]:
+        return XPAward(is_feature_off=True), row["awarded_at"]
+    if row["xp"] is None:
+        return XPAward(), row["awarded_at"]
+    award = XPAward(
+        awarded_xp=row["awarded_xp"],
+        xp=row["xp"],
+        level=row["level"],
+        leveled_up=row["leveled_up"],
+        roles_to_grant=list(row["roles_to_grant"]),
+        roles_to_remove=list(row["roles_to_remove"]),
+        day_xp=row["day_xp"],
+        week_xp=row["week_xp"],
+        month_xp=row["month_xp"],
+    )
+    return award, row["awarded_at"]
