@@ -115,8 +115,8 @@ class AFKController(Controller):
         ids = sorted({snowflake(f"user_ids.{index}", uid) for index, uid in enumerate(user_ids)})
         if not ids:
             return {}
-        async with self._db.driver(transaction=False) as connection:
-            rows = await _GET_MANY.fetch(connection, {"guild_id": guild_id, "user_ids": ids})
+        async with self._fast(transaction=False) as unit:
+            rows = await _GET_MANY.fetch(unit.connection, {"guild_id": guild_id, "user_ids": ids})
         return {row["user_id"]: AFKRead.model_validate(dict(row)) for row in rows}
 
     async def due(self, now: datetime | None = None, *, limit: int = 100) -> list[AFKRead]:

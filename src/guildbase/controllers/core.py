@@ -14,6 +14,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
+from guildbase.db.stale import stale_keys
 from guildbase.db.types import utcnow, validate_snowflake
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -57,6 +58,12 @@ def features_key(guild_id: int) -> str:
 def guild_cache_keys(guild_id: int) -> tuple[str, ...]:
     """Every key this module caches for a guild (dropped when the guild is deleted)."""
     return config_key(guild_id), features_key(guild_id)
+
+
+# Model CRUD on these rows (a script's ``GuildConfig.update(session, …)``) drops the same keys.
+stale_keys(Guild, lambda row: guild_cache_keys(row.guild_id))
+stale_keys(GuildConfig, lambda row: (config_key(row.guild_id),))
+stale_keys(GuildFeature, lambda row: (features_key(row.guild_id),))
 
 
 def snowflake(field: str, value: Any) -> int:
@@ -133,7 +140,7 @@ class GuildController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         async with self._db.session() as session:
             result = await session.execute(delete(Guild).where(col(Guild.guild_id) == guild_id))
-        await self._db.cache.invalidate(*guild_cache_keys(guild_id))
+            self._stale(session, *guild_cache_keys(guild_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -178,8 +185,8 @@ class GuildConfigController(Controller):
 
     async def _fetch_many(self, guild_ids: list[int]) -> dict[int, GuildConfigRead]:
         """Every config asked for in one loop turn, in one prepared ``= ANY($1)`` query."""
-        async with self._db.driver(transaction=False) as connection:
-            rows = await _CONFIGS.fetch(connection, {"guild_ids": guild_ids})
+        async with self._fast(transaction=False) as unit:
+            rows = await _CONFIGS.fetch(unit.connection, {"guild_ids": guild_ids})
         return {row["guild_id"]: GuildConfigRead.model_validate(dict(row)) for row in rows}
 
     async def update(
@@ -203,9 +210,8 @@ class GuildConfigController(Controller):
             config = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if config is None:
                 raise _no_config(guild_id)
-            result = GuildConfigRead.model_validate(config)
-        await self._db.cache.invalidate(config_key(guild_id))
-        return result
+            self._stale(session, config_key(guild_id))
+            return GuildConfigRead.model_validate(config)
 
     async def get_prefixes(self, guild_id: int) -> list[str]:
         """The primary prefix first, then the extra ones."""
@@ -230,9 +236,8 @@ class GuildConfigController(Controller):
             checked = validate(GuildConfigUpdate, {"extra_prefixes": [*config.extra_prefixes, prefix]})
             config.extra_prefixes = checked.extra_prefixes
             await session.flush()
-            prefixes = [config.prefix, *config.extra_prefixes]
-        await self._db.cache.invalidate(config_key(guild_id))
-        return prefixes
+            self._stale(session, config_key(guild_id))
+            return [config.prefix, *config.extra_prefixes]
 
     async def remove_prefix(self, guild_id: int, prefix: str) -> list[str]:
         """Remove an extra prefix (the primary one can only be replaced)."""
@@ -244,9 +249,8 @@ class GuildConfigController(Controller):
                 raise NotFoundError(msg)
             config.extra_prefixes = [p for p in config.extra_prefixes if p != prefix]
             await session.flush()
-            prefixes = [config.prefix, *config.extra_prefixes]
-        await self._db.cache.invalidate(config_key(guild_id))
-        return prefixes
+            self._stale(session, config_key(guild_id))
+            return [config.prefix, *config.extra_prefixes]
 
     async def set_feature(self, guild_id: int, feature: Feature | str, *, enabled: bool) -> dict[Feature, bool]:
         """Turn a feature on or off for one guild; returns the guild's full feature map."""
@@ -269,9 +273,8 @@ class GuildConfigController(Controller):
         )
         async with self._db.session() as session:
             await session.execute(upsert)
-            features = await self._features(session, guild_id)
-        await self._db.cache.invalidate(features_key(guild_id))
-        return features
+            self._stale(session, features_key(guild_id))
+            return await self._features(session, guild_id)
 
     async def features(self, guild_id: int) -> dict[Feature, bool]:
         """Every feature with its effective state (explicit toggle, else default); cached."""
@@ -433,6 +436,9 @@ def blacklist_key(target: BlacklistTarget) -> str:
     return global_key(f"bl:{target.value}", "live")
 
 
+stale_keys(GlobalBlacklist, lambda row: (blacklist_key(BlacklistTarget(row.target)),))
+
+
 class BlacklistController(Controller):
     """Global blacklist of users and guilds; removal keeps the entry as history."""
 
@@ -471,9 +477,8 @@ class BlacklistController(Controller):
         ).returning(GlobalBlacklist)
         async with self._db.session() as session:
             entry = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            result = BlacklistEntryRead.model_validate(entry)
-        await self._db.cache.invalidate(blacklist_key(checked.target))
-        return result
+            self._stale(session, blacklist_key(checked.target))
+            return BlacklistEntryRead.model_validate(entry)
 
     async def remove(self, target: BlacklistTarget | str, target_id: int) -> bool:
         """Lift a blacklist entry (soft delete, attributed to the acting user)."""
@@ -489,7 +494,7 @@ class BlacklistController(Controller):
                 )
                 .values(deleted_at=func.now(), deleted_by=current_actor(), updated_at=func.now())
             )
-        await self._db.cache.invalidate(blacklist_key(kind))
+            self._stale(session, blacklist_key(kind))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def is_blacklisted(
@@ -507,8 +512,8 @@ class BlacklistController(Controller):
         target_id = snowflake("target_id", target_id)
         if now is not None:
             params = {"target": kind.value, "target_id": target_id, "moment": now}
-            async with self._db.driver(transaction=False) as connection:
-                return bool(await connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
+            async with self._fast(transaction=False) as unit:
+                return bool(await unit.connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
         live = await self._live(kind)
         if target_id not in live:
             return False
@@ -519,8 +524,8 @@ class BlacklistController(Controller):
         """Target ID → expiry (epoch seconds, or None) of every live entry of ``kind``."""
 
         async def load() -> dict[int, float | None]:
-            async with self._db.driver(transaction=False) as connection:
-                rows = await _LIVE_BLACKLIST.fetch(connection, {"target": kind.value})
+            async with self._fast(transaction=False) as unit:
+                rows = await _LIVE_BLACKLIST.fetch(unit.connection, {"target": kind.value})
             return {row[0]: None if row[1] is None else row[1].timestamp() for row in rows}
 
         live = await self._db.cache.read_through(

@@ -60,7 +60,7 @@ class LeaderboardController(Controller):
         if not 1 <= count <= MAX_TOP:
             raise ValidationError.single("count", "range", f"must be 1-{MAX_TOP}, got {count}")
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             entries = await self._db.cache.guard(lambda: store.top(guild_id, span, count), None)
             if entries is not None:
@@ -74,7 +74,7 @@ class LeaderboardController(Controller):
         """The member's place (ties broken by user ID, as in SQL), or None if unranked."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             found = await self._db.cache.guard(lambda: store.position(guild_id, span, user_id), _UNAVAILABLE)
             if found is None:
@@ -105,7 +105,7 @@ class LeaderboardController(Controller):
         if not 1 <= count <= MAX_TOP:
             raise ValidationError.single("count", "range", f"must be 1-{MAX_TOP}, got {count}")
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         found = await self._db.cache.guard(lambda: store.top_and_position(guild_id, span, count, user_id), None)
         if found is not None:
             entries, position = found
@@ -122,7 +122,7 @@ class LeaderboardController(Controller):
         if entry is None:
             return None
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             tied = await self._db.cache.guard(lambda: store.tied_rank(guild_id, span, entry.xp), None)
             if tied is not None:
@@ -147,7 +147,7 @@ class LeaderboardController(Controller):
         span = self._window(period, now)
         offset = max(0, me.rank - 1 - radius)
         count = me.rank - offset + radius
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             entries = await self._db.cache.guard(lambda: store.top(guild_id, span, count, offset), None)
             if entries is not None:
@@ -160,7 +160,7 @@ class LeaderboardController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         span = self._window(period, now)
         rows = await self._rows(guild_id, span)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         await self._db.cache.guard(lambda: store.drop(guild_id, [span]), None)
         return await self._db.cache.guard(lambda: store.load(guild_id, span, rows), 0)
 
@@ -172,7 +172,7 @@ class LeaderboardController(Controller):
         for period, total in ((Period.DAY, award.day_xp), (Period.WEEK, award.week_xp), (Period.MONTH, award.month_xp)):
             if total is not None:
                 totals[period] = (window(period, now), total)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
 
         async def write() -> bool:
             await store.record(guild_id, user_id, totals)
@@ -186,21 +186,21 @@ class LeaderboardController(Controller):
         """Take a member off every current board (blacklisted)."""
         moment = now or utcnow()
         spans = [window(period, moment) for period in Period]
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         await self._db.cache.guard(lambda: store.remove(guild_id, user_id, spans), None)
 
     async def invalidate(self, guild_id: int, *, now: datetime | None = None) -> None:
         """Drop the guild's current boards; the next read rebuilds them (XP changed by hand)."""
         moment = now or utcnow()
         spans = [window(period, moment) for period in Period]
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         await self._db.cache.guard(lambda: store.drop(guild_id, spans), None)
 
     async def _ready(self, guild_id: int, span: PeriodWindow) -> bool:
         """Whether Redis can answer; rebuilds a missing board first."""
         if not await self._db.cache.ready():
             return False
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         ready = await self._db.cache.guard(lambda: store.is_ready(guild_id, span), None)
         if ready is None:
             return False

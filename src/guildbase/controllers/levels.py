@@ -3,6 +3,7 @@
 import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from guildbase.controllers.core import snowflake
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
+from guildbase.db.unit_of_work import after_commit
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.levels import (
@@ -228,22 +230,22 @@ class LevelsController(Controller):
             "default_role_mode": LevelRoleMode.STACK.value,
         }
         # One statement, so no explicit transaction: it commits on its own.
-        async with self._db.driver(transaction=False) as connection:
-            row = await _AWARD.fetchrow(connection, params)  # constraint errors arrive translated
-        if row is None:
-            return XPAward()
-        award = XPAward(
-            awarded_xp=row["awarded_xp"],
-            xp=row["xp"],
-            level=row["level"],
-            leveled_up=row["leveled_up"],
-            roles_to_grant=list(row["roles_to_grant"]),
-            roles_to_remove=list(row["roles_to_remove"]),
-            day_xp=row["day_xp"],
-            week_xp=row["week_xp"],
-            month_xp=row["month_xp"],
-        )
-        await self._boards.record(guild_id, user_id, award, now)
+        async with self._fast(transaction=False) as unit:
+            row = await _AWARD.fetchrow(unit.connection, params)  # constraint errors arrive translated
+            if row is None:
+                return XPAward()
+            award = XPAward(
+                awarded_xp=row["awarded_xp"],
+                xp=row["xp"],
+                level=row["level"],
+                leveled_up=row["leveled_up"],
+                roles_to_grant=list(row["roles_to_grant"]),
+                roles_to_remove=list(row["roles_to_remove"]),
+                day_xp=row["day_xp"],
+                week_xp=row["week_xp"],
+                month_xp=row["month_xp"],
+            )
+            after_commit(unit, partial(self._boards.record, guild_id, user_id, award, now))
         return award
 
     async def get(self, guild_id: int, user_id: int) -> MemberLevelRead | None:
@@ -304,9 +306,8 @@ class LevelsController(Controller):
         ).returning(MemberLevel)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            result = MemberLevelRead.model_validate(row)
-        await self._boards.invalidate(checked.guild_id)
-        return result
+            after_commit(session, partial(self._boards.invalidate, checked.guild_id))
+            return MemberLevelRead.model_validate(row)
 
     async def reset(self, guild_id: int, user_id: int | None = None) -> int:
         """Zero XP, level and message count of one member, or of the whole guild; returns rows reset."""
@@ -323,7 +324,7 @@ class LevelsController(Controller):
         async with self._db.session() as session:
             result = await session.execute(stmt)
             await session.execute(days)
-        await self._boards.invalidate(guild_id)
+            after_commit(session, partial(self._boards.invalidate, guild_id))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def blacklist(self, guild_id: int, user_id: int) -> MemberLevelRead:
@@ -346,12 +347,11 @@ class LevelsController(Controller):
         ).returning(MemberLevel)
         async with self._db.session() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            result = MemberLevelRead.model_validate(row)
-        if blacklisted:
-            await self._boards.forget_member(guild_id, user_id)
-        else:
-            await self._boards.invalidate(guild_id)
-        return result
+            if blacklisted:
+                after_commit(session, partial(self._boards.forget_member, guild_id, user_id))
+            else:
+                after_commit(session, partial(self._boards.invalidate, guild_id))
+            return MemberLevelRead.model_validate(row)
 
     # -- settings -------------------------------------------------------------------
     async def get_config(self, guild_id: int) -> LevelConfigRead:

@@ -54,6 +54,7 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.core import next_number, snowflake
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
+from guildbase.db.stale import stale_keys
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -227,6 +228,10 @@ def summary_key(guild_id: int, user_id: int) -> str:
     return guild_key(guild_id, "cases", user_id, "summary")
 
 
+# Model CRUD on a case (a script's ``Case.update(session, …)``) drops its user's summary too.
+stale_keys(Case, lambda row: (summary_key(row.guild_id, row.user_id),))
+
+
 def _actor(actor_id: int | None) -> int | None:
     return current_actor() if actor_id is None else snowflake("actor_id", actor_id)
 
@@ -362,16 +367,15 @@ class CaseController(Controller):
             "actor": current_actor(),
         }
         # One statement (number + insert), so no explicit transaction is needed.
-        async with self._db.driver(transaction=False) as connection:
-            row = await _CREATE_CASE.fetchrow(connection, params)  # constraint errors arrive translated
-        created = CaseRead.model_validate(dict(row))  # type: ignore[arg-type]
-        await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
-        return created
+        async with self._fast(transaction=False) as unit:
+            row = await _CREATE_CASE.fetchrow(unit.connection, params)  # constraint errors arrive translated
+            self._stale(unit, summary_key(checked.guild_id, checked.user_id))
+        return CaseRead.model_validate(dict(row))  # type: ignore[arg-type]
 
     async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:
         """Insert an already validated case inside the caller's transaction (job handlers compose it).
 
-        The caller invalidates ``summary_key`` after its commit.
+        The user's ``summary_key`` is invalidated once that transaction commits.
         """
         actor = current_actor()
         number = await next_number(session, checked.guild_id, CounterKind.CASE)
@@ -379,6 +383,7 @@ class CaseController(Controller):
         session.add(case)
         await session.flush()
         await session.refresh(case)
+        self._stale(session, summary_key(checked.guild_id, checked.user_id))
         return CaseRead.model_validate(case)
 
     async def get(self, guild_id: int, number: int) -> CaseRead | None:
@@ -399,8 +404,8 @@ class CaseController(Controller):
             "before": _cursor(before),
         }
         prepared = _HISTORY if params["before"] is None else _HISTORY_BEFORE
-        async with self._db.driver(transaction=False) as connection:
-            rows = await prepared.fetch(connection, params)
+        async with self._fast(transaction=False) as unit:
+            rows = await prepared.fetch(unit.connection, params)
         return [CaseRead.model_validate(dict(row)) for row in rows]
 
     async def overview(self, guild_id: int, user_id: int, *, limit: int = 20) -> CaseOverview:
@@ -414,8 +419,8 @@ class CaseController(Controller):
             "user_id": snowflake("user_id", user_id),
             "limit": _limit(limit),
         }
-        async with self._db.driver(transaction=False) as connection:
-            rows = await _OVERVIEW.fetch(connection, params)
+        async with self._fast(transaction=False) as unit:
+            rows = await _OVERVIEW.fetch(unit.connection, params)
         summary = summary_from_rows(json.loads(rows[0]["summary"]))
         cases = [CaseRead.model_validate(dict(row)) for row in rows if row["case_id"] is not None]
         return CaseOverview(cases=cases, summary=summary)
@@ -461,8 +466,8 @@ class CaseController(Controller):
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
 
         async def load() -> CaseSummary:
-            async with self._db.driver(transaction=False) as connection:
-                rows = await _SUMMARY.fetch(connection, {"guild_id": guild_id, "user_id": user_id})
+            async with self._fast(transaction=False) as unit:
+                rows = await _SUMMARY.fetch(unit.connection, {"guild_id": guild_id, "user_id": user_id})
             return summary_from_rows(rows)
 
         summary = await self._db.cache.read_through(
@@ -518,9 +523,8 @@ class CaseController(Controller):
                 case_id=case.case_id,
             )
             await session.refresh(case)
-            voided = CaseRead.model_validate(case)
-        await self._db.cache.invalidate(summary_key(voided.guild_id, voided.user_id))
-        return voided
+            self._stale(session, summary_key(guild_id, case.user_id))
+            return CaseRead.model_validate(case)
 
     async def set_mod_log_message(self, guild_id: int, number: int, message_id: int) -> CaseRead:
         """Remember the mod-log message posted for a case (after the case exists)."""
@@ -595,17 +599,14 @@ class CaseController(Controller):
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
         async with self._db.session() as session:
             user_id = await self.mark_expired_in(session, guild_id, number, actor_id=actor_id)
-        if user_id is None:
-            return False
-        await self._db.cache.invalidate(summary_key(guild_id, user_id))
-        return True
+        return user_id is not None
 
     async def mark_expired_in(
         self, session: AsyncSession, guild_id: int, number: int, *, actor_id: int | None = None
     ) -> int | None:
         """``mark_expired`` inside the caller's transaction: the case's user_id, or None if already done.
 
-        The caller invalidates ``summary_key`` after its commit.
+        The user's ``summary_key`` is invalidated once that transaction commits.
         """
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
         actor = _actor(actor_id)
@@ -634,6 +635,7 @@ class CaseController(Controller):
             actor_id=actor,
             case_id=row.case_id,
         )
+        self._stale(session, summary_key(guild_id, row.user_id))
         return int(row.user_id)
 
     async def mark_processed(self, guild_id: int, number: int) -> bool:

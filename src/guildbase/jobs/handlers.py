@@ -26,7 +26,6 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guildbase.controllers.moderation import summary_key
 from guildbase.db.types import utcnow
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
@@ -124,8 +123,7 @@ async def expire_case(ctx: JobContext, *, action: CaseAction) -> None:
         )
         await ctx.db.cases.create_in(session, closing)
 
-    ctx.then(close)
-    ctx.on_commit(partial(ctx.db.cache.invalidate, summary_key(guild_id, case.user_id)))
+    ctx.then(close)  # mark_expired_in and create_in register the summary invalidation themselves
 
 
 async def _superseded(ctx: JobContext, case: CaseRead) -> bool:
