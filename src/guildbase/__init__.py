@@ -8,7 +8,7 @@ async with Database(Settings()) as db:
 """
 
 from guildbase.config import Settings
-from guildbase.database import Database, Health, SyncDatabase
+from guildbase.database import Database, Health
 from guildbase.db.context import acting_as
 from guildbase.errors import (
     ConfigurationError,
@@ -16,11 +16,13 @@ from guildbase.errors import (
     DatabaseUnavailableError,
     FieldError,
     GuildbaseError,
+    NotConnectedError,
     NotFoundError,
     PermissionDeniedError,
     SchemaNotAtHeadError,
     ValidationError,
 )
+from guildbase.sync import SyncDatabase
 
 __all__ = [
     "ConfigurationError",
@@ -30,6 +32,7 @@ __all__ = [
     "FieldError",
     "GuildbaseError",
     "Health",
+    "NotConnectedError",
     "NotFoundError",
     "PermissionDeniedError",
     "SchemaNotAtHeadError",
