@@ -70,7 +70,7 @@ class AFKController(Controller):
             set_={name: stmt.excluded[name] for name in ("nickname", "reason", "until", "is_enforced", "is_permanent")}
             | {"since": stmt.excluded.since},
         ).returning(AFK)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return AFKRead.model_validate(row)
 
@@ -78,7 +78,7 @@ class AFKController(Controller):
         """End a member's AFK; returns what it was (the bot restores ``nickname``), or None."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         stmt = delete(AFK).where(col(AFK.guild_id) == guild_id, col(AFK.user_id) == user_id).returning(AFK)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt)).one_or_none()
             return None if row is None else AFKRead.model_validate(row)
 
@@ -124,14 +124,14 @@ class AFKController(Controller):
         if not 1 <= limit <= MAX_DUE_BATCH:
             raise ValidationError.single("limit", "range", f"must be 1-{MAX_DUE_BATCH}, got {limit}")
         stmt = due_query(now or utcnow(), limit=limit)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [AFKRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def count(self, guild_id: int) -> int:
         """Members currently AFK in the guild."""
         guild_id = snowflake("guild_id", guild_id)
         stmt = select(func.count()).select_from(AFK).where(col(AFK.guild_id) == guild_id)
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             return int((await session.execute(stmt)).scalar_one())
 
 

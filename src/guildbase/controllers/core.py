@@ -112,7 +112,7 @@ class GuildController(Controller):
                 "updated_at": func.now(),
             },
         ).returning(Guild)
-        async with self._db.session() as session:
+        async with self._write() as session:
             guild = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             await session.execute(insert(GuildConfig).values(guild_id=checked.guild_id).on_conflict_do_nothing())
             return GuildRead.model_validate(guild)
@@ -120,7 +120,7 @@ class GuildController(Controller):
     async def leave(self, guild_id: int) -> bool:
         """Mark the guild as left; its data stays until ``delete`` (or retention) removes it."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(
                 update(Guild)
                 .where(col(Guild.guild_id) == guild_id, col(Guild.left_at).is_(None))
@@ -131,14 +131,14 @@ class GuildController(Controller):
     async def get(self, guild_id: int) -> GuildRead | None:
         """The guild, or None if the bot never joined it."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             guild = await Guild.get(session, guild_id)
             return None if guild is None else GuildRead.model_validate(guild)
 
     async def delete(self, guild_id: int) -> bool:
         """Delete the guild and, by cascade, every guild-scoped row."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(delete(Guild).where(col(Guild.guild_id) == guild_id))
             self._stale(session, *guild_cache_keys(guild_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -203,7 +203,7 @@ class GuildConfigController(Controller):
         if not values:
             return await self.get(guild_id)
         values |= {"updated_at": func.now(), "updated_by": current_actor()}
-        async with self._db.session() as session:
+        async with self._write() as session:
             stmt = (
                 update(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).values(**values).returning(GuildConfig)
             )
@@ -224,7 +224,7 @@ class GuildConfigController(Controller):
     async def add_prefix(self, guild_id: int, prefix: str) -> list[str]:
         """Add an extra prefix; the row is locked so concurrent edits cannot lose one."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             config = await self._locked(session, guild_id)
             if prefix == config.prefix or prefix in config.extra_prefixes:
                 msg = f"prefix: {prefix!r} is already a prefix of guild {guild_id}"
@@ -242,7 +242,7 @@ class GuildConfigController(Controller):
     async def remove_prefix(self, guild_id: int, prefix: str) -> list[str]:
         """Remove an extra prefix (the primary one can only be replaced)."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             config = await self._locked(session, guild_id)
             if prefix not in config.extra_prefixes:
                 msg = f"prefix: {prefix!r} is not an extra prefix of guild {guild_id}"
@@ -271,7 +271,7 @@ class GuildConfigController(Controller):
                 "updated_at": func.now(),
             },
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(upsert)
             self._stale(session, features_key(guild_id))
             return await self._features(session, guild_id)
@@ -281,7 +281,7 @@ class GuildConfigController(Controller):
         guild_id = snowflake("guild_id", guild_id)
 
         async def load() -> dict[str, bool]:
-            async with self._db.session() as session:
+            async with self._write() as session:
                 return {feature.value: on for feature, on in (await self._features(session, guild_id)).items()}
 
         data = await self._db.cache.read_through(features_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds)
@@ -314,7 +314,7 @@ class MemberController(Controller):
     async def ensure(self, guild_id: int, user_id: int, *, is_bot: bool = False) -> MemberRead:
         """Record (or re-record after a leave) a member; safe under concurrent calls."""
         checked = validate(MemberBase, {"guild_id": guild_id, "user_id": user_id})
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(
                 insert(DiscordUser).values(user_id=checked.user_id, is_bot=is_bot).on_conflict_do_nothing()
             )
@@ -332,14 +332,14 @@ class MemberController(Controller):
     async def get(self, guild_id: int, user_id: int) -> MemberRead | None:
         """The member, or None if never seen."""
         key = (snowflake("guild_id", guild_id), snowflake("user_id", user_id))
-        async with self._db.session() as session:
+        async with self._write() as session:
             member = await Member.get(session, key)
             return None if member is None else MemberRead.model_validate(member)
 
     async def leave(self, guild_id: int, user_id: int) -> bool:
         """Mark a member as gone; per-guild data stays (levels survive a rejoin)."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(
                 update(Member)
                 .where(col(Member.guild_id) == guild_id, col(Member.user_id) == user_id, col(Member.left_at).is_(None))
@@ -355,7 +355,7 @@ class MemberController(Controller):
             MemberBase,
             {"guild_id": guild_id, "user_id": user_id, "is_blacklisted": blacklisted, "blacklist_reason": reason},
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(insert(DiscordUser).values(user_id=checked.user_id).on_conflict_do_nothing())
             stmt = insert(Member).values(
                 guild_id=checked.guild_id,
@@ -377,7 +377,7 @@ class MemberController(Controller):
     async def is_blacklisted(self, guild_id: int, user_id: int) -> bool:
         """Whether the user is blocked in this guild (the global blacklist is separate)."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             stmt = select(
                 exists().where(
                     col(Member.guild_id) == guild_id, col(Member.user_id) == user_id, col(Member.is_blacklisted)
@@ -388,7 +388,7 @@ class MemberController(Controller):
     async def count(self, guild_id: int) -> int:
         """Members currently in the guild."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             stmt = (
                 select(func.count())
                 .select_from(Member)
@@ -475,7 +475,7 @@ class BlacklistController(Controller):
                 "updated_at": func.now(),
             },
         ).returning(GlobalBlacklist)
-        async with self._db.session() as session:
+        async with self._write() as session:
             entry = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             self._stale(session, blacklist_key(checked.target))
             return BlacklistEntryRead.model_validate(entry)
@@ -484,7 +484,7 @@ class BlacklistController(Controller):
         """Lift a blacklist entry (soft delete, attributed to the acting user)."""
         kind = validate_enum("target", BlacklistTarget, target)
         target_id = snowflake("target_id", target_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(
                 update(GlobalBlacklist)
                 .where(
@@ -542,7 +542,7 @@ class BlacklistController(Controller):
         if target is not None:
             conditions.append(col(GlobalBlacklist.target) == validate_enum("target", BlacklistTarget, target))
         stmt = select(GlobalBlacklist).where(and_(*conditions)).order_by(col(GlobalBlacklist.created_at).desc())
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [BlacklistEntryRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def history(self, target: BlacklistTarget | str, target_id: int) -> list[BlacklistEntryRead]:
@@ -555,7 +555,7 @@ class BlacklistController(Controller):
             .order_by(col(GlobalBlacklist.created_at).desc(), col(GlobalBlacklist.entry_id).desc())
             .execution_options(include_deleted=True)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [BlacklistEntryRead.model_validate(row) for row in await session.scalars(stmt)]
 
 

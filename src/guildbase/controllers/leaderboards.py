@@ -211,7 +211,7 @@ class LeaderboardController(Controller):
         return True
 
     async def _rows(self, guild_id: int, span: PeriodWindow) -> list[tuple[int, int]]:
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             if span.period is Period.ALL:
                 result = await session.execute(_ALL_ROWS, {"guild_id": guild_id})
             else:

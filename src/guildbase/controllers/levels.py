@@ -251,7 +251,7 @@ class LevelsController(Controller):
     async def get(self, guild_id: int, user_id: int) -> MemberLevelRead | None:
         """The member's level row, or None before their first counted message."""
         key = _key(guild_id, user_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(MemberLevel, key)
             return None if row is None else MemberLevelRead.model_validate(row)
 
@@ -259,7 +259,7 @@ class LevelsController(Controller):
         """Rank card data (XP, level, position, level progress) in one indexed query."""
         guild_id, user_id = _key(guild_id, user_id)
         params = {"guild_id": guild_id, "user_id": user_id, "default_curve": LevelCurve.MEE6.value}
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             row = (await session.execute(_RANK_SQL, params)).mappings().one_or_none()
             return None if row is None else RankCard.model_validate(dict(row))
 
@@ -277,7 +277,7 @@ class LevelsController(Controller):
             raise ValidationError.single("limit", "range", f"must be 1-{MAX_PAGE_SIZE}, got {limit}")
         stmt = leaderboard_query(guild_id, limit=limit + 1, after=after)
         first_rank = 1 if after is None else after.rank + 1
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             rows = (await session.execute(stmt)).all()
         entries = [
             LeaderboardEntry(rank=first_rank + index, user_id=uid, xp=xp, level=level, message_count=count)
@@ -304,7 +304,7 @@ class LevelsController(Controller):
             index_elements=["guild_id", "user_id"],
             set_={"xp": stmt.excluded.xp, "level": stmt.excluded.level, "updated_by": actor, "updated_at": func.now()},
         ).returning(MemberLevel)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             after_commit(session, partial(self._boards.invalidate, checked.guild_id))
             return MemberLevelRead.model_validate(row)
@@ -321,7 +321,7 @@ class LevelsController(Controller):
         days = delete(MemberXPDaily).where(col(MemberXPDaily.guild_id) == guild_id)
         if user_id is not None:
             days = days.where(col(MemberXPDaily.user_id) == snowflake("user_id", user_id))
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(stmt)
             await session.execute(days)
             after_commit(session, partial(self._boards.invalidate, guild_id))
@@ -345,7 +345,7 @@ class LevelsController(Controller):
             index_elements=["guild_id", "user_id"],
             set_={"is_blacklisted": blacklisted, "updated_by": actor, "updated_at": func.now()},
         ).returning(MemberLevel)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             if blacklisted:
                 after_commit(session, partial(self._boards.forget_member, guild_id, user_id))
@@ -357,7 +357,7 @@ class LevelsController(Controller):
     async def get_config(self, guild_id: int) -> LevelConfigRead:
         """The guild's XP rules (the defaults when it never changed them)."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(LevelConfig, guild_id)
             if row is None:
                 return LevelConfigRead(guild_id=guild_id)
@@ -377,7 +377,7 @@ class LevelsController(Controller):
         if unknown:
             raise ValidationError.single(unknown[0], "extra_forbidden", "is not a level setting")
         actor = current_actor()
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(
                 insert(LevelConfig)
                 .values(guild_id=guild_id, created_by=actor, updated_by=actor)
@@ -411,7 +411,7 @@ class LevelsController(Controller):
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "kind", "target_id"], set_={"multiplier": stmt.excluded.multiplier}
         ).returning(LevelMultiplier)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return LevelMultiplierRead.model_validate(row)
 
@@ -424,7 +424,7 @@ class LevelsController(Controller):
             col(LevelMultiplier.kind) == checked_kind,
             col(LevelMultiplier.target_id) == target_id,
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def multipliers(self, guild_id: int) -> list[LevelMultiplierRead]:
@@ -435,7 +435,7 @@ class LevelsController(Controller):
             .where(col(LevelMultiplier.guild_id) == guild_id)
             .order_by(col(LevelMultiplier.kind), col(LevelMultiplier.target_id))
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [LevelMultiplierRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def set_level_role(self, guild_id: int, level: int, role_id: int) -> LevelRoleRead:
@@ -451,7 +451,7 @@ class LevelsController(Controller):
             index_elements=["guild_id", "level"],
             set_={"role_id": stmt.excluded.role_id, "updated_by": actor, "updated_at": func.now()},
         ).returning(LevelRole)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return LevelRoleRead.model_validate(row)
 
@@ -459,14 +459,14 @@ class LevelsController(Controller):
         """Stop rewarding a role at ``level``; members keep roles they already have."""
         guild_id = snowflake("guild_id", guild_id)
         stmt = delete(LevelRole).where(col(LevelRole.guild_id) == guild_id, col(LevelRole.level) == level)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def level_roles(self, guild_id: int) -> list[LevelRoleRead]:
         """The guild's reward roles by level."""
         guild_id = snowflake("guild_id", guild_id)
         stmt = select(LevelRole).where(col(LevelRole.guild_id) == guild_id).order_by(col(LevelRole.level))
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [LevelRoleRead.model_validate(row) for row in await session.scalars(stmt)]
 
 

@@ -256,7 +256,7 @@ class LogController(Controller):
             "since": since or utcnow() - timedelta(days=7),
             "limit": limit,
         }
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
         return [CommandLogRead.model_validate(dict(row)) for row in rows]
 

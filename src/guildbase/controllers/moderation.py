@@ -389,7 +389,7 @@ class CaseController(Controller):
     async def get(self, guild_id: int, number: int) -> CaseRead | None:
         """Case ``number`` of the guild, or None."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._find(session, guild_id, number)
             return None if case is None else CaseRead.model_validate(case)
 
@@ -483,7 +483,7 @@ class CaseController(Controller):
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
         checked = validate(CaseReasonUpdate, {"reason": reason})
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._locked(session, guild_id, number)
             before = case.reason
             case.reason, case.updated_by = checked.reason, actor
@@ -507,7 +507,7 @@ class CaseController(Controller):
         """
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._locked(session, guild_id, number)
             if case.status is CaseStatus.VOIDED:
                 raise ConflictError(f"case #{number}: is already voided")
@@ -530,7 +530,7 @@ class CaseController(Controller):
         """Remember the mod-log message posted for a case (after the case exists)."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
         message_id = snowflake("mod_log_message_id", message_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._locked(session, guild_id, number)
             case.mod_log_message_id = message_id
             await session.flush()
@@ -540,7 +540,7 @@ class CaseController(Controller):
     async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
         """Every recorded change to a case, oldest first."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._find(session, guild_id, number)
             if case is None:
                 raise _missing("case", guild_id, number)
@@ -572,7 +572,7 @@ class CaseController(Controller):
         """The roles saved by the user's latest (non-voided) JAIL, for UNJAIL to restore; [] if none."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         stmt = latest_pair_query(guild_id, user_id, [CaseType.JAIL]).limit(1)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = (await session.scalars(stmt)).first()
             return [] if case is None else list(case.role_ids)
 
@@ -589,7 +589,7 @@ class CaseController(Controller):
         if lease <= timedelta(0):
             raise ValidationError.single("lease", "positive", f"must be a positive duration, got {lease}")
         stmt = claim_due_query(moment, _limit(limit, 10_000), lease)
-        async with self._db.session() as session:
+        async with self._write() as session:
             claimed = list(await session.scalars(stmt, execution_options={"populate_existing": True}))
             claimed.sort(key=lambda case: (case.expires_at, case.case_id))
             return [CaseRead.model_validate(case) for case in claimed]
@@ -597,7 +597,7 @@ class CaseController(Controller):
     async def mark_expired(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
         """The punishment ran out and was lifted: active → expired, processed. False if already done."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             user_id = await self.mark_expired_in(session, guild_id, number, actor_id=actor_id)
         return user_id is not None
 
@@ -640,7 +640,7 @@ class CaseController(Controller):
 
     async def mark_processed(self, guild_id: int, number: int) -> bool:
         """The expiry handler is done with the case without expiring it. False if already processed."""
-        async with self._db.session() as session:
+        async with self._write() as session:
             return await self.mark_processed_in(session, guild_id, number)
 
     async def mark_processed_in(self, session: AsyncSession, guild_id: int, number: int) -> bool:
@@ -662,12 +662,12 @@ class CaseController(Controller):
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         on, off = PAIRS[restriction]
         stmt = latest_pair_query(guild_id, user_id, [on, off]).limit(1)
-        async with self._db.session() as session:
+        async with self._write() as session:
             latest = (await session.scalars(stmt)).first()
             return latest is not None and latest.type is on and latest.status is CaseStatus.ACTIVE
 
     async def _list(self, stmt: Select[Case]) -> list[CaseRead]:
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [CaseRead.model_validate(case) for case in await session.scalars(stmt)]
 
     @staticmethod
@@ -698,7 +698,7 @@ class NoteController(Controller):
             NoteCreate, {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id, "content": content}
         )
         actor = current_actor()
-        async with self._db.session() as session:
+        async with self._write() as session:
             number = await next_number(session, checked.guild_id, CounterKind.NOTE)
             note = Note.model_validate(checked, update={"number": number, "created_by": actor, "updated_by": actor})
             session.add(note)
@@ -709,7 +709,7 @@ class NoteController(Controller):
     async def get(self, guild_id: int, number: int) -> NoteRead | None:
         """Note ``number`` of the guild, or None (also when deleted)."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._find(session, guild_id, number)
             return None if note is None else NoteRead.model_validate(note)
 
@@ -719,7 +719,7 @@ class NoteController(Controller):
         """A user's live notes, newest first; pass ``before=page[-1].number`` for the next page."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         stmt = notes_query(guild_id, user_id, limit=_limit(limit), before=_cursor(before))
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [NoteRead.model_validate(note) for note in await session.scalars(stmt)]
 
     async def edit(self, guild_id: int, number: int, content: str, *, actor_id: int | None = None) -> NoteRead:
@@ -727,7 +727,7 @@ class NoteController(Controller):
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
         checked = validate(NoteEdit, {"content": content})
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._locked(session, guild_id, number)
             before = note.content
             note.content, note.updated_by = checked.content, actor
@@ -747,7 +747,7 @@ class NoteController(Controller):
         """Soft-delete a note (its number is never reused); False if it does not exist."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._find(session, guild_id, number, lock=True)
             if note is None:
                 return False
@@ -766,7 +766,7 @@ class NoteController(Controller):
     async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
         """Every recorded change to a note (deleted notes included), oldest first."""
         guild_id, number = snowflake("guild_id", guild_id), _number(number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._find(session, guild_id, number, include_deleted=True)
             if note is None:
                 raise _missing("note", guild_id, number)

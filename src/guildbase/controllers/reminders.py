@@ -57,7 +57,7 @@ class ReminderController(Controller):
         moment = now or utcnow()
         if checked.remind_at <= moment:
             raise ValidationError.single("remind_at", "future", f"must be after {moment.isoformat()}")
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = Reminder.model_validate(checked)
             session.add(row)
             await session.flush()
@@ -66,7 +66,7 @@ class ReminderController(Controller):
 
     async def get(self, reminder_id: int) -> ReminderRead | None:
         """One reminder, whatever its status."""
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(Reminder, reminder_id)
             return None if row is None else ReminderRead.model_validate(row)
 
@@ -89,7 +89,7 @@ class ReminderController(Controller):
             .values(status=ReminderStatus.CANCELLED, claimed_until=None)
             .returning(Reminder)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if row is not None:
                 return ReminderRead.model_validate(row)
@@ -118,7 +118,7 @@ class ReminderController(Controller):
         if not include_finished:
             stmt = stmt.where(col(Reminder.status) == ReminderStatus.PENDING)
         stmt = stmt.order_by(col(Reminder.remind_at), col(Reminder.reminder_id)).limit(limit)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [ReminderRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def claim_due(
@@ -150,7 +150,7 @@ class ReminderController(Controller):
             .values(claimed_until=moment + lease, attempts=col(Reminder.attempts) + 1)
             .returning(Reminder)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(exhausted)
             rows = await session.scalars(claim, execution_options={"populate_existing": True})
             claimed = [ReminderRead.model_validate(row) for row in rows]
@@ -171,7 +171,7 @@ class ReminderController(Controller):
             )
             .values(status=ReminderStatus.SENT, sent_at=now or utcnow(), claimed_until=None, last_error=None)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def mark_failed(
@@ -206,7 +206,7 @@ class ReminderController(Controller):
             )
             .returning(Reminder)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             return None if row is None else ReminderRead.model_validate(row)
 
