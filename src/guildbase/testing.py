@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,35 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from guildbase.db.embedded import start_embedded
 from guildbase.errors import DatabaseUnavailableError
 from guildbase.models import metadata
+
+CLOCK_SHIFT_VARIABLE = "GUILDBASE_TEST_CLOCK_SHIFT_DAYS"
+"""Days to move the tests' "now" ahead (CI runs the time-dependent tests again a year ahead)."""
+
+
+def clock_shift() -> timedelta:
+    """How far the tests' clock is moved ahead of the real one (``GUILDBASE_TEST_CLOCK_SHIFT_DAYS``)."""
+    raw = os.environ.get(CLOCK_SHIFT_VARIABLE, "0").strip() or "0"
+    try:
+        return timedelta(days=int(raw))
+    except ValueError:
+        msg = f"{CLOCK_SHIFT_VARIABLE}: must be a whole number of days, got {raw!r}"
+        raise ValueError(msg) from None
+
+
+def shifted_now() -> datetime:
+    """The real UTC time, moved by ``clock_shift()``: what a time-dependent test calls "now"."""
+    return datetime.now(UTC) + clock_shift()
+
+
+def shifted_noon() -> datetime:
+    """Noon UTC of ``shifted_now()``'s day.
+
+    Tests that step a few hours either way from "now" start here, so that
+    "the same day" and "the same week" hold whatever the hour the suite runs at.
+    """
+    day = shifted_now().date()
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/9"

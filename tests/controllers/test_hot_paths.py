@@ -1,7 +1,6 @@
 """The per-message and per-command paths that run on the driver connection (``db.fast``)."""
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -9,13 +8,14 @@ from sqlalchemy.engine import URL
 
 from guildbase import Database, Settings, ValidationError
 from guildbase.controllers.core import config_key
-from guildbase.testing import truncate_all
+from guildbase.testing import shifted_noon, truncate_all
 
 GUILD = 1_100_000_000_000_000_001
 UNKNOWN_GUILD = 1_100_000_000_000_000_009
 CHANNEL = 1_100_000_000_000_000_301
 BASE_USER = 1_100_000_000_000_100_000
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NOW = shifted_noon()
+pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 
 
 async def _seed(db: Database, count: int) -> None:

@@ -1,18 +1,31 @@
 import asyncio
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from guildbase import Database, Settings, ValidationError
-from guildbase.services.leaderboard import Period, board_key, window
+from guildbase.services.leaderboard import CLOSED_BOARD_TTL_SECONDS, Period, board_key, window
+from guildbase.testing import shifted_noon
 
 GUILD = 1_100_000_000_000_000_001
 CHANNEL = 1_100_000_000_000_000_301
 BASE_USER = 1_100_000_000_000_100_000
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NOW = shifted_noon()
+pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
+
+
+def _calendar(today: datetime) -> tuple[datetime, datetime, datetime]:
+    """``(last_month, monday, now)`` at noon: a Monday and the Wednesday after it in ``today``'s month.
+
+    The Monday is the first one from the 2nd on, so both days share a week and
+    a month whatever the date, and the 1st's eve is in the month before.
+    """
+    second = today.replace(day=2, hour=12, minute=0, second=0, microsecond=0)
+    monday = second + timedelta(days=-second.weekday() % 7)
+    return second - timedelta(days=2), monday, monday + timedelta(days=2)
 
 
 async def _seed_members(db: Database, count: int, *, seed: int = 7) -> None:
@@ -87,19 +100,23 @@ async def test_ties_are_broken_by_user_id_like_sql(db: Database) -> None:
     assert await db.leaderboards.tied_rank(GUILD, BASE_USER + 9) == 2
 
 
+@pytest.mark.parametrize(
+    "today",
+    [NOW, NOW - timedelta(days=40), NOW - timedelta(days=400)],
+    ids=["this-month", "a-closed-month", "last-year"],
+)
 async def test_period_boards_hold_period_totals_and_rebuild_from_daily_xp(
-    db: Database, redis_client: aioredis.Redis
+    db: Database, redis_client: aioredis.Redis, today: datetime
 ) -> None:
     await db.guilds.join(GUILD)
     alice, bob = BASE_USER + 1, BASE_USER + 2
-    last_month = datetime(2026, 10, 31, 12, tzinfo=UTC)
-    monday = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    last_month, monday, now = _calendar(today)
     for when, user in [
         (last_month, alice),
         (monday, alice),
         (monday, bob),
-        (NOW, bob),
-        (NOW + timedelta(hours=1), bob),
+        (now, bob),
+        (now + timedelta(hours=1), bob),
     ]:
         award = await db.levels.award_message_xp(GUILD, user, CHANNEL, [], when, roll=0.0)
         assert award.awarded_xp == 15
@@ -110,14 +127,32 @@ async def test_period_boards_hold_period_totals_and_rebuild_from_daily_xp(
         Period.DAY: [(bob, 30)],
     }
     for period, ranking in expected.items():
-        board = await db.leaderboards.top(GUILD, 10, period=period, now=NOW)
+        board = await db.leaderboards.top(GUILD, 10, period=period, now=now)
         assert [(e.user_id, e.xp) for e in board.entries] == ranking, period
+        assert board.source == "redis", period
     await redis_client.flushdb()
     for period, ranking in expected.items():
-        assert (await db.leaderboards.rank(GUILD, ranking[0][0], period=period, now=NOW)) is not None
-        assert await _redis_ranking(db, period) == ranking, period
-    assert await redis_client.ttl(board_key(GUILD, window(Period.DAY, NOW))) > 0
-    assert await redis_client.ttl(board_key(GUILD, window(Period.ALL, NOW))) == -1
+        assert (await db.leaderboards.rank(GUILD, ranking[0][0], period=period, now=now)) is not None
+        assert await _redis_ranking(db, period, now) == ranking, period
+    for period in (Period.DAY, Period.WEEK, Period.MONTH):  # kept, even for a period that has ended
+        ttl = await redis_client.ttl(board_key(GUILD, window(period, now)))
+        assert ttl >= CLOSED_BOARD_TTL_SECONDS - 5, period
+        assert await redis_client.ttl(board_key(GUILD, window(period, now)) + ":ready") <= ttl, period
+    assert await redis_client.ttl(board_key(GUILD, window(Period.ALL, now))) == -1
+
+
+async def test_a_closed_period_board_is_rebuilt_not_served_empty(db: Database, redis_client: aioredis.Redis) -> None:
+    """Regression: a week that ended got an EXPIREAT in the past, and its empty board was trusted."""
+    await db.guilds.join(GUILD)
+    last_week = NOW - timedelta(days=10)
+    await db.levels.award_message_xp(GUILD, BASE_USER + 1, CHANNEL, [], last_week, roll=0.0)
+    await redis_client.flushdb()  # the award's own board write is gone: the read must rebuild it
+    for period in (Period.DAY, Period.WEEK):
+        board = await db.leaderboards.top(GUILD, 10, period=period, now=last_week)
+        assert [(e.user_id, e.xp) for e in board.entries] == [(BASE_USER + 1, 15)], period
+        rank = await db.leaderboards.rank(GUILD, BASE_USER + 1, period=period, now=last_week)
+        assert rank is not None
+        assert rank.rank == 1
 
 
 async def test_blacklisted_members_leave_the_board_and_come_back(db: Database) -> None:

@@ -13,6 +13,15 @@ by user ID descending — exactly the order of the PostgreSQL leaderboard
 A board is trusted only while its ``:ready`` marker exists; the marker is set
 after a full rebuild from PostgreSQL, so a board that Redis lost (or never
 had) is rebuilt before it is read, and partial boards are never served.
+
+Period boards expire a day after their period ends. The expiry is sent as a
+relative TTL of at least ``CLOSED_BOARD_TTL_SECONDS``, never as an absolute
+``EXPIREAT``: a board for a period that already ended (a report on last week)
+would otherwise be deleted the moment it is written, and its ``:ready``
+marker with it, or after it, so an empty board could be trusted. A relative
+TTL also does not depend on Redis and the bot agreeing on the time. Every
+write of a board's members sets the TTL of the key again, so the members
+never expire before the ``:ready`` marker that vouches for them.
 """
 
 import enum
@@ -28,6 +37,8 @@ from guildbase.services.keys import guild_key
 
 _MEMBER_WIDTH = 19  # digits of 2**63-1: fixed width makes lexicographic order numeric
 _CHUNK = 1000
+CLOSED_BOARD_TTL_SECONDS = 3600
+"""How long a board of a period that has ended (or ends within the hour) stays cached."""
 
 
 class Period(enum.StrEnum):
@@ -54,6 +65,14 @@ class PeriodWindow:
         if self.end is None:
             return None
         return datetime(self.end.year, self.end.month, self.end.day, tzinfo=UTC) + timedelta(days=1)
+
+    def ttl_seconds(self, now: datetime | None = None) -> int | None:
+        """The TTL to give the board now: until ``expires_at``, but never below an hour; None for all-time."""
+        expires_at = self.expires_at
+        if expires_at is None:
+            return None
+        remaining = (expires_at - (now or datetime.now(UTC))).total_seconds()
+        return max(int(remaining), CLOSED_BOARD_TTL_SECONDS)
 
 
 def window(period: Period, now: datetime) -> PeriodWindow:
@@ -103,8 +122,9 @@ class LeaderboardStore:
         for period_window, total in totals.values():
             key = board_key(guild_id, period_window)
             commands.append(("ZADD", key, "GT", total, _member(user_id), {}))
-            if period_window.expires_at is not None:
-                commands.append(("EXPIREAT", key, int(period_window.expires_at.timestamp()), {}))
+            ttl = period_window.ttl_seconds()
+            if ttl is not None:
+                commands.append(("EXPIRE", key, ttl, {}))
         await self.batcher.execute_many(*commands)
 
     async def is_ready(self, guild_id: int, period_window: PeriodWindow) -> bool:
@@ -125,10 +145,10 @@ class LeaderboardStore:
                     batch = {}
             if batch:
                 pipe.zadd(key, batch, gt=True)
-            pipe.set(key + ":ready", "1")
-            if period_window.expires_at is not None:
-                pipe.expireat(key, period_window.expires_at)
-                pipe.expireat(key + ":ready", period_window.expires_at)
+            ttl = period_window.ttl_seconds()
+            pipe.set(key + ":ready", "1", ex=ttl)
+            if ttl is not None:
+                pipe.expire(key, ttl)
             await pipe.execute()
         return count
 
