@@ -1,13 +1,22 @@
 """guildbase: the PostgreSQL + Redis data layer for all-in-one discord.py bots.
 
-from guildbase import Database, Settings
+from guildbase import Database, Settings, CaseType
 
 async with Database(Settings()) as db:
     await db.guilds.join(guild_id)
     config = await db.guild_config.get(guild_id)
+    case = await db.cases.create(guild_id, user_id, moderator_id, CaseType.WARN, reason="spam")
+
+Everything a bot passes in or gets back is importable from here: the facade,
+settings and errors; the enums that arguments take (``CaseType``, ``Feature``,
+``Period``, …); and the read models and results the controllers return
+(``CaseRead``, ``GuildConfigRead``, ``Board``, ``BoardEntry``, …). Table
+models and input schemas stay in ``guildbase.models``; they are for code that
+extends the schema, not for bots.
 """
 
 from guildbase.config import Settings
+from guildbase.controllers.leaderboards import Board
 from guildbase.database import Database, Health
 from guildbase.db.context import acting_as
 from guildbase.errors import (
@@ -22,22 +31,115 @@ from guildbase.errors import (
     SchemaNotAtHeadError,
     ValidationError,
 )
+from guildbase.jobs import JobContext, JobRegistry, JobRunner
+from guildbase.models.afk import AFKRead
+from guildbase.models.content import BookmarkRead
+from guildbase.models.core import (
+    BlacklistEntryRead,
+    BlacklistTarget,
+    CounterKind,
+    Feature,
+    GuildConfigRead,
+    GuildRead,
+    MemberRead,
+)
+from guildbase.models.jobs import BuiltinKind, JobKindStatus, JobRead, JobStatus
+from guildbase.models.levels import (
+    LeaderboardCursor,
+    LeaderboardEntry,
+    LeaderboardPage,
+    LevelConfigRead,
+    LevelCurve,
+    LevelMultiplierRead,
+    LevelRoleMode,
+    LevelRoleRead,
+    MemberLevelRead,
+    MultiplierKind,
+    RankCard,
+    XPAward,
+)
+from guildbase.models.logs import CommandLogRead, CommandStat
+from guildbase.models.moderation import (
+    CaseOverview,
+    CaseRead,
+    CaseStatus,
+    CaseSummary,
+    CaseType,
+    ChangeAction,
+    ModerationChangeRead,
+    NoteRead,
+    Restriction,
+)
+from guildbase.models.reminders import ReminderRead, ReminderStatus
+from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
+from guildbase.services.leaderboard import BoardEntry, Period
+from guildbase.services.ratelimit import RateLimitResult
+from guildbase.services.websessions import WebSession
 from guildbase.sync import SyncDatabase
 
 __all__ = [
+    "AFKRead",
+    "BlacklistEntryRead",
+    "BlacklistTarget",
+    "Board",
+    "BoardEntry",
+    "BookmarkRead",
+    "BuiltinKind",
+    "CaseOverview",
+    "CaseRead",
+    "CaseStatus",
+    "CaseSummary",
+    "CaseType",
+    "ChangeAction",
+    "CommandLogRead",
+    "CommandStat",
     "ConfigurationError",
     "ConflictError",
+    "CounterKind",
     "Database",
     "DatabaseUnavailableError",
+    "Feature",
     "FieldError",
+    "GuildConfigRead",
+    "GuildRead",
     "GuildbaseError",
     "Health",
+    "JobContext",
+    "JobKindStatus",
+    "JobRead",
+    "JobRegistry",
+    "JobRunner",
+    "JobStatus",
+    "LeaderboardCursor",
+    "LeaderboardEntry",
+    "LeaderboardPage",
+    "LevelConfigRead",
+    "LevelCurve",
+    "LevelMultiplierRead",
+    "LevelRoleMode",
+    "LevelRoleRead",
+    "MemberLevelRead",
+    "MemberRead",
+    "ModerationChangeRead",
+    "MultiplierKind",
     "NotConnectedError",
     "NotFoundError",
+    "NoteRead",
+    "Period",
     "PermissionDeniedError",
+    "RankCard",
+    "RateLimitResult",
+    "ReminderRead",
+    "ReminderStatus",
+    "Restriction",
     "SchemaNotAtHeadError",
     "Settings",
+    "StarChange",
+    "StarboardEntryRead",
+    "StarboardRead",
     "SyncDatabase",
     "ValidationError",
+    "WebSession",
+    "XPAward",
     "acting_as",
 ]

@@ -2,19 +2,24 @@
 
 Seeding goes through the public controllers only, so the demo doubles as an
 end-to-end check that the facade works on a fresh machine. Re-running it is
-safe: every write is an upsert keyed by deterministic IDs.
+safe: every write is an upsert keyed by deterministic IDs. It refuses a
+database that holds anything the demo did not write (other tables with rows,
+other guilds, other global blacklist entries) unless told ``force=True``
+(``guildbase demo --yes``), and it checks before it migrates, so a refused
+run writes nothing.
 """
 
 import asyncio
 import contextlib
 import logging
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, inspect, select, text
 
 from guildbase.config import Settings
 from guildbase.database import Database
@@ -27,6 +32,13 @@ from guildbase.models.moderation import CaseType
 
 DEMO_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 GUILD_NAMES = ["Pixel Lounge", "Rustaceans Café", "Night Owls", "Study Hall", "Speedrun Central"]
+MAX_GUILDS = 50
+"""The most demo guilds ``guildbase demo --guilds`` seeds; their IDs are the demo's."""
+_PARTITION = re.compile(r"^(?P<parent>\w+)_p\d{6}$")
+
+
+class NotADemoDatabaseError(ConflictError):
+    """The database holds data the demo did not write; seeding it needs ``--yes``."""
 
 
 def demo_guild_id(index: int) -> int:
@@ -37,6 +49,52 @@ def demo_guild_id(index: int) -> int:
 def demo_user_id(index: int) -> int:
     """Stable member IDs."""
     return make_snowflake(DEMO_EPOCH + timedelta(minutes=index), sequence=2)
+
+
+def foreign_data(connection: Connection) -> list[str]:
+    """What in the database the demo did not write: other tables with rows, other guilds, other blacklist entries."""
+    ours = {*metadata.tables, "alembic_version"}
+    found = []
+    inspector = inspect(connection)
+    for schema in inspector.get_schema_names():
+        if schema == "information_schema" or schema.startswith("pg_"):
+            continue
+        for table in inspector.get_table_names(schema=schema):
+            partition = _PARTITION.match(table)
+            if schema == "public" and (table in ours or (partition and partition["parent"] in ours)):
+                continue
+            quoted = f'"{schema}"."{table}"'
+            if connection.execute(text(f"SELECT EXISTS (SELECT FROM {quoted})")).scalar_one():  # noqa: S608 - names from the catalog
+                found.append(f"table {schema}.{table}")
+    tables = set(inspector.get_table_names())
+    if "guild" in tables:
+        demo_ids = [demo_guild_id(index) for index in range(MAX_GUILDS)]
+        other = connection.execute(
+            text("SELECT count(*) FROM guild WHERE guild_id <> ALL(:ids)"), {"ids": demo_ids}
+        ).scalar_one()
+        if other:
+            found.append(f"{other} guild(s) that are not demo guilds")
+    if "global_blacklist" in tables:
+        other = connection.execute(
+            text("SELECT count(*) FROM global_blacklist WHERE author_id IS DISTINCT FROM :owner"),
+            {"owner": demo_user_id(0)},
+        ).scalar_one()
+        if other:
+            found.append(f"{other} global blacklist entries the demo did not add")
+    return found
+
+
+async def refuse_foreign_data(db: Database) -> None:
+    """Raise NotADemoDatabaseError when the database holds anything the demo did not write."""
+    async with db.engine.connect() as connection:
+        found = await connection.run_sync(foreign_data)
+    if found:
+        url = db.engine.url.render_as_string(hide_password=True)
+        msg = (
+            f"{url} holds data that is not the demo's ({'; '.join(found)}); "
+            "point GUILDBASE_DATABASE_URL at an empty database, or pass --yes to seed it anyway"
+        )
+        raise NotADemoDatabaseError(msg)
 
 
 async def seed_core(db: Database, progress: Progress, *, guilds: int, members: int) -> None:
@@ -201,12 +259,17 @@ async def table_counts(db: Database) -> dict[str, int]:
     return counts
 
 
-async def run_demo(settings: Settings, console: Console, *, guilds: int, members: int, keep_running: bool) -> None:
-    """Migrate to head, seed, and print a summary with connection instructions."""
+async def run_demo(
+    settings: Settings, console: Console, *, guilds: int, members: int, keep_running: bool, force: bool = False
+) -> None:
+    """Refuse a database with other data (unless ``force``), migrate to head, seed, and summarize."""
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     db = Database(settings)
-    await db.connect(migrate=True)
+    await db.connect(check_schema=False)
     try:
+        if not force:
+            await refuse_foreign_data(db)
+        await db.migrate()
         console.print("[bold]guildbase demo[/bold]: schema migrated to head")
         with Progress(console=console) as progress:
             await seed_core(db, progress, guilds=guilds, members=members)

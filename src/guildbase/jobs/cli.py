@@ -9,27 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from guildbase.cli_support import console, load_settings, reported
 from guildbase.config import Settings
 from guildbase.database import Database
-from guildbase.errors import GuildbaseError
 from guildbase.jobs.handlers import register_maintenance
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
 
 jobs_app = typer.Typer(help="Durable jobs: run a worker, inspect and retry.", no_args_is_help=True)
-
-
-def _settings() -> Settings:
-    from guildbase.cli import _settings as settings  # noqa: PLC0415 - shared set-up, no import cycle at load
-
-    return settings()
-
-
-def _fail(error: GuildbaseError) -> typer.Exit:
-    from guildbase.cli import console  # noqa: PLC0415
-
-    console.print(f"[red]{error}[/red]")
-    return typer.Exit(1)
 
 
 def load_registrar(path: str) -> Callable[[JobRegistry], object]:
@@ -70,12 +57,10 @@ def run(
     worker: Annotated[str | None, typer.Option(help="Worker id shown in locked_by (default host:pid:random).")] = None,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT: maintenance jobs plus the kinds --handlers registers."""
-    settings = _settings()
+    settings = load_settings()
     registrars = [load_registrar(path) for path in handlers or []]
-    try:
+    with reported("jobs run", settings):
         asyncio.run(_run_worker(settings, registrars, worker))
-    except GuildbaseError as error:
-        raise _fail(error) from None
 
 
 @jobs_app.command("status")
@@ -83,10 +68,10 @@ def status(
     failed: Annotated[int, typer.Option(min=0, max=100, help="How many failed jobs to list.")] = 10,
 ) -> None:
     """Due, scheduled, running and failed jobs per kind, and the latest failures."""
-    from guildbase.cli import console  # noqa: PLC0415
+    settings = load_settings()
 
     async def collect() -> tuple[list[list[str]], list[list[str]]]:
-        async with Database(_settings()) as db:
+        async with Database(settings) as db:
             counts = [
                 [row.kind, str(row.due), str(row.scheduled), str(row.running), str(row.failed)]
                 for row in await db.jobs.status()
@@ -97,10 +82,8 @@ def status(
             ]
         return counts, errors
 
-    try:
+    with reported("jobs status", settings):
         counts, errors = asyncio.run(collect())
-    except GuildbaseError as error:
-        raise _fail(error) from None
     table = Table("kind", "due", "scheduled", "running", "failed", title="jobs")
     for row in counts:
         table.add_row(*row)
@@ -120,14 +103,12 @@ def retry(
     ] = None,
 ) -> None:
     """Run a failed job again now."""
-    from guildbase.cli import console  # noqa: PLC0415
+    settings = load_settings()
 
     async def go() -> str:
-        async with Database(_settings()) as db:
+        async with Database(settings) as db:
             job = await db.jobs.retry(job_id, attempts=attempts)
         return f"job {job.job_id} ({job.kind}) is pending again, up to {job.max_attempts - job.attempts} more attempts"
 
-    try:
+    with reported("jobs retry", settings):
         console.print(asyncio.run(go()))
-    except GuildbaseError as error:
-        raise _fail(error) from None
