@@ -15,8 +15,8 @@ async def test_unit_of_work_that_raises_leaves_nothing_written(db: Database) -> 
 
     with pytest.raises(Boom):
         async with db.session() as session:
-            await Guild.create(session, {"guild_id": GUILD})
-            await GuildConfig.create(session, {"guild_id": GUILD})
+            await Guild.create(session, {"guild_id": GUILD})  # its config row comes with it
+            await GuildConfig.update(session, GUILD, {"prefix": "!"})
             raise Boom
     assert await db.guilds.get(GUILD) is None
     async with db.session() as session:

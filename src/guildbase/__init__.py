@@ -17,7 +17,7 @@ extends the schema, not for bots.
 
 from guildbase.config import Settings
 from guildbase.controllers.leaderboards import Board
-from guildbase.database import Database, Health, SyncDatabase
+from guildbase.database import Database, Health
 from guildbase.db.context import acting_as
 from guildbase.errors import (
     ConfigurationError,
@@ -27,6 +27,7 @@ from guildbase.errors import (
     FieldError,
     GuildbaseError,
     MigrationError,
+    NotConnectedError,
     NotFoundError,
     PermissionDeniedError,
     SchemaNotAtHeadError,
@@ -76,6 +77,7 @@ from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarCh
 from guildbase.services.leaderboard import BoardEntry, Period
 from guildbase.services.ratelimit import RateLimitResult
 from guildbase.services.websessions import WebSession
+from guildbase.sync import SyncDatabase
 
 __all__ = [
     "AFKRead",
@@ -124,6 +126,7 @@ __all__ = [
     "MigrationError",
     "ModerationChangeRead",
     "MultiplierKind",
+    "NotConnectedError",
     "NotFoundError",
     "NoteRead",
     "Period",

@@ -1,4 +1,4 @@
-"""``Database`` and ``SyncDatabase``: the facade a bot, a dashboard or a script holds.
+"""``Database``: the async facade a bot or a dashboard holds (``guildbase.sync`` wraps it for scripts).
 
 ``Database`` owns the engines (writer, replicas), the Redis client and the
 controllers (``db.guilds``, ``db.cases`` …). Controllers never hold sessions:
@@ -8,18 +8,17 @@ each public method opens one unit of work through ``session()``.
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Self
 
 import asyncpg
 import redis.asyncio as aioredis
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.util import greenlet_spawn
 
 from guildbase.config import Settings
@@ -37,12 +36,14 @@ from guildbase.db import engine as engines
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
-from guildbase.db.session import GuildbaseSession
-from guildbase.db.unit_of_work import run_after_commit, take_after_commit
-from guildbase.errors import GuildbaseError
+from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
+from guildbase.errors import NotConnectedError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
+from guildbase.services.leaderboard import LeaderboardStore
+from guildbase.services.ratelimit import RateLimiter
 from guildbase.services.redis import create_redis
+from guildbase.services.websessions import WebSessionStore
 
 log = logging.getLogger("guildbase")
 
@@ -64,6 +65,16 @@ class Health:
         return self.database and self.redis
 
 
+@dataclass(frozen=True, slots=True)
+class _Services:
+    """The Redis-backed services, wired once per client; they share one circuit breaker and batcher."""
+
+    cache: CacheService
+    ratelimits: RateLimiter
+    web_sessions: WebSessionStore
+    leaderboard_store: LeaderboardStore
+
+
 def _resolve_url(settings: Settings) -> tuple[str | URL, bool]:
     """The writer URL, starting the embedded PostgreSQL when none is configured."""
     if settings.database_url:
@@ -77,7 +88,7 @@ class Database:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.embedded = False
-        self._cache: CacheService | None = None
+        self._services: _Services | None = None
         self._engine: AsyncEngine | None = None
         self._replica_engines: list[AsyncEngine] = []
         self._writer: async_sessionmaker[AsyncSession] | None = None
@@ -119,8 +130,8 @@ class Database:
         self._writer = engines.async_session_factory(self._engine)
         self._readers = [engines.async_session_factory(e) for e in self._replica_engines]
         self._redis = create_redis(self.settings.redis_url)
-        self._cache = self._make_cache(self._redis)
-        await self._cache.start_listener()
+        self._services = self._wire(self._redis)
+        await self._services.cache.start_listener()
         if migrate:
             await self.migrate()
         elif check_schema:
@@ -138,10 +149,10 @@ class Database:
         """Write out buffered log rows, then dispose of every pool and the Redis client."""
         if self._writer is not None:
             await self.logs.close()
-        if self._cache is not None:
-            await self._cache.stop_listener()
-            await self._cache.batcher.drain()  # invalidations already queued still reach Redis
-            self._cache = None
+        if self._services is not None:
+            await self._services.cache.stop_listener()
+            await self._services.cache.batcher.drain()  # invalidations already queued still reach Redis
+            self._services = None
         if self._redis is not None:
             await self._redis.aclose()
         for engine in [self._engine, *self._replica_engines]:
@@ -165,23 +176,29 @@ class Database:
         """A unit of work on the writer: commit on success, roll back on any error.
 
         Constraint violations leave as ``ValidationError`` / ``ConflictError``.
-        Callbacks registered with ``db.unit_of_work.after_commit(session, …)``
-        run after the commit, and are dropped on rollback.
+        After the commit, the cache keys the unit made stale are invalidated
+        (those its controllers registered and those its ORM writes touched, see
+        ``db.stale``), then callbacks registered with
+        ``db.unit_of_work.after_commit(session, …)`` run. On rollback nothing runs.
         """
         async with self._require_writer()() as session:
             try:
                 yield session
                 await session.commit()
-                callbacks = take_after_commit(session)
             except IntegrityError as error:
-                take_after_commit(session)
+                discard(session)
                 await session.rollback()
                 raise translate(error) from error
             except BaseException:
-                take_after_commit(session)
+                discard(session)
                 await session.rollback()
                 raise
-        await run_after_commit(callbacks)
+            pending = finish(session, self._invalidate)
+        if pending:
+            await run_after_commit(pending)
+
+    async def _invalidate(self, *keys: str) -> None:
+        await self.cache.invalidate(*keys)
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
@@ -201,35 +218,41 @@ class Database:
                 await session.rollback()
 
     @asynccontextmanager
-    async def driver(self, *, transaction: bool = True) -> AsyncIterator[asyncpg.Connection]:
-        """The asyncpg connection of a writer-pool connection, for hot paths and COPY.
+    async def _driver(self, *, transaction: bool = True) -> AsyncIterator[DriverUnit]:
+        """The hot path's unit of work: a writer-pool asyncpg connection (``db.fast``) and COPY.
 
-        Same pool, limits and server settings as ``session()``; statements run
-        through asyncpg's prepared-statement cache (see ``db.fast``). With
+        Internal to controllers (``Controller._fast()``); adapters use the
+        controllers. Same pool, limits and server settings as ``session()``;
+        statements run through asyncpg's prepared-statement cache. With
         ``transaction`` (the default) everything inside is one transaction;
         without it each statement commits on its own (one-statement paths).
+        Work registered on the yielded ``DriverUnit`` runs once the block
+        committed, exactly as for ``session()``; an error drops it.
         """
         if self._bound is not None:
             async with self._bound_driver() as connection:
-                yield connection
-            return
-        # Straight from the engine's pool: no Connection object, events or result
-        # machinery, just the checkout and the checkin (reset) of the pooled connection.
-        pool = self._require_engine().sync_engine.pool
-        fairy = await greenlet_spawn(pool.connect)
-        try:
-            driver: asyncpg.Connection = fairy.driver_connection
-            if transaction:
-                async with driver.transaction():
-                    yield driver
-            else:
-                yield driver
-        except BaseException as error:
-            if isinstance(error, OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
-                fairy.invalidate(error)
-            raise
-        finally:
-            await greenlet_spawn(fairy.close)
+                unit = DriverUnit(connection)
+                yield unit
+        else:
+            # Straight from the engine's pool: no Connection object, events or result
+            # machinery, just the checkout and the checkin (reset) of the pooled connection.
+            pool = self._require_engine().sync_engine.pool
+            fairy = await greenlet_spawn(pool.connect)
+            try:
+                unit = DriverUnit(fairy.driver_connection)
+                if transaction:
+                    async with unit.connection.transaction():
+                        yield unit
+                else:
+                    yield unit
+            except BaseException as error:
+                if isinstance(error, OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
+                    fairy.invalidate(error)
+                raise
+            finally:
+                await greenlet_spawn(fairy.close)
+        if unit.info:
+            await run_after_commit(finish(unit, self._invalidate))
 
     @asynccontextmanager
     async def _bound_driver(self) -> AsyncIterator[asyncpg.Connection]:
@@ -256,26 +279,39 @@ class Database:
     @property
     def cache(self) -> CacheService:
         """Read-through cache with targeted invalidation (Redis + in-process LRU)."""
-        if self._cache is None:
-            msg = "Database is not connected: await db.connect() first"
-            raise GuildbaseError(msg)
-        return self._cache
+        return self._require_services().cache
 
-    def _make_cache(self, client: aioredis.Redis) -> CacheService:
-        return CacheService(
-            client,
-            redis_url=self.settings.redis_url,
-            local_ttl=self.settings.local_cache_ttl_seconds,
-            session_ttl=self.settings.web_session_ttl_seconds,
-            breaker=CircuitBreaker(self.settings.redis_retry_seconds),
+    @property
+    def ratelimits(self) -> RateLimiter:
+        """Sliding-window rate limits (``hit_user`` …), shared by every process on the Redis server."""
+        return self._require_services().ratelimits
+
+    @property
+    def web_sessions(self) -> WebSessionStore:
+        """Dashboard sessions: opaque ids, sliding expiry, revocation."""
+        return self._require_services().web_sessions
+
+    @property
+    def leaderboard_store(self) -> LeaderboardStore:
+        """The Redis half of ``db.leaderboards`` (the controller adds the PostgreSQL half)."""
+        return self._require_services().leaderboard_store
+
+    def _wire(self, client: aioredis.Redis) -> _Services:
+        """Build the Redis-backed services for ``client``: one breaker, one command batcher."""
+        breaker = CircuitBreaker(self.settings.redis_retry_seconds)
+        cache = CacheService(client, local_ttl=self.settings.local_cache_ttl_seconds, breaker=breaker)
+        return _Services(
+            cache=cache,
+            ratelimits=RateLimiter(client if self.settings.redis_url else None, breaker=breaker),
+            web_sessions=WebSessionStore(client, ttl=self.settings.web_session_ttl_seconds),
+            leaderboard_store=LeaderboardStore(client, cache.batcher),
         )
 
     @property
     def redis(self) -> aioredis.Redis:
         """The shared redis-py asyncio client (real server or in-process)."""
         if self._redis is None:
-            msg = "Database is not connected: await db.connect() first"
-            raise GuildbaseError(msg)
+            raise _not_connected()
         return self._redis
 
     async def health(self) -> Health:
@@ -308,90 +344,24 @@ class Database:
         self._bound = connection
         self._readers = []
         self._redis = redis_client
-        self._cache = self._make_cache(redis_client)
+        self._services = self._wire(redis_client)
         return self
 
     def _require_engine(self) -> AsyncEngine:
         if self._engine is None:
-            msg = "Database is not connected: await db.connect() first"
-            raise GuildbaseError(msg)
+            raise _not_connected()
         return self._engine
 
     def _require_writer(self) -> async_sessionmaker[AsyncSession]:
         if self._writer is None:
-            msg = "Database is not connected: await db.connect() first"
-            raise GuildbaseError(msg)
+            raise _not_connected()
         return self._writer
 
+    def _require_services(self) -> _Services:
+        if self._services is None:
+            raise _not_connected()
+        return self._services
 
-class SyncDatabase:
-    """The blocking twin for scripts, notebooks and migrations (psycopg).
 
-    Models' CRUD methods (``Guild.get(session, id)`` …) are the same code for
-    both session kinds, so a script written against ``SyncDatabase`` behaves
-    exactly like the bot.
-    """
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
-        self.embedded = False
-        self._engine: Engine | None = None
-        self._factory: sessionmaker[GuildbaseSession] | None = None
-
-    @classmethod
-    def from_url(cls, url: str, **settings: Any) -> Self:
-        """A SyncDatabase for ``url`` without reading the environment for it."""
-        return cls(Settings(database_url=url, **settings))
-
-    def connect(self, *, migrate: bool = False, check_schema: bool = True) -> Self:
-        """Open the pool; check (or bring) the schema to head."""
-        if self._engine is not None:
-            return self
-        url, self.embedded = _resolve_url(self.settings)
-        self._engine = engines.create_sync(url, self.settings)
-        self._factory = engines.sync_session_factory(self._engine)
-        with self._engine.connect() as connection:
-            if migrate:
-                upgrade_on(connection)
-                connection.commit()
-            elif check_schema:
-                ensure_at_head(connection)
-        return self
-
-    @property
-    def engine(self) -> Engine:
-        """The psycopg engine."""
-        if self._engine is None:
-            msg = "SyncDatabase is not connected: call connect() first"
-            raise GuildbaseError(msg)
-        return self._engine
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: commit on success, roll back on any error."""
-        if self._factory is None:
-            msg = "SyncDatabase is not connected: call connect() first"
-            raise GuildbaseError(msg)
-        with self._factory() as session:
-            try:
-                yield session
-                session.commit()
-            except IntegrityError as error:
-                session.rollback()
-                raise translate(error) from error
-            except BaseException:
-                session.rollback()
-                raise
-
-    def close(self) -> None:
-        """Dispose of the pool."""
-        if self._engine is not None:
-            self._engine.dispose()
-        self._engine = None
-        self._factory = None
-
-    def __enter__(self) -> Self:
-        return self.connect()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+def _not_connected() -> NotConnectedError:
+    return NotConnectedError("Database is not connected: await db.connect() first")

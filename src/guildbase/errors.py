@@ -2,6 +2,22 @@
 
 Callers catch ``GuildbaseError`` (or a subclass) and can show ``str(error)``
 to a person: every message says what was wrong and what to do about it.
+Driver errors never leave the library raw: constraint violations are
+translated where statements run (``db.errors.translate``, ``db.fast.translating``).
+
+The whole tree::
+
+    GuildbaseError
+    ├── ConfigurationError        a setting is missing or malformed (start-up, before any I/O)
+    ├── ValidationError           input broke a rule; ``.errors`` lists each ``FieldError``
+    │                             (also a ``ValueError``); raised before anything is written
+    ├── NotFoundError             the thing asked for does not exist (also a ``LookupError``)
+    ├── ConflictError             the write collides with existing data or a concurrent change
+    ├── PermissionDeniedError     the acting user may not do this
+    ├── SchemaNotAtHeadError      the schema is older or newer than the code
+    ├── DatabaseUnavailableError  PostgreSQL could not be reached or started
+    ├── NotConnectedError         a facade was used before ``connect()`` or after ``close()``
+    └── WriterClosedError         (``db.bulk``) a buffered writer was closed; rows are refused
 """
 
 from collections.abc import Callable
@@ -104,6 +120,10 @@ class MigrationError(GuildbaseError):
 
 class DatabaseUnavailableError(GuildbaseError):
     """PostgreSQL could not be reached or started."""
+
+
+class NotConnectedError(GuildbaseError):
+    """``Database`` / ``SyncDatabase`` used before ``connect()`` (or after ``close()``)."""
 
 
 def _location(detail: ErrorDetails) -> str:

@@ -196,7 +196,7 @@ async def statements_on(engine: AsyncEngine) -> AsyncIterator[list[str]]:
     """Collect the SQL statements ``engine``'s connections run, whichever path ran them.
 
     ORM/Core statements are seen by SQLAlchemy's cursor events; hot paths on the
-    driver connection (``Database.driver``, ``db.fast``) by asyncpg's query
+    driver connection (``Controller._fast``, ``db.fast``) by asyncpg's query
     loggers. Transaction control, savepoints, pool pings and asyncpg's one-off
     type introspection are left out: the list holds the statements that do the work.
     """

@@ -37,8 +37,8 @@ from guildbase.db.engine import create_async
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.errors import GuildbaseError, ValidationError
 from guildbase.models import metadata
-from guildbase.models.jobs import JobRead
 from guildbase.models.core import Feature
+from guildbase.models.jobs import JobRead
 from guildbase.models.levels import XPAward
 from guildbase.models.moderation import CaseCreate
 from guildbase.services.redis import create_redis

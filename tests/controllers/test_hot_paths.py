@@ -101,8 +101,8 @@ async def test_pgbouncer_mode_runs_every_hot_path_without_cached_statements(
         banned = await database.blacklist.is_blacklisted("user", BASE_USER)
         await database.logs.record_command(BASE_USER, "ping", guild_id=GUILD)
         assert await database.logs.flush() == 1
-        async with database.driver() as connection:
-            cached = connection._stmt_cache.get_max_size()
+        async with database._driver() as unit:
+            cached = unit.connection._stmt_cache.get_max_size()
         assert (award.awarded_xp, case.number, config.prefix, away, banned, cached) == (15, 1, "$", {}, False, 0)
     finally:
         await database.close()

@@ -54,7 +54,7 @@ async def _sql_ranking(db: Database) -> list[tuple[int, int]]:
 
 
 async def _redis_ranking(db: Database, period: Period = Period.ALL, now: datetime = NOW) -> list[tuple[int, int]]:
-    entries = await db.cache.leaderboards.top(GUILD, window(period, now), 1_000_000)
+    entries = await db.leaderboard_store.top(GUILD, window(period, now), 1_000_000)
     return [(e.user_id, e.xp) for e in entries]
 
 

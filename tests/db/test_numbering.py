@@ -73,8 +73,8 @@ async def test_both_ways_in_write_the_added_column_and_share_one_counter(db: Dat
         await session.run_sync(lambda sync: Numbered.__table__.create(sync.connection()))  # type: ignore[attr-defined]
     async with db.session() as session:
         first = await builder.execute_in(session, {"guild_id": GUILD, "label": "in session", "colour": "red"})
-    async with db.driver(transaction=False) as connection:
-        second = await builder.fetchrow(connection, {"guild_id": GUILD, "label": "hot path", "colour": "blue"})
+    async with db._driver(transaction=False) as unit:
+        second = await builder.fetchrow(unit.connection, {"guild_id": GUILD, "label": "hot path", "colour": "blue"})
     assert (first["number"], first["colour"], first["weight"]) == (1, "red", 7)
     assert (second["number"], second["colour"], second["weight"]) == (2, "blue", 7)
     assert first["seen_at"] is not None  # NULL given → the server default, as an ORM insert that leaves it unset
@@ -93,7 +93,7 @@ async def test_a_failed_numbered_insert_gives_its_number_back(db: Database) -> N
     await db.guilds.join(GUILD)
     await db.notes.create(GUILD, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, "first")
     with pytest.raises(ValidationError, match="moderator_id"):  # NOT NULL, translated where it ran
-        async with db.driver(transaction=False) as connection:
-            await CREATE_NOTE.fetchrow(connection, {"guild_id": GUILD, "user_id": 1_100_000_000_000_000_101})
+        async with db._driver(transaction=False) as unit:
+            await CREATE_NOTE.fetchrow(unit.connection, {"guild_id": GUILD, "user_id": 1_100_000_000_000_000_101})
     note = await db.notes.create(GUILD, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, "second")
     assert note.number == 2

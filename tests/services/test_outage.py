@@ -106,7 +106,7 @@ async def test_bot_keeps_working_through_a_redis_outage_and_serves_fresh_values_
         assert (await db.guild_config.get(GUILD)).prefix == "$"  # cached in Redis
         await db.levels.award_message_xp(GUILD, ALICE, CHANNEL, [], NOW, roll=0.99)
         assert [e.user_id for e in (await db.leaderboards.top(GUILD, 5)).entries] == [ALICE]
-        assert (await db.cache.ratelimits.hit_user(ALICE, "2/minute")).allowed
+        assert (await db.ratelimits.hit_user(ALICE, "2/minute")).allowed
 
         await redis_server.stop_keeping_data()
 
@@ -118,7 +118,7 @@ async def test_bot_keeps_working_through_a_redis_outage_and_serves_fresh_values_
         board = await db.leaderboards.top(GUILD, 5)
         assert board.source == "postgres"
         assert [e.user_id for e in board.entries] == [BOB, ALICE]
-        limits = [(await db.cache.ratelimits.hit_user(BOB, "2/minute")).allowed for _ in range(3)]
+        limits = [(await db.ratelimits.hit_user(BOB, "2/minute")).allowed for _ in range(3)]
         assert limits == [True, True, False]
 
         await redis_server.start()  # back, with the pre-outage config and board in its dump
@@ -127,7 +127,7 @@ async def test_bot_keeps_working_through_a_redis_outage_and_serves_fresh_values_
         board = await db.leaderboards.top(GUILD, 5)
         assert board.source == "redis"
         assert [e.user_id for e in board.entries] == [BOB, ALICE]
-        assert (await db.cache.ratelimits.hit_user(ALICE, "1/minute")).allowed
+        assert (await db.ratelimits.hit_user(ALICE, "1/minute")).allowed
         assert await db.health() is not None
     finally:
         await db.guilds.delete(GUILD)

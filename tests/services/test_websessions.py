@@ -1,5 +1,9 @@
+import json
+from datetime import UTC
+
 import redis.asyncio as aioredis
 
+from guildbase.db.types import utcnow
 from guildbase.services.websessions import WebSessionStore
 
 USER = 1_100_000_000_000_000_101
@@ -58,3 +62,28 @@ async def test_update_replaces_data_of_a_live_session_only(redis_client: aioredi
     assert updated.data == {"theme": "light"}
     await store.revoke(session.session_id)
     assert await store.update(session.session_id, {"theme": "x"}) is None
+
+
+async def test_session_times_are_aware_utc_datetimes_like_everything_else(redis_client: aioredis.Redis) -> None:
+    store = WebSessionStore(redis_client)
+    before = utcnow()
+    session = await store.create(USER)
+    assert session.created_at.tzinfo is UTC
+    assert before <= session.created_at <= utcnow()
+    touched = await store.get(session.session_id)
+    assert touched is not None
+    assert touched.created_at == session.created_at
+    assert touched.last_seen_at.tzinfo is UTC
+    assert touched.last_seen_at >= session.last_seen_at
+    listed = await store.list_for_user(USER)
+    assert [s.created_at for s in listed] == [session.created_at]
+
+
+async def test_sessions_stored_as_epoch_seconds_by_older_releases_still_read(redis_client: aioredis.Redis) -> None:
+    moment = utcnow().replace(microsecond=0)
+    stored = {"user_id": str(USER), "created_at": moment.timestamp(), "last_seen_at": moment.timestamp(), "data": {}}
+    await redis_client.set("gb:v1:session:legacy", json.dumps(stored))
+    session = await WebSessionStore(redis_client).get("legacy", touch=False)
+    assert session is not None
+    assert session.created_at == moment
+    assert session.created_at.tzinfo is UTC

@@ -83,7 +83,7 @@ class AFKController(Controller):
             set_={name: stmt.excluded[name] for name in ("nickname", "reason", "until", "is_enforced", "is_permanent")}
             | {"since": stmt.excluded.since},
         ).returning(AFK)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             afk = AFKRead.model_validate(row)
             await self._db.jobs.cancel_in(session, AFK_EXPIRY, _expiry_key(afk.guild_id, afk.user_id))
@@ -102,7 +102,7 @@ class AFKController(Controller):
         """End a member's AFK; returns what it was (the bot restores ``nickname``), or None."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         stmt = delete(AFK).where(col(AFK.guild_id) == guild_id, col(AFK.user_id) == user_id).returning(AFK)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt)).one_or_none()
             await self._db.jobs.cancel_in(session, AFK_EXPIRY, _expiry_key(guild_id, user_id))
             return None if row is None else AFKRead.model_validate(row)
@@ -143,22 +143,22 @@ class AFKController(Controller):
         ids = sorted(set(snowflakes("user_ids", user_ids, max_items=MAX_AFK_LOOKUP)))
         if not ids:
             return {}
-        async with self._db.driver(transaction=False) as connection:
-            rows = await _GET_MANY.fetch(connection, {"guild_id": guild_id, "user_ids": ids})
+        async with self._fast(transaction=False) as unit:
+            rows = await _GET_MANY.fetch(unit.connection, {"guild_id": guild_id, "user_ids": ids})
         return {row["user_id"]: AFKRead.model_validate(dict(row)) for row in rows}
 
     async def due(self, now: datetime | None = None, *, limit: int = 100) -> list[AFKRead]:
         """Temporary AFKs whose ``until`` has passed, oldest first (for the expiry sweep)."""
         when = moment("now", now)
         stmt = due_query(when, limit=page_limit(limit, MAX_DUE_BATCH))
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [AFKRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def count(self, guild_id: int) -> int:
         """Members currently AFK in the guild."""
         guild_id = snowflake("guild_id", guild_id)
         stmt = select(func.count()).select_from(AFK).where(col(AFK.guild_id) == guild_id)
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             return int((await session.execute(stmt)).scalar_one())
 
 

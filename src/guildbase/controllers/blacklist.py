@@ -11,6 +11,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import live, soft_delete_values
+from guildbase.db.stale import stale_keys
 from guildbase.db.types import utcnow
 from guildbase.db.validation import aware, snowflake, validate, validate_enum
 from guildbase.errors import ValidationError
@@ -64,6 +65,9 @@ def blacklist_key(target: BlacklistTarget) -> str:
     return global_key(f"bl:{target.value}", "live")
 
 
+stale_keys(GlobalBlacklist, lambda row: (blacklist_key(BlacklistTarget(row.target)),))
+
+
 class BlacklistController(Controller):
     """Global blacklist of users and guilds; removal keeps the entry as history."""
 
@@ -100,17 +104,16 @@ class BlacklistController(Controller):
                 "updated_at": func.now(),
             },
         ).returning(GlobalBlacklist)
-        async with self._db.session() as session:
+        async with self._write() as session:
             entry = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            result = BlacklistEntryRead.model_validate(entry)
-        await self._db.cache.invalidate(blacklist_key(checked.target))
-        return result
+            self._stale(session, blacklist_key(checked.target))
+            return BlacklistEntryRead.model_validate(entry)
 
     async def remove(self, target: BlacklistTarget | str, target_id: int) -> bool:
         """Lift a blacklist entry (soft delete, attributed to the acting user)."""
         kind = validate_enum("target", BlacklistTarget, target)
         target_id = snowflake("target_id", target_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(
                 update(GlobalBlacklist)
                 .where(
@@ -120,7 +123,7 @@ class BlacklistController(Controller):
                 )
                 .values(**soft_delete_values(GlobalBlacklist), updated_at=func.now())
             )
-        await self._db.cache.invalidate(blacklist_key(kind))
+            self._stale(session, blacklist_key(kind))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def is_blacklisted(
@@ -138,8 +141,8 @@ class BlacklistController(Controller):
         target_id = snowflake("target_id", target_id)
         if now is not None:
             params = {"target": kind.value, "target_id": target_id, "moment": aware("now", now)}
-            async with self._db.driver(transaction=False) as connection:
-                return bool(await connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
+            async with self._fast(transaction=False) as unit:
+                return bool(await unit.connection.fetchval(_IS_BLACKLISTED.sql, *_IS_BLACKLISTED.args(params)))
         live = await self._live(kind)
         if target_id not in live:
             return False
@@ -150,8 +153,8 @@ class BlacklistController(Controller):
         """Target ID → expiry (epoch seconds, or None) of every live entry of ``kind``."""
 
         async def load() -> dict[int, float | None]:
-            async with self._db.driver(transaction=False) as connection:
-                rows = await _LIVE_BLACKLIST.fetch(connection, {"target": kind.value})
+            async with self._fast(transaction=False) as unit:
+                rows = await _LIVE_BLACKLIST.fetch(unit.connection, {"target": kind.value})
             return {row[0]: None if row[1] is None else row[1].timestamp() for row in rows}
 
         live = await self._db.cache.read_through(
@@ -168,7 +171,7 @@ class BlacklistController(Controller):
         if target is not None:
             conditions.append(col(GlobalBlacklist.target) == validate_enum("target", BlacklistTarget, target))
         stmt = select(GlobalBlacklist).where(and_(*conditions)).order_by(col(GlobalBlacklist.created_at).desc())
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [BlacklistEntryRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def history(self, target: BlacklistTarget | str, target_id: int) -> list[BlacklistEntryRead]:
@@ -181,5 +184,5 @@ class BlacklistController(Controller):
             .order_by(col(GlobalBlacklist.created_at).desc(), col(GlobalBlacklist.entry_id).desc())
             .execution_options(include_deleted=True)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [BlacklistEntryRead.model_validate(row) for row in await session.scalars(stmt)]

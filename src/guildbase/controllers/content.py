@@ -59,7 +59,7 @@ class BookmarkController(Controller):
             },
         )
         stmt = insert(Bookmark).values(**checked.model_dump()).on_conflict_do_nothing().returning(Bookmark)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt)).one_or_none()
             if row is None:
                 row = await session.get_one(Bookmark, (checked.guild_id, checked.user_id, checked.message_id))
@@ -84,14 +84,14 @@ class BookmarkController(Controller):
         if cursor is not None:
             stmt = stmt.where(tuple_(col(Bookmark.created_at), col(Bookmark.message_id)) < tuple_(*cursor))
         stmt = stmt.order_by(col(Bookmark.created_at).desc(), col(Bookmark.message_id).desc()).limit(limit)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [BookmarkRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def delete(self, user_id: int, message_id: int) -> bool:
         """Remove a user's bookmark of a message; False if there was none."""
         user_id, message_id = snowflake("user_id", user_id), snowflake("message_id", message_id)
         stmt = delete(Bookmark).where(col(Bookmark.user_id) == user_id, col(Bookmark.message_id) == message_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
 

@@ -46,7 +46,7 @@ class GuildController(Controller):
                 "updated_at": func.now(),
             },
         ).returning(Guild)
-        async with self._db.session() as session:
+        async with self._write() as session:
             guild = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             await session.execute(
                 insert(GuildConfig)
@@ -58,7 +58,7 @@ class GuildController(Controller):
     async def leave(self, guild_id: int) -> bool:
         """Mark the guild as left; its data stays until ``delete`` (or retention) removes it."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(
                 update(Guild)
                 .where(col(Guild.guild_id) == guild_id, col(Guild.left_at).is_(None))
@@ -69,14 +69,14 @@ class GuildController(Controller):
     async def get(self, guild_id: int) -> GuildRead | None:
         """The guild, or None if the bot never joined it."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             guild = await Guild.get(session, guild_id)
             return None if guild is None else GuildRead.model_validate(guild)
 
     async def delete(self, guild_id: int) -> bool:
         """Delete the guild and, by cascade, every guild-scoped row."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(delete(Guild).where(col(Guild.guild_id) == guild_id))
-        await self._db.cache.invalidate(*guild_cache_keys(guild_id))
+            self._stale(session, *guild_cache_keys(guild_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]

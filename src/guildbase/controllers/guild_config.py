@@ -12,12 +12,14 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
+from guildbase.db.stale import stale_keys
 from guildbase.db.validation import changes_of, flag, snowflake, validate, validate_enum
 from guildbase.errors import NotFoundError, ValidationError
 from guildbase.models.core import (
     DEFAULT_FEATURES,
     MAX_EXTRA_PREFIXES,
     Feature,
+    Guild,
     GuildConfig,
     GuildConfigRead,
     GuildConfigUpdate,
@@ -43,6 +45,12 @@ def features_key(guild_id: int) -> str:
 def guild_cache_keys(guild_id: int) -> tuple[str, ...]:
     """Every key this module caches for a guild (dropped when the guild is deleted)."""
     return config_key(guild_id), features_key(guild_id)
+
+
+# Model CRUD on these rows (a script's ``GuildConfig.update(session, …)``) drops the same keys.
+stale_keys(Guild, lambda row: guild_cache_keys(row.guild_id))
+stale_keys(GuildConfig, lambda row: (config_key(row.guild_id),))
+stale_keys(GuildFeature, lambda row: (features_key(row.guild_id),))
 
 
 _CONFIGS = prepare(
@@ -88,8 +96,8 @@ class GuildConfigController(Controller):
 
     async def _fetch_many(self, guild_ids: list[int]) -> dict[int, GuildConfigRead]:
         """Every config asked for in one loop turn, in one prepared ``= ANY($1)`` query."""
-        async with self._db.driver(transaction=False) as connection:
-            rows = await _CONFIGS.fetch(connection, {"guild_ids": guild_ids})
+        async with self._fast(transaction=False) as unit:
+            rows = await _CONFIGS.fetch(unit.connection, {"guild_ids": guild_ids})
         return {row["guild_id"]: GuildConfigRead.model_validate(dict(row)) for row in rows}
 
     async def update(
@@ -103,16 +111,15 @@ class GuildConfigController(Controller):
         if not values:
             return await self.get(guild_id)
         values |= {"updated_at": func.now(), **actor_columns(GuildConfig, "update")}
-        async with self._db.session() as session:
+        async with self._write() as session:
             stmt = (
                 update(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).values(**values).returning(GuildConfig)
             )
             config = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if config is None:
                 raise _no_config(guild_id)
-            result = GuildConfigRead.model_validate(config)
-        await self._db.cache.invalidate(config_key(guild_id))
-        return result
+            self._stale(session, config_key(guild_id))
+            return GuildConfigRead.model_validate(config)
 
     async def get_prefixes(self, guild_id: int) -> list[str]:
         """The primary prefix first, then the extra ones."""
@@ -130,7 +137,7 @@ class GuildConfigController(Controller):
         """
         guild_id = snowflake("guild_id", guild_id)
         prefix = validate(GuildConfigUpdate, {"prefix": prefix}).prefix
-        async with self._db.session() as session:
+        async with self._write() as session:
             config = await self._locked(session, guild_id)
             if prefix == config.prefix or prefix in config.extra_prefixes:
                 return [config.prefix, *config.extra_prefixes]
@@ -141,24 +148,22 @@ class GuildConfigController(Controller):
             checked = validate(GuildConfigUpdate, {"extra_prefixes": [*config.extra_prefixes, prefix]})
             config.extra_prefixes = checked.extra_prefixes
             await session.flush()
-            prefixes = [config.prefix, *config.extra_prefixes]
-        await self._db.cache.invalidate(config_key(guild_id))
-        return prefixes
+            self._stale(session, config_key(guild_id))
+            return [config.prefix, *config.extra_prefixes]
 
     async def remove_prefix(self, guild_id: int, prefix: str) -> list[str]:
         """Remove an extra prefix (the primary one can only be replaced)."""
         guild_id = snowflake("guild_id", guild_id)
         prefix = validate(GuildConfigUpdate, {"prefix": prefix}).prefix
-        async with self._db.session() as session:
+        async with self._write() as session:
             config = await self._locked(session, guild_id)
             if prefix not in config.extra_prefixes:
                 msg = f"prefix: {prefix!r} is not an extra prefix of guild {guild_id}"
                 raise NotFoundError(msg)
             config.extra_prefixes = [p for p in config.extra_prefixes if p != prefix]
             await session.flush()
-            prefixes = [config.prefix, *config.extra_prefixes]
-        await self._db.cache.invalidate(config_key(guild_id))
-        return prefixes
+            self._stale(session, config_key(guild_id))
+            return [config.prefix, *config.extra_prefixes]
 
     async def set_feature(self, guild_id: int, feature: Feature | str, *, enabled: bool) -> dict[Feature, bool]:
         """Turn a feature on or off for one guild; returns the guild's full feature map."""
@@ -179,11 +184,10 @@ class GuildConfigController(Controller):
                 "updated_at": func.now(),
             },
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(upsert)
-            features = await _feature_rows(session, guild_id)
-        await self._db.cache.invalidate(features_key(guild_id))
-        return features
+            self._stale(session, features_key(guild_id))
+            return await _feature_rows(session, guild_id)
 
     async def features(self, guild_id: int) -> dict[Feature, bool]:
         """Every feature with its effective state (explicit toggle, else default); cached."""

@@ -139,7 +139,7 @@ class JobController(Controller):
         guild_id: int | None = None,
     ) -> JobRead:
         """``enqueue_in`` in a transaction of its own (work not tied to a domain row)."""
-        async with self._db.session() as session:
+        async with self._write() as session:
             return await self.enqueue_in(
                 session,
                 kind,
@@ -273,7 +273,7 @@ class JobController(Controller):
     async def get(self, job_id: int) -> JobRead | None:
         """One job, whatever its status."""
         job_id = positive("job_id", job_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(Job, job_id)
             return None if row is None else JobRead.model_validate(row)
 
@@ -297,7 +297,7 @@ class JobController(Controller):
             .returning(Job)
         )
         options = {"populate_existing": True}
-        async with self._db.session() as session:
+        async with self._write() as session:
             expired = [
                 JobRead.model_validate(r) for r in await session.scalars(take_expired, execution_options=options)
             ]
@@ -366,14 +366,14 @@ class JobController(Controller):
         job = instance("job", job, JobRead)
         error = cut_text("error", error, max_length=ERROR_MAX_LENGTH)
         retry_after = duration("retry_after", retry_after)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return await self.fail_in(session, job, error=error, retry_after=retry_after)
 
     async def release(self, jobs: Sequence[JobRead]) -> int:
         """Hand claimed jobs back unrun (a worker shutting down): pending now, the attempt not counted."""
         jobs = instances("jobs", jobs, JobRead)
         released = 0
-        async with self._db.session() as session:
+        async with self._write() as session:
             for job in jobs:
                 stmt = (
                     update(Job)
@@ -393,7 +393,7 @@ class JobController(Controller):
         """Extend the lease of jobs still running under these claims (the runner's heartbeat)."""
         jobs, lease = instances("jobs", jobs, JobRead), duration("lease", lease, positive=True)
         renewed = 0
-        async with self._db.session() as session:
+        async with self._write() as session:
             for job in jobs:
                 stmt = update(Job).where(*fence(job)).values(locked_until=func.statement_timestamp() + lease)
                 renewed += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
@@ -406,7 +406,7 @@ class JobController(Controller):
         leased = select(func.min(col(Job.locked_until))).where(is_status(JobStatus.RUNNING), col(Job.kind).in_(kinds))
         soonest = func.least(pending.scalar_subquery(), leased.scalar_subquery())
         stmt = select(func.extract("epoch", soonest - func.statement_timestamp()))
-        async with self._db.session() as session:
+        async with self._write() as session:
             value = (await session.execute(stmt)).scalar_one_or_none()
         return None if value is None else float(value)
 
@@ -425,7 +425,7 @@ class JobController(Controller):
             .group_by(col(Job.kind))
             .order_by(col(Job.kind))
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             rows = (await session.execute(stmt)).all()
         return [JobKindStatus(kind=kind, due=d, scheduled=s, running=r, failed=f) for kind, d, s, r, f in rows]
 
@@ -437,7 +437,7 @@ class JobController(Controller):
         if kind is not None:
             stmt = stmt.where(col(Job.kind) == kind)
         stmt = stmt.order_by(col(Job.finished_at).desc(), col(Job.job_id).desc()).limit(limit)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [JobRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def retry(self, job_id: int, *, attempts: int | None = None) -> JobRead:
@@ -467,7 +467,7 @@ class JobController(Controller):
             )
             .returning(Job)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if row is not None:
                 return JobRead.model_validate(row)
@@ -485,6 +485,6 @@ class JobController(Controller):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(delete(Job).where(col(Job.job_id).in_(doomed)))
             return int(result.rowcount)  # type: ignore[attr-defined]

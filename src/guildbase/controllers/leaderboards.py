@@ -61,7 +61,7 @@ class LeaderboardController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         count = page_limit(count, MAX_TOP, field="count")
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             entries = await self._db.cache.guard(lambda: store.top(guild_id, span, count), None)
             if entries is not None:
@@ -76,7 +76,7 @@ class LeaderboardController(Controller):
         """The member's place (ties broken by user ID, as in SQL), or None if unranked."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             found = await self._db.cache.guard(lambda: store.position(guild_id, span, user_id), _UNAVAILABLE)
             if found is None:
@@ -106,7 +106,7 @@ class LeaderboardController(Controller):
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         count = page_limit(count, MAX_TOP, field="count")
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         found = await self._db.cache.guard(lambda: store.top_and_position(guild_id, span, count, user_id), None)
         if found is not None:
             entries, position = found
@@ -123,7 +123,7 @@ class LeaderboardController(Controller):
         if entry is None:
             return None
         span = self._window(period, now)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             tied = await self._db.cache.guard(lambda: store.tied_rank(guild_id, span, entry.xp), None)
             if tied is not None:
@@ -147,7 +147,7 @@ class LeaderboardController(Controller):
         span = self._window(period, now)
         offset = max(0, me.rank - 1 - radius)
         count = me.rank - offset + radius
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         if await self._ready(guild_id, span):
             entries = await self._db.cache.guard(lambda: store.top(guild_id, span, count, offset), None)
             if entries is not None:
@@ -160,7 +160,7 @@ class LeaderboardController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         span = self._window(period, now)
         rows = await self._rows(guild_id, span)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         await self._db.cache.guard(lambda: store.drop(guild_id, [span]), None)
         return await self._db.cache.guard(lambda: store.load(guild_id, span, rows), 0)
 
@@ -174,7 +174,7 @@ class LeaderboardController(Controller):
         for period, total in ((Period.DAY, award.day_xp), (Period.WEEK, award.week_xp), (Period.MONTH, award.month_xp)):
             if total is not None:
                 totals[period] = (window(period, now), total)
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
 
         async def write() -> bool:
             await store.record(guild_id, user_id, totals)
@@ -189,7 +189,7 @@ class LeaderboardController(Controller):
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         when = moment("now", now)
         spans = [window(period, when) for period in Period]
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         await self._db.cache.guard(lambda: store.remove(guild_id, user_id, spans), None)
 
     async def invalidate(self, guild_id: int, *, now: datetime | None = None) -> None:
@@ -197,14 +197,14 @@ class LeaderboardController(Controller):
         guild_id = snowflake("guild_id", guild_id)
         when = moment("now", now)
         spans = [window(period, when) for period in Period]
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         await self._db.cache.guard(lambda: store.drop(guild_id, spans), None)
 
     async def _ready(self, guild_id: int, span: PeriodWindow) -> bool:
         """Whether Redis can answer; rebuilds a missing board first."""
         if not await self._db.cache.ready():
             return False
-        store = self._db.cache.leaderboards
+        store = self._db.leaderboard_store
         ready = await self._db.cache.guard(lambda: store.is_ready(guild_id, span), None)
         if ready is None:
             return False
@@ -215,7 +215,7 @@ class LeaderboardController(Controller):
         return True
 
     async def _rows(self, guild_id: int, span: PeriodWindow) -> list[tuple[int, int]]:
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             if span.period is Period.ALL:
                 result = await session.execute(_ALL_ROWS, {"guild_id": guild_id})
             else:

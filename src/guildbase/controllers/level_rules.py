@@ -41,7 +41,7 @@ class LevelRules(Controller):
     async def get_config(self, guild_id: int) -> LevelConfigRead:
         """The guild's XP rules (the defaults when it never changed them)."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(LevelConfig, guild_id)
             if row is None:
                 return LevelConfigRead(guild_id=guild_id)
@@ -61,7 +61,7 @@ class LevelRules(Controller):
         if unknown:
             msg = f"must not be given (not a level setting), got {shown(given[unknown[0]])}"
             raise ValidationError.single(unknown[0], "extra_forbidden", msg)
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(
                 insert(LevelConfig)
                 .values(guild_id=guild_id, **actor_columns(LevelConfig, "insert"))
@@ -95,7 +95,7 @@ class LevelRules(Controller):
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "kind", "target_id"], set_={"multiplier": stmt.excluded.multiplier}
         ).returning(LevelMultiplier)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return LevelMultiplierRead.model_validate(row)
 
@@ -108,7 +108,7 @@ class LevelRules(Controller):
             col(LevelMultiplier.kind) == checked_kind,
             col(LevelMultiplier.target_id) == target_id,
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def multipliers(self, guild_id: int) -> list[LevelMultiplierRead]:
@@ -119,7 +119,7 @@ class LevelRules(Controller):
             .where(col(LevelMultiplier.guild_id) == guild_id)
             .order_by(col(LevelMultiplier.kind), col(LevelMultiplier.target_id))
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [LevelMultiplierRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def set_level_role(self, guild_id: int, level: int, role_id: int) -> LevelRoleRead:
@@ -134,7 +134,7 @@ class LevelRules(Controller):
             index_elements=["guild_id", "level"],
             set_={"role_id": stmt.excluded.role_id, **actor_columns(LevelRole, "update"), "updated_at": func.now()},
         ).returning(LevelRole)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return LevelRoleRead.model_validate(row)
 
@@ -142,12 +142,12 @@ class LevelRules(Controller):
         """Stop rewarding a role at ``level``; members keep roles they already have."""
         guild_id, level = snowflake("guild_id", guild_id), integer("level", level, minimum=1, maximum=MAX_REWARD_LEVEL)
         stmt = delete(LevelRole).where(col(LevelRole.guild_id) == guild_id, col(LevelRole.level) == level)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def level_roles(self, guild_id: int) -> list[LevelRoleRead]:
         """The guild's reward roles by level."""
         guild_id = snowflake("guild_id", guild_id)
         stmt = select(LevelRole).where(col(LevelRole.guild_id) == guild_id).order_by(col(LevelRole.level))
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [LevelRoleRead.model_validate(row) for row in await session.scalars(stmt)]

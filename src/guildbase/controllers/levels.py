@@ -9,6 +9,7 @@ of work.
 import random
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, literal, select, text, tuple_, update
@@ -19,6 +20,7 @@ from guildbase.controllers.features import gated
 from guildbase.controllers.level_rules import LevelRules
 from guildbase.controllers.xp_award import AWARD, award_params, award_result
 from guildbase.db.mixins import actor_columns
+from guildbase.db.unit_of_work import after_commit
 from guildbase.db.validation import (
     instance,
     number,
@@ -118,17 +120,17 @@ class LevelsController(LevelRules):
             raise ValidationError.single("roll", "range", f"must be in [0, 1), got {shown(roll)}")
         params = award_params(guild_id, user_id, channel_id, roles, now=now, roll=roll)
         # One statement, so no explicit transaction: it commits on its own.
-        async with self._db.driver(transaction=False) as connection:
-            row = await AWARD.fetchrow(connection, params)  # constraint errors arrive translated
-        assert row is not None  # noqa: S101 - the statement always returns one row
-        award, counted_at = award_result(row)
-        await self._db.leaderboards.record(guild_id, user_id, award, counted_at)
+        async with self._fast(transaction=False) as unit:
+            row = await AWARD.fetchrow(unit.connection, params)  # constraint errors arrive translated
+            assert row is not None  # noqa: S101 - the statement always returns one row
+            award, counted_at = award_result(row)
+            after_commit(unit, partial(self._db.leaderboards.record, guild_id, user_id, award, counted_at))
         return award
 
     async def get(self, guild_id: int, user_id: int) -> MemberLevelRead | None:
         """The member's level row, or None before their first counted message."""
         key = _key(guild_id, user_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(MemberLevel, key)
             return None if row is None else MemberLevelRead.model_validate(row)
 
@@ -137,7 +139,7 @@ class LevelsController(LevelRules):
         """Rank card data (XP, level, position, level progress) in one indexed query."""
         guild_id, user_id = _key(guild_id, user_id)
         params = {"guild_id": guild_id, "user_id": user_id, "default_curve": LevelCurve.MEE6.value}
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             row = (await session.execute(_RANK_SQL, params)).mappings().one_or_none()
             return None if row is None else RankCard.model_validate(dict(row))
 
@@ -156,7 +158,7 @@ class LevelsController(LevelRules):
         after = None if after is None else instance("after", after, LeaderboardCursor)
         stmt = leaderboard_query(guild_id, limit=limit + 1, after=after)
         first_rank = 1 if after is None else after.rank + 1
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             rows = (await session.execute(stmt)).all()
         entries = [
             LeaderboardEntry(rank=first_rank + index, user_id=uid, xp=xp, level=level, message_count=count)
@@ -186,11 +188,10 @@ class LevelsController(LevelRules):
                 "updated_at": func.now(),
             },
         ).returning(MemberLevel)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            result = MemberLevelRead.model_validate(row)
-        await self._db.leaderboards.invalidate(checked.guild_id)
-        return result
+            after_commit(session, partial(self._db.leaderboards.invalidate, checked.guild_id))
+            return MemberLevelRead.model_validate(row)
 
     async def reset(self, guild_id: int, user_id: int | None = None) -> int:
         """Zero XP, level and message count of one member, or of the whole guild; returns rows reset."""
@@ -209,10 +210,10 @@ class LevelsController(LevelRules):
         days = delete(MemberXPDaily).where(col(MemberXPDaily.guild_id) == guild_id)
         if user is not None:
             days = days.where(col(MemberXPDaily.user_id) == user)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(stmt)
             await session.execute(days)
-        await self._db.leaderboards.invalidate(guild_id)
+            after_commit(session, partial(self._db.leaderboards.invalidate, guild_id))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def blacklist(self, guild_id: int, user_id: int) -> MemberLevelRead:
@@ -232,14 +233,13 @@ class LevelsController(LevelRules):
             index_elements=["guild_id", "user_id"],
             set_={"is_blacklisted": blacklisted, **actor_columns(MemberLevel, "update"), "updated_at": func.now()},
         ).returning(MemberLevel)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
-            result = MemberLevelRead.model_validate(row)
-        if blacklisted:
-            await self._db.leaderboards.forget_member(guild_id, user_id)
-        else:
-            await self._db.leaderboards.invalidate(guild_id)
-        return result
+            if blacklisted:
+                after_commit(session, partial(self._db.leaderboards.forget_member, guild_id, user_id))
+            else:
+                after_commit(session, partial(self._db.leaderboards.invalidate, guild_id))
+            return MemberLevelRead.model_validate(row)
 
 
 def leaderboard_query(

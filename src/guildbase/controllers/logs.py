@@ -242,16 +242,16 @@ class LogController(Controller):
             if getattr(error, "sqlstate", None) != _CHECK_VIOLATION or "no partition" not in str(error):
                 with translating():
                     raise
-            async with self._db.driver() as connection:
+            async with self._fast() as unit:
                 for month in _months(rows):
-                    await connection.execute("SELECT command_log_ensure_partition($1)", month)
+                    await unit.connection.execute("SELECT command_log_ensure_partition($1)", month)
             await self._copy(rows)
 
     async def _copy(self, rows: Sequence[Row]) -> None:
         columns = rollup(rows)
-        async with self._db.driver() as connection:
-            await connection.copy_records_to_table("command_log", records=rows, columns=COPY_COLUMNS)
-            await connection.execute(_ROLLUP_SQL, *columns)
+        async with self._fast() as unit:
+            await unit.connection.copy_records_to_table("command_log", records=rows, columns=COPY_COLUMNS)
+            await unit.connection.execute(_ROLLUP_SQL, *columns)
 
     async def recent_commands(
         self,
@@ -268,7 +268,7 @@ class LogController(Controller):
             "since": optional_aware("since", since) or utcnow() - timedelta(days=7),
             "limit": page_limit(limit, MAX_PAGE),
         }
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
         return [CommandLogRead.model_validate(dict(row)) for row in rows]
 
@@ -284,8 +284,8 @@ class LogController(Controller):
             "since": end - timedelta(days=days),
             "until": end,
         }
-        async with self._db.driver(transaction=False) as connection:
-            rows = await _STATS.fetch(connection, params)
+        async with self._fast(transaction=False) as unit:
+            rows = await _STATS.fetch(unit.connection, params)
         # Rows come from our own rollup with its CHECKs: construct, do not re-validate (a report has thousands).
         return [CommandStat.model_construct(**dict(row)) for row in rows]
 
@@ -294,20 +294,20 @@ class LogController(Controller):
         months_ahead = integer("months_ahead", months_ahead, minimum=0, maximum=MAX_MONTHS_AHEAD)
         first = moment("now", now).date().replace(day=1)
         months = [_add_months(first, offset) for offset in range(months_ahead + 1)]
-        async with self._db.driver() as connection:
-            return [await connection.fetchval("SELECT command_log_ensure_partition($1)", m) for m in months]
+        async with self._fast() as unit:
+            return [await unit.connection.fetchval("SELECT command_log_ensure_partition($1)", m) for m in months]
 
     async def drop_partitions_before(self, cutoff: date) -> list[str]:
         """Retention: drop every monthly partition that ends on or before ``cutoff``; returns their names."""
         cutoff = calendar_date("cutoff", cutoff)
-        async with self._db.driver() as connection:
-            dropped = await connection.fetchval("SELECT command_log_drop_partitions_before($1)", cutoff)
+        async with self._fast() as unit:
+            dropped = await unit.connection.fetchval("SELECT command_log_drop_partitions_before($1)", cutoff)
         return list(dropped or [])
 
     async def partitions(self) -> list[str]:
         """The command log's partitions, oldest first."""
-        async with self._db.driver(transaction=False) as connection:
-            rows = await connection.fetch(
+        async with self._fast(transaction=False) as unit:
+            rows = await unit.connection.fetch(
                 "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid "
                 "WHERE i.inhparent = 'command_log'::regclass ORDER BY c.relname"
             )

@@ -24,7 +24,7 @@ class MemberController(Controller):
         """Record (or re-record after a leave) a member; safe under concurrent calls."""
         checked = validate(MemberBase, {"guild_id": guild_id, "user_id": user_id})
         is_bot = flag("is_bot", is_bot)
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(
                 insert(DiscordUser).values(user_id=checked.user_id, is_bot=is_bot).on_conflict_do_nothing()
             )
@@ -42,14 +42,14 @@ class MemberController(Controller):
     async def get(self, guild_id: int, user_id: int) -> MemberRead | None:
         """The member, or None if never seen."""
         key = (snowflake("guild_id", guild_id), snowflake("user_id", user_id))
-        async with self._db.session() as session:
+        async with self._write() as session:
             member = await Member.get(session, key)
             return None if member is None else MemberRead.model_validate(member)
 
     async def leave(self, guild_id: int, user_id: int) -> bool:
         """Mark a member as gone; per-guild data stays (levels survive a rejoin)."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             result = await session.execute(
                 update(Member)
                 .where(col(Member.guild_id) == guild_id, col(Member.user_id) == user_id, col(Member.left_at).is_(None))
@@ -65,7 +65,7 @@ class MemberController(Controller):
         blacklisted = flag("blacklisted", blacklisted)
         reason = optional_text("reason", reason, max_length=REASON_MAX_LENGTH)
         checked = MemberBase(guild_id=guild_id, user_id=user_id, is_blacklisted=blacklisted, blacklist_reason=reason)
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(insert(DiscordUser).values(user_id=checked.user_id).on_conflict_do_nothing())
             stmt = insert(Member).values(
                 guild_id=checked.guild_id,
@@ -87,7 +87,7 @@ class MemberController(Controller):
     async def is_blacklisted(self, guild_id: int, user_id: int) -> bool:
         """Whether the user is blocked in this guild (the global blacklist is separate)."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             stmt = select(
                 exists().where(
                     col(Member.guild_id) == guild_id, col(Member.user_id) == user_id, col(Member.is_blacklisted)
@@ -98,7 +98,7 @@ class MemberController(Controller):
     async def count(self, guild_id: int) -> int:
         """Members currently in the guild."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.read_session() as session:
+        async with self._read() as session:
             stmt = (
                 select(func.count())
                 .select_from(Member)

@@ -187,23 +187,20 @@ class CaseController(Controller):
         if checked.expires_at is not None and checked.expires_at <= utcnow():
             raise ValidationError.single("expires_at", "future", f"must be in the future, got {checked.expires_at}")
         if checked.expires_at is not None:  # its expiry job commits with it: the in-transaction path
-            async with self._db.session() as session:
-                created = await self.create_in(session, checked)
-            await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
-            return created
+            async with self._write() as session:
+                return await self.create_in(session, checked)
         # One statement (number + insert), so no explicit transaction is needed.
-        async with self._db.driver(transaction=False) as connection:
-            row = await CREATE_CASE.fetchrow(connection, _case_values(checked))  # constraint errors arrive translated
-        created = CaseRead.model_validate(row)
-        await self._db.cache.invalidate(summary_key(created.guild_id, created.user_id))
-        return created
+        async with self._fast(transaction=False) as unit:
+            row = await CREATE_CASE.fetchrow(unit.connection, _case_values(checked))  # errors arrive translated
+            self._stale(unit, summary_key(checked.guild_id, checked.user_id))
+        return CaseRead.model_validate(row)
 
     async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:
         """Insert an already validated case inside the caller's transaction (job handlers compose it).
 
         The same numbered insert as ``create``. A case with ``expires_at``
-        enqueues its expiry job in the same transaction. The caller invalidates
-        ``summary_key`` after its commit.
+        enqueues its expiry job in the same transaction. The user's
+        ``summary_key`` is invalidated once that transaction commits.
         """
         session, checked = unit_of_work(session), instance("checked", checked, CaseCreate)
         created = CaseRead.model_validate(await CREATE_CASE.execute_in(session, _case_values(checked)))
@@ -216,12 +213,13 @@ class CaseController(Controller):
                 dedupe_key=str(created.case_id),
                 guild_id=created.guild_id,
             )
+        self._stale(session, summary_key(created.guild_id, created.user_id))
         return created
 
     async def get(self, guild_id: int, number: int) -> CaseRead | None:
         """Case ``number`` of the guild, or None."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._find(session, guild_id, number)
             return None if case is None else CaseRead.model_validate(case)
 
@@ -236,8 +234,8 @@ class CaseController(Controller):
             "before": optional_positive("before", before),
         }
         prepared = _HISTORY if params["before"] is None else _HISTORY_BEFORE
-        async with self._db.driver(transaction=False) as connection:
-            rows = await prepared.fetch(connection, params)
+        async with self._fast(transaction=False) as unit:
+            rows = await prepared.fetch(unit.connection, params)
         return [CaseRead.model_validate(dict(row)) for row in rows]
 
     async def overview(self, guild_id: int, user_id: int, *, limit: int = 20) -> CaseOverview:
@@ -251,8 +249,8 @@ class CaseController(Controller):
             "user_id": snowflake("user_id", user_id),
             "limit": page_limit(limit, MAX_PAGE),
         }
-        async with self._db.driver(transaction=False) as connection:
-            rows = await _OVERVIEW.fetch(connection, params)
+        async with self._fast(transaction=False) as unit:
+            rows = await _OVERVIEW.fetch(unit.connection, params)
         summary = summary_from_rows(json.loads(rows[0]["summary"]))
         cases = [CaseRead.model_validate(dict(row)) for row in rows if row["case_id"] is not None]
         return CaseOverview(cases=cases, summary=summary)
@@ -303,8 +301,8 @@ class CaseController(Controller):
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
 
         async def load() -> CaseSummary:
-            async with self._db.driver(transaction=False) as connection:
-                rows = await _SUMMARY.fetch(connection, {"guild_id": guild_id, "user_id": user_id})
+            async with self._fast(transaction=False) as unit:
+                rows = await _SUMMARY.fetch(unit.connection, {"guild_id": guild_id, "user_id": user_id})
             return summary_from_rows(rows)
 
         summary = await self._db.cache.read_through(
@@ -320,7 +318,7 @@ class CaseController(Controller):
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         checked = validate(CaseReasonUpdate, {"reason": reason})
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._locked(session, guild_id, number)
             await _change(session, case, ChangeAction.CASE_REASON, "reason", checked.reason, actor=actor)
             return CaseRead.model_validate(case)
@@ -333,22 +331,21 @@ class CaseController(Controller):
         """
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._locked(session, guild_id, number)
             if case.status is CaseStatus.VOIDED:
                 raise ConflictError(f"case #{number}: is already voided")
             if case.type in CASE_EXPIRY:  # a voided case never expires: its job goes now
                 await self._db.jobs.cancel_in(session, CASE_EXPIRY[case.type], str(case.case_id))
             await _change(session, case, ChangeAction.CASE_VOID, "status", CaseStatus.VOIDED, actor=actor)
-            voided = CaseRead.model_validate(case)
-        await self._db.cache.invalidate(summary_key(voided.guild_id, voided.user_id))
-        return voided
+            self._stale(session, summary_key(guild_id, case.user_id))
+            return CaseRead.model_validate(case)
 
     async def set_mod_log_message(self, guild_id: int, number: int, message_id: int) -> CaseRead:
         """Remember the mod-log message posted for a case (after the case exists)."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         message_id = snowflake("message_id", message_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._locked(session, guild_id, number)
             case.mod_log_message_id = message_id
             await session.flush()
@@ -358,7 +355,7 @@ class CaseController(Controller):
     async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
         """Every recorded change to a case, oldest first."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = await self._find(session, guild_id, number)
             if case is None:
                 raise _missing("case", guild_id, number)
@@ -390,7 +387,7 @@ class CaseController(Controller):
         """The roles saved by the user's latest (non-voided) JAIL, for UNJAIL to restore; [] if none."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         stmt = latest_pair_query(guild_id, user_id, [CaseType.JAIL]).limit(1)
-        async with self._db.session() as session:
+        async with self._write() as session:
             case = (await session.scalars(stmt)).first()
             return [] if case is None else list(case.role_ids)
 
@@ -398,19 +395,16 @@ class CaseController(Controller):
     async def mark_expired(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
         """The punishment ran out and was lifted: active → expired, processed. False if already done."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             user_id = await self.mark_expired_in(session, guild_id, number, actor_id=actor_id)
-        if user_id is None:
-            return False
-        await self._db.cache.invalidate(summary_key(guild_id, user_id))
-        return True
+        return user_id is not None
 
     async def mark_expired_in(
         self, session: AsyncSession, guild_id: int, number: int, *, actor_id: int | None = None
     ) -> int | None:
         """``mark_expired`` inside the caller's transaction: the case's user_id, or None if already done.
 
-        The caller invalidates ``summary_key`` after its commit.
+        The user's ``summary_key`` is invalidated once that transaction commits.
         """
         session = unit_of_work(session)
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
@@ -440,12 +434,13 @@ class CaseController(Controller):
             actor_id=actor,
             case_id=row.case_id,
         )
+        self._stale(session, summary_key(guild_id, row.user_id))
         return int(row.user_id)
 
     async def mark_processed(self, guild_id: int, number: int) -> bool:
         """The expiry handler is done with the case without expiring it. False if already processed."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return await self.mark_processed_in(session, guild_id, number)
 
     async def mark_processed_in(self, session: AsyncSession, guild_id: int, number: int) -> bool:
@@ -468,12 +463,12 @@ class CaseController(Controller):
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
         on, off = PAIRS[restriction]
         stmt = latest_pair_query(guild_id, user_id, [on, off]).limit(1)
-        async with self._db.session() as session:
+        async with self._write() as session:
             latest = (await session.scalars(stmt)).first()
             return latest is not None and latest.type is on and latest.status is CaseStatus.ACTIVE
 
     async def _list(self, stmt: Select[Case]) -> list[CaseRead]:
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [CaseRead.model_validate(case) for case in await session.scalars(stmt)]
 
     @staticmethod

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
+from guildbase.db.stale import stale_keys
 from guildbase.models.moderation import PAIRS, Case, CaseStatus, CaseSummary, CaseType
 from guildbase.services.keys import guild_key
 
@@ -98,6 +99,10 @@ def latest_pair_query(guild_id: int, user_id: int, types: Iterable[CaseType]) ->
 def summary_key(guild_id: int, user_id: int) -> str:
     """Cache key of one user's ``CaseSummary``; dropped by create, void and expiry of their cases only."""
     return guild_key(guild_id, "cases", user_id, "summary")
+
+
+# Model CRUD on a case (a script's ``Case.update(session, …)``) drops its user's summary too.
+stale_keys(Case, lambda row: (summary_key(row.guild_id, row.user_id),))
 
 
 def summary_query(guild_id: int, user_id: int) -> Select[Any]:

@@ -51,13 +51,13 @@ class NoteController(Controller):
             NoteCreate, {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id, "content": content}
         )
         values = checked.model_dump(mode="python") | actor_columns(Note, "insert")
-        async with self._db.driver(transaction=False) as connection:  # one statement: number + insert
-            return NoteRead.model_validate(await CREATE_NOTE.fetchrow(connection, values))
+        async with self._fast(transaction=False) as unit:  # one statement: number + insert
+            return NoteRead.model_validate(await CREATE_NOTE.fetchrow(unit.connection, values))
 
     async def get(self, guild_id: int, number: int) -> NoteRead | None:
         """Note ``number`` of the guild, or None (also when deleted)."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._find(session, guild_id, number)
             return None if note is None else NoteRead.model_validate(note)
 
@@ -69,7 +69,7 @@ class NoteController(Controller):
         stmt = notes_query(
             guild_id, user_id, limit=page_limit(limit, MAX_PAGE), before=optional_positive("before", before)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [NoteRead.model_validate(note) for note in await session.scalars(stmt)]
 
     async def edit(self, guild_id: int, number: int, content: str, *, actor_id: int | None = None) -> NoteRead:
@@ -77,7 +77,7 @@ class NoteController(Controller):
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         checked = validate(NoteEdit, {"content": content})
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._locked(session, guild_id, number)
             await _change(session, note, ChangeAction.NOTE_EDIT, "content", checked.content, actor=actor)
             return NoteRead.model_validate(note)
@@ -86,7 +86,7 @@ class NoteController(Controller):
         """Soft-delete a note (its number is never reused); False if it does not exist."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         actor = _actor(actor_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._find(session, guild_id, number, lock=True)
             if note is None:
                 return False
@@ -105,7 +105,7 @@ class NoteController(Controller):
     async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
         """Every recorded change to a note (deleted notes included), oldest first."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
-        async with self._db.session() as session:
+        async with self._write() as session:
             note = await self._find(session, guild_id, number, include_deleted=True)
             if note is None:
                 raise _missing("note", guild_id, number)

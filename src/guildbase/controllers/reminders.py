@@ -85,7 +85,7 @@ class ReminderController(Controller):
         )
         if checked.remind_at <= when:
             raise ValidationError.single("remind_at", "future", f"must be after {when.isoformat()}")
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = Reminder.model_validate(checked)
             session.add(row)
             await session.flush()
@@ -105,7 +105,7 @@ class ReminderController(Controller):
     async def get(self, reminder_id: int) -> ReminderRead | None:
         """One reminder, whatever its status."""
         reminder_id = positive("reminder_id", reminder_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(Reminder, reminder_id)
             return None if row is None else ReminderRead.model_validate(row)
 
@@ -128,7 +128,7 @@ class ReminderController(Controller):
             .values(status=ReminderStatus.CANCELLED, claimed_until=None)
             .returning(Reminder)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if row is not None:
                 await self._db.jobs.cancel_in(session, REMINDER_DELIVERY, str(reminder_id))
@@ -158,7 +158,7 @@ class ReminderController(Controller):
         if not flag("include_finished", include_finished):
             stmt = stmt.where(col(Reminder.status) == ReminderStatus.PENDING)
         stmt = stmt.order_by(col(Reminder.remind_at), col(Reminder.reminder_id)).limit(limit)
-        async with self._db.session() as session:
+        async with self._write() as session:
             return [ReminderRead.model_validate(row) for row in await session.scalars(stmt)]
 
     async def claim_due(
@@ -188,7 +188,7 @@ class ReminderController(Controller):
             .values(claimed_until=when + lease, attempts=col(Reminder.attempts) + 1)
             .returning(Reminder)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             await session.execute(exhausted)
             rows = await session.scalars(claim, execution_options={"populate_existing": True})
             claimed = [ReminderRead.model_validate(row) for row in rows]
@@ -207,7 +207,7 @@ class ReminderController(Controller):
             .where(*claim)
             .values(status=ReminderStatus.SENT, sent_at=when, claimed_until=None, last_error=None)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def mark_failed(
@@ -239,7 +239,7 @@ class ReminderController(Controller):
             )
             .returning(Reminder)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             return None if row is None else ReminderRead.model_validate(row)
 

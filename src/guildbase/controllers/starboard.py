@@ -99,7 +99,7 @@ class StarboardController(Controller):
                 .values(**values, **actor_columns(Starboard, "update"))
                 .returning(Starboard)
             )
-            async with self._db.session() as session:
+            async with self._write() as session:
                 row = (await session.scalars(change, execution_options={"populate_existing": True})).one_or_none()
                 if row is None:
                     raise ValidationError.single("channel_id", "missing", "is required to create a starboard")
@@ -113,14 +113,14 @@ class StarboardController(Controller):
                 "updated_at": func.now(),
             },
         ).returning(Starboard)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
             return StarboardRead.model_validate(row)
 
     async def get_config(self, guild_id: int) -> StarboardRead | None:
         """The board's settings, or None when the guild has no starboard."""
         guild_id = snowflake("guild_id", guild_id)
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(Starboard, guild_id)
             return None if row is None else StarboardRead.model_validate(row)
 
@@ -141,7 +141,7 @@ class StarboardController(Controller):
             "channel_id": snowflake("channel_id", channel_id),
             "author_id": snowflake("author_id", author_id),
         }
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.execute(_ADD_STAR_SQL, params)).mappings().one_or_none()
             return _change(params, row)
 
@@ -156,14 +156,14 @@ class StarboardController(Controller):
             "message_id": snowflake("message_id", message_id),
             "user_id": snowflake("user_id", user_id),
         }
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.execute(_REMOVE_STAR_SQL, params)).mappings().one_or_none()
             return _change(params, row)
 
     async def get_entry(self, guild_id: int, message_id: int) -> StarboardEntryRead | None:
         """A starred message's entry, or None if nobody starred it."""
         key = (snowflake("guild_id", guild_id), snowflake("message_id", message_id))
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = await session.get(StarboardEntry, key)
             return None if row is None else StarboardEntryRead.model_validate(row)
 
@@ -179,7 +179,7 @@ class StarboardController(Controller):
             .values(posted_message_id=posted, updated_at=func.now())
             .returning(StarboardEntry)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if row is None:
                 msg = f"message_id: {message_id} has no starboard entry in guild {guild_id}; star it first"
@@ -194,7 +194,7 @@ class StarboardController(Controller):
             .select_from(StarboardStar)
             .where(col(StarboardStar.guild_id) == guild_id, col(StarboardStar.message_id) == message_id)
         )
-        async with self._db.session() as session:
+        async with self._write() as session:
             return int((await session.execute(stmt)).scalar_one())
 
 

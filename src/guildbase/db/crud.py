@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 from guildbase.db.mixins import SoftDeleteMixin, TimestampMixin, actor_columns
 from guildbase.db.session import INCLUDE_DELETED
+from guildbase.db.stale import mark_stale
 from guildbase.db.validation import validate
 from guildbase.errors import NotFoundError, ValidationError, shown
 
@@ -210,6 +211,8 @@ class CRUDMixin(SQLModel):
         else:
             upsert = stmt.on_conflict_do_nothing(index_elements=conflict_keys)
         row = session.scalars(upsert.returning(cls), execution_options={"populate_existing": True}).one_or_none()
+        if row is not None:
+            mark_stale(session, [row])  # a statement, not a flush: the flush event never sees it
         if row is None:  # DO NOTHING hit an existing row: return it unchanged
             pk = tuple(values[key] for key in conflict_keys)
             return session.scalars(

@@ -1,8 +1,8 @@
 """The session class behind every guildbase unit of work.
 
-It is a ``Session`` subclass so the soft-delete filter and the audit stamping
-apply to guildbase's sessions only, never to unrelated sessions in the same
-process. ``AsyncSession`` wraps it (``sync_session_class``), so both kinds
+It is a ``Session`` subclass so the soft-delete filter, the audit stamping and
+the collection of stale cache keys (``db.stale``) apply to guildbase's sessions
+only, never to unrelated sessions in the same process. ``AsyncSession`` wraps it (``sync_session_class``), so both kinds
 share this one behaviour.
 """
 
@@ -12,13 +12,14 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, actor_columns, live, stamp
+from guildbase.db.stale import mark_stale
 
 INCLUDE_DELETED = "include_deleted"
 """Execution option that lets a select see soft-deleted rows."""
 
 
 class GuildbaseSession(Session):
-    """A SQLAlchemy session that hides soft-deleted rows and stamps the actor."""
+    """A SQLAlchemy session that hides soft-deleted rows, stamps the actor and notes stale cache keys."""
 
 
 @event.listens_for(GuildbaseSession, "do_orm_execute")
@@ -53,3 +54,9 @@ def _stamp_actor(session: Session, _context: Any, _instances: Any) -> None:
             if inspect(obj).attrs.updated_by.history.has_changes():
                 continue
             stamp(obj, "update")
+
+
+@event.listens_for(GuildbaseSession, "after_flush")
+def _note_stale_keys(session: Session, _context: Any) -> None:
+    # Still the pre-flush state here: new, dirty and deleted list what this flush wrote.
+    mark_stale(session, [*session.new, *session.dirty, *session.deleted])

@@ -27,7 +27,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guildbase.controllers.moderation import summary_key
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
 from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
@@ -128,8 +127,7 @@ async def expire_case(ctx: JobContext, payload: CaseExpiryPayload, *, action: Ca
         )
         await ctx.db.cases.create_in(session, closing)
 
-    ctx.then(close)
-    ctx.on_commit(partial(ctx.db.cache.invalidate, summary_key(guild_id, case.user_id)))
+    ctx.then(close)  # mark_expired_in and create_in register the summary invalidation themselves
 
 
 async def _superseded(ctx: JobContext, case: CaseRead) -> bool:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guildbase.db.unit_of_work import AfterCommit
 from guildbase.errors import ConflictError, ValidationError
 from guildbase.models.jobs import JobKind, JobRead, check_kind_name
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 Write = Callable[[AsyncSession], Awaitable[object]]
 """A follow-up write, run inside the transaction that marks the job done."""
-AfterCommit = Callable[[], Awaitable[object]]
 P = TypeVar("P", bound=BaseModel)
 
 
@@ -57,7 +57,11 @@ class JobContext:
         self.writes.append(write)
 
     def on_commit(self, callback: AfterCommit) -> None:
-        """Run ``callback()`` after that transaction committed (cache invalidation and the like)."""
+        """Run ``callback()`` after that transaction committed (``db.unit_of_work.after_commit`` on it).
+
+        Controllers register their own invalidations on that transaction; this
+        is for the handler's own after-commit work.
+        """
         self.commit_callbacks.append(callback)
 
 

@@ -24,8 +24,11 @@ from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from guildbase.controllers.jobs import LEASE_EXPIRED_ERROR
 from guildbase.database import Database
+from guildbase.db.unit_of_work import after_commit
 from guildbase.jobs.listener import JobListener
 from guildbase.jobs.registry import JobContext, JobRegistry, Registration
 from guildbase.models.jobs import JobRead, JobStatus
@@ -169,19 +172,37 @@ class JobRunner:
         except Exception as error:  # noqa: BLE001 - a follow-up write failed: the attempt failed
             await self._fail(registration, job, _describe(error))
             return
-        for callback in context.commit_callbacks:
-            try:
-                await callback()
-            except Exception:
-                log.exception("job %s: after-commit callback failed", job.job_id)
 
     async def _complete(self, context: JobContext) -> None:
-        """Mark the job done and run its follow-ups in ONE transaction; a stale claim writes nothing."""
-        async with self.db.session() as session:
-            if not await self.db.jobs.complete_in(session, context.job):
-                raise _StaleClaimError
-            for write in context.writes:
-                await write(session)
+        """Mark the job done and run its follow-ups in ONE transaction; a stale claim writes nothing.
+
+        It is an ordinary unit of work: after its commit run the invalidations
+        the follow-ups' controllers registered and the handler's ``ctx.on_commit``
+        callbacks (``db.unit_of_work``). Their failure is logged, never counted
+        as a failed attempt: the job is done by then.
+        """
+        committed = False
+
+        async def mark_committed() -> None:
+            nonlocal committed
+            committed = True
+
+        try:
+            async with self.db.session() as session:
+                after_commit(session, mark_committed)
+                await self._complete_in(session, context)
+        except Exception:
+            if not committed:
+                raise
+            log.exception("job %s: after-commit work failed (the job is done)", context.job.job_id)
+
+    async def _complete_in(self, session: AsyncSession, context: JobContext) -> None:
+        if not await self.db.jobs.complete_in(session, context.job):
+            raise _StaleClaimError
+        for write in context.writes:
+            await write(session)
+        for callback in context.commit_callbacks:
+            after_commit(session, callback)
 
     async def _give_up_expired(self, job: JobRead) -> None:
         registration = self.registry.get(job.kind)

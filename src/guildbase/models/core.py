@@ -3,15 +3,17 @@
 import enum
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import field_validator
-from sqlalchemy import BigInteger, Identity, Index, Text, text
+from sqlalchemy import BigInteger, Identity, Index, Text, event, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
+from guildbase.db.session import GuildbaseSession
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.errors import shown
 
@@ -156,6 +158,19 @@ class GuildConfig(GuildConfigFields, CRUDMixin, TimestampMixin, AuditMixin, tabl
     __tablename__ = "guild_config"
 
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
+
+
+@event.listens_for(GuildbaseSession, "before_flush")
+def _every_guild_has_a_config(session: Session, _context: Any, _instances: Any) -> None:
+    """A guild created through the ORM (``Guild.create`` in a script) gets its config row too.
+
+    ``db.guilds.join`` inserts both in one statement pair; this is the same
+    rule for every other path, so no guild ever exists without a configuration.
+    """
+    configured = {row.guild_id for row in session.new if isinstance(row, GuildConfig)}
+    for row in list(session.new):
+        if isinstance(row, Guild) and row.guild_id not in configured:
+            session.add(GuildConfig(guild_id=row.guild_id))
 
 
 class GuildConfigUpdate(GuildConfigFields):

@@ -18,7 +18,6 @@ from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 
 
 class CommandBatcher:
@@ -27,14 +26,13 @@ class CommandBatcher:
     Two kinds of request are merged, not just pipelined: ``mget`` calls become
     one ``MGET`` of all their keys (one reply to parse instead of one per
     caller), and ``publish`` calls on the same channel become a single
-    ``PUBLISH`` whose message is the JSON list of all their items. On Redis
-    Cluster, where one ``MGET`` may only name keys of one slot, ``mget`` calls
-    are pipelined separately instead (each caller's keys share a hash tag).
+    ``PUBLISH`` whose message is the JSON list of all their items. The client
+    is a single-server ``redis.asyncio.Redis``: a merged ``MGET`` names keys of
+    many guilds, which Redis Cluster would refuse (one slot per command).
     """
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
-        self._merge_mget = not isinstance(client, RedisCluster)
         self._commands: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._mgets: list[tuple[tuple[str, ...], asyncio.Future[Any]]] = []
         self._publish: dict[str, tuple[list[str], asyncio.Future[Any]]] = {}
@@ -63,8 +61,6 @@ class CommandBatcher:
 
     def mget(self, *keys: str) -> "asyncio.Future[Any]":
         """Queue a read of ``keys``; the future gets their values in order (None where absent)."""
-        if not self._merge_mget:
-            return self.execute("MGET", *keys)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._mgets.append((keys, future))
         self._schedule()

@@ -26,9 +26,6 @@ from redis.exceptions import RedisError
 from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.keys import invalidation_channel
-from guildbase.services.leaderboard import LeaderboardStore
-from guildbase.services.ratelimit import RateLimiter
-from guildbase.services.websessions import WebSessionStore
 
 log = logging.getLogger("guildbase.cache")
 
@@ -174,10 +171,8 @@ class CacheService:
         self,
         client: aioredis.Redis,
         *,
-        redis_url: str | None = None,
         local_ttl: float = 5.0,
         local_maxsize: int = 10_000,
-        session_ttl: int = 7 * 24 * 3600,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.client = client
@@ -187,10 +182,6 @@ class CacheService:
         self.channel = invalidation_channel(int(client.connection_pool.connection_kwargs.get("db", 0)))
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._stale: set[str] = set()
-        # The other Redis-backed services hang off ``db.cache`` too.
-        self.ratelimits = RateLimiter(client if redis_url else None, breaker=self.breaker)
-        self.sessions = WebSessionStore(client, ttl=session_ttl)
-        self.leaderboards = LeaderboardStore(client, self.batcher)
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 

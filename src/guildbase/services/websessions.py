@@ -4,17 +4,21 @@ The cookie holds only a random id (256 bits from ``secrets``), never a user
 id, so it reveals nothing and cannot be forged. The data lives in Redis with a
 TTL that is pushed forward on every use; a per-user index set makes "log out
 everywhere" and "list my sessions" cheap.
+
+Times are aware UTC datetimes, like everywhere else in guildbase; Redis holds
+them as ISO 8601 text (sessions written as epoch seconds by older releases
+still read correctly).
 """
 
 import json
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from guildbase.db.types import validate_snowflake
+from guildbase.db.types import utcnow, validate_snowflake
 from guildbase.services.keys import CACHE_VERSION, NAMESPACE
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
@@ -26,9 +30,27 @@ class WebSession:
 
     session_id: str
     user_id: int
-    created_at: float
-    last_seen_at: float
+    created_at: datetime
+    last_seen_at: datetime
     data: dict[str, Any]
+
+
+def _moment(stored: str | float) -> datetime:
+    """A stored time: ISO 8601 text, or the epoch seconds older releases wrote."""
+    if isinstance(stored, int | float):
+        return datetime.fromtimestamp(stored, UTC)
+    return datetime.fromisoformat(stored).astimezone(UTC)
+
+
+def _payload(user_id: int, created_at: datetime, last_seen_at: datetime, data: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "user_id": str(user_id),
+            "created_at": created_at.isoformat(),
+            "last_seen_at": last_seen_at.isoformat(),
+            "data": data,
+        }
+    )
 
 
 def _session_key(session_id: str) -> str:
@@ -49,9 +71,9 @@ class WebSessionStore:
     async def create(self, user_id: int, data: dict[str, Any] | None = None) -> WebSession:
         """Start a session for ``user_id``; returns it with its new opaque id."""
         user_id = validate_snowflake(user_id)
-        now = time.time()
+        now = utcnow()
         session = WebSession(secrets.token_urlsafe(32), user_id, now, now, dict(data or {}))
-        payload = json.dumps({"user_id": str(user_id), "created_at": now, "last_seen_at": now, "data": session.data})
+        payload = _payload(user_id, now, now, session.data)
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.set(_session_key(session.session_id), payload, ex=self.ttl)
             pipe.sadd(_user_index_key(user_id), session.session_id)
@@ -65,27 +87,30 @@ class WebSessionStore:
         if raw is None:
             return None
         stored = json.loads(raw)
-        user_id = int(stored["user_id"])
+        session = WebSession(
+            session_id,
+            int(stored["user_id"]),
+            _moment(stored["created_at"]),
+            _moment(stored["last_seen_at"]),
+            stored["data"],
+        )
         if touch:
-            stored["last_seen_at"] = time.time()
+            seen = utcnow()
+            payload = _payload(session.user_id, session.created_at, seen, session.data)
             async with self.client.pipeline(transaction=False) as pipe:
-                pipe.set(_session_key(session_id), json.dumps(stored), ex=self.ttl, xx=True)
-                pipe.expire(_user_index_key(user_id), self.ttl)
+                pipe.set(_session_key(session_id), payload, ex=self.ttl, xx=True)
+                pipe.expire(_user_index_key(session.user_id), self.ttl)
                 await pipe.execute()
-        return WebSession(session_id, user_id, stored["created_at"], stored["last_seen_at"], stored["data"])
+            session = WebSession(session_id, session.user_id, session.created_at, seen, session.data)
+        return session
 
     async def update(self, session_id: str, data: dict[str, Any]) -> WebSession | None:
         """Replace the session's data (e.g. a refreshed guild list); None if it expired."""
         current = await self.get(session_id, touch=False)
         if current is None:
             return None
-        stored = {
-            "user_id": str(current.user_id),
-            "created_at": current.created_at,
-            "last_seen_at": time.time(),
-            "data": data,
-        }
-        written = await self.client.set(_session_key(session_id), json.dumps(stored), ex=self.ttl, xx=True)
+        payload = _payload(current.user_id, current.created_at, utcnow(), data)
+        written = await self.client.set(_session_key(session_id), payload, ex=self.ttl, xx=True)
         return None if not written else await self.get(session_id, touch=False)
 
     async def revoke(self, session_id: str) -> bool:
