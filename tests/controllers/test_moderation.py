@@ -91,7 +91,6 @@ async def test_create_stores_roles_expiry_log_message_details_and_actor(db: Data
     assert case.details == {"dm_sent": True}
     assert case.created_by == MOD
     assert case.processed_at is None
-    assert case.claimed_at is None
 
 
 BAD_CASES: list[tuple[str, dict[str, Any], str]] = [

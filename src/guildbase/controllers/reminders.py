@@ -1,9 +1,8 @@
 """Reminder rules: create, cancel (owner only), list, and leased, fenced, retried delivery."""
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, literal_column, or_, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -11,7 +10,6 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.features import gated
 from guildbase.db.validation import (
     cut_text,
-    duration,
     flag,
     moment,
     optional_snowflake,
@@ -34,25 +32,13 @@ from guildbase.models.reminders import (
     ReminderStatus,
 )
 
-__all__ = [
-    "DEFAULT_LEASE",
-    "DEFAULT_RETRY_AFTER",
-    "LEASE_EXPIRED_ERROR",
-    "MAX_CLAIM_BATCH",
-    "MAX_LIST",
-    "ReminderController",
-    "claimable_query",
-]
+__all__ = ["MAX_LIST", "ReminderController", "user_reminders_query"]
 
-MAX_CLAIM_BATCH = 500
 MAX_LIST = 100
-DEFAULT_LEASE = timedelta(minutes=5)
-DEFAULT_RETRY_AFTER = timedelta(minutes=1)
-LEASE_EXPIRED_ERROR = "the delivering worker's lease ran out on the last allowed attempt"
 
 
 class ReminderController(Controller):
-    """Reminders and their delivery queue (claim with ``SKIP LOCKED``, then mark sent or failed)."""
+    """Reminders: create, cancel, list; delivery is a ``REMINDER_DELIVERY`` job of the job runner."""
 
     @gated(Feature.REMINDERS)
     async def create(
@@ -125,7 +111,7 @@ class ReminderController(Controller):
                 col(Reminder.user_id) == user_id,
                 col(Reminder.status) == ReminderStatus.PENDING,
             )
-            .values(status=ReminderStatus.CANCELLED, claimed_until=None)
+            .values(status=ReminderStatus.CANCELLED)
             .returning(Reminder)
         )
         async with self._write() as session:
@@ -152,96 +138,11 @@ class ReminderController(Controller):
         user_id = snowflake("user_id", user_id)
         guild = optional_snowflake("guild_id", guild_id)
         limit = page_limit(limit, MAX_LIST)
-        stmt = select(Reminder).where(col(Reminder.user_id) == user_id)
-        if guild is not None:
-            stmt = stmt.where(col(Reminder.guild_id) == guild)
-        if not flag("include_finished", include_finished):
-            stmt = stmt.where(col(Reminder.status) == ReminderStatus.PENDING)
-        stmt = stmt.order_by(col(Reminder.remind_at), col(Reminder.reminder_id)).limit(limit)
+        stmt = user_reminders_query(
+            user_id, guild_id=guild, include_finished=flag("include_finished", include_finished), limit=limit
+        )
         async with self._write() as session:
             return [ReminderRead.model_validate(row) for row in await session.scalars(stmt)]
-
-    async def claim_due(
-        self, now: datetime | None = None, *, limit: int = 10, lease: timedelta = DEFAULT_LEASE
-    ) -> list[ReminderRead]:
-        """Take up to ``limit`` due reminders for delivery; no two workers get the same one.
-
-        ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's
-        rows instead of queueing; the lease (``claimed_until``) hides a claimed
-        reminder until it runs out, so a crashed worker's reminder is retaken.
-        Each claim counts as an attempt; a reminder whose lease ran out on its
-        last allowed attempt is marked failed here instead of being retaken.
-        """
-        when = moment("now", now)
-        limit = page_limit(limit, MAX_CLAIM_BATCH)
-        lease = duration("lease", lease, positive=True)
-        free = or_(col(Reminder.claimed_until).is_(None), col(Reminder.claimed_until) <= when)
-        pending_due = (col(Reminder.status) == ReminderStatus.PENDING, col(Reminder.remind_at) <= when, free)
-        exhausted = (
-            update(Reminder)
-            .where(*pending_due, col(Reminder.attempts) >= col(Reminder.max_attempts))
-            .values(status=ReminderStatus.FAILED, claimed_until=None, last_error=LEASE_EXPIRED_ERROR)
-        )
-        claim = (
-            update(Reminder)
-            .where(col(Reminder.reminder_id).in_(claimable_query(when, limit=limit)))
-            .values(claimed_until=when + lease, attempts=col(Reminder.attempts) + 1)
-            .returning(Reminder)
-        )
-        async with self._write() as session:
-            await session.execute(exhausted)
-            rows = await session.scalars(claim, execution_options={"populate_existing": True})
-            claimed = [ReminderRead.model_validate(row) for row in rows]
-        return sorted(claimed, key=lambda reminder: (reminder.remind_at, reminder.reminder_id))
-
-    async def mark_sent(self, reminder_id: int, *, attempt: int, now: datetime | None = None) -> bool:
-        """Record delivery of the claim made at ``attempt`` (the claimed reminder's ``attempts``).
-
-        Returns False when the claim is stale: the lease ran out and another
-        worker retook it, or the reminder was cancelled meanwhile.
-        """
-        claim = _claim(reminder_id, attempt)
-        when = moment("now", now)
-        stmt = (
-            update(Reminder)
-            .where(*claim)
-            .values(status=ReminderStatus.SENT, sent_at=when, claimed_until=None, last_error=None)
-        )
-        async with self._write() as session:
-            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
-
-    async def mark_failed(
-        self,
-        reminder_id: int,
-        *,
-        attempt: int,
-        error: str,
-        now: datetime | None = None,
-        retry_after: timedelta = DEFAULT_RETRY_AFTER,
-    ) -> ReminderRead | None:
-        """Record a failed delivery: retry after ``retry_after`` while the budget lasts, else fail it.
-
-        Returns the updated reminder (``status`` tells which), or None when the
-        claim is stale (see ``mark_sent``).
-        """
-        claim = _claim(reminder_id, attempt)
-        error = cut_text("error", error, max_length=ERROR_MAX_LENGTH)
-        when = moment("now", now)
-        retry_after = duration("retry_after", retry_after)
-        spent = col(Reminder.attempts) >= col(Reminder.max_attempts)
-        stmt = (
-            update(Reminder)
-            .where(*claim)
-            .values(
-                status=case((spent, _status(ReminderStatus.FAILED)), else_=_status(ReminderStatus.PENDING)),
-                claimed_until=case((spent, None), else_=when + retry_after),
-                last_error=error,
-            )
-            .returning(Reminder)
-        )
-        async with self._write() as session:
-            row = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
-            return None if row is None else ReminderRead.model_validate(row)
 
     # -- outcomes recorded by the job runner (guildbase.jobs), inside its transaction ----------
     async def mark_delivered_in(self, session: AsyncSession, reminder_id: int, *, attempts: int) -> bool:
@@ -261,7 +162,6 @@ class ReminderController(Controller):
                 status=ReminderStatus.SENT,
                 sent_at=func.now(),
                 attempts=func.least(attempts, col(Reminder.max_attempts)),
-                claimed_until=None,
                 last_error=None,
             )
         )
@@ -278,40 +178,19 @@ class ReminderController(Controller):
             .values(
                 status=ReminderStatus.FAILED,
                 attempts=func.least(attempts, col(Reminder.max_attempts)),
-                claimed_until=None,
                 last_error=error,
             )
         )
         return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
 
-def claimable_query(moment: datetime, *, limit: int) -> Select[int | None]:
-    """IDs of due, unleased reminders with attempts left, locked and skipped past other workers' rows."""
-    free = or_(col(Reminder.claimed_until).is_(None), col(Reminder.claimed_until) <= moment)
-    return (
-        select(col(Reminder.reminder_id))
-        .where(
-            # Inline, not a parameter: a generic plan can then use the partial ix_reminder_due.
-            col(Reminder.status) == literal_column(f"'{ReminderStatus.PENDING.value}'"),
-            col(Reminder.remind_at) <= moment,
-            free,
-            col(Reminder.attempts) < col(Reminder.max_attempts),
-        )
-        .order_by(col(Reminder.remind_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-
-
-def _claim(reminder_id: object, attempt: object) -> tuple[ColumnElement[bool], ...]:
-    """The fence of one delivery claim: still pending, and still at the attempt the claim made."""
-    return (
-        col(Reminder.reminder_id) == positive("reminder_id", reminder_id),
-        col(Reminder.status) == ReminderStatus.PENDING,
-        col(Reminder.attempts) == positive("attempt", attempt),
-    )
-
-
-def _status(value: ReminderStatus) -> ColumnElement[Any]:
-    """A status literal typed as the ``reminder_status`` enum (a bare string would be VARCHAR)."""
-    return literal(value, Reminder.__table__.c.status.type)  # type: ignore[attr-defined]
+def user_reminders_query(
+    user_id: int, *, guild_id: int | None = None, include_finished: bool = False, limit: int = 25
+) -> Select[Reminder]:
+    """A user's reminders, soonest first (``ix_reminder_user_id_remind_at``)."""
+    stmt = select(Reminder).where(col(Reminder.user_id) == user_id)
+    if guild_id is not None:
+        stmt = stmt.where(col(Reminder.guild_id) == guild_id)
+    if not include_finished:
+        stmt = stmt.where(col(Reminder.status) == ReminderStatus.PENDING)
+    return stmt.order_by(col(Reminder.remind_at), col(Reminder.reminder_id)).limit(limit)

@@ -11,9 +11,9 @@ Design decisions (compared with the legacy ``Case`` / ``Note`` tables):
   concurrent transactions could tie or invert.
 - ``status`` (active / expired / voided) replaces the legacy boolean
   ``case_status``; ``processed_at`` replaces ``case_tempban_expired``.
-  Expiry is the job runner's (``CASE_EXPIRY`` jobs, enqueued with the case);
-  ``claimed_at`` and ``ix_mod_case_due`` belonged to the retired
-  ``claim_due`` loop and are no longer written or read.
+  Expiry is the job runner's (``CASE_EXPIRY`` jobs, enqueued with the case,
+  cancelled by a void), so a case carries no claim column or due index of its
+  own (migration 0008 dropped the retired ``claim_due`` loop's).
 - The legacy ``index(case_number, guild_id)`` duplicated its own unique key and
   is dropped; ``index(case_created_at DESC)`` becomes guild-leading.
 - Changes (reason edits, voids, expiries, note edits and deletes) go to
@@ -184,13 +184,6 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
         Index("ix_mod_case_guild_id_moderator_id_number", "guild_id", "moderator_id", "number"),
         Index("ix_mod_case_guild_id_type_number", "guild_id", "type", "number"),
         Index("ix_mod_case_guild_id_created_at", "guild_id", "created_at", "case_id"),
-        # Partial: only active, unprocessed cases with an expiry are ever due, a tiny
-        # fraction of all cases; the expiry job scans this across every guild.
-        Index(
-            "ix_mod_case_due",
-            "expires_at",
-            postgresql_where=text("status = 'active' AND processed_at IS NULL AND expires_at IS NOT NULL"),
-        ),
         # Partial: restriction state and jail roles read the latest pair case of one
         # user; pair cases are a small slice of all cases.
         Index(
@@ -210,7 +203,6 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
         sa_column_kwargs={"server_default": CaseStatus.ACTIVE.value},
     )
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
-    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
 
 
 class CaseSummary(SQLModel):
@@ -231,7 +223,6 @@ class CaseRead(CaseBase):
     number: int
     status: CaseStatus
     processed_at: datetime | None
-    claimed_at: datetime | None
     created_at: datetime
     updated_at: datetime
     created_by: int | None = None

@@ -1,10 +1,9 @@
-"""Reminders domain: a message to deliver to a user at a time, with a delivery lease.
+"""Reminders domain: a message to deliver to a user at a time.
 
-Delivery is at-least-once and fenced: ``claim_due`` takes a lease
-(``claimed_until``) and increments ``attempts`` in the same statement, so a
-crashed worker's reminder is retaken after the lease; ``mark_sent`` and
-``mark_failed`` only apply while ``attempts`` still equals the claim's attempt,
-so a worker whose lease ran out cannot overwrite the outcome of the next one.
+Delivery is the job runner's (``REMINDER_DELIVERY``, enqueued with the
+reminder in one transaction): its lease, fence and retry budget apply, and
+``attempts`` / ``last_error`` / ``sent_at`` record the outcome here. There is
+no second delivery loop to keep in step with it.
 
 ``guild_id`` is optional (reminders set in DMs have none); a reminder set in
 a guild disappears with it. ``channel_id`` None means "DM the user".
@@ -59,9 +58,6 @@ class Reminder(ReminderFields, TimestampMixin, CRUDMixin, table=True):
     __tablename__ = "reminder"
     __table_args__ = (
         CheckConstraint("attempts >= 0 AND attempts <= max_attempts", name="attempts_within_budget"),
-        # The claim scan only ever looks at pending reminders, a small slice of
-        # the table once history accumulates.
-        Index("ix_reminder_due", "remind_at", postgresql_where=text("status = 'pending'")),
         Index("ix_reminder_user_id_remind_at", "user_id", "remind_at"),
         # Guild deletion cascades here; most reminders are guild-less DMs.
         Index("ix_reminder_guild_id", "guild_id", postgresql_where=text("guild_id IS NOT NULL")),
@@ -74,8 +70,6 @@ class Reminder(ReminderFields, TimestampMixin, CRUDMixin, table=True):
         sa_column_kwargs={"server_default": ReminderStatus.PENDING.value},
     )
     attempts: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})
-    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
-    """Lease of the worker delivering it (or, after a failure, when to retry); None = free."""
     last_error: str | None = Field(default=None, sa_type=Text)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
 
@@ -90,7 +84,6 @@ class ReminderRead(ReminderFields):
     reminder_id: int
     status: ReminderStatus
     attempts: int
-    claimed_until: datetime | None
     last_error: str | None
     sent_at: datetime | None
     created_at: datetime
