@@ -20,11 +20,13 @@ from sqlalchemy.engine import URL, make_url
 
 from guildbase import Database, Settings
 from guildbase.db.engine import create_async
+from guildbase.models.core import GuildRead
 from guildbase.services.redis import create_redis
 from guildbase.testing import (
     LOCAL_REDIS,
     create_database,
     drop_database,
+    ids,
     leased_redis_db,
     pick_test_server,
     redis_reachable,
@@ -115,7 +117,12 @@ def settings(database_url: URL, redis_url: str | None) -> Settings:
 
 @pytest.fixture
 async def db(settings: Settings, redis_client: "redis.Redis") -> AsyncIterator[Database]:
-    """A Database whose every commit is undone when the test ends (savepoint isolation)."""
+    """A Database whose every commit is undone when the test ends (savepoint isolation).
+
+    One connection, one task at a time: a unit of work opened by a second task
+    while the first holds one raises ``BoundConcurrencyError`` (``db.bound``),
+    so a concurrency test cannot pass here by accident; use ``pooled_db``.
+    """
     assert settings.database_url is not None
     engine = create_async(settings.database_url, settings)
     async with engine.connect() as connection:
@@ -126,6 +133,12 @@ async def db(settings: Settings, redis_client: "redis.Redis") -> AsyncIterator[D
         finally:
             await transaction.rollback()
     await engine.dispose()
+
+
+@pytest.fixture
+async def guild(db: Database) -> GuildRead:
+    """A freshly joined guild (its config row included) with an ID from the shared factory."""
+    return await db.guilds.join(ids())
 
 
 @pytest.fixture

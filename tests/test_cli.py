@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from guildbase.cli import app
 from guildbase.db.embedded import USERADD_FALLBACKS, closed_parents, find_useradd
-from guildbase.testing import create_database, drop_database, libpq
+from guildbase.testing import create_database, drop_database, ids, libpq
 
 
 @pytest.fixture
@@ -153,12 +153,15 @@ def test_demo_refuses_a_database_with_other_tables_and_writes_nothing(
     assert _scalar(demo_database, "SELECT to_regclass('alembic_version')::text") is None  # not even migrated
 
 
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+
+
 def test_demo_refuses_real_guilds_unless_yes_and_then_keeps_them(demo_database: URL, redis_url: str | None) -> None:
     first = _demo(demo_database, redis_url)
     assert first.returncode == 0, first.stdout + first.stderr
     again = _demo(demo_database, redis_url)  # only demo data: re-running needs no --yes
     assert again.returncode == 0, again.stdout + again.stderr
-    real_guild = 1_100_000_000_000_000_000
+    real_guild = BLOCK
     with psycopg.connect(libpq(demo_database), autocommit=True) as connection:
         connection.execute("INSERT INTO guild (guild_id, name) VALUES (%s, 'A real server')", [real_guild])
     refused = _demo(demo_database, redis_url)

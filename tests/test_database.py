@@ -4,9 +4,10 @@ from sqlalchemy.engine import URL
 
 from guildbase import Database, GuildbaseError, SchemaNotAtHeadError, Settings, SyncDatabase, ValidationError
 from guildbase.models.core import Guild, GuildConfig
-from guildbase.testing import create_database, drop_database
+from guildbase.testing import create_database, drop_database, ids
 
-GUILD = 1_100_000_000_000_000_001
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
 
 
 async def test_unit_of_work_that_raises_leaves_nothing_written(db: Database) -> None:

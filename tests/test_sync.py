@@ -15,11 +15,12 @@ from guildbase.controllers.base import Controller
 from guildbase.models.core import Guild, GuildConfig
 from guildbase.models.moderation import CaseType
 from guildbase.sync import SyncController, sync_methods
-from guildbase.testing import truncate_all
+from guildbase.testing import ids, truncate_all
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-MOD = 1_100_000_000_000_000_201
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+MOD = BLOCK + 201
 SEEN_WITHIN = 1.0
 
 

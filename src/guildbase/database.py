@@ -33,6 +33,7 @@ from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
 from guildbase.db import engine as engines
+from guildbase.db.bound import OneTaskGuard
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
@@ -97,6 +98,7 @@ class Database:
         self._redis: aioredis.Redis | None = None
         self._bound: AsyncConnection | None = None
         self._bound_lock = asyncio.Lock()
+        self._bound_guard = OneTaskGuard()
         self.guilds = GuildController(self)
         self.guild_config = GuildConfigController(self)
         self.members = MemberController(self)
@@ -181,7 +183,7 @@ class Database:
         ``db.stale``), then callbacks registered with
         ``db.unit_of_work.after_commit(session, …)`` run. On rollback nothing runs.
         """
-        async with self._require_writer()() as session:
+        async with self._one_task(), self._require_writer()() as session:
             try:
                 yield session
                 await session.commit()
@@ -211,7 +213,7 @@ class Database:
         if self._readers:
             factory = self._readers[self._next_reader % len(self._readers)]
             self._next_reader += 1
-        async with factory() as session:
+        async with self._one_task(), factory() as session:
             try:
                 yield session
             finally:
@@ -230,7 +232,7 @@ class Database:
         committed, exactly as for ``session()``; an error drops it.
         """
         if self._bound is not None:
-            async with self._bound_driver() as connection:
+            async with self._one_task(), self._bound_driver() as connection:
                 unit = DriverUnit(connection)
                 yield unit
         else:
@@ -253,6 +255,15 @@ class Database:
                 await greenlet_spawn(fairy.close)
         if unit.info:
             await run_after_commit(finish(unit, self._invalidate))
+
+    @asynccontextmanager
+    async def _one_task(self) -> AsyncIterator[None]:
+        """Bound to a test transaction, one task at a time (``db.bound``); otherwise nothing."""
+        if self._bound is None:
+            yield
+            return
+        with self._bound_guard.unit():
+            yield
 
     @asynccontextmanager
     async def _bound_driver(self) -> AsyncIterator[asyncpg.Connection]:

@@ -8,6 +8,7 @@ connections) use a pooled ``Database`` and ``truncate_all`` afterwards.
 
 import asyncio
 import enum
+import itertools
 import os
 import re
 import secrets
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from guildbase.db.embedded import start_embedded
+from guildbase.db.types import make_snowflake
 from guildbase.errors import DatabaseUnavailableError
 from guildbase.models import metadata
 
@@ -60,6 +62,46 @@ def shifted_noon() -> datetime:
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/9"
+
+
+class SnowflakeFactory:
+    """Distinct, valid Discord IDs for tests, derived from the clock (never a fixed date).
+
+    Every ID of one factory is unique (a running sequence under one base
+    moment ``days_ago`` before ``shifted_now()``), so modules that share the
+    process-wide ``ids`` never collide, and no test hard-codes a snowflake
+    whose meaning depends on the day it was written::
+
+        GUILD, OTHER_GUILD = ids.take(2)
+        USER = ids()
+    """
+
+    def __init__(self, *, days_ago: int = 400) -> None:
+        self._base = shifted_now() - timedelta(days=days_ago)
+        self._sequence = itertools.count(1)
+        self._blocks = 0
+
+    def __call__(self) -> int:
+        """The next ID."""
+        return make_snowflake(self._base, next(self._sequence))
+
+    def take(self, count: int) -> tuple[int, ...]:
+        """The next ``count`` IDs, in order."""
+        return tuple(self() for _ in range(count))
+
+    def block(self) -> int:
+        """The first of a fresh block of 2**22 consecutive IDs (one millisecond's worth).
+
+        For a test module whose IDs keep fixed offsets from each other
+        (``GUILD = BLOCK + 1``, ``USER = BLOCK + 101``, ``USER + n`` for a
+        crowd): offsets below 4,194,304 never reach another block or ``ids()``.
+        """
+        self._blocks += 1
+        return make_snowflake(self._base + timedelta(milliseconds=self._blocks), 0)
+
+
+ids = SnowflakeFactory()
+"""The process-wide factory test modules take their guild, user, channel and role IDs from."""
 
 
 def redis_reachable(url: str) -> bool:

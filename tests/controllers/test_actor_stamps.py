@@ -26,14 +26,16 @@ from guildbase.controllers.base import Controller
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin
 from guildbase.db.types import utcnow
 from guildbase.models.moderation import Case, CaseCreate
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-FRESH_GUILD = 1_100_000_000_000_000_002
-USER = 1_100_000_000_000_000_101
-MOD = 1_100_000_000_000_000_201
-CHANNEL = 1_100_000_000_000_000_301
-ROLE = 1_100_000_000_000_000_401
-ACTOR = 1_100_000_000_000_000_500  # each call acts as ACTOR + its index, so no stamp is inherited
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+FRESH_GUILD = BLOCK + 2
+USER = BLOCK + 101
+MOD = BLOCK + 201
+CHANNEL = BLOCK + 301
+ROLE = BLOCK + 401
+ACTOR = BLOCK + 500  # each call acts as ACTOR + its index, so no stamp is inherited
 
 Call = Callable[[Database], Awaitable[Any]]
 

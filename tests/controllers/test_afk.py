@@ -10,13 +10,14 @@ from guildbase import Database, ValidationError
 from guildbase.controllers.afk import due_query
 from guildbase.db.validation import validate
 from guildbase.models.afk import AFKSet
-from guildbase.testing import query_plans, reads_index, shifted_noon, shifted_now, statements_on
+from guildbase.testing import ids, query_plans, reads_index, shifted_noon, shifted_now, statements_on
 
 pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 
-GUILD = 1_100_000_000_000_000_001
-OTHER_GUILD = 1_100_000_000_000_000_002
-USER = 1_100_000_000_000_000_101
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+OTHER_GUILD = BLOCK + 2
+USER = BLOCK + 101
 T0 = shifted_noon() - timedelta(days=1)  # yesterday at noon: minutes and hours added stay on one UTC day
 
 

@@ -5,14 +5,16 @@ from hypothesis import strategies as st
 from guildbase import Database, ValidationError
 from guildbase.controllers.content import excerpt
 from guildbase.models.content import EXCERPT_MAX_LENGTH
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-OTHER_GUILD = 1_100_000_000_000_000_002
-USER = 1_100_000_000_000_000_101
-OTHER_USER = 1_100_000_000_000_000_102
-AUTHOR = 1_100_000_000_000_000_100
-CHANNEL = 1_100_000_000_000_000_301
-MESSAGE = 1_100_000_000_000_000_501
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+OTHER_GUILD = BLOCK + 2
+USER = BLOCK + 101
+OTHER_USER = BLOCK + 102
+AUTHOR = BLOCK + 100
+CHANNEL = BLOCK + 301
+MESSAGE = BLOCK + 501
 
 
 def message(n: int) -> int:

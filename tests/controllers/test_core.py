@@ -7,12 +7,13 @@ from sqlalchemy import func, select
 from guildbase import Database, NotFoundError, Settings, ValidationError, acting_as
 from guildbase.db.types import utcnow
 from guildbase.models.core import BlacklistTarget, Feature, Guild, GuildConfig, GuildFeature, Member
-from guildbase.testing import statements_on
+from guildbase.testing import ids, statements_on
 
-GUILD = 1_100_000_000_000_000_001
-OTHER_GUILD = 1_100_000_000_000_000_002
-USER = 1_100_000_000_000_000_101
-ADMIN = 1_100_000_000_000_000_201
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+OTHER_GUILD = BLOCK + 2
+USER = BLOCK + 101
+ADMIN = BLOCK + 201
 
 
 async def _count(db: Database, model: type) -> int:

@@ -14,16 +14,17 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.features import AWAITING_DOMAIN, GATED, RAISES, GatedOperation
 from guildbase.db.types import utcnow
 from guildbase.models.core import Feature
-from guildbase.testing import statements_on
+from guildbase.testing import ids, statements_on
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-AWAY = 1_100_000_000_000_000_102
-STARRER = 1_100_000_000_000_000_103
-AUTHOR = 1_100_000_000_000_000_104
-CHANNEL = 1_100_000_000_000_000_301
-BOARD = 1_100_000_000_000_000_302
-MESSAGE = 1_100_000_000_000_000_501
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+AWAY = BLOCK + 102
+STARRER = BLOCK + 103
+AUTHOR = BLOCK + 104
+CHANNEL = BLOCK + 301
+BOARD = BLOCK + 302
+MESSAGE = BLOCK + 501
 
 Probe = Callable[[Database], Awaitable[Any]]
 

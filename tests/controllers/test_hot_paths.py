@@ -8,12 +8,13 @@ from sqlalchemy.engine import URL
 
 from guildbase import Database, Settings, ValidationError
 from guildbase.controllers.guild_config import config_key
-from guildbase.testing import shifted_noon, truncate_all
+from guildbase.testing import ids, shifted_noon, truncate_all
 
-GUILD = 1_100_000_000_000_000_001
-UNKNOWN_GUILD = 1_100_000_000_000_000_009
-CHANNEL = 1_100_000_000_000_000_301
-BASE_USER = 1_100_000_000_000_100_000
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+UNKNOWN_GUILD = BLOCK + 9
+CHANNEL = BLOCK + 301
+BASE_USER = BLOCK + 100_000
 NOW = shifted_noon()
 pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 

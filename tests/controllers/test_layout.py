@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 import guildbase.controllers
 import guildbase.models
 from guildbase.models.core import GuildConfigRead
+from guildbase.testing import ids
 
 CONTROLLER_MODULES = sorted(
     info.name for info in pkgutil.iter_modules(guildbase.controllers.__path__, "guildbase.controllers.")
@@ -39,8 +40,11 @@ def test_every_read_model_is_frozen(model: type[SQLModel]) -> None:
     assert model.model_config.get("frozen") is True, f"{model.__name__} is not frozen"
 
 
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+
+
 def test_a_shared_cached_config_cannot_be_changed_by_a_caller() -> None:
-    config = GuildConfigRead.model_construct(guild_id=1_100_000_000_000_000_001, prefix="$")
+    config = GuildConfigRead.model_construct(guild_id=BLOCK + 1, prefix="$")
     with pytest.raises(pydantic.ValidationError):
         config.prefix = "!"  # type: ignore[misc]
     assert config.prefix == "$"

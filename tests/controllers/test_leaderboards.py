@@ -8,11 +8,12 @@ from sqlalchemy import text
 
 from guildbase import Database, Settings, ValidationError
 from guildbase.services.leaderboard import CLOSED_BOARD_TTL_SECONDS, Period, board_key, window
-from guildbase.testing import shifted_noon
+from guildbase.testing import ids, shifted_noon
 
-GUILD = 1_100_000_000_000_000_001
-CHANNEL = 1_100_000_000_000_000_301
-BASE_USER = 1_100_000_000_000_100_000
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+CHANNEL = BLOCK + 301
+BASE_USER = BLOCK + 100_000
 NOW = shifted_noon()
 pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 

@@ -21,19 +21,20 @@ from guildbase.models.levels import (
     level_for_xp,
     level_total_xp,
 )
-from guildbase.testing import query_plans, reads_index, shifted_noon, statements_on
+from guildbase.testing import ids, query_plans, reads_index, shifted_noon, statements_on
 
 pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 
-GUILD = 1_100_000_000_000_000_001
-OTHER_GUILD = 1_100_000_000_000_000_002
-USER = 1_100_000_000_000_000_101
-ADMIN = 1_100_000_000_000_000_201
-CHANNEL = 1_100_000_000_000_000_301
-QUIET_CHANNEL = 1_100_000_000_000_000_302
-ROLE_1 = 1_100_000_000_000_000_401
-ROLE_2 = 1_100_000_000_000_000_402
-BOOST_ROLE = 1_100_000_000_000_000_403
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+OTHER_GUILD = BLOCK + 2
+USER = BLOCK + 101
+ADMIN = BLOCK + 201
+CHANNEL = BLOCK + 301
+QUIET_CHANNEL = BLOCK + 302
+ROLE_1 = BLOCK + 401
+ROLE_2 = BLOCK + 402
+BOOST_ROLE = BLOCK + 403
 T0 = shifted_noon() - timedelta(days=1)  # yesterday at noon: minutes and hours added stay on one UTC day
 
 

@@ -12,10 +12,12 @@ from guildbase import Database, Settings, ValidationError
 from guildbase.db.bulk import BufferedWriter, Row, WriterClosedError
 from guildbase.db.engine import with_driver
 from guildbase.models.logs import ALL_GUILDS
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-CHANNEL = 1_100_000_000_000_000_301
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+CHANNEL = BLOCK + 301
 NOW = datetime.now(UTC)
 
 

@@ -24,16 +24,17 @@ from guildbase.db.context import acting_as
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.core import GuildCounter
 from guildbase.models.moderation import PAIR_TYPES, CaseStatus, CaseType, ChangeAction, Restriction
-from guildbase.testing import statements_on
+from guildbase.testing import ids, statements_on
 
-GUILD = 1_100_000_000_000_000_001
-OTHER_GUILD = 1_100_000_000_000_000_002
-MISSING_GUILD = 1_100_000_000_000_000_999
-USER = 1_100_000_000_000_000_101
-OTHER_USER = 1_100_000_000_000_000_102
-MOD = 1_100_000_000_000_000_201
-OTHER_MOD = 1_100_000_000_000_000_202
-ROLES = [1_100_000_000_000_000_301, 1_100_000_000_000_000_302, 1_100_000_000_000_000_303]
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+OTHER_GUILD = BLOCK + 2
+MISSING_GUILD = BLOCK + 999
+USER = BLOCK + 101
+OTHER_USER = BLOCK + 102
+MOD = BLOCK + 201
+OTHER_MOD = BLOCK + 202
+ROLES = [BLOCK + 301, BLOCK + 302, BLOCK + 303]
 
 
 def later(**delta: float) -> datetime:
@@ -448,7 +449,7 @@ from sqlalchemy import text
 from guildbase import Database
 from guildbase.models.moderation import CaseType
 
-url, kind, guild, first, count, gate = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+url, kind, guild, user, mod, first, count, gate = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 
 async def main() -> None:
     db = await Database.from_url(url, pool_size=4).connect()
@@ -457,9 +458,9 @@ async def main() -> None:
         await connection.execute(text("SELECT pg_advisory_unlock_shared(:k)"), {"k": gate})
     async def one(index: int) -> None:
         if kind == "case":
-            await db.cases.create(guild, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, CaseType.WARN)
+            await db.cases.create(guild, user, mod, CaseType.WARN)
         else:
-            await db.notes.create(guild, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, f"n{index}")
+            await db.notes.create(guild, user, mod, f"n{index}")
     await asyncio.gather(*(one(i) for i in range(first, first + count)))
     await db.close()
 
@@ -482,6 +483,8 @@ async def test_numbers_stay_contiguous_across_processes(pooled_db: Database, set
                 settings.database_url,
                 kind,
                 str(GUILD),
+                str(USER),
+                str(MOD),
                 str(first),
                 str(TOTAL // 2),
                 str(START_GATE),

@@ -8,11 +8,13 @@ from guildbase import Database
 from guildbase.controllers.moderation import summary_key
 from guildbase.db.types import utcnow
 from guildbase.models.moderation import CaseType, Restriction
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-ALICE = 1_100_000_000_000_000_101
-BOB = 1_100_000_000_000_000_102
-MOD = 1_100_000_000_000_000_201
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+ALICE = BLOCK + 101
+BOB = BLOCK + 102
+MOD = BLOCK + 201
 
 
 async def test_a_new_case_drops_only_that_users_cached_summary(db: Database, redis_client: aioredis.Redis) -> None:

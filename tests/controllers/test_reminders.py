@@ -6,14 +6,15 @@ from sqlalchemy import text
 from guildbase import ConflictError, Database, NotFoundError, PermissionDeniedError, ValidationError
 from guildbase.controllers.reminders import user_reminders_query
 from guildbase.models.reminders import ReminderStatus
-from guildbase.testing import query_plans, reads_index, shifted_noon, shifted_now
+from guildbase.testing import ids, query_plans, reads_index, shifted_noon, shifted_now
 
 pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-OTHER_USER = 1_100_000_000_000_000_102
-CHANNEL = 1_100_000_000_000_000_301
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+OTHER_USER = BLOCK + 102
+CHANNEL = BLOCK + 301
 T0 = shifted_noon() - timedelta(days=1)  # yesterday at noon: minutes and hours added stay on one UTC day
 
 

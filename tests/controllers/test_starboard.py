@@ -9,16 +9,18 @@ from sqlmodel import col
 from guildbase import Database, NotFoundError, ValidationError
 from guildbase.models.core import Feature
 from guildbase.models.starboard import StarboardEntry, StarboardStar, StarChange
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-OTHER_GUILD = 1_100_000_000_000_000_002
-AUTHOR = 1_100_000_000_000_000_100
-USER = 1_100_000_000_000_000_101
-BOARD = 1_100_000_000_000_000_301
-CHANNEL = 1_100_000_000_000_000_302
-NOISY = 1_100_000_000_000_000_303
-MESSAGE = 1_100_000_000_000_000_501
-POSTED = 1_100_000_000_000_000_601
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+OTHER_GUILD = BLOCK + 2
+AUTHOR = BLOCK + 100
+USER = BLOCK + 101
+BOARD = BLOCK + 301
+CHANNEL = BLOCK + 302
+NOISY = BLOCK + 303
+MESSAGE = BLOCK + 501
+POSTED = BLOCK + 601
 
 
 def user(n: int) -> int:

@@ -5,11 +5,13 @@ from guildbase import Database, ValidationError, acting_as
 from guildbase.db.mixins import DiscordIDMixin
 from guildbase.db.validation import validate
 from guildbase.models.core import BlacklistTarget, GlobalBlacklist, Guild, GuildConfig
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-ADMIN = 1_100_000_000_000_000_201
-OTHER_ADMIN = 1_100_000_000_000_000_202
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+ADMIN = BLOCK + 201
+OTHER_ADMIN = BLOCK + 202
 
 
 async def test_timestamp_mixin_sets_created_at_and_advances_updated_at(pooled_db: Database) -> None:

@@ -21,8 +21,10 @@ from guildbase.controllers.notes import CREATE_NOTE
 from guildbase.db.numbering import NumberedInsert, numbered_insert
 from guildbase.db.types import UTCDateTimeType
 from guildbase.models.core import CounterKind, GuildCounter
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
 
 
 class _Scratch(SQLModel, registry=registry()):
@@ -91,9 +93,9 @@ async def test_both_ways_in_write_the_added_column_and_share_one_counter(db: Dat
 
 async def test_a_failed_numbered_insert_gives_its_number_back(db: Database) -> None:
     await db.guilds.join(GUILD)
-    await db.notes.create(GUILD, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, "first")
+    await db.notes.create(GUILD, BLOCK + 101, BLOCK + 201, "first")
     with pytest.raises(ValidationError, match="moderator_id"):  # NOT NULL, translated where it ran
         async with db._driver(transaction=False) as unit:
-            await CREATE_NOTE.fetchrow(unit.connection, {"guild_id": GUILD, "user_id": 1_100_000_000_000_000_101})
-    note = await db.notes.create(GUILD, 1_100_000_000_000_000_101, 1_100_000_000_000_000_201, "second")
+            await CREATE_NOTE.fetchrow(unit.connection, {"guild_id": GUILD, "user_id": BLOCK + 101})
+    note = await db.notes.create(GUILD, BLOCK + 101, BLOCK + 201, "second")
     assert note.number == 2

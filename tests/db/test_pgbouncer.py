@@ -26,11 +26,12 @@ import pytest
 from sqlalchemy.engine import URL
 
 from guildbase import Database, Settings
-from guildbase.testing import shifted_noon, truncate_all
+from guildbase.testing import ids, shifted_noon, truncate_all
 
-GUILD = 1_100_000_000_000_000_001
-CHANNEL = 1_100_000_000_000_000_301
-USER = 1_100_000_000_000_100_000
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+CHANNEL = BLOCK + 301
+USER = BLOCK + 100_000
 NOW = shifted_noon()
 pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 BINARY = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)

@@ -25,12 +25,13 @@ from guildbase.db.mixins import SoftDeleteMixin, live, live_sql
 from guildbase.db.types import utcnow
 from guildbase.models.core import GlobalBlacklist
 from guildbase.models.moderation import Note
-from guildbase.testing import statements_on
+from guildbase.testing import ids, statements_on
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-GONE = 1_100_000_000_000_000_102
-MOD = 1_100_000_000_000_000_201
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+GONE = BLOCK + 102
+MOD = BLOCK + 201
 
 
 def _soft_delete_tables() -> dict[str, type[SoftDeleteMixin]]:

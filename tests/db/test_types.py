@@ -9,6 +9,7 @@ from sqlalchemy import text
 from guildbase import Database, ValidationError
 from guildbase.db.types import Snowflake, UTCDateTime, make_snowflake, snowflake_time, validate_snowflake
 from guildbase.db.validation import validate
+from guildbase.testing import ids
 
 
 class Payload(BaseModel):
@@ -75,16 +76,21 @@ async def test_database_rejects_a_non_positive_snowflake_with_a_named_check(db: 
     assert "ck_guild_guild_id_positive" in str(raised.value)
 
 
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+
+
 async def test_timestamps_come_back_utc_aware(db: Database) -> None:
-    guild = await db.guilds.join(1_100_000_000_000_000_001)
+    guild = await db.guilds.join(BLOCK + 1)
     assert guild.joined_at.tzinfo is not None
     assert guild.joined_at.utcoffset() == timedelta(0)
 
 
 async def test_any_named_check_violation_names_its_column(db: Database) -> None:
-    await db.guilds.join(1_100_000_000_000_000_001)
+    await db.guilds.join(BLOCK + 1)
     with pytest.raises(ValidationError) as raised:
         async with db.session() as session:
-            row = "1100000000000000001, 1100000000000000101, -5"
-            await session.execute(text(f"INSERT INTO member_level (guild_id, user_id, xp) VALUES ({row})"))
+            await session.execute(
+                text("INSERT INTO member_level (guild_id, user_id, xp) VALUES (:guild, :user, -5)"),
+                {"guild": BLOCK + 1, "user": BLOCK + 101},
+            )
     assert raised.value.fields == ["xp"]

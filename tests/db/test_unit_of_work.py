@@ -14,10 +14,12 @@ from guildbase.db.unit_of_work import after_commit, invalidate_after_commit
 from guildbase.db.validation import validate
 from guildbase.models.core import Feature, GuildConfig, GuildFeature
 from guildbase.models.moderation import CaseCreate, CaseType, Restriction
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-MOD = 1_100_000_000_000_000_201
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+MOD = BLOCK + 201
 
 
 class Boom(Exception):

@@ -11,10 +11,12 @@ from guildbase.db.validation import validate
 from guildbase.errors import ConflictError, ValidationError
 from guildbase.models.core import REASON_MAX_LENGTH
 from guildbase.models.moderation import MAY_EXPIRE, REQUIRES_EXPIRY, CaseCreate, CaseType
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
-MOD = 1_100_000_000_000_000_201
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+MOD = BLOCK + 201
 FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
 

@@ -5,9 +5,10 @@ import pytest
 from guildbase import Database
 from guildbase.controllers.guild_config import config_key
 from guildbase.services.batchload import BatchLoader
-from guildbase.testing import statements_on
+from guildbase.testing import ids, statements_on
 
-GUILD = 1_100_000_000_000_000_001
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
 
 
 async def test_keys_asked_for_together_are_loaded_by_one_call() -> None:

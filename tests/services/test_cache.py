@@ -17,9 +17,10 @@ from guildbase.errors import ValidationError
 from guildbase.services.cache import GENERATION_TTL_MS, CacheService, LocalCache
 from guildbase.services.keys import guild_key
 from guildbase.services.redis import create_redis
-from guildbase.testing import statements_on
+from guildbase.testing import ids, statements_on
 
-GUILD = 1_100_000_000_000_000_001
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
 
 
 def test_keys_are_namespaced_versioned_and_hash_tagged_by_guild() -> None:

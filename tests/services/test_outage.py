@@ -17,12 +17,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from guildbase import Database, Settings
-from guildbase.testing import shifted_noon
+from guildbase.testing import ids, shifted_noon
 
-GUILD = 1_100_000_000_000_000_001
-CHANNEL = 1_100_000_000_000_000_301
-ALICE = 1_100_000_000_000_000_101
-BOB = 1_100_000_000_000_000_102
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+CHANNEL = BLOCK + 301
+ALICE = BLOCK + 101
+BOB = BLOCK + 102
 NOW = shifted_noon()
 pytestmark = pytest.mark.clock  # run again with the clock a year ahead (.ci/run)
 RETRY = 0.3

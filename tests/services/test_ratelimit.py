@@ -13,9 +13,11 @@ from guildbase import ValidationError
 from guildbase.services import ratelimit
 from guildbase.services.ratelimit import RateLimiter, parse_limit
 from guildbase.services.redis import create_redis
+from guildbase.testing import ids
 
-GUILD = 1_100_000_000_000_000_001
-USER = 1_100_000_000_000_000_101
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+GUILD = BLOCK + 1
+USER = BLOCK + 101
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ import redis.asyncio as aioredis
 
 from guildbase.db.types import utcnow
 from guildbase.services.websessions import WebSessionStore
+from guildbase.testing import ids
 
-USER = 1_100_000_000_000_000_101
+BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
+USER = BLOCK + 101
 
 
 async def test_session_id_is_opaque_and_resolves_to_its_user(redis_client: aioredis.Redis) -> None:
