@@ -14,16 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _record
+from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _trail
 from guildbase.controllers.moderation_queries import _page
+from guildbase.db.audit import record_audit
 from guildbase.db.mixins import actor_columns, live
 from guildbase.db.numbering import numbered_insert
 from guildbase.db.validation import optional_positive, page_limit, positive, snowflake, validate
+from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
-    ChangeAction,
-    ModerationChange,
-    ModerationChangeRead,
     Note,
     NoteCreate,
     NoteEdit,
@@ -51,8 +50,13 @@ class NoteController(Controller):
             NoteCreate, {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id, "content": content}
         )
         values = checked.model_dump(mode="python") | actor_columns(Note, "insert")
-        async with self._fast(transaction=False) as unit:  # one statement: number + insert
-            return NoteRead.model_validate(await CREATE_NOTE.fetchrow(unit.connection, values))
+        async with self._fast() as unit:  # the numbered insert and its audit row, in one transaction
+            note = NoteRead.model_validate(await CREATE_NOTE.fetchrow(unit.connection, values))
+            after = note.model_dump(include={"number", "user_id", "moderator_id", "content"})
+            await record_audit(
+                unit, AuditAction.NOTE_CREATE, AuditEntity.NOTE, note.note_id, guild_id=note.guild_id, after=after
+            )
+        return note
 
     async def get(self, guild_id: int, number: int) -> NoteRead | None:
         """Note ``number`` of the guild, or None (also when deleted)."""
@@ -79,7 +83,7 @@ class NoteController(Controller):
         actor = _actor(actor_id)
         async with self._write() as session:
             note = await self._locked(session, guild_id, number)
-            await _change(session, note, ChangeAction.NOTE_EDIT, "content", checked.content, actor=actor)
+            await _change(session, note, AuditAction.NOTE_EDIT, "content", checked.content, actor=actor)
             return NoteRead.model_validate(note)
 
     async def delete(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
@@ -91,30 +95,29 @@ class NoteController(Controller):
             if note is None:
                 return False
             note.mark_deleted(actor=actor)
-            await _record(
+            assert note.note_id is not None  # noqa: S101 - a loaded note has its key
+            await session.flush()
+            await record_audit(
                 session,
-                guild_id,
-                ChangeAction.NOTE_DELETE,
-                {"content": note.content, "deleted": False},
-                {"deleted": True},
-                actor_id=actor,
-                note_id=note.note_id,
+                AuditAction.NOTE_DELETE,
+                AuditEntity.NOTE,
+                note.note_id,
+                guild_id=guild_id,
+                before={"content": note.content, "deleted": False},
+                after={"deleted": True},
+                actor=actor,
             )
             return True
 
-    async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
+    async def changes(self, guild_id: int, number: int) -> list[AuditLogRead]:
         """Every recorded change to a note (deleted notes included), oldest first."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._write() as session:
             note = await self._find(session, guild_id, number, include_deleted=True)
             if note is None:
                 raise _missing("note", guild_id, number)
-            stmt = (
-                select(ModerationChange)
-                .where(col(ModerationChange.note_id) == note.note_id)
-                .order_by(col(ModerationChange.change_id))
-            )
-            return [ModerationChangeRead.model_validate(row) for row in await session.scalars(stmt)]
+            assert note.note_id is not None  # noqa: S101
+            return await _trail(session, AuditEntity.NOTE, note.note_id)
 
     @staticmethod
     async def _find(

@@ -1,0 +1,108 @@
+"""``record_audit``: the one way a controller writes its change to ``audit_log``.
+
+Every mutating controller method calls it inside its own unit of work, with
+the fields before and after the change, so the audit row commits or rolls
+back with the change itself. It works on both kinds of unit:
+
+- an ``AsyncSession`` (``self._write()``, a caller's ``…_in`` session): one
+  Core ``INSERT`` on the session's transaction;
+- a ``DriverUnit`` (``self._fast()``, opened with a transaction): the same
+  ``INSERT``, compiled once, on ``unit.connection``.
+
+Only the fields whose values differ are stored (an insert has an empty
+``before``, a delete an empty ``after``); a call where nothing differs writes
+nothing and returns False, so a repeated idempotent write leaves no row.
+The actor defaults to the acting user (``acting_as``); the source and the
+correlation ID come from ``audit_context``, set once by the adapter.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import bindparam, insert
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guildbase.db.context import current_actor, current_correlation, current_source
+from guildbase.db.fast import prepare, translating
+from guildbase.db.mixins import ACTING, Actor
+from guildbase.db.unit_of_work import DriverUnit
+from guildbase.models.audit import AUDIT_REASON_MAX_LENGTH, AuditAction, AuditEntity, AuditLog
+
+__all__ = ["changed_fields", "record_audit"]
+
+_COLUMNS = (
+    "guild_id",
+    "actor_id",
+    "source",
+    "action",
+    "entity_type",
+    "entity_id",
+    "before",
+    "after",
+    "reason",
+    "correlation_id",
+)
+_INSERT = prepare(
+    insert(AuditLog).values(
+        {
+            name: bindparam(name, type_=JSONB if name in {"before", "after"} else AuditLog.__table__.c[name].type)  # type: ignore[attr-defined]
+            for name in _COLUMNS
+        }
+    )
+)
+
+
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields whose values differ, as JSON-ready ``(before, after)``; a missing field counts as None."""
+    old = to_jsonable_python(dict(before))
+    new = to_jsonable_python(dict(after))
+    names = [name for name in {**old, **new} if old.get(name) != new.get(name)]
+    return {n: old[n] for n in names if n in old}, {n: new[n] for n in names if n in new}
+
+
+async def record_audit(
+    unit: AsyncSession | DriverUnit,
+    action: AuditAction,
+    entity_type: AuditEntity,
+    entity_id: int | str,
+    *,
+    guild_id: int | None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    actor: Actor = ACTING,
+) -> bool:
+    """Write one audit row for a change, in ``unit``'s transaction; False when nothing changed.
+
+    Arguments come from the controller (already validated IDs, its own enum
+    members), not from users; ``reason`` longer than the column allows is cut,
+    because an audit row must never be the reason a change fails.
+    """
+    old, new = changed_fields(before or {}, after or {})
+    if not old and not new:
+        return False
+    source = current_source()
+    values: dict[str, Any] = {
+        "guild_id": guild_id,
+        "actor_id": current_actor() if actor is ACTING else actor,
+        "source": source,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "before": old,
+        "after": new,
+        "reason": None if reason is None else reason[:AUDIT_REASON_MAX_LENGTH],
+        "correlation_id": current_correlation(),
+    }
+    if isinstance(unit, DriverUnit):
+        values["before"], values["after"] = json.dumps(old), json.dumps(new)
+        for name in ("source", "action", "entity_type"):  # asyncpg binds enum labels as text
+            values[name] = None if values[name] is None else values[name].value
+        with translating():
+            await unit.connection.execute(_INSERT.sql, *_INSERT.args(values))
+    else:
+        await unit.execute(insert(AuditLog).values(**values))
+    return True
