@@ -138,7 +138,7 @@ UNSTAMPED: dict[str, set[str]] = {
     "logs.drop_partitions_before": set(),
 }
 
-# Hard deletes: no row is left to carry a stamp (the audit trail of the Logs issue records them).
+# Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
 DELETES = {"guilds.delete", "levels.remove_level_role"}
 
 EXEMPT: dict[str, str] = {
@@ -146,6 +146,9 @@ EXEMPT: dict[str, str] = {
 }
 
 READS = {
+    "audit.by_actor",
+    "audit.for_entity",
+    "audit.for_guild",
     "guilds.get",
     "guild_config.features",
     "guild_config.get",

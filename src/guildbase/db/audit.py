@@ -17,11 +17,11 @@ correlation ID come from ``audit_context``, set once by the adapter.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +31,7 @@ from guildbase.db.mixins import ACTING, Actor
 from guildbase.db.unit_of_work import DriverUnit
 from guildbase.models.audit import AUDIT_REASON_MAX_LENGTH, AuditAction, AuditEntity, AuditLog
 
-__all__ = ["changed_fields", "record_audit"]
+__all__ = ["changed_fields", "locked_values", "record_audit"]
 
 _COLUMNS = (
     "guild_id",
@@ -106,3 +106,17 @@ async def record_audit(
     else:
         await unit.execute(insert(AuditLog).values(**values))
     return True
+
+
+async def locked_values(session: AsyncSession, model: type[Any], columns: Iterable[str], **key: Any) -> dict[str, Any]:
+    """The ``columns`` of the row of ``model`` with ``key``, locked (``FOR UPDATE``); {} when there is none.
+
+    The ``before`` of an update or an upsert: the lock holds the row until the
+    write commits, so no concurrent write slips in between what is recorded as
+    before and the change. (A row another transaction inserts after this read
+    is recorded as a creation, a harmless simplification.)
+    """
+    table = model.__table__
+    stmt = select(*(table.c[name] for name in columns)).where(*(table.c[name] == value for name, value in key.items()))
+    row = (await session.execute(stmt.with_for_update())).mappings().one_or_none()
+    return {} if row is None else dict(row)
