@@ -7,7 +7,9 @@ What it wires, once, for every cog:
 - the global check (``guildbase.bot.checks``) before every command;
 - one error mapper (``guildbase.bot.errors``) answering every failed command;
 - the command log (``guildbase.bot.commandlog``) from the completion and error events;
-- ``acting_as(author)`` around every command, so audit columns name the invoker;
+- ``acting_as(author)`` and ``audit_context("bot", <message or interaction ID>)``
+  around every command, so audit columns and audit rows name the invoker, the
+  source and the invocation (guild joins from gateway events are audited as the bot too);
 - the job worker for the Discord side of timed work (``guildbase.bot.jobs``);
 - shutdown: ``close`` stops the worker (running jobs finish), then closes the
   facade, which writes out the buffered command log, then the gateway.
@@ -26,7 +28,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from guildbase import Database, NotFoundError, acting_as
+from guildbase import AuditSource, Database, NotFoundError, acting_as, audit_context
 from guildbase.bot.checks import global_check
 from guildbase.bot.cog import GuildbaseCog
 from guildbase.bot.commandlog import CommandLog
@@ -136,10 +138,12 @@ class GuildbaseBot(commands.AutoShardedBot):
 
     # -- events --------------------------------------------------------------------------
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        await self.db.guilds.join(guild.id, name=guild.name)
+        with audit_context(AuditSource.BOT):
+            await self.db.guilds.join(guild.id, name=guild.name)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        await self.db.guilds.join(guild.id, name=guild.name)
+        with audit_context(AuditSource.BOT):
+            await self.db.guilds.join(guild.id, name=guild.name)
 
     async def on_command_completion(self, ctx: commands.Context[Any]) -> None:
         await self.command_log.record(ctx)
@@ -172,7 +176,13 @@ async def _prefixes(bot: GuildbaseBot, message: discord.Message) -> list[str]:
 async def _act_as_author(ctx: commands.Context[Any]) -> None:
     stack = contextlib.ExitStack()
     stack.enter_context(acting_as(ctx.author.id))
+    stack.enter_context(audit_context(AuditSource.BOT, correlation_id=str(invocation_id(ctx))))
     ctx.acting = stack  # type: ignore[attr-defined]
+
+
+def invocation_id(ctx: commands.Context[Any]) -> int:
+    """The Discord ID of one invocation: the interaction's for a slash command, else the message's."""
+    return ctx.interaction.id if ctx.interaction is not None else ctx.message.id
 
 
 async def _stop_acting(ctx: commands.Context[Any]) -> None:
