@@ -30,8 +30,7 @@ from guildbase.db.types import utcnow
 from guildbase.errors import GuildbaseError
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLog
 from guildbase.models.core import GuildConfig
-from guildbase.models.moderation import Case, CaseCreate
-from guildbase.models.moderation import CaseType as CT
+from guildbase.models.moderation import Case, CaseCreate, CaseType
 
 FRESH_GUILD = 1_100_000_000_000_000_003
 OTHER_USER = 1_100_000_000_000_000_102
@@ -76,7 +75,7 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
         lambda db: db.members.set_blacklisted(GUILD, USER, blacklisted=True, reason="spam"),
         A.MEMBER_BLACKLIST,
     ),
-    "cases.create": (lambda db: db.cases.create(GUILD, USER, MOD, CT.WARN), A.CASE_CREATE),
+    "cases.create": (lambda db: db.cases.create(GUILD, USER, MOD, CaseType.WARN), A.CASE_CREATE),
     "cases.create_in": (_create_in, A.CASE_CREATE),
     "cases.update_reason": (lambda db: db.cases.update_reason(GUILD, 2, "spam"), A.CASE_REASON),
     "cases.void": (lambda db: db.cases.void(GUILD, 2), A.CASE_VOID),
@@ -205,9 +204,9 @@ async def test_a_failed_write_leaves_no_audit_row(pooled_db: Database) -> None:
             raise RuntimeError
     assert await _counts(pooled_db) == before
     with pytest.raises(GuildbaseError):  # a bad expiry fails inside the method: nothing is left either
-        await pooled_db.cases.create(GUILD, USER, MOD, CT.WARN, expires_at=utcnow() + timedelta(hours=1))
+        await pooled_db.cases.create(GUILD, USER, MOD, CaseType.WARN, expires_at=utcnow() + timedelta(hours=1))
     assert await _counts(pooled_db) == before
-    assert (await pooled_db.cases.create(GUILD, USER, MOD, CT.WARN)).number == 1
+    assert (await pooled_db.cases.create(GUILD, USER, MOD, CaseType.WARN)).number == 1
 
 
 async def test_an_audit_row_that_cannot_be_written_undoes_the_change_on_both_paths(pooled_db: Database) -> None:
@@ -228,4 +227,4 @@ async def test_an_audit_row_that_cannot_be_written_undoes_the_change_on_both_pat
             await record_audit(unit, A.CASE_CREATE, AuditEntity.CASE, too_long, guild_id=GUILD, after={"a": 1})
     assert await _counts(pooled_db) == before
     assert (await pooled_db.guild_config.get(GUILD)).locale != "de"
-    assert (await pooled_db.cases.create(GUILD, USER, MOD, CT.WARN)).number == 1
+    assert (await pooled_db.cases.create(GUILD, USER, MOD, CaseType.WARN)).number == 1
