@@ -131,9 +131,11 @@ UNSTAMPED: dict[str, set[str]] = {
     "jobs.retry": {"job"},
     "jobs.purge": {"job"},
     "logs.record_command": {"command_log", "command_stat_daily"},
+    "logs.record_error": {"error_group", "error_group_daily", "error_log"},
+    "logs.write_errors": {"error_group", "error_group_daily", "error_log"},
     "logs.write_commands": {"command_log", "command_stat_daily"},
-    "logs.flush": {"command_log", "command_stat_daily"},
-    "logs.close": {"command_log", "command_stat_daily"},
+    "logs.flush": {"command_log", "command_stat_daily", "error_group", "error_group_daily", "error_log"},
+    "logs.close": {"command_log", "command_stat_daily", "error_group", "error_group_daily", "error_log"},
     "logs.ensure_partitions": set(),  # DDL
     "logs.drop_partitions_before": set(),
 }
@@ -205,6 +207,8 @@ READS = {
     "logs.command_stats",
     "logs.partitions",
     "logs.recent_commands",
+    "logs.recent_errors",
+    "logs.top_errors",
 }
 
 

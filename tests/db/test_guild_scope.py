@@ -31,6 +31,7 @@ LOG_TABLES = {
     "retention drops whole partitions",
     "command_stat_daily": "rollups keep guild 0 (every guild) and outlive the guilds they count",
     "audit_log": "the trail outlives what it records: the row saying who deleted a guild survives the guild",
+    "error_log": "an error record outlives the guild it happened in; samples are trimmed per group",
 }
 """Tables with a ``guild_id`` but, on purpose, no foreign key to ``guild``."""
 

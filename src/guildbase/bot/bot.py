@@ -5,7 +5,9 @@ What it wires, once, for every cog:
 - prefixes from ``db.guild_config`` (cached), plus a mention of the bot;
 - guild records: ``db.guilds.join`` whenever a guild becomes available or is joined;
 - the global check (``guildbase.bot.checks``) before every command;
-- one error mapper (``guildbase.bot.errors``) answering every failed command;
+- one error mapper (``guildbase.bot.errors``) answering every failed command, and
+  every unexpected error recorded in the error log (``db.logs.record_error``)
+  under the error ID its reply shows;
 - the command log (``guildbase.bot.commandlog``) from the completion and error events;
 - ``acting_as(author)`` and ``audit_context("bot", <message or interaction ID>)``
   around every command, so audit columns and audit rows name the invoker, the
@@ -32,7 +34,7 @@ from guildbase import AuditSource, Database, NotFoundError, acting_as, audit_con
 from guildbase.bot.checks import global_check
 from guildbase.bot.cog import GuildbaseCog
 from guildbase.bot.commandlog import CommandLog
-from guildbase.bot.errors import ErrorMapper
+from guildbase.bot.errors import ErrorMapper, unwrap
 from guildbase.bot.settings import BotSettings
 
 log = logging.getLogger("guildbase.bot")
@@ -155,11 +157,30 @@ class GuildbaseBot(commands.AutoShardedBot):
             return
         name = ctx.command.qualified_name if ctx.command else "?"
         reply = self.errors.reply_for(error, context=f"command {name} (guild {ctx.guild and ctx.guild.id})")
+        if reply.error_id is not None:
+            await self._record_error(ctx, error, name, reply.error_id)
         try:
             await ctx.send(reply.text, ephemeral=True)
         except discord.HTTPException:
             log.warning("could not send the error reply for %s", name)
         await self.command_log.record(ctx, error)
+
+    async def _record_error(self, ctx: commands.Context[Any], error: BaseException, name: str, error_id: str) -> None:
+        """Put an unexpected error in the error log under the ID the user is shown (never raises)."""
+        guild = ctx.guild
+        try:
+            await self.db.logs.record_error(
+                unwrap(error),
+                guild_id=guild.id if guild else None,
+                channel_id=ctx.channel.id if ctx.channel else None,
+                user_id=ctx.author.id,
+                command=name,
+                context={"invocation_id": str(invocation_id(ctx)), "slash": ctx.interaction is not None},
+                error_id=error_id,
+                shard_id=guild.shard_id if guild else None,
+            )
+        except Exception:  # the reply and the log line must still happen
+            log.exception("could not record error %s in the error log", error_id)
 
 
 async def _prefixes(bot: GuildbaseBot, message: discord.Message) -> list[str]:
