@@ -4,7 +4,17 @@ from datetime import timedelta
 
 import pytest
 
-from guildbase import AuditAction, AuditEntity, AuditSource, Database, ValidationError, acting_as, audit_context
+from guildbase import (
+    AuditAction,
+    AuditEntity,
+    AuditSource,
+    CaseType,
+    Database,
+    ValidationError,
+    acting_as,
+    audit_context,
+)
+from guildbase.models.moderation import CaseCreate
 
 GUILD = 1_100_000_000_000_000_001
 OTHER_GUILD = 1_100_000_000_000_000_002
@@ -30,6 +40,27 @@ async def test_an_insert_has_no_before_and_a_delete_no_after(db: Database) -> No
     removed, added = await db.audit.for_entity("level_role", 5)
     assert (added.before, added.after) == ({}, {"role_id": USER})
     assert (removed.before, removed.after) == ({"role_id": USER}, {})
+
+
+async def test_a_case_created_on_the_hot_path_and_in_a_session_is_recorded_alike(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    with acting_as(MOD), audit_context(AuditSource.BOT, correlation_id="msg-1"):
+        fast = await db.cases.create(GUILD, USER, MOD, CaseType.WARN, reason="spam")  # one statement
+        banned = await db.cases.create(GUILD, USER, MOD, CaseType.BAN, role_ids=[USER])
+        async with db.session() as session:
+            composed = await db.cases.create_in(
+                session, CaseCreate(guild_id=GUILD, user_id=USER, moderator_id=MOD, type="KICK")
+            )
+    rows = {row.entity_id: row for row in await db.audit.by_actor(MOD)}
+    for case, expected in [
+        (fast, {"number": 1, "type": "WARN", "reason": "spam", "role_ids": []}),
+        (banned, {"number": 2, "type": "BAN", "role_ids": [USER]}),
+        (composed, {"number": 3, "type": "KICK", "role_ids": []}),
+    ]:
+        row = rows[str(case.case_id)]
+        assert (row.action, row.source, row.correlation_id, row.before) == (AuditAction.CASE_CREATE, "bot", "msg-1", {})
+        assert row.after == expected | {"user_id": USER, "moderator_id": MOD, "details": {}}
+    assert await db.cases.changes(GUILD, 1) == []  # the creation is the case itself, not a change to it
 
 
 async def test_a_deleted_guild_keeps_its_trail_with_who_deleted_it(db: Database) -> None:

@@ -220,7 +220,7 @@ async def test_an_audit_row_that_cannot_be_written_undoes_the_change_on_both_pat
                 session, A.CONFIG_UPDATE, AuditEntity.GUILD_CONFIG, too_long, guild_id=GUILD, after={"a": 1}
             )
     with pytest.raises(GuildbaseError):
-        async with pooled_db._driver() as unit:  # the hot path's unit, as cases.create and notes.create use it
+        async with pooled_db._driver() as unit:  # the hot path's unit, with its transaction
             await unit.connection.execute(
                 "INSERT INTO guild_counter (guild_id, kind, last_value) VALUES ($1, 'case', 7)", GUILD
             )

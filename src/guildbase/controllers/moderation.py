@@ -53,13 +53,12 @@ from guildbase.controllers.moderation_queries import (
     type_query,
 )
 from guildbase.controllers.notes import NoteController, notes_query
-from guildbase.db.audit import record_audit
+from guildbase.db.audit import audited_insert, record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
 from guildbase.db.numbering import numbered_insert
 from guildbase.db.types import utcnow
-from guildbase.db.unit_of_work import DriverUnit
 from guildbase.db.validation import (
     instance,
     mapping,
@@ -148,14 +147,16 @@ def _case_values(checked: CaseCreate) -> dict[str, Any]:
     return checked.model_dump(mode="python") | actor_columns(Case, "insert")
 
 
-async def _audit_created(unit: AsyncSession | DriverUnit, created: CaseRead) -> None:
-    after = created.model_dump(include=_CREATED_FIELDS)
+async def _audit_created(unit: AsyncSession, created: CaseRead) -> None:
+    after = created.model_dump(include=set(_CREATED_FIELDS))
     await record_audit(
         unit, AuditAction.CASE_CREATE, AuditEntity.CASE, created.case_id, guild_id=created.guild_id, after=after
     )
 
 
-_CREATED_FIELDS = {"number", "type", "user_id", "moderator_id", "reason", "role_ids", "expires_at", "details"}
+_CREATED_FIELDS = ("number", "type", "user_id", "moderator_id", "reason", "role_ids", "expires_at", "details")
+CREATE_CASE_AUDITED = audited_insert(CREATE_CASE, AuditAction.CASE_CREATE, AuditEntity.CASE, "case_id", _CREATED_FIELDS)
+"""``CREATE_CASE`` with the creation's audit row, still one statement (``cases.create``'s hot path)."""
 
 
 class CaseController(Controller):
@@ -201,13 +202,11 @@ class CaseController(Controller):
         if checked.expires_at is not None:  # its expiry job commits with it: the in-transaction path
             async with self._write() as session:
                 return await self.create_in(session, checked)
-        # The numbered insert and its audit row: one transaction on the driver connection.
-        async with self._fast() as unit:
-            row = await CREATE_CASE.fetchrow(unit.connection, _case_values(checked))  # errors arrive translated
-            created = CaseRead.model_validate(row)
-            await _audit_created(unit, created)
+        # One statement (number + insert + audit row), so no explicit transaction is needed.
+        async with self._fast(transaction=False) as unit:
+            row = await CREATE_CASE_AUDITED.fetchrow(unit.connection, _case_values(checked))  # errors arrive translated
             self._stale(unit, summary_key(checked.guild_id, checked.user_id))
-        return created
+        return CaseRead.model_validate(row)
 
     async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:
         """Insert an already validated case inside the caller's transaction (job handlers compose it).

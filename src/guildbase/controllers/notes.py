@@ -16,7 +16,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _trail
 from guildbase.controllers.moderation_queries import _page
-from guildbase.db.audit import record_audit
+from guildbase.db.audit import audited_insert, record_audit
 from guildbase.db.mixins import actor_columns, live
 from guildbase.db.numbering import numbered_insert
 from guildbase.db.validation import optional_positive, page_limit, positive, snowflake, validate
@@ -33,6 +33,10 @@ __all__ = ["CREATE_NOTE", "NoteController", "notes_query"]
 
 CREATE_NOTE = numbered_insert(Note, CounterKind.NOTE)
 """The guild's next note number and the note, in one statement."""
+CREATE_NOTE_AUDITED = audited_insert(
+    CREATE_NOTE, AuditAction.NOTE_CREATE, AuditEntity.NOTE, "note_id", ("number", "user_id", "moderator_id", "content")
+)
+"""``CREATE_NOTE`` with the creation's audit row, still one statement."""
 
 
 def notes_query(guild_id: int, user_id: int, *, limit: int = 25, before: int | None = None) -> Select[Note]:
@@ -50,13 +54,8 @@ class NoteController(Controller):
             NoteCreate, {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id, "content": content}
         )
         values = checked.model_dump(mode="python") | actor_columns(Note, "insert")
-        async with self._fast() as unit:  # the numbered insert and its audit row, in one transaction
-            note = NoteRead.model_validate(await CREATE_NOTE.fetchrow(unit.connection, values))
-            after = note.model_dump(include={"number", "user_id", "moderator_id", "content"})
-            await record_audit(
-                unit, AuditAction.NOTE_CREATE, AuditEntity.NOTE, note.note_id, guild_id=note.guild_id, after=after
-            )
-        return note
+        async with self._fast(transaction=False) as unit:  # one statement: number + insert + audit row
+            return NoteRead.model_validate(await CREATE_NOTE_AUDITED.fetchrow(unit.connection, values))
 
     async def get(self, guild_id: int, number: int) -> NoteRead | None:
         """Note ``number`` of the guild, or None (also when deleted)."""

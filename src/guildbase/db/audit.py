@@ -7,7 +7,10 @@ back with the change itself. It works on both kinds of unit:
 - an ``AsyncSession`` (``self._write()``, a caller's ``…_in`` session): one
   Core ``INSERT`` on the session's transaction;
 - a ``DriverUnit`` (``self._fast()``, opened with a transaction): the same
-  ``INSERT``, compiled once, on ``unit.connection``.
+  ``INSERT``, compiled once, on ``unit.connection``;
+- a benchmarked one-statement create (``cases.create``, ``notes.create``):
+  ``audited_insert`` folds the audit row into the numbered insert itself, so
+  the hot path stays one statement with no explicit transaction.
 
 Only the fields whose values differ are stored (an insert has an empty
 ``before``, a delete an empty ``after``); a call where nothing differs writes
@@ -18,20 +21,23 @@ correlation ID come from ``audit_context``, set once by the adapter.
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from pydantic_core import to_jsonable_python
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, literal_column, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.db.context import current_actor, current_correlation, current_source
-from guildbase.db.fast import prepare, translating
+from guildbase.db.fast import Prepared, prepare, translating
 from guildbase.db.mixins import ACTING, Actor
+from guildbase.db.numbering import NumberedInsert
 from guildbase.db.unit_of_work import DriverUnit
 from guildbase.models.audit import AUDIT_REASON_MAX_LENGTH, AuditAction, AuditEntity, AuditLog
 
-__all__ = ["changed_fields", "locked_values", "record_audit"]
+__all__ = ["AuditedInsert", "audited_insert", "changed_fields", "locked_values", "record_audit"]
 
 _COLUMNS = (
     "guild_id",
@@ -120,3 +126,73 @@ async def locked_values(session: AsyncSession, model: type[Any], columns: Iterab
     stmt = select(*(table.c[name] for name in columns)).where(*(table.c[name] == value for name, value in key.items()))
     row = (await session.execute(stmt.with_for_update())).mappings().one_or_none()
     return {} if row is None else dict(row)
+
+
+@dataclass(frozen=True)
+class AuditedInsert:
+    """A numbered insert and its creation's audit row in ONE statement (the hot path; see ``audited_insert``)."""
+
+    numbered: NumberedInsert
+    prepared: Prepared
+
+    async def fetchrow(self, connection: asyncpg.Connection, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Number, insert and audit on a driver connection; one statement, so it needs no transaction."""
+        source = current_source()
+        params = self.numbered.driver_args(values) | {
+            "audit_actor_id": current_actor(),
+            "audit_source": None if source is None else source.value,
+            "audit_correlation_id": current_correlation(),
+        }
+        row = await self.prepared.fetchrow(connection, params)
+        assert row is not None  # noqa: S101 - the numbered insert always returns its row
+        return dict(row)
+
+
+def audited_insert(
+    numbered: NumberedInsert, action: AuditAction, entity_type: AuditEntity, key: str, fields: Iterable[str]
+) -> AuditedInsert:
+    """``numbered`` with the audit row of the creation added as a second data-modifying CTE (build at import).
+
+    ``WITH counter AS (…), created AS (INSERT … RETURNING *), audited AS
+    (INSERT INTO audit_log … SELECT … FROM created) SELECT * FROM created``:
+    the row, its number and its audit row commit together in one round trip,
+    the way ``numbered_insert`` alone did before. ``after`` holds ``fields``
+    of the new row (NULLs left out, as ``record_audit`` leaves out fields an
+    insert does not set); the entity ID is the row's ``key`` column.
+    """
+    created = numbered.statement.cte("created")
+    pairs: list[Any] = []
+    for name in fields:  # field names and labels are our own identifiers: rendered inline, never bound
+        pairs += [literal_column(f"'{name}'"), created.c[name]]
+    audit_table = AuditLog.__table__  # type: ignore[attr-defined]
+    source = select(
+        created.c.guild_id,
+        bindparam("audit_actor_id", type_=BigInteger),
+        cast(bindparam("audit_source", type_=Text), audit_table.c.source.type),
+        cast(literal_column(f"'{action.value}'"), audit_table.c.action.type),
+        cast(literal_column(f"'{entity_type.value}'"), audit_table.c.entity_type.type),
+        cast(created.c[key], Text),
+        literal_column("'{}'::jsonb"),
+        func.jsonb_strip_nulls(func.jsonb_build_object(*pairs)),
+        bindparam("audit_correlation_id", type_=Text),
+    )
+    audited = (
+        insert(AuditLog)
+        .from_select(
+            [
+                "guild_id",
+                "actor_id",
+                "source",
+                "action",
+                "entity_type",
+                "entity_id",
+                "before",
+                "after",
+                "correlation_id",
+            ],
+            source,
+        )
+        .cte("audited")
+    )
+    statement = select(*created.c).add_cte(audited)
+    return AuditedInsert(numbered, prepare(statement))
