@@ -12,6 +12,8 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from guildbase.cli import app
+from guildbase.cli_support import reported
+from guildbase.db.context import AuditSource, current_correlation, current_source
 from guildbase.db.embedded import USERADD_FALLBACKS, closed_parents, find_useradd
 from guildbase.testing import create_database, drop_database, ids, libpq
 
@@ -193,3 +195,12 @@ def test_closed_parents_names_the_folders_the_server_user_could_not_enter(tmp_pa
         private.chmod(0o755)
     assert private in closed
     assert private / "project" not in closed
+
+
+def test_every_cli_command_audits_its_writes_as_the_cli_under_one_correlation_id() -> None:
+    with reported("demo"):
+        correlation = current_correlation()
+        assert (current_source(), correlation is not None) == (AuditSource.CLI, True)
+    with reported("demo"):
+        assert current_correlation() != correlation
+    assert (current_source(), current_correlation()) == (None, None)

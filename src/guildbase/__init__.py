@@ -18,7 +18,7 @@ extends the schema, not for bots.
 from guildbase.config import Settings
 from guildbase.controllers.leaderboards import Board
 from guildbase.database import Database, Health
-from guildbase.db.context import acting_as
+from guildbase.db.context import AuditSource, acting_as, audit_context
 from guildbase.errors import (
     ConfigurationError,
     ConflictError,
@@ -35,6 +35,7 @@ from guildbase.errors import (
 )
 from guildbase.jobs import JobContext, JobRegistry, JobRunner
 from guildbase.models.afk import AFKRead
+from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
 from guildbase.models.content import BookmarkRead
 from guildbase.models.core import (
     BlacklistEntryRead,
@@ -67,8 +68,6 @@ from guildbase.models.moderation import (
     CaseStatus,
     CaseSummary,
     CaseType,
-    ChangeAction,
-    ModerationChangeRead,
     NoteRead,
     Restriction,
 )
@@ -81,6 +80,10 @@ from guildbase.sync import SyncDatabase
 
 __all__ = [
     "AFKRead",
+    "AuditAction",
+    "AuditEntity",
+    "AuditLogRead",
+    "AuditSource",
     "BlacklistEntryRead",
     "BlacklistTarget",
     "Board",
@@ -91,7 +94,6 @@ __all__ = [
     "CaseStatus",
     "CaseSummary",
     "CaseType",
-    "ChangeAction",
     "CommandLogRead",
     "CommandStat",
     "ConfigurationError",
@@ -124,7 +126,6 @@ __all__ = [
     "MemberLevelRead",
     "MemberRead",
     "MigrationError",
-    "ModerationChangeRead",
     "MultiplierKind",
     "NotConnectedError",
     "NotFoundError",
@@ -146,4 +147,5 @@ __all__ = [
     "WebSession",
     "XPAward",
     "acting_as",
+    "audit_context",
 ]

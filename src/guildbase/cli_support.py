@@ -4,6 +4,7 @@
 the other, so the command groups can be loaded (and tested) on their own.
 
 Guarantees:
+- every write a command makes is audited with source ``cli``;
 - a bad setting stops a command with exit code 2 and the variable named;
 - a ``GuildbaseError``, or PostgreSQL being missing or unreachable, stops it
   with exit code 1 and one line that says what to do, never a traceback;
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from guildbase.config import Settings
+from guildbase.db.context import AuditSource, audit_context
 from guildbase.errors import GuildbaseError
 
 console = Console()
@@ -112,9 +114,14 @@ def connection_problem(error: BaseException, settings: Settings | None = None) -
 
 @contextmanager
 def reported(action: str, settings: Settings | None = None) -> Iterator[None]:
-    """Turn a GuildbaseError or an unreachable database into one red line and exit code 1."""
+    """Turn a GuildbaseError or an unreachable database into one red line and exit code 1.
+
+    Every write the command makes is audited as coming from the CLI, under one
+    correlation ID (``audit_context``).
+    """
     try:
-        yield
+        with audit_context(AuditSource.CLI):
+            yield
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # the command already said what went wrong
     except GuildbaseError as error:

@@ -23,6 +23,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from guildbase.config import Settings
 from guildbase.controllers.afk import AFKController
+from guildbase.controllers.audit import AuditController
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
 from guildbase.controllers.jobs import JobController
@@ -113,6 +114,7 @@ class Database:
         self.notes = NoteController(self)
         self.jobs = JobController(self)
         self.logs = LogController(self)
+        self.audit = AuditController(self)
 
     @classmethod
     def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:

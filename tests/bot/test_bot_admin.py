@@ -16,6 +16,24 @@ async def test_prefixes_are_set_added_and_removed(harness: Harness) -> None:
     assert await db.guild_config.get_prefixes(harness.guild_id) == ["?"]
 
 
+async def test_config_commands_are_audited_as_the_bot_under_the_invoking_message(harness: Harness) -> None:
+    db = harness.bot.db
+    await harness.slash(harness.mod, "prefix", new="?")
+    message = await harness.say(harness.mod, "?addprefix !!")
+    await harness.say(harness.mod, "!!addprefix !!")  # a repeat changes nothing: no row
+    rows = await db.audit.for_guild(harness.guild_id)
+    config_rows = [r for r in rows if r.entity_type == "guild_config"]
+    assert [(r.action, r.source, r.actor_id) for r in config_rows] == [
+        ("prefix_add", "bot", harness.mod.user_id),
+        ("config_update", "bot", harness.mod.user_id),
+    ]
+    added, slashed = config_rows
+    assert (added.before, added.after) == ({"extra_prefixes": []}, {"extra_prefixes": ["!!"]})
+    assert added.correlation_id == message["id"]
+    assert slashed.correlation_id is not None
+    assert slashed.correlation_id != added.correlation_id
+
+
 async def test_channels_roles_welcome_message_and_features(harness: Harness) -> None:
     db = harness.bot.db
     await harness.say(harness.mod, f"$setchannel mod_log <#{harness.board_channel_id}>")

@@ -92,6 +92,11 @@ async def test_an_unexpected_error_gets_an_error_id_and_is_logged(
     error_id = reply.split("`")[1]
     assert any(error_id in record.getMessage() and record.exc_info for record in caplog.records)
     assert "boom" not in reply
+    await harness.bot.db.logs.flush()
+    [sample] = await harness.bot.db.logs.recent_errors(guild_id=harness.guild_id, command="broken")
+    assert (sample.error_id, sample.type, sample.message) == (error_id, "RuntimeError", "boom")
+    assert (sample.user_id, sample.channel_id, sample.shard_id) == (harness.alice.user_id, harness.channel_id, 0)
+    assert sample.traceback.rstrip().endswith("RuntimeError: boom")
 
 
 async def test_every_prefix_and_slash_command_is_logged_once_with_outcome_and_duration(harness: Harness) -> None:

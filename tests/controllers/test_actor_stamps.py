@@ -130,14 +130,16 @@ UNSTAMPED: dict[str, set[str]] = {
     "jobs.retry": {"job"},
     "jobs.purge": {"job"},
     "logs.record_command": {"command_log", "command_stat_daily"},
+    "logs.record_error": {"error_group", "error_group_daily", "error_log"},
+    "logs.write_errors": {"error_group", "error_group_daily", "error_log"},
     "logs.write_commands": {"command_log", "command_stat_daily"},
-    "logs.flush": {"command_log", "command_stat_daily"},
-    "logs.close": {"command_log", "command_stat_daily"},
+    "logs.flush": {"command_log", "command_stat_daily", "error_group", "error_group_daily", "error_log"},
+    "logs.close": {"command_log", "command_stat_daily", "error_group", "error_group_daily", "error_log"},
     "logs.ensure_partitions": set(),  # DDL
     "logs.drop_partitions_before": set(),
 }
 
-# Hard deletes: no row is left to carry a stamp (the audit trail of the Logs issue records them).
+# Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
 DELETES = {"guilds.delete", "levels.remove_level_role"}
 
 EXEMPT: dict[str, str] = {
@@ -145,6 +147,9 @@ EXEMPT: dict[str, str] = {
 }
 
 READS = {
+    "audit.by_actor",
+    "audit.for_entity",
+    "audit.for_guild",
     "guilds.get",
     "guild_config.features",
     "guild_config.get",
@@ -201,6 +206,8 @@ READS = {
     "logs.command_stats",
     "logs.partitions",
     "logs.recent_commands",
+    "logs.recent_errors",
+    "logs.top_errors",
 }
 
 

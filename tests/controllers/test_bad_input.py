@@ -64,6 +64,7 @@ INTS: dict[str, tuple[int, int]] = {
     "reminder_id": (1, 1),
     "job_id": (1, 1),
     "before": (1, 1),
+    "shard_id": (0, 0),
 }
 
 _JOB = JobRead.model_validate(
@@ -120,6 +121,10 @@ NAMED: dict[str, Any] = {
     "checked": CaseCreate(guild_id=ID, user_id=ID, moderator_id=ID, type="WARN"),
     "rows": [],
     "changes": None,
+    "exc": RuntimeError("boom"),
+    "error_id": "a1b2c3d4",
+    "fingerprint": "0" * 32,
+    "entity_id": 1,
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import asyncpg
 
 from guildbase import Database, Settings
@@ -22,8 +22,9 @@ from guildbase.controllers.moderation import (
 )
 from guildbase.db.context import acting_as
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
+from guildbase.models.audit import AuditAction
 from guildbase.models.core import GuildCounter
-from guildbase.models.moderation import PAIR_TYPES, CaseStatus, CaseType, ChangeAction, Restriction
+from guildbase.models.moderation import PAIR_TYPES, CaseStatus, CaseType, Restriction
 from guildbase.testing import ids, statements_on
 
 BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
@@ -239,7 +240,7 @@ async def test_update_reason_records_before_and_after_and_who(db: Database, guil
         await db.cases.update_reason(guild, 1, "x" * 513)
     changes = await db.cases.changes(guild, 1)
     assert [(c.action, c.before, c.after, c.actor_id) for c in changes] == [
-        (ChangeAction.CASE_REASON, {"reason": "spam"}, {"reason": "spam in #general"}, OTHER_MOD)
+        (AuditAction.CASE_REASON, {"reason": "spam"}, {"reason": "spam in #general"}, OTHER_MOD)
     ]
 
 
@@ -251,7 +252,7 @@ async def test_void_keeps_the_case_but_marks_it_and_refuses_twice(db: Database, 
         await db.cases.void(guild, 1)
     [change] = await db.cases.changes(guild, 1)
     assert (change.action, change.before, change.after) == (
-        ChangeAction.CASE_VOID,
+        AuditAction.CASE_VOID,
         {"status": "active"},
         {"status": "voided"},
     )
@@ -345,7 +346,7 @@ async def test_mark_expired_and_mark_processed_are_idempotent(db: Database, guil
     assert second is not None
     assert (first.status, first.processed_at is not None) == (CaseStatus.EXPIRED, True)
     assert (second.status, second.processed_at is not None) == (CaseStatus.ACTIVE, True)
-    assert [c.action for c in await db.cases.changes(guild, 1)] == [ChangeAction.CASE_EXPIRE]
+    assert [c.action for c in await db.cases.changes(guild, 1)] == [AuditAction.CASE_EXPIRE]
 
 
 # -- notes ------------------------------------------------------------------------------------------
@@ -368,13 +369,13 @@ async def test_notes_are_numbered_listed_newest_first_edited_and_deleted(db: Dat
 
     [edit] = await db.notes.changes(guild, 1)
     assert (edit.action, edit.before, edit.after, edit.actor_id) == (
-        ChangeAction.NOTE_EDIT,
+        AuditAction.NOTE_EDIT,
         {"content": "asked to read the rules"},
         {"content": "asked twice to read the rules"},
         OTHER_MOD,
     )
     [deletion] = await db.notes.changes(guild, 3)
-    assert (deletion.action, deletion.before["content"]) == (ChangeAction.NOTE_DELETE, "appealed politely")
+    assert (deletion.action, deletion.before["content"]) == (AuditAction.NOTE_DELETE, "appealed politely")
 
 
 BAD_NOTES: list[tuple[str, dict[str, Any], str]] = [
@@ -605,5 +606,9 @@ async def test_demo_seeds_cases_and_notes_and_prints_moderation_history(
     assert "TEMPBAN" in printed
     assert "voided" in printed
     async with pooled_db.session() as session:
-        changes = (await session.execute(select(func.count()).select_from(text("moderation_change")))).scalar_one()
+        edits = text(  # the changes after creation: what the old moderation_change table held
+            "SELECT count(*) FROM audit_log WHERE guild_id = :guild AND action IN "
+            "('case_reason', 'case_void', 'case_expire', 'note_edit', 'note_delete')"
+        )
+        changes = (await session.execute(edits, {"guild": first})).scalar_one()
     assert changes == 2

@@ -30,14 +30,13 @@ LOG_TABLES = {
     "command_log": "range-partitioned by time and written by COPY on the hot path: no foreign keys; "
     "retention drops whole partitions",
     "command_stat_daily": "rollups keep guild 0 (every guild) and outlive the guilds they count",
+    "audit_log": "the trail outlives what it records: the row saying who deleted a guild survives the guild",
+    "error_log": "an error record outlives the guild it happened in; samples are trimmed per group",
 }
 """Tables with a ``guild_id`` but, on purpose, no foreign key to ``guild``."""
 
 Rows = dict[str, dict[str, Any]]
-ROW_EXTRAS: dict[str, Callable[[Rows], dict[str, Any]]] = {
-    # num_nonnulls(case_id, note_id) = 1: a change belongs to exactly one case or note.
-    "moderation_change": lambda rows: {"case_id": rows["mod_case"]["case_id"]},
-}
+ROW_EXTRAS: dict[str, Callable[[Rows], dict[str, Any]]] = {}
 """Values a table's check constraints need beyond the generic ones, given the rows already inserted."""
 
 

@@ -140,6 +140,13 @@ async def test_expired_punishments_are_lifted_once_with_their_closing_cases(jobs
         assert history[1].status is CaseStatus.EXPIRED
         assert history[1].processed_at is not None
     assert not await db.cases.is_jailed(GUILD, user(3))
+    # The expiry and the closing case are audited as the job that made them, under its correlation ID.
+    [expired] = await db.cases.changes(GUILD, tempban.number)
+    assert (expired.action, expired.source, expired.actor_id) == ("case_expire", "job", None)
+    assert expired.correlation_id is not None
+    job = await db.jobs.get(int(expired.correlation_id.removeprefix("job:")))
+    assert job is not None
+    assert (job.kind, job.dedupe_key) == ("tempban_expiry", str(tempban.case_id))
 
 
 async def _count_cases(db: Database, expected: int) -> bool:

@@ -5,9 +5,13 @@ What it wires, once, for every cog:
 - prefixes from ``db.guild_config`` (cached), plus a mention of the bot;
 - guild records: ``db.guilds.join`` whenever a guild becomes available or is joined;
 - the global check (``guildbase.bot.checks``) before every command;
-- one error mapper (``guildbase.bot.errors``) answering every failed command;
+- one error mapper (``guildbase.bot.errors``) answering every failed command, and
+  every unexpected error recorded in the error log (``db.logs.record_error``)
+  under the error ID its reply shows;
 - the command log (``guildbase.bot.commandlog``) from the completion and error events;
-- ``acting_as(author)`` around every command, so audit columns name the invoker;
+- ``acting_as(author)`` and ``audit_context("bot", <message or interaction ID>)``
+  around every command, so audit columns and audit rows name the invoker, the
+  source and the invocation (guild joins from gateway events are audited as the bot too);
 - the job worker for the Discord side of timed work (``guildbase.bot.jobs``);
 - shutdown: ``close`` stops the worker (running jobs finish), then closes the
   facade, which writes out the buffered command log, then the gateway.
@@ -26,11 +30,11 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from guildbase import Database, NotFoundError, acting_as
+from guildbase import AuditSource, Database, NotFoundError, acting_as, audit_context
 from guildbase.bot.checks import global_check
 from guildbase.bot.cog import GuildbaseCog
 from guildbase.bot.commandlog import CommandLog
-from guildbase.bot.errors import ErrorMapper
+from guildbase.bot.errors import ErrorMapper, unwrap
 from guildbase.bot.settings import BotSettings
 
 log = logging.getLogger("guildbase.bot")
@@ -136,10 +140,12 @@ class GuildbaseBot(commands.AutoShardedBot):
 
     # -- events --------------------------------------------------------------------------
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        await self.db.guilds.join(guild.id, name=guild.name)
+        with audit_context(AuditSource.BOT):
+            await self.db.guilds.join(guild.id, name=guild.name)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        await self.db.guilds.join(guild.id, name=guild.name)
+        with audit_context(AuditSource.BOT):
+            await self.db.guilds.join(guild.id, name=guild.name)
 
     async def on_command_completion(self, ctx: commands.Context[Any]) -> None:
         await self.command_log.record(ctx)
@@ -151,11 +157,30 @@ class GuildbaseBot(commands.AutoShardedBot):
             return
         name = ctx.command.qualified_name if ctx.command else "?"
         reply = self.errors.reply_for(error, context=f"command {name} (guild {ctx.guild and ctx.guild.id})")
+        if reply.error_id is not None:
+            await self._record_error(ctx, error, name, reply.error_id)
         try:
             await ctx.send(reply.text, ephemeral=True)
         except discord.HTTPException:
             log.warning("could not send the error reply for %s", name)
         await self.command_log.record(ctx, error)
+
+    async def _record_error(self, ctx: commands.Context[Any], error: BaseException, name: str, error_id: str) -> None:
+        """Put an unexpected error in the error log under the ID the user is shown (never raises)."""
+        guild = ctx.guild
+        try:
+            await self.db.logs.record_error(
+                unwrap(error),
+                guild_id=guild.id if guild else None,
+                channel_id=ctx.channel.id if ctx.channel else None,
+                user_id=ctx.author.id,
+                command=name,
+                context={"invocation_id": str(invocation_id(ctx)), "slash": ctx.interaction is not None},
+                error_id=error_id,
+                shard_id=guild.shard_id if guild else None,
+            )
+        except Exception:  # the reply and the log line must still happen
+            log.exception("could not record error %s in the error log", error_id)
 
 
 async def _prefixes(bot: GuildbaseBot, message: discord.Message) -> list[str]:
@@ -172,7 +197,13 @@ async def _prefixes(bot: GuildbaseBot, message: discord.Message) -> list[str]:
 async def _act_as_author(ctx: commands.Context[Any]) -> None:
     stack = contextlib.ExitStack()
     stack.enter_context(acting_as(ctx.author.id))
+    stack.enter_context(audit_context(AuditSource.BOT, correlation_id=str(invocation_id(ctx))))
     ctx.acting = stack  # type: ignore[attr-defined]
+
+
+def invocation_id(ctx: commands.Context[Any]) -> int:
+    """The Discord ID of one invocation: the interaction's for a slash command, else the message's."""
+    return ctx.interaction.id if ctx.interaction is not None else ctx.message.id
 
 
 async def _stop_acting(ctx: commands.Context[Any]) -> None:

@@ -8,8 +8,9 @@ first, so a ``ValidationError`` raised deep in the facade is answered the same
 whether the command came as a prefix or a slash command.
 
 Anything the table does not know is unexpected: the reply carries a short error
-ID and the traceback is logged under the same ID (the error log of the logs issue
-will take the record; until then the log record is the trail).
+ID, the traceback is logged under the same ID, and the bot records the error in
+the error log (``db.logs.record_error``) with that ID, so a user's report finds
+its sample.
 """
 
 import logging

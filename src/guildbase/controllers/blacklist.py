@@ -3,18 +3,22 @@
 import json
 from datetime import datetime
 from time import time
+from typing import Any
 
 from sqlalchemy import BigInteger, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.db.audit import record_audit
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import live, soft_delete_values
 from guildbase.db.stale import stale_keys
 from guildbase.db.types import utcnow
 from guildbase.db.validation import aware, snowflake, validate, validate_enum
 from guildbase.errors import ValidationError
+from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import (
     BlacklistEntryCreate,
     BlacklistEntryRead,
@@ -68,6 +72,14 @@ def blacklist_key(target: BlacklistTarget) -> str:
 stale_keys(GlobalBlacklist, lambda row: (blacklist_key(BlacklistTarget(row.target)),))
 
 
+_AUDITED = ("reason", "author_id", "expires_at")
+
+
+def _entity_id(target: BlacklistTarget, target_id: int) -> str:
+    """``user:<id>`` / ``guild:<id>``: one blacklisted target, whichever of its entries is live."""
+    return f"{target.value}:{target_id}"
+
+
 class BlacklistController(Controller):
     """Global blacklist of users and guilds; removal keeps the entry as history."""
 
@@ -105,7 +117,18 @@ class BlacklistController(Controller):
             },
         ).returning(GlobalBlacklist)
         async with self._write() as session:
+            before = await self._live_entry(session, checked.target, checked.target_id)
             entry = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            await record_audit(
+                session,
+                AuditAction.BLACKLIST_ADD,
+                AuditEntity.GLOBAL_BLACKLIST,
+                _entity_id(checked.target, checked.target_id),
+                guild_id=None,
+                before=before,
+                after={name: getattr(entry, name) for name in _AUDITED},
+                reason=checked.reason,
+            )
             self._stale(session, blacklist_key(checked.target))
             return BlacklistEntryRead.model_validate(entry)
 
@@ -122,9 +145,34 @@ class BlacklistController(Controller):
                     live(GlobalBlacklist),
                 )
                 .values(**soft_delete_values(GlobalBlacklist), updated_at=func.now())
+                .returning(*(col(getattr(GlobalBlacklist, name)) for name in _AUDITED))
             )
+            lifted = result.mappings().all()
+            for row in lifted:
+                await record_audit(
+                    session,
+                    AuditAction.BLACKLIST_REMOVE,
+                    AuditEntity.GLOBAL_BLACKLIST,
+                    _entity_id(kind, target_id),
+                    guild_id=None,
+                    before=dict(row),
+                )
             self._stale(session, blacklist_key(kind))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(lifted)
+
+    @staticmethod
+    async def _live_entry(session: AsyncSession, target: BlacklistTarget, target_id: int) -> dict[str, Any]:
+        stmt = (
+            select(*(col(getattr(GlobalBlacklist, name)) for name in _AUDITED))
+            .where(
+                col(GlobalBlacklist.target) == target,
+                col(GlobalBlacklist.target_id) == target_id,
+                live(GlobalBlacklist),
+            )
+            .with_for_update()
+        )
+        row = (await session.execute(stmt)).mappings().one_or_none()
+        return {} if row is None else dict(row)
 
     async def is_blacklisted(
         self, target: BlacklistTarget | str, target_id: int, *, now: datetime | None = None

@@ -15,8 +15,10 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.blacklist import BlacklistController
 from guildbase.controllers.guild_config import GuildConfigController, guild_cache_keys
 from guildbase.controllers.members import MemberController
+from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns
 from guildbase.db.validation import moment, snowflake, validate
+from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import (
     Guild,
     GuildBase,
@@ -25,6 +27,9 @@ from guildbase.models.core import (
 )
 
 __all__ = ["BlacklistController", "GuildConfigController", "GuildController", "MemberController"]
+
+
+_GUILD_FIELDS = ("name", "joined_at", "left_at")
 
 
 class GuildController(Controller):
@@ -47,7 +52,18 @@ class GuildController(Controller):
             },
         ).returning(Guild)
         async with self._write() as session:
+            before = await locked_values(session, Guild, _GUILD_FIELDS, guild_id=checked.guild_id)
             guild = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            after = {name: getattr(guild, name) for name in _GUILD_FIELDS}
+            await record_audit(
+                session,
+                AuditAction.GUILD_JOIN,
+                AuditEntity.GUILD,
+                guild.guild_id,
+                guild_id=guild.guild_id,
+                before=before,
+                after=after,
+            )
             await session.execute(
                 insert(GuildConfig)
                 .values(guild_id=checked.guild_id, **actor_columns(GuildConfig, "insert"))
@@ -63,8 +79,21 @@ class GuildController(Controller):
                 update(Guild)
                 .where(col(Guild.guild_id) == guild_id, col(Guild.left_at).is_(None))
                 .values(left_at=func.now())
+                .returning(col(Guild.left_at))
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            left_at = result.scalar_one_or_none()
+            if left_at is None:
+                return False
+            await record_audit(
+                session,
+                AuditAction.GUILD_LEAVE,
+                AuditEntity.GUILD,
+                guild_id,
+                guild_id=guild_id,
+                before={"left_at": None},
+                after={"left_at": left_at},
+            )
+            return True
 
     async def get(self, guild_id: int) -> GuildRead | None:
         """The guild, or None if the bot never joined it."""
@@ -74,9 +103,14 @@ class GuildController(Controller):
             return None if guild is None else GuildRead.model_validate(guild)
 
     async def delete(self, guild_id: int) -> bool:
-        """Delete the guild and, by cascade, every guild-scoped row."""
+        """Delete the guild and, by cascade, every guild-scoped row; the audit log keeps the deletion."""
         guild_id = snowflake("guild_id", guild_id)
         async with self._write() as session:
+            before = await locked_values(session, Guild, _GUILD_FIELDS, guild_id=guild_id)
             result = await session.execute(delete(Guild).where(col(Guild.guild_id) == guild_id))
+            if result.rowcount:  # type: ignore[attr-defined]
+                await record_audit(
+                    session, AuditAction.GUILD_DELETE, AuditEntity.GUILD, guild_id, guild_id=guild_id, before=before
+                )
             self._stale(session, *guild_cache_keys(guild_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller, UnitOfWork
+from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
 from guildbase.db.stale import stale_keys
 from guildbase.db.validation import changes_of, flag, snowflake, validate, validate_enum
 from guildbase.errors import NotFoundError, ValidationError
+from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import (
     DEFAULT_FEATURES,
     MAX_EXTRA_PREFIXES,
@@ -110,14 +112,18 @@ class GuildConfigController(Controller):
         values = checked.model_dump(include=set(given))
         if not values:
             return await self.get(guild_id)
+        changed = dict(values)
         values |= {"updated_at": func.now(), **actor_columns(GuildConfig, "update")}
         async with self._write() as session:
+            before = await locked_values(session, GuildConfig, changed, guild_id=guild_id)
             stmt = (
                 update(GuildConfig).where(col(GuildConfig.guild_id) == guild_id).values(**values).returning(GuildConfig)
             )
             config = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
             if config is None:
                 raise _no_config(guild_id)
+            after = {name: getattr(config, name) for name in changed}
+            await _audit_config(session, AuditAction.CONFIG_UPDATE, guild_id, before, after)
             self._stale(session, config_key(guild_id))
             return GuildConfigRead.model_validate(config)
 
@@ -146,8 +152,11 @@ class GuildConfigController(Controller):
                     "extra_prefixes", "max_items", f"at most {MAX_EXTRA_PREFIXES} extra prefixes; remove one first"
                 )
             checked = validate(GuildConfigUpdate, {"extra_prefixes": [*config.extra_prefixes, prefix]})
+            before = {"extra_prefixes": list(config.extra_prefixes)}
             config.extra_prefixes = checked.extra_prefixes
             await session.flush()
+            after = {"extra_prefixes": list(config.extra_prefixes)}
+            await _audit_config(session, AuditAction.PREFIX_ADD, guild_id, before, after)
             self._stale(session, config_key(guild_id))
             return [config.prefix, *config.extra_prefixes]
 
@@ -160,8 +169,11 @@ class GuildConfigController(Controller):
             if prefix not in config.extra_prefixes:
                 msg = f"prefix: {prefix!r} is not an extra prefix of guild {guild_id}"
                 raise NotFoundError(msg)
+            before = {"extra_prefixes": list(config.extra_prefixes)}
             config.extra_prefixes = [p for p in config.extra_prefixes if p != prefix]
             await session.flush()
+            after = {"extra_prefixes": list(config.extra_prefixes)}
+            await _audit_config(session, AuditAction.PREFIX_REMOVE, guild_id, before, after)
             self._stale(session, config_key(guild_id))
             return [config.prefix, *config.extra_prefixes]
 
@@ -185,7 +197,17 @@ class GuildConfigController(Controller):
             },
         )
         async with self._write() as session:
+            was = await locked_values(session, GuildFeature, ["is_enabled"], guild_id=guild_id, feature=checked)
             await session.execute(upsert)
+            await record_audit(
+                session,
+                AuditAction.FEATURE_SET,
+                AuditEntity.GUILD_FEATURE,
+                checked.value,
+                guild_id=guild_id,
+                before=was or {"is_enabled": DEFAULT_FEATURES[checked]},
+                after={"is_enabled": enabled},
+            )
             self._stale(session, features_key(guild_id))
             return await _feature_rows(session, guild_id)
 
@@ -228,6 +250,14 @@ async def _feature_rows(session: AsyncSession, guild_id: int) -> dict[Feature, b
         select(col(GuildFeature.feature), col(GuildFeature.is_enabled)).where(col(GuildFeature.guild_id) == guild_id)
     )
     return DEFAULT_FEATURES | {Feature(feature): bool(enabled) for feature, enabled in rows}
+
+
+async def _audit_config(
+    session: AsyncSession, action: AuditAction, guild_id: int, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> None:
+    await record_audit(
+        session, action, AuditEntity.GUILD_CONFIG, guild_id, guild_id=guild_id, before=before, after=after
+    )
 
 
 def _no_config(guild_id: int) -> NotFoundError:

@@ -14,9 +14,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns, stamp
 from guildbase.db.validation import changes_of, integer, number, snowflake, validate, validate_enum
 from guildbase.errors import ValidationError, shown
+from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.levels import (
     MAX_MULTIPLIER,
     MAX_REWARD_LEVEL,
@@ -33,6 +35,11 @@ from guildbase.models.levels import (
 )
 
 __all__ = ["LevelRules"]
+
+
+def _multiplier_id(kind: MultiplierKind, target_id: int) -> str:
+    """``role:<id>`` / ``channel:<id>``: the audit entity ID of one multiplier."""
+    return f"{kind.value}:{target_id}"
 
 
 class LevelRules(Controller):
@@ -76,6 +83,16 @@ class LevelRules(Controller):
             stamp(row, "update")  # also when nothing changed: the call is the latest write
             await session.flush()
             await session.refresh(row)
+            after = LevelConfigFields.model_validate(row).model_dump()
+            await record_audit(
+                session,
+                AuditAction.LEVEL_CONFIG,
+                AuditEntity.LEVEL_CONFIG,
+                guild_id,
+                guild_id=guild_id,
+                before=current,
+                after=after,
+            )
             return LevelConfigRead.model_validate(row)
 
     async def set_multiplier(
@@ -95,21 +112,47 @@ class LevelRules(Controller):
         upsert = stmt.on_conflict_do_update(
             index_elements=["guild_id", "kind", "target_id"], set_={"multiplier": stmt.excluded.multiplier}
         ).returning(LevelMultiplier)
+        key = {"guild_id": checked.guild_id, "kind": checked.kind, "target_id": checked.target_id}
         async with self._write() as session:
+            before = await locked_values(session, LevelMultiplier, ("multiplier",), **key)
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            await record_audit(
+                session,
+                AuditAction.LEVEL_MULTIPLIER_SET,
+                AuditEntity.LEVEL_MULTIPLIER,
+                _multiplier_id(checked.kind, checked.target_id),
+                guild_id=checked.guild_id,
+                before=before,
+                after={"multiplier": row.multiplier},
+            )
             return LevelMultiplierRead.model_validate(row)
 
     async def remove_multiplier(self, guild_id: int, kind: MultiplierKind | str, target_id: int) -> bool:
         """Drop a multiplier (the factor goes back to 1)."""
         checked_kind = validate_enum("kind", MultiplierKind, kind)
         guild_id, target_id = snowflake("guild_id", guild_id), snowflake("target_id", target_id)
-        stmt = delete(LevelMultiplier).where(
-            col(LevelMultiplier.guild_id) == guild_id,
-            col(LevelMultiplier.kind) == checked_kind,
-            col(LevelMultiplier.target_id) == target_id,
+        stmt = (
+            delete(LevelMultiplier)
+            .where(
+                col(LevelMultiplier.guild_id) == guild_id,
+                col(LevelMultiplier.kind) == checked_kind,
+                col(LevelMultiplier.target_id) == target_id,
+            )
+            .returning(col(LevelMultiplier.multiplier))
         )
         async with self._write() as session:
-            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+            removed = (await session.execute(stmt)).scalar_one_or_none()
+            if removed is None:
+                return False
+            await record_audit(
+                session,
+                AuditAction.LEVEL_MULTIPLIER_REMOVE,
+                AuditEntity.LEVEL_MULTIPLIER,
+                _multiplier_id(checked_kind, target_id),
+                guild_id=guild_id,
+                before={"multiplier": removed},
+            )
+            return True
 
     async def multipliers(self, guild_id: int) -> list[LevelMultiplierRead]:
         """Every multiplier of the guild, roles first."""
@@ -135,15 +178,42 @@ class LevelRules(Controller):
             set_={"role_id": stmt.excluded.role_id, **actor_columns(LevelRole, "update"), "updated_at": func.now()},
         ).returning(LevelRole)
         async with self._write() as session:
+            before = await locked_values(
+                session, LevelRole, ("role_id",), guild_id=checked.guild_id, level=checked.level
+            )
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            await record_audit(
+                session,
+                AuditAction.LEVEL_ROLE_SET,
+                AuditEntity.LEVEL_ROLE,
+                checked.level,
+                guild_id=checked.guild_id,
+                before=before,
+                after={"role_id": row.role_id},
+            )
             return LevelRoleRead.model_validate(row)
 
     async def remove_level_role(self, guild_id: int, level: int) -> bool:
         """Stop rewarding a role at ``level``; members keep roles they already have."""
         guild_id, level = snowflake("guild_id", guild_id), integer("level", level, minimum=1, maximum=MAX_REWARD_LEVEL)
-        stmt = delete(LevelRole).where(col(LevelRole.guild_id) == guild_id, col(LevelRole.level) == level)
+        stmt = (
+            delete(LevelRole)
+            .where(col(LevelRole.guild_id) == guild_id, col(LevelRole.level) == level)
+            .returning(col(LevelRole.role_id))
+        )
         async with self._write() as session:
-            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+            removed = (await session.execute(stmt)).scalar_one_or_none()
+            if removed is None:
+                return False
+            await record_audit(
+                session,
+                AuditAction.LEVEL_ROLE_REMOVE,
+                AuditEntity.LEVEL_ROLE,
+                level,
+                guild_id=guild_id,
+                before={"role_id": removed},
+            )
+            return True
 
     async def level_roles(self, guild_id: int) -> list[LevelRoleRead]:
         """The guild's reward roles by level."""

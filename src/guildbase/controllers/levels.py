@@ -19,6 +19,7 @@ from sqlmodel import col
 from guildbase.controllers.features import gated
 from guildbase.controllers.level_rules import LevelRules
 from guildbase.controllers.xp_award import AWARD, award_params, award_result
+from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns
 from guildbase.db.unit_of_work import after_commit
 from guildbase.db.validation import (
@@ -32,6 +33,7 @@ from guildbase.db.validation import (
     validate,
 )
 from guildbase.errors import ValidationError, shown
+from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import Feature
 from guildbase.models.levels import (
     MAX_ROLE_IDS,
@@ -189,7 +191,19 @@ class LevelsController(LevelRules):
             },
         ).returning(MemberLevel)
         async with self._write() as session:
+            before = await locked_values(
+                session, MemberLevel, ("xp", "level"), guild_id=checked.guild_id, user_id=checked.user_id
+            )
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            await record_audit(
+                session,
+                AuditAction.XP_SET,
+                AuditEntity.MEMBER_LEVEL,
+                checked.user_id,
+                guild_id=checked.guild_id,
+                before=before or {"xp": 0, "level": 0},
+                after={"xp": row.xp, "level": row.level},
+            )
             after_commit(session, partial(self._db.leaderboards.invalidate, checked.guild_id))
             return MemberLevelRead.model_validate(row)
 
@@ -213,8 +227,14 @@ class LevelsController(LevelRules):
         async with self._write() as session:
             result = await session.execute(stmt)
             await session.execute(days)
+            reset = int(result.rowcount)  # type: ignore[attr-defined]
+            if reset:  # one row per call: a member, or (user_id=None) the whole guild
+                entity, entity_id = (AuditEntity.GUILD, guild_id) if user is None else (AuditEntity.MEMBER_LEVEL, user)
+                await record_audit(
+                    session, AuditAction.XP_RESET, entity, entity_id, guild_id=guild_id, after={"members_reset": reset}
+                )
             after_commit(session, partial(self._db.leaderboards.invalidate, guild_id))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return reset
 
     async def blacklist(self, guild_id: int, user_id: int) -> MemberLevelRead:
         """Stop a member from earning XP and take them off the leaderboard (XP is kept)."""
@@ -234,7 +254,17 @@ class LevelsController(LevelRules):
             set_={"is_blacklisted": blacklisted, **actor_columns(MemberLevel, "update"), "updated_at": func.now()},
         ).returning(MemberLevel)
         async with self._write() as session:
+            was = await locked_values(session, MemberLevel, ("is_blacklisted",), guild_id=guild_id, user_id=user_id)
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            await record_audit(
+                session,
+                AuditAction.XP_BLACKLIST if blacklisted else AuditAction.XP_UNBLACKLIST,
+                AuditEntity.MEMBER_LEVEL,
+                user_id,
+                guild_id=guild_id,
+                before=was or {"is_blacklisted": False},
+                after={"is_blacklisted": row.is_blacklisted},
+            )
             if blacklisted:
                 after_commit(session, partial(self._db.leaderboards.forget_member, guild_id, user_id))
             else:

@@ -1,5 +1,8 @@
 """Logs rules: record executed commands (buffered, binary COPY), report usage, keep partitions.
 
+The error log (``record_error``, ``top_errors``, ``recent_errors``) is
+inherited from ``controllers.error_log``, so ``db.logs`` keeps one face.
+
 ``db.logs.record_command(…)`` validates one command execution and hands it to
 ``db.logs.command_writer``, a ``BufferedWriter`` that writes batches with one
 binary ``COPY`` plus one rollup upsert per transaction. A row outside every
@@ -15,7 +18,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
-from guildbase.controllers.base import Controller, UnitOfWork
+from guildbase.controllers.base import UnitOfWork
+from guildbase.controllers.error_log import ErrorLogging
 from guildbase.db.bulk import BufferedWriter, Row
 from guildbase.db.fast import prepare, translating
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
@@ -162,11 +166,13 @@ def _months(rows: Sequence[Row]) -> list[date]:
     return sorted({row[0].astimezone(UTC).date().replace(day=1) for row in rows})
 
 
-class LogController(Controller):
-    """Command usage: a buffered writer, recent rows, daily reports, partition maintenance."""
+class LogController(ErrorLogging):
+    """Command usage (a buffered writer, recent rows, daily reports, partitions) and the error log."""
 
-    def __init__(self, db: UnitOfWork, *, batch_size: int = 2000, max_pending: int = 50_000) -> None:
-        super().__init__(db)
+    def __init__(
+        self, db: UnitOfWork, *, batch_size: int = 2000, max_pending: int = 50_000, max_error_samples: int = 20
+    ) -> None:
+        super().__init__(db, max_samples=max_error_samples)
         self._batch_size = batch_size
         self._max_pending = max_pending
         self._writer: BufferedWriter | None = None
@@ -217,13 +223,18 @@ class LogController(Controller):
             await writer.put(row)
 
     async def flush(self) -> int:
-        """Write the queued command rows now; returns how many were written."""
-        return 0 if self._writer is None else await self._writer.flush()
+        """Write the queued command and error rows now; returns how many were written."""
+        written = 0
+        for writer in (self._writer, self._error_writer):
+            if writer is not None:
+                written += await writer.flush()
+        return written
 
     async def close(self) -> None:
-        """Write every queued row and stop accepting more (``Database.close`` calls this)."""
-        if self._writer is not None:
-            await self._writer.close()
+        """Write every queued command and error row and stop accepting more (``Database.close`` calls this)."""
+        for writer in (self._writer, self._error_writer):
+            if writer is not None:
+                await writer.close()
 
     async def write_commands(self, rows: Sequence[Row]) -> None:
         """One batch: binary COPY into ``command_log`` and the rollup upsert, in one transaction.

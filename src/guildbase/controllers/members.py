@@ -5,7 +5,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.validation import flag, optional_text, snowflake, validate
+from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import (
     REASON_MAX_LENGTH,
     DiscordUser,
@@ -15,6 +17,9 @@ from guildbase.models.core import (
 )
 
 __all__ = ["MemberController"]
+
+
+_BLACKLIST_FIELDS = ("is_blacklisted", "blacklist_reason")
 
 
 class MemberController(Controller):
@@ -67,6 +72,7 @@ class MemberController(Controller):
         checked = MemberBase(guild_id=guild_id, user_id=user_id, is_blacklisted=blacklisted, blacklist_reason=reason)
         async with self._write() as session:
             await session.execute(insert(DiscordUser).values(user_id=checked.user_id).on_conflict_do_nothing())
+            before = await locked_values(session, Member, _BLACKLIST_FIELDS, guild_id=guild_id, user_id=user_id)
             stmt = insert(Member).values(
                 guild_id=checked.guild_id,
                 user_id=checked.user_id,
@@ -82,6 +88,16 @@ class MemberController(Controller):
                 },
             ).returning(Member)
             member = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            await record_audit(
+                session,
+                AuditAction.MEMBER_BLACKLIST,
+                AuditEntity.MEMBER,
+                user_id,
+                guild_id=guild_id,
+                before=before or {"is_blacklisted": False},
+                after={name: getattr(member, name) for name in _BLACKLIST_FIELDS},
+                reason=reason,
+            )
             return MemberRead.model_validate(member)
 
     async def is_blacklisted(self, guild_id: int, user_id: int) -> bool:

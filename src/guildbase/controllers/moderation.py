@@ -24,8 +24,9 @@ Guarantees:
 - Restrictions: jailed / snippet-banned / poll-banned is the latest non-voided
   case of the pair (by number) being the restricting one, still active. A timed
   JAIL whose expiry has been handled (``expired``) no longer restricts.
-- Every reason edit, void and expiry is written to ``moderation_change`` in
-  the same transaction as the change itself.
+- Every creation, reason edit, void, expiry, processing and mod-log link is
+  written to ``audit_log`` (``db.audit.record_audit``) in the same transaction
+  as the change itself; ``changes()`` reads it back.
 """
 
 import json
@@ -38,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _record
+from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _trail
 from guildbase.controllers.moderation_queries import (
     _ACTIVE,
     history_query,
@@ -52,6 +53,8 @@ from guildbase.controllers.moderation_queries import (
     type_query,
 )
 from guildbase.controllers.notes import NoteController, notes_query
+from guildbase.db.audit import audited_insert, record_audit
+from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
 from guildbase.db.numbering import numbered_insert
@@ -70,6 +73,7 @@ from guildbase.db.validation import (
     validate_enum,
 )
 from guildbase.errors import ConflictError, ValidationError
+from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
     CASE_EXPIRY,
@@ -84,9 +88,6 @@ from guildbase.models.moderation import (
     CaseStatus,
     CaseSummary,
     CaseType,
-    ChangeAction,
-    ModerationChange,
-    ModerationChangeRead,
     Restriction,
 )
 from guildbase.services.cache import ModelCodec
@@ -146,6 +147,18 @@ def _case_values(checked: CaseCreate) -> dict[str, Any]:
     return checked.model_dump(mode="python") | actor_columns(Case, "insert")
 
 
+async def _audit_created(unit: AsyncSession, created: CaseRead) -> None:
+    after = created.model_dump(include=set(_CREATED_FIELDS))
+    await record_audit(
+        unit, AuditAction.CASE_CREATE, AuditEntity.CASE, created.case_id, guild_id=created.guild_id, after=after
+    )
+
+
+_CREATED_FIELDS = ("number", "type", "user_id", "moderator_id", "reason", "role_ids", "expires_at", "details")
+CREATE_CASE_AUDITED = audited_insert(CREATE_CASE, AuditAction.CASE_CREATE, AuditEntity.CASE, "case_id", _CREATED_FIELDS)
+"""``CREATE_CASE`` with the creation's audit row, still one statement (``cases.create``'s hot path)."""
+
+
 class CaseController(Controller):
     """Numbered moderation cases: create, read, edit the reason, void, expire."""
 
@@ -189,9 +202,9 @@ class CaseController(Controller):
         if checked.expires_at is not None:  # its expiry job commits with it: the in-transaction path
             async with self._write() as session:
                 return await self.create_in(session, checked)
-        # One statement (number + insert), so no explicit transaction is needed.
+        # One statement (number + insert + audit row), so no explicit transaction is needed.
         async with self._fast(transaction=False) as unit:
-            row = await CREATE_CASE.fetchrow(unit.connection, _case_values(checked))  # errors arrive translated
+            row = await CREATE_CASE_AUDITED.fetchrow(unit.connection, _case_values(checked))  # errors arrive translated
             self._stale(unit, summary_key(checked.guild_id, checked.user_id))
         return CaseRead.model_validate(row)
 
@@ -204,6 +217,7 @@ class CaseController(Controller):
         """
         session, checked = unit_of_work(session), instance("checked", checked, CaseCreate)
         created = CaseRead.model_validate(await CREATE_CASE.execute_in(session, _case_values(checked)))
+        await _audit_created(session, created)
         if created.expires_at is not None and created.type in CASE_EXPIRY:
             await self._db.jobs.enqueue_in(
                 session,
@@ -320,7 +334,7 @@ class CaseController(Controller):
         actor = _actor(actor_id)
         async with self._write() as session:
             case = await self._locked(session, guild_id, number)
-            await _change(session, case, ChangeAction.CASE_REASON, "reason", checked.reason, actor=actor)
+            await _change(session, case, AuditAction.CASE_REASON, "reason", checked.reason, actor=actor)
             return CaseRead.model_validate(case)
 
     async def void(self, guild_id: int, number: int, *, actor_id: int | None = None) -> CaseRead:
@@ -337,7 +351,7 @@ class CaseController(Controller):
                 raise ConflictError(f"case #{number}: is already voided")
             if case.type in CASE_EXPIRY:  # a voided case never expires: its job goes now
                 await self._db.jobs.cancel_in(session, CASE_EXPIRY[case.type], str(case.case_id))
-            await _change(session, case, ChangeAction.CASE_VOID, "status", CaseStatus.VOIDED, actor=actor)
+            await _change(session, case, AuditAction.CASE_VOID, "status", CaseStatus.VOIDED, actor=actor)
             self._stale(session, summary_key(guild_id, case.user_id))
             return CaseRead.model_validate(case)
 
@@ -347,24 +361,20 @@ class CaseController(Controller):
         message_id = snowflake("message_id", message_id)
         async with self._write() as session:
             case = await self._locked(session, guild_id, number)
-            case.mod_log_message_id = message_id
-            await session.flush()
-            await session.refresh(case)
+            await _change(
+                session, case, AuditAction.CASE_MOD_LOG, "mod_log_message_id", message_id, actor=current_actor()
+            )
             return CaseRead.model_validate(case)
 
-    async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
-        """Every recorded change to a case, oldest first."""
+    async def changes(self, guild_id: int, number: int) -> list[AuditLogRead]:
+        """Every recorded change to a case after its creation (its audit rows), oldest first."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._write() as session:
             case = await self._find(session, guild_id, number)
             if case is None:
                 raise _missing("case", guild_id, number)
-            stmt = (
-                select(ModerationChange)
-                .where(col(ModerationChange.case_id) == case.case_id)
-                .order_by(col(ModerationChange.change_id))
-            )
-            return [ModerationChangeRead.model_validate(row) for row in await session.scalars(stmt)]
+            assert case.case_id is not None  # noqa: S101 - a loaded case has its key
+            return await _trail(session, AuditEntity.CASE, case.case_id)
 
     # -- restrictions ---------------------------------------------------------------
     async def restrictions(self, guild_id: int, user_id: int) -> dict[Restriction, bool]:
@@ -425,14 +435,15 @@ class CaseController(Controller):
         if row is None:
             await self._require(session, guild_id, number)
             return None
-        await _record(
+        await record_audit(
             session,
-            guild_id,
-            ChangeAction.CASE_EXPIRE,
-            {"status": CaseStatus.ACTIVE.value},
-            {"status": CaseStatus.EXPIRED.value},
-            actor_id=actor,
-            case_id=row.case_id,
+            AuditAction.CASE_EXPIRE,
+            AuditEntity.CASE,
+            row.case_id,
+            guild_id=guild_id,
+            before={"status": CaseStatus.ACTIVE},
+            after={"status": CaseStatus.EXPIRED},
+            actor=actor,
         )
         self._stale(session, summary_key(guild_id, row.user_id))
         return int(row.user_id)
@@ -452,8 +463,19 @@ class CaseController(Controller):
             .where(col(Case.guild_id) == guild_id, col(Case.number) == number)
             .where(col(Case.processed_at).is_(None))
             .values(processed_at=func.now(), updated_at=func.now(), **actor_columns(Case, "update"))
+            .returning(col(Case.case_id), col(Case.processed_at))
         )
-        if (await session.execute(stmt)).rowcount:  # type: ignore[attr-defined]
+        row = (await session.execute(stmt)).one_or_none()
+        if row is not None:
+            await record_audit(
+                session,
+                AuditAction.CASE_PROCESSED,
+                AuditEntity.CASE,
+                row.case_id,
+                guild_id=guild_id,
+                before={"processed_at": None},
+                after={"processed_at": row.processed_at},
+            )
             return True
         await self._require(session, guild_id, number)
         return False

@@ -14,16 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
-from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _record
+from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _trail
 from guildbase.controllers.moderation_queries import _page
+from guildbase.db.audit import audited_insert, record_audit
 from guildbase.db.mixins import actor_columns, live
 from guildbase.db.numbering import numbered_insert
 from guildbase.db.validation import optional_positive, page_limit, positive, snowflake, validate
+from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
 from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
-    ChangeAction,
-    ModerationChange,
-    ModerationChangeRead,
     Note,
     NoteCreate,
     NoteEdit,
@@ -34,6 +33,10 @@ __all__ = ["CREATE_NOTE", "NoteController", "notes_query"]
 
 CREATE_NOTE = numbered_insert(Note, CounterKind.NOTE)
 """The guild's next note number and the note, in one statement."""
+CREATE_NOTE_AUDITED = audited_insert(
+    CREATE_NOTE, AuditAction.NOTE_CREATE, AuditEntity.NOTE, "note_id", ("number", "user_id", "moderator_id", "content")
+)
+"""``CREATE_NOTE`` with the creation's audit row, still one statement."""
 
 
 def notes_query(guild_id: int, user_id: int, *, limit: int = 25, before: int | None = None) -> Select[Note]:
@@ -51,8 +54,8 @@ class NoteController(Controller):
             NoteCreate, {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id, "content": content}
         )
         values = checked.model_dump(mode="python") | actor_columns(Note, "insert")
-        async with self._fast(transaction=False) as unit:  # one statement: number + insert
-            return NoteRead.model_validate(await CREATE_NOTE.fetchrow(unit.connection, values))
+        async with self._fast(transaction=False) as unit:  # one statement: number + insert + audit row
+            return NoteRead.model_validate(await CREATE_NOTE_AUDITED.fetchrow(unit.connection, values))
 
     async def get(self, guild_id: int, number: int) -> NoteRead | None:
         """Note ``number`` of the guild, or None (also when deleted)."""
@@ -79,7 +82,7 @@ class NoteController(Controller):
         actor = _actor(actor_id)
         async with self._write() as session:
             note = await self._locked(session, guild_id, number)
-            await _change(session, note, ChangeAction.NOTE_EDIT, "content", checked.content, actor=actor)
+            await _change(session, note, AuditAction.NOTE_EDIT, "content", checked.content, actor=actor)
             return NoteRead.model_validate(note)
 
     async def delete(self, guild_id: int, number: int, *, actor_id: int | None = None) -> bool:
@@ -91,30 +94,29 @@ class NoteController(Controller):
             if note is None:
                 return False
             note.mark_deleted(actor=actor)
-            await _record(
+            assert note.note_id is not None  # noqa: S101 - a loaded note has its key
+            await session.flush()
+            await record_audit(
                 session,
-                guild_id,
-                ChangeAction.NOTE_DELETE,
-                {"content": note.content, "deleted": False},
-                {"deleted": True},
-                actor_id=actor,
-                note_id=note.note_id,
+                AuditAction.NOTE_DELETE,
+                AuditEntity.NOTE,
+                note.note_id,
+                guild_id=guild_id,
+                before={"content": note.content, "deleted": False},
+                after={"deleted": True},
+                actor=actor,
             )
             return True
 
-    async def changes(self, guild_id: int, number: int) -> list[ModerationChangeRead]:
+    async def changes(self, guild_id: int, number: int) -> list[AuditLogRead]:
         """Every recorded change to a note (deleted notes included), oldest first."""
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         async with self._write() as session:
             note = await self._find(session, guild_id, number, include_deleted=True)
             if note is None:
                 raise _missing("note", guild_id, number)
-            stmt = (
-                select(ModerationChange)
-                .where(col(ModerationChange.note_id) == note.note_id)
-                .order_by(col(ModerationChange.change_id))
-            )
-            return [ModerationChangeRead.model_validate(row) for row in await session.scalars(stmt)]
+            assert note.note_id is not None  # noqa: S101
+            return await _trail(session, AuditEntity.NOTE, note.note_id)
 
     @staticmethod
     async def _find(

@@ -5,13 +5,16 @@ from typing import Any
 
 from sqlalchemy import RowMapping, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.features import gated
+from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns
 from guildbase.db.validation import changes_of, optional_snowflake, snowflake, validate
 from guildbase.errors import NotFoundError, ValidationError
+from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import Feature
 from guildbase.models.starboard import (
     Starboard,
@@ -81,6 +84,18 @@ LEFT JOIN starboard_entry AS current ON current.guild_id = :guild_id AND current
 """)
 
 
+async def _audit(session: AsyncSession, guild_id: int, before: dict[str, Any], after: dict[str, Any]) -> None:
+    await record_audit(
+        session,
+        AuditAction.STARBOARD_CONFIG,
+        AuditEntity.STARBOARD,
+        guild_id,
+        guild_id=guild_id,
+        before=before,
+        after=after,
+    )
+
+
 class StarboardController(Controller):
     """A guild's starboard: settings, stars (idempotent, race-free counts) and posted entries."""
 
@@ -100,9 +115,11 @@ class StarboardController(Controller):
                 .returning(Starboard)
             )
             async with self._write() as session:
+                before = await locked_values(session, Starboard, values, guild_id=guild_id)
                 row = (await session.scalars(change, execution_options={"populate_existing": True})).one_or_none()
                 if row is None:
                     raise ValidationError.single("channel_id", "missing", "is required to create a starboard")
+                await _audit(session, guild_id, before, {name: getattr(row, name) for name in values})
                 return StarboardRead.model_validate(row)
         stmt = insert(Starboard).values(guild_id=guild_id, **values, **actor_columns(Starboard, "insert"))
         upsert = stmt.on_conflict_do_update(
@@ -114,7 +131,9 @@ class StarboardController(Controller):
             },
         ).returning(Starboard)
         async with self._write() as session:
+            before = await locked_values(session, Starboard, values, guild_id=guild_id)
             row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+            await _audit(session, guild_id, before, {name: getattr(row, name) for name in values})
             return StarboardRead.model_validate(row)
 
     async def get_config(self, guild_id: int) -> StarboardRead | None:

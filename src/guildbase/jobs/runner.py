@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.controllers.jobs import LEASE_EXPIRED_ERROR
 from guildbase.database import Database
+from guildbase.db.context import AuditSource, audit_context
 from guildbase.db.unit_of_work import after_commit
 from guildbase.jobs.listener import JobListener
 from guildbase.jobs.registry import JobContext, JobRegistry, Registration
@@ -154,8 +155,14 @@ class JobRunner:
 
     # -- one job -----------------------------------------------------------------------
     async def _execute(self, job: JobRead) -> None:
+        """Run one claimed job; its writes are audited with source ``job`` and correlation ``job:<id>``."""
         registration = self.registry.get(job.kind)
         assert registration is not None  # noqa: S101 - only registered kinds are claimed
+        with audit_context(AuditSource.JOB, correlation_id=f"job:{job.job_id}"):
+            await self._attempt(registration, job)
+
+    async def _attempt(self, registration: Registration, job: JobRead) -> None:
+        """One attempt: the handler, then the fenced outcome (audited as the job, see ``_execute``)."""
         context = JobContext(job=job, db=self.db, worker=self.worker)
         try:
             await registration.handler(context)

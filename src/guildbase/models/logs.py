@@ -1,4 +1,4 @@
-"""Logs domain: the command log (append-only, partitioned by month) and its daily rollup.
+"""Logs domain: the command log (append-only, partitioned by month) and its daily rollup; the error log.
 
 Design decisions:
 
@@ -15,6 +15,12 @@ Design decisions:
 - Reports read ``command_stat_daily``, maintained in the same transaction as each
   COPY, so "commands per day per command" over 30 days reads a few thousand
   rollup rows instead of scanning millions of log rows.
+- Errors group by fingerprint (a hash of the exception type and its stack's
+  file and function names, never line numbers or addresses), so one bug is one
+  ``error_group`` row however often it fires. Its ``count``, first and last
+  seen are kept by upsert; ``error_group_daily`` counts per day for reports;
+  ``error_log`` keeps only the newest few samples of each group (bounded,
+  whatever the error rate), with their context. Migration 0010.
 """
 
 from datetime import date, datetime
@@ -102,3 +108,115 @@ class CommandStat(SQLModel):
     uses: int
     failures: int
     average_duration_ms: float
+
+
+# -- error log ---------------------------------------------------------------------------
+ERROR_TYPE_MAX_LENGTH = 200
+ERROR_MESSAGE_MAX_LENGTH = 2000
+TRACEBACK_MAX_LENGTH = 16_000
+ERROR_ID_MAX_LENGTH = 64
+FINGERPRINT_LENGTH = 32
+
+
+class ErrorGroup(SQLModel, table=True):
+    """One kind of error: every occurrence with the same fingerprint (type + normalised stack).
+
+    Kept by upsert from each batch of the error writer: ``count`` and
+    ``last_seen_at`` grow in SQL, so concurrent writers never lose an occurrence.
+    """
+
+    __tablename__ = "error_group"
+    __table_args__ = (
+        CheckConstraint(f"char_length(fingerprint) = {FINGERPRINT_LENGTH}", name="fingerprint_length"),
+        CheckConstraint("count > 0", name="count_positive"),
+        # The groups seen last (the dashboard's error page, newest first).
+        Index("ix_error_group_last_seen_at", "last_seen_at"),
+    )
+
+    fingerprint: str = Field(primary_key=True, sa_type=Text)
+    type: str = Field(sa_type=Text)
+    message: str = Field(sa_type=Text)
+    location: str = Field(sa_type=Text)
+    first_seen_at: datetime = Field(sa_type=UTCDateTimeType)
+    last_seen_at: datetime = Field(sa_type=UTCDateTimeType)
+    count: int = Field(sa_type=BigInteger)
+
+
+class ErrorGroupDaily(SQLModel, table=True):
+    """Occurrences per group per UTC day: what "top errors over a period" sums, never the samples."""
+
+    __tablename__ = "error_group_daily"
+    __table_args__ = (CheckConstraint("count > 0", name="count_positive"),)
+
+    fingerprint: str = Field(primary_key=True, sa_type=Text, foreign_key="error_group.fingerprint", ondelete="CASCADE")
+    day: date = Field(primary_key=True, sa_type=Date)
+    count: int = Field(sa_type=BigInteger)
+
+
+class ErrorLog(SQLModel, table=True):
+    """One sample occurrence of an error group, with its context; the newest few per group are kept.
+
+    No foreign key to ``guild``: like the command log, an error record outlives
+    (and never blocks the deletion of) the guild it happened in.
+    """
+
+    __tablename__ = "error_log"
+    __table_args__ = (
+        # A group's samples, newest first; also what the trim of old samples walks.
+        Index("ix_error_log_fingerprint_error_log_id", "fingerprint", "error_log_id"),
+        Index("ix_error_log_guild_id_created_at", "guild_id", "created_at"),
+        Index("ix_error_log_command_created_at", "command", "created_at"),
+    )
+
+    error_log_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    fingerprint: str = Field(sa_type=Text, foreign_key="error_group.fingerprint", ondelete="CASCADE")
+    created_at: datetime = Field(sa_type=UTCDateTimeType)
+    error_id: str | None = Field(default=None, sa_type=Text)
+    type: str = Field(sa_type=Text)
+    message: str = Field(sa_type=Text)
+    traceback: str = Field(sa_type=Text)
+    process: str = Field(sa_type=Text)
+    shard_id: int | None = Field(default=None, sa_type=Integer)
+    guild_id: Snowflake | None = snowflake_field(default=None, nullable=True)
+    channel_id: Snowflake | None = snowflake_field(default=None, nullable=True)
+    user_id: Snowflake | None = snowflake_field(default=None, nullable=True)
+    command: str | None = Field(default=None, sa_type=Text)
+    context: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb")}
+    )
+
+
+class ErrorLogRead(SQLModel):
+    """A stored sample of an error, as ``db.logs.recent_errors`` returns it."""
+
+    model_config = READ_ONLY
+
+    error_log_id: int
+    fingerprint: str
+    created_at: datetime
+    error_id: str | None
+    type: str
+    message: str
+    traceback: str
+    process: str
+    shard_id: int | None
+    guild_id: Snowflake | None
+    channel_id: Snowflake | None
+    user_id: Snowflake | None
+    command: str | None
+    context: dict[str, Any]
+
+
+class ErrorGroupStat(SQLModel):
+    """One row of the top-errors report: a group and how often it happened in the period."""
+
+    model_config = READ_ONLY
+
+    fingerprint: str
+    type: str
+    message: str
+    location: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    total: int
+    in_period: int

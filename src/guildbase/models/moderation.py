@@ -16,11 +16,10 @@ Design decisions (compared with the legacy ``Case`` / ``Note`` tables):
   own (migration 0008 dropped the retired ``claim_due`` loop's).
 - The legacy ``index(case_number, guild_id)`` duplicated its own unique key and
   is dropped; ``index(case_created_at DESC)`` becomes guild-leading.
-- Changes (reason edits, voids, expiries, note edits and deletes) go to
-  ``moderation_change`` with before/after JSONB and the acting user. A
-  domain-local table, not the generic ``audit_log`` of the later logs issue,
-  because case history must exist (and cascade with the guild) now; the
-  logs issue can mirror or absorb it.
+- Changes (creation, reason edits, voids, expiries, note edits and deletes)
+  go to the generic ``audit_log`` (``models/audit.py``) with before/after
+  JSONB, the acting user and the source; migration 0009 moved the rows of the
+  old domain-local ``moderation_change`` there and dropped it.
 - The JSONB column is ``details`` because ``metadata`` is reserved by
   SQLAlchemy's declarative base.
 - ``user_id`` / ``moderator_id`` carry no foreign key, as in the legacy schema:
@@ -42,7 +41,6 @@ from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.types import (
     READ_ONLY,
     Snowflake,
-    SnowflakeType,
     UTCDateTime,
     UTCDateTimeType,
     any_case,
@@ -82,16 +80,6 @@ class CaseStatus(enum.StrEnum):
     ACTIVE = "active"
     EXPIRED = "expired"
     VOIDED = "voided"
-
-
-class ChangeAction(enum.StrEnum):
-    """What a ``moderation_change`` row records."""
-
-    CASE_REASON = "case_reason"
-    CASE_VOID = "case_void"
-    CASE_EXPIRE = "case_expire"
-    NOTE_EDIT = "note_edit"
-    NOTE_DELETE = "note_delete"
 
 
 class Restriction(enum.StrEnum):
@@ -274,46 +262,6 @@ class NoteRead(NoteBase):
     updated_at: datetime
     deleted_at: datetime | None = None
     updated_by: int | None = None
-
-
-# -- moderation_change ------------------------------------------------------------------
-class ModerationChange(CRUDMixin, table=True):
-    """One recorded change to a case or a note: who, when, and the fields before and after."""
-
-    __tablename__ = "moderation_change"
-    __table_args__ = (
-        CheckConstraint("num_nonnulls(case_id, note_id) = 1", name="one_target"),
-        # Partial: each index serves the history of one kind of target only.
-        Index("ix_moderation_change_case_id", "case_id", "change_id", postgresql_where=text("case_id IS NOT NULL")),
-        Index("ix_moderation_change_note_id", "note_id", "change_id", postgresql_where=text("note_id IS NOT NULL")),
-        Index("ix_moderation_change_guild_id_created_at", "guild_id", "created_at"),
-    )
-
-    change_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: int = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
-    case_id: int | None = Field(default=None, sa_type=BigInteger, foreign_key="mod_case.case_id", ondelete="CASCADE")
-    note_id: int | None = Field(default=None, sa_type=BigInteger, foreign_key="note.note_id", ondelete="CASCADE")
-    action: ChangeAction = Field(sa_type=pg_enum(ChangeAction, "moderation_change_action"))
-    actor_id: int | None = Field(default=None, sa_type=SnowflakeType)
-    before: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
-    after: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
-    created_at: datetime | None = Field(
-        default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
-    )
-
-
-class ModerationChangeRead(SQLModel):
-    model_config = READ_ONLY
-
-    change_id: int
-    guild_id: int
-    case_id: int | None
-    note_id: int | None
-    action: ChangeAction
-    actor_id: int | None
-    before: dict[str, Any]
-    after: dict[str, Any]
-    created_at: datetime
 
 
 class CaseExpiryPayload(pydantic.BaseModel):

@@ -1,0 +1,156 @@
+"""Audit domain: one row for every change to configuration, permissions, cases, tickets or premium.
+
+Design decisions:
+
+- One table for every domain (``audit_log``), written by one helper
+  (``guildbase.db.audit.record_audit``) in the same transaction as the change,
+  so a rolled-back write leaves no row and a committed one always has its row.
+- ``before`` / ``after`` hold the changed fields only (JSONB): an insert has an
+  empty ``before``, a delete an empty ``after``.
+- The entity is a type (``AuditEntity``) and an ID stored as text, because
+  entities are keyed differently: a case by ``case_id``, a feature toggle by
+  its name, a blacklist entry by ``user:<id>``. The conventions are in
+  ``docs/audit.md``.
+- ``guild_id`` has no foreign key, on purpose: the trail must outlive what it
+  records (the row saying who deleted a guild survives the guild). Global
+  changes (the global blacklist) have no guild.
+- ``source`` and ``correlation_id`` come from ``db.context.audit_context``, set
+  once by the adapter (bot command, CLI, job runner, dashboard); a script that
+  sets nothing leaves them NULL.
+- The moderation change trail (``moderation_change`` until migration 0009)
+  lives here: ``db.cases.changes()`` / ``db.notes.changes()`` read it back.
+"""
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from guildbase.db.context import CORRELATION_MAX_LENGTH, AuditSource
+from guildbase.db.types import READ_ONLY, SnowflakeType, UTCDateTimeType, pg_enum
+
+__all__ = [
+    "AUDIT_REASON_MAX_LENGTH",
+    "ENTITY_ID_MAX_LENGTH",
+    "AuditAction",
+    "AuditEntity",
+    "AuditLog",
+    "AuditLogRead",
+    "AuditSource",
+]
+
+AUDIT_REASON_MAX_LENGTH = 512
+ENTITY_ID_MAX_LENGTH = 100
+
+
+class AuditAction(enum.StrEnum):
+    """What an audit row records; the stored label is the value."""
+
+    GUILD_JOIN = "guild_join"
+    GUILD_LEAVE = "guild_leave"
+    GUILD_DELETE = "guild_delete"
+    CONFIG_UPDATE = "config_update"
+    PREFIX_ADD = "prefix_add"
+    PREFIX_REMOVE = "prefix_remove"
+    FEATURE_SET = "feature_set"
+    BLACKLIST_ADD = "blacklist_add"
+    BLACKLIST_REMOVE = "blacklist_remove"
+    MEMBER_BLACKLIST = "member_blacklist"
+    CASE_CREATE = "case_create"
+    CASE_REASON = "case_reason"
+    CASE_VOID = "case_void"
+    CASE_EXPIRE = "case_expire"
+    CASE_PROCESSED = "case_processed"
+    CASE_MOD_LOG = "case_mod_log"
+    NOTE_CREATE = "note_create"
+    NOTE_EDIT = "note_edit"
+    NOTE_DELETE = "note_delete"
+    LEVEL_CONFIG = "level_config"
+    LEVEL_ROLE_SET = "level_role_set"
+    LEVEL_ROLE_REMOVE = "level_role_remove"
+    LEVEL_MULTIPLIER_SET = "level_multiplier_set"
+    LEVEL_MULTIPLIER_REMOVE = "level_multiplier_remove"
+    XP_SET = "xp_set"
+    XP_RESET = "xp_reset"
+    XP_BLACKLIST = "xp_blacklist"
+    XP_UNBLACKLIST = "xp_unblacklist"
+    STARBOARD_CONFIG = "starboard_config"
+
+
+class AuditEntity(enum.StrEnum):
+    """The kind of thing an audit row is about; ``entity_id`` says which one (docs/audit.md)."""
+
+    GUILD = "guild"
+    GUILD_CONFIG = "guild_config"
+    GUILD_FEATURE = "guild_feature"
+    GLOBAL_BLACKLIST = "global_blacklist"
+    MEMBER = "member"
+    CASE = "case"
+    NOTE = "note"
+    MEMBER_LEVEL = "member_level"
+    LEVEL_CONFIG = "level_config"
+    LEVEL_ROLE = "level_role"
+    LEVEL_MULTIPLIER = "level_multiplier"
+    STARBOARD = "starboard"
+
+
+class AuditLog(SQLModel, table=True):
+    """One recorded change: who, through what, to which entity, the changed fields, and why."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(f"char_length(entity_id) BETWEEN 1 AND {ENTITY_ID_MAX_LENGTH}", name="entity_id_length"),
+        CheckConstraint(f"char_length(reason) <= {AUDIT_REASON_MAX_LENGTH}", name="reason_length"),
+        CheckConstraint(
+            f"char_length(correlation_id) BETWEEN 1 AND {CORRELATION_MAX_LENGTH}", name="correlation_id_length"
+        ),
+        # The history of one entity, oldest first (``db.cases.changes``, ``db.audit.for_entity``).
+        Index("ix_audit_log_entity", "entity_type", "entity_id", "audit_id"),
+        # What one person did; partial: rows with nobody acting (jobs, expiry) are never asked for by actor.
+        Index(
+            "ix_audit_log_actor_id_created_at", "actor_id", "created_at", postgresql_where=text("actor_id IS NOT NULL")
+        ),
+        # A guild's changes over a period (the dashboard's audit page).
+        Index("ix_audit_log_guild_id_created_at", "guild_id", "created_at"),
+    )
+
+    audit_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    created_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
+    )
+    guild_id: int | None = Field(default=None, sa_type=SnowflakeType)
+    actor_id: int | None = Field(default=None, sa_type=SnowflakeType)
+    source: AuditSource | None = Field(default=None, sa_type=pg_enum(AuditSource, "audit_source"))
+    action: AuditAction = Field(sa_type=pg_enum(AuditAction, "audit_action"))
+    entity_type: AuditEntity = Field(sa_type=pg_enum(AuditEntity, "audit_entity"))
+    entity_id: str = Field(sa_type=Text)
+    before: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb")}
+    )
+    after: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb")}
+    )
+    reason: str | None = Field(default=None, sa_type=Text)
+    correlation_id: str | None = Field(default=None, sa_type=Text)
+
+
+class AuditLogRead(SQLModel):
+    """An audit row as queries return it; ``before`` / ``after`` hold only the fields that changed."""
+
+    model_config = READ_ONLY
+
+    audit_id: int
+    created_at: datetime
+    guild_id: int | None
+    actor_id: int | None
+    source: AuditSource | None
+    action: AuditAction
+    entity_type: AuditEntity
+    entity_id: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str | None
+    correlation_id: str | None
