@@ -61,7 +61,7 @@ from guildbase.models.levels import (
     RankCard,
     XPAward,
 )
-from guildbase.models.logs import CommandLogRead, CommandStat
+from guildbase.models.logs import CommandLogRead, CommandStat, ErrorGroupStat, ErrorLogRead
 from guildbase.models.moderation import (
     CaseOverview,
     CaseRead,
@@ -101,6 +101,8 @@ __all__ = [
     "CounterKind",
     "Database",
     "DatabaseUnavailableError",
+    "ErrorGroupStat",
+    "ErrorLogRead",
     "Feature",
     "FeatureDisabledError",
     "FieldError",

@@ -91,6 +91,9 @@ async def test_queries_by_actor_and_by_guild_over_a_period_page_newest_first(db:
 
     [listed] = await db.audit.by_actor(ADMIN)
     assert (listed.guild_id, listed.entity_id, listed.reason) == (None, f"user:{USER}", "raid")
+    assert await db.audit.for_entity("global_blacklist", f"USER:{USER}") == [listed]  # text keys are checked too
+    [toggle] = await db.audit.for_entity("guild_feature", "Levels")
+    assert (toggle.before, toggle.after) == ({"is_enabled": True}, {"is_enabled": False})
     moment = listed.created_at
     assert len(await db.audit.for_guild(GUILD, since=moment, until=moment + timedelta(seconds=1))) == 4
     assert await db.audit.for_guild(GUILD, until=moment) == []
@@ -103,6 +106,10 @@ async def test_queries_by_actor_and_by_guild_over_a_period_page_newest_first(db:
         (lambda db: db.audit.for_entity("spaceship", 1), "entity_type"),
         (lambda db: db.audit.for_entity("case", True), "entity_id"),
         (lambda db: db.audit.for_entity("case", ""), "entity_id"),
+        (lambda db: db.audit.for_entity("case", "12"), "entity_id"),
+        (lambda db: db.audit.for_entity("guild_feature", "telepathy"), "entity_id"),
+        (lambda db: db.audit.for_entity("global_blacklist", "moon:1"), "entity_id"),
+        (lambda db: db.audit.for_entity("level_multiplier", "role:0"), "entity_id"),
         (lambda db: db.audit.by_actor(0), "actor_id"),
         (lambda db: db.audit.for_guild(GUILD, limit=0), "limit"),
         (lambda db: db.audit.for_guild(GUILD, before=-1), "before"),

@@ -7,6 +7,7 @@ keyset page, newest first: pass ``before=page[-1].audit_id`` for the next one.
 Each walks one index of ``audit_log`` (``models/audit.py``).
 """
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.db.validation import (
+    BIGINT_MAX,
     integer,
     optional_aware,
     optional_positive,
@@ -22,8 +24,10 @@ from guildbase.db.validation import (
     snowflake,
     validate_enum,
 )
-from guildbase.db.validation import text as checked_text
-from guildbase.models.audit import ENTITY_ID_MAX_LENGTH, AuditEntity, AuditLog, AuditLogRead
+from guildbase.errors import ValidationError, shown
+from guildbase.models.audit import AuditEntity, AuditLog, AuditLogRead
+from guildbase.models.core import BlacklistTarget, Feature
+from guildbase.models.levels import MultiplierKind
 
 __all__ = ["MAX_PAGE", "AuditController"]
 
@@ -38,7 +42,7 @@ class AuditController(Controller):
     ) -> list[AuditLogRead]:
         """Every recorded change to one entity (``("case", case_id)``, ``("guild_feature", "levels")`` …)."""
         kind = validate_enum("entity_type", AuditEntity, entity_type)
-        key = _entity_id(entity_id)
+        key = _entity_id(kind, entity_id)
         stmt = select(AuditLog).where(col(AuditLog.entity_type) == kind, col(AuditLog.entity_id) == key)
         return await self._page(stmt, limit, before)
 
@@ -80,11 +84,32 @@ class AuditController(Controller):
             return [AuditLogRead.model_validate(row) for row in await session.scalars(stmt)]
 
 
-def _entity_id(value: object) -> str:
-    """An entity ID as stored: an integer key's digits, or a text key (``user:<id>``, a feature name)."""
-    if isinstance(value, str):
-        return checked_text("entity_id", value, min_length=1, max_length=ENTITY_ID_MAX_LENGTH)
-    return str(integer("entity_id", value, minimum=0, maximum=2**63 - 1))
+_TEXT_KEYS: dict[AuditEntity, type[enum.Enum] | None] = {
+    AuditEntity.GUILD_FEATURE: None,  # the feature's name
+    AuditEntity.GLOBAL_BLACKLIST: BlacklistTarget,  # ``user:<id>`` / ``guild:<id>``
+    AuditEntity.LEVEL_MULTIPLIER: MultiplierKind,  # ``role:<id>`` / ``channel:<id>``
+}
+
+
+def _entity_id(kind: AuditEntity, value: object) -> str:
+    """An entity ID as stored, checked by its type's convention (docs/audit.md).
+
+    Most entities are keyed by an integer (a snowflake, a ``case_id``, a level);
+    a feature by its name; a blacklist entry or a multiplier by ``<kind>:<id>``.
+    """
+    if kind not in _TEXT_KEYS:
+        return str(integer("entity_id", value, minimum=1, maximum=BIGINT_MAX))
+    if kind is AuditEntity.GUILD_FEATURE:
+        return validate_enum("entity_id", Feature, value).value
+    prefix_enum = _TEXT_KEYS[kind]
+    assert prefix_enum is not None  # noqa: S101 - every other text key has a kind prefix
+    if not isinstance(value, str) or ":" not in value:
+        labels = "|".join(str(member.value) for member in prefix_enum)
+        msg = f"must be '<{labels}>:<id>', got {shown(value)}"
+        raise ValidationError.single("entity_id", "entity_id", msg)
+    prefix, _, target = value.partition(":")
+    member = validate_enum("entity_id", prefix_enum, prefix)
+    return f"{member.value}:{snowflake('entity_id', target)}"
 
 
 def _period(stmt: Select[Any], since: datetime | None, until: datetime | None) -> Select[Any]:

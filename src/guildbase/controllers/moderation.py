@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.controllers.case_create import CREATE_CASE, CREATE_CASE_AUDITED, _audit_created, _case_values
 from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _trail
 from guildbase.controllers.moderation_queries import (
     _ACTIVE,
@@ -53,11 +54,10 @@ from guildbase.controllers.moderation_queries import (
     type_query,
 )
 from guildbase.controllers.notes import NoteController, notes_query
-from guildbase.db.audit import audited_insert, record_audit
+from guildbase.db.audit import record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
-from guildbase.db.numbering import numbered_insert
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     instance,
@@ -74,7 +74,6 @@ from guildbase.db.validation import (
 )
 from guildbase.errors import ConflictError, ValidationError
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
-from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
     CASE_EXPIRY,
     MAX_ROLE_IDS,
@@ -93,6 +92,7 @@ from guildbase.models.moderation import (
 from guildbase.services.cache import ModelCodec
 
 __all__ = [
+    "CREATE_CASE",
     "MAX_PAGE",
     "CaseController",
     "NoteController",
@@ -108,9 +108,6 @@ __all__ = [
     "type_query",
 ]
 
-
-# The per-command path: the guild's next number and the insert in ONE statement.
-CREATE_CASE = numbered_insert(Case, CounterKind.CASE)
 
 _SUMMARY = prepare(
     summary_query(bindparam("guild_id", type_=BigInteger), bindparam("user_id", type_=BigInteger))  # type: ignore[arg-type]
@@ -142,23 +139,6 @@ _HISTORY, _HISTORY_BEFORE = (
 
 
 # -- cases --------------------------------------------------------------------------
-def _case_values(checked: CaseCreate) -> dict[str, Any]:
-    """The row of a new case: the validated fields and the actor columns (the number comes from the counter)."""
-    return checked.model_dump(mode="python") | actor_columns(Case, "insert")
-
-
-async def _audit_created(unit: AsyncSession, created: CaseRead) -> None:
-    after = created.model_dump(include=set(_CREATED_FIELDS))
-    await record_audit(
-        unit, AuditAction.CASE_CREATE, AuditEntity.CASE, created.case_id, guild_id=created.guild_id, after=after
-    )
-
-
-_CREATED_FIELDS = ("number", "type", "user_id", "moderator_id", "reason", "role_ids", "expires_at", "details")
-CREATE_CASE_AUDITED = audited_insert(CREATE_CASE, AuditAction.CASE_CREATE, AuditEntity.CASE, "case_id", _CREATED_FIELDS)
-"""``CREATE_CASE`` with the creation's audit row, still one statement (``cases.create``'s hot path)."""
-
-
 class CaseController(Controller):
     """Numbered moderation cases: create, read, edit the reason, void, expire."""
 
