@@ -40,6 +40,7 @@ from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_com
 from guildbase.errors import NotConnectedError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
+from guildbase.services.epoch import EpochWatch
 from guildbase.services.leaderboard import LeaderboardStore
 from guildbase.services.ratelimit import RateLimiter
 from guildbase.services.redis import create_redis
@@ -130,7 +131,7 @@ class Database:
         self._writer = engines.async_session_factory(self._engine)
         self._readers = [engines.async_session_factory(e) for e in self._replica_engines]
         self._redis = create_redis(self.settings.redis_url)
-        self._services = self._wire(self._redis)
+        self._services = self._wire(self._redis, watch_connections=True)
         await self._services.cache.start_listener()
         if migrate:
             await self.migrate()
@@ -296,15 +297,23 @@ class Database:
         """The Redis half of ``db.leaderboards`` (the controller adds the PostgreSQL half)."""
         return self._require_services().leaderboard_store
 
-    def _wire(self, client: aioredis.Redis) -> _Services:
-        """Build the Redis-backed services for ``client``: one breaker, one command batcher."""
+    def _wire(self, client: aioredis.Redis, *, watch_connections: bool = False) -> _Services:
+        """Build the Redis-backed services for ``client``: one breaker, one command batcher, one epoch.
+
+        ``watch_connections`` (a client this ``Database`` owns) reads the server's
+        epoch on every connection the pool opens, so a Redis restarted from an
+        older dump is recognised before it answers a single command.
+        """
         breaker = CircuitBreaker(self.settings.redis_retry_seconds)
-        cache = CacheService(client, local_ttl=self.settings.local_cache_ttl_seconds, breaker=breaker)
+        epochs = EpochWatch(client, fixed=not self.settings.redis_url)
+        if watch_connections and self.settings.redis_url:
+            epochs.install()
+        cache = CacheService(client, local_ttl=self.settings.local_cache_ttl_seconds, breaker=breaker, epochs=epochs)
         return _Services(
             cache=cache,
             ratelimits=RateLimiter(client if self.settings.redis_url else None, breaker=breaker),
             web_sessions=WebSessionStore(client, ttl=self.settings.web_session_ttl_seconds),
-            leaderboard_store=LeaderboardStore(client, cache.batcher),
+            leaderboard_store=LeaderboardStore(client, cache.batcher, epochs),
         )
 
     @property

@@ -182,7 +182,11 @@ class LeaderboardController(Controller):
 
         if not await self._db.cache.guard(write, fallback=False):
             # The boards missed this award: rebuild them from PostgreSQL once Redis is back.
-            self._db.cache.remember_stale(*_board_keys(guild_id, [span for span, _ in totals.values()]))
+            # (Unknown epoch: no board of this process's Redis boot exists yet, none can be stale.)
+            epoch = self._db.cache.epochs.current
+            if epoch is not None:
+                spans = [span for span, _ in totals.values()]
+                self._db.cache.remember_stale(*_board_keys(guild_id, spans, epoch))
 
     async def forget_member(self, guild_id: int, user_id: int, *, now: datetime | None = None) -> None:
         """Take a member off every current board (blacklisted)."""
@@ -229,8 +233,8 @@ class LeaderboardController(Controller):
         return window(checked, moment("now", now))
 
 
-def _board_keys(guild_id: int, spans: list[PeriodWindow]) -> list[str]:
-    keys = [board_key(guild_id, span) for span in spans]
+def _board_keys(guild_id: int, spans: list[PeriodWindow], epoch: str) -> list[str]:
+    keys = [board_key(guild_id, span, epoch) for span in spans]
     return [*keys, *(key + ":ready" for key in keys)]
 
 
