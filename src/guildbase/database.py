@@ -147,23 +147,48 @@ class Database:
             await connection.commit()
 
     async def close(self) -> None:
-        """Write out buffered log rows, then dispose of every pool and the Redis client."""
-        if self._writer is not None:
-            await self.logs.close()
-        if self._services is not None:
-            await self._services.cache.stop_listener()
-            await self._services.cache.batcher.drain()  # invalidations already queued still reach Redis
-            self._services = None
-        if self._redis is not None:
-            await self._redis.aclose()
-        for engine in [self._engine, *self._replica_engines]:
-            if engine is not None:
-                await engine.dispose()
+        """Write out buffered log rows, then dispose of every pool and the Redis client.
+
+        Everything is closed whatever fails on the way; the first failure is
+        raised after that.
+
+        Raises:
+            RowsLostError: log rows could not be written (PostgreSQL away);
+                ``error.rows`` holds exactly those rows, nothing else does.
+        """
+        failures: list[BaseException] = []
+        steps = [self._close_logs, self._close_services, self._close_redis, self._close_engines]
+        for step in steps:
+            try:
+                await step()
+            except Exception as error:  # noqa: BLE001 - every step runs; the first failure is raised below
+                failures.append(error)
         self._engine = None
         self._writer = None
         self._readers = []
         self._replica_engines = []
         self._redis = None
+        if failures:
+            raise failures[0]
+
+    async def _close_logs(self) -> None:
+        if self._writer is not None:
+            await self.logs.close()
+
+    async def _close_services(self) -> None:
+        services, self._services = self._services, None
+        if services is not None:
+            await services.cache.stop_listener()
+            await services.cache.batcher.drain()  # invalidations already queued still reach Redis
+
+    async def _close_redis(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _close_engines(self) -> None:
+        for engine in [self._engine, *self._replica_engines]:
+            if engine is not None:
+                await engine.dispose()
 
     async def __aenter__(self) -> Self:
         return await self.connect()

@@ -17,7 +17,8 @@ The whole tree::
     ├── SchemaNotAtHeadError      the schema is older or newer than the code
     ├── DatabaseUnavailableError  PostgreSQL could not be reached or started
     ├── NotConnectedError         a facade was used before ``connect()`` or after ``close()``
-    └── WriterClosedError         (``db.bulk``) a buffered writer was closed; rows are refused
+    ├── WriterClosedError         (``db.bulk``) a buffered writer was closed; rows are refused
+    └── RowsLostError             (``db.bulk``) ``close`` could not write buffered rows; ``.rows`` holds them
 """
 
 from collections.abc import Callable

@@ -125,11 +125,19 @@ def page_limit(value: object, maximum: int, *, field: str = "limit") -> int:
 
 
 def aware(field: str, value: object) -> datetime:
-    """A timezone-aware ``datetime``, converted to UTC (the only kind guildbase stores)."""
+    """A timezone-aware ``datetime``, converted to UTC (the only kind guildbase stores).
+
+    A time at the edge of Python's range with an offset (year 1 at +05:00,
+    year 9999 at -05:00) has no UTC equivalent; it is refused by name.
+    """
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         msg = f"must be a timezone-aware datetime (e.g. datetime.now(UTC)), got {shown(value)}"
         raise ValidationError.single(field, "timezone", msg)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        msg = f"must be a time that exists in UTC (years 1-9999 after applying the offset), got {shown(value)}"
+        raise ValidationError.single(field, "range", msg) from None
 
 
 def optional_aware(field: str, value: object) -> datetime | None:
