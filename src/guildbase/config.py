@@ -65,7 +65,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Extra connections under burst load; each is closed again on return (connect churn), so 0.",
     )
-    pool_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a free connection.")
+    pool_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds a call waits for a free connection, then PoolExhaustedError (a bot must not stall).",
+    )
     pool_recycle: int = Field(default=1800, ge=-1, description="Seconds before a connection is replaced (-1: never).")
     pool_pre_ping: bool = Field(
         default=True,

@@ -6,6 +6,7 @@ each public method opens one unit of work through ``session()``.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from typing import Any, Self
 
 import asyncpg
 import redis.asyncio as aioredis
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
@@ -33,11 +35,12 @@ from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
 from guildbase.db import engine as engines
+from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, unavailable
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
-from guildbase.errors import NotConnectedError
+from guildbase.errors import NotConnectedError, PoolExhaustedError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
 from guildbase.services.epoch import EpochWatch
@@ -98,6 +101,9 @@ class Database:
         self._redis: aioredis.Redis | None = None
         self._bound: AsyncConnection | None = None
         self._bound_lock = asyncio.Lock()
+        self._pool_starved = False
+        self.pool_timeouts = 0
+        """How many calls gave up waiting for a pooled connection (``PoolExhaustedError``), for metrics."""
         self.guilds = GuildController(self)
         self.guild_config = GuildConfigController(self)
         self.members = MemberController(self)
@@ -133,11 +139,17 @@ class Database:
         self._redis = create_redis(self.settings.redis_url)
         self._services = self._wire(self._redis, watch_connections=True)
         await self._services.cache.start_listener()
-        if migrate:
-            await self.migrate()
-        elif check_schema:
-            async with self._engine.connect() as connection:
-                await connection.run_sync(ensure_at_head)
+        try:
+            if migrate:
+                await self.migrate()
+            elif check_schema:
+                async with self._engine.connect() as connection:
+                    await connection.run_sync(ensure_at_head)
+        except Exception as error:
+            if is_disconnect(error):
+                await self.close()
+                raise unavailable(error) from error
+            raise
         return self
 
     async def migrate(self, revision: str = "head") -> None:
@@ -208,20 +220,61 @@ class Database:
         ``db.unit_of_work.after_commit(session, …)`` run. On rollback nothing runs.
         """
         async with self._require_writer()() as session:
+            committing = False
             try:
                 yield session
+                await session.flush()  # a failure up to here is known: nothing was committed
+                committing = True
                 await session.commit()
             except IntegrityError as error:
                 discard(session)
                 await session.rollback()
                 raise translate(error) from error
-            except BaseException:
+            except BaseException as error:
                 discard(session)
-                await session.rollback()
-                raise
+                raise await self._failed(session, error, committing=committing) from error
             pending = finish(session, self._invalidate)
+        self._pool_answered()
         if pending:
             await run_after_commit(pending)
+
+    async def _failed(self, session: AsyncSession, error: BaseException, *, committing: bool) -> BaseException:
+        """Roll ``session`` back and return what the caller should see for ``error``.
+
+        A dead connection is invalidated (never returned to the pool) and becomes
+        ``ConnectionLostError`` / ``OutcomeUnknownError``; a pool that stayed full
+        becomes ``PoolExhaustedError``; anything else is returned as it was.
+        """
+        if is_disconnect(error):
+            with contextlib.suppress(Exception):
+                await session.invalidate()
+            return lost(error, committing=committing)
+        try:
+            await session.rollback()
+        except Exception as rollback_error:
+            if not is_disconnect(rollback_error):
+                raise
+            with contextlib.suppress(Exception):
+                await session.invalidate()
+            return lost(rollback_error, committing=committing)
+        if isinstance(error, sa_exc.TimeoutError):
+            return self._exhausted()
+        return error
+
+    def _exhausted(self) -> PoolExhaustedError:
+        """The pool stayed full for ``pool_timeout``: the error with its state, logged once per episode."""
+        error = exhausted(self._require_engine().sync_engine.pool, self.settings.pool_timeout)
+        self.pool_timeouts += 1
+        if not self._pool_starved:
+            self._pool_starved = True
+            log.warning("%s", error)
+        return error
+
+    def _pool_answered(self) -> None:
+        """A connection was handed out: an exhaustion episode (if any) is over."""
+        if self._pool_starved:
+            self._pool_starved = False
+            log.warning("the PostgreSQL pool hands out connections again (%d timeouts so far)", self.pool_timeouts)
 
     async def _invalidate(self, *keys: str) -> None:
         await self.cache.invalidate(*keys)
@@ -240,8 +293,15 @@ class Database:
         async with factory() as session:
             try:
                 yield session
-            finally:
+            except BaseException as error:
+                raise await self._failed(session, error, committing=False) from error
+            try:
                 await session.rollback()
+            except Exception as error:
+                if not is_disconnect(error):
+                    raise
+                with contextlib.suppress(Exception):  # the read itself succeeded: its answer stands
+                    await session.invalidate()
 
     @asynccontextmanager
     async def _driver(self, *, transaction: bool = True) -> AsyncIterator[DriverUnit]:
@@ -263,17 +323,35 @@ class Database:
             # Straight from the engine's pool: no Connection object, events or result
             # machinery, just the checkout and the checkin (reset) of the pooled connection.
             pool = self._require_engine().sync_engine.pool
-            fairy = await greenlet_spawn(pool.connect)
+            try:
+                fairy = await greenlet_spawn(pool.connect)
+            except sa_exc.TimeoutError as error:
+                raise self._exhausted() from error
+            except Exception as error:
+                if is_disconnect(error):
+                    raise unavailable(error) from error
+                raise
+            self._pool_answered()
+            committing = not transaction  # a lone statement commits itself: its outcome is unknown if cut
             try:
                 unit = DriverUnit(fairy.driver_connection)
                 if transaction:
-                    async with unit.connection.transaction():
+                    block = unit.connection.transaction()
+                    await block.start()
+                    try:
                         yield unit
+                    except BaseException:
+                        with contextlib.suppress(Exception):  # on a dead connection the server rolled back
+                            await block.rollback()
+                        raise
+                    committing = True
+                    await block.commit()
                 else:
                     yield unit
             except BaseException as error:
-                if isinstance(error, OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
-                    fairy.invalidate(error)
+                if is_disconnect(error):
+                    invalidate(pool, fairy, error)  # this one, and every connection opened before it
+                    raise lost(error, committing=committing) from error
                 raise
             finally:
                 await greenlet_spawn(fairy.close)

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.features import gated
+from guildbase.db.connection import retry_read
 from guildbase.db.validation import aware, instance, integer, moment, page_limit, snowflake, validate_enum
 from guildbase.models.core import Feature
 from guildbase.models.levels import XPAward
@@ -219,13 +220,16 @@ class LeaderboardController(Controller):
         return True
 
     async def _rows(self, guild_id: int, span: PeriodWindow) -> list[tuple[int, int]]:
-        async with self._read() as session:
-            if span.period is Period.ALL:
-                result = await session.execute(_ALL_ROWS, {"guild_id": guild_id})
-            else:
-                params = {"guild_id": guild_id, "start": span.start, "end": span.end}
-                result = await session.execute(_PERIOD_ROWS, params)
-            return [(int(uid), int(xp)) for uid, xp in result]
+        async def read() -> list[tuple[int, int]]:
+            async with self._read() as session:
+                if span.period is Period.ALL:
+                    result = await session.execute(_ALL_ROWS, {"guild_id": guild_id})
+                else:
+                    params = {"guild_id": guild_id, "start": span.start, "end": span.end}
+                    result = await session.execute(_PERIOD_ROWS, params)
+                return [(int(uid), int(xp)) for uid, xp in result]
+
+        return await retry_read(read)  # a board read is safe to repeat on a fresh connection
 
     @staticmethod
     def _window(period: Period | str, now: datetime | None) -> PeriodWindow:

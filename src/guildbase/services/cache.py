@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from guildbase.db.connection import retry_read
 from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.epoch import EpochWatch
@@ -238,7 +239,7 @@ class CacheService:
 
     async def _fill(self, key: str, loader: Callable[[], Awaitable[T | None]], ttl: float, codec: Codec[T]) -> T | None:
         if not await self.ready():
-            return await loader()  # Redis down or possibly stale: PostgreSQL answers, nothing is cached
+            return await retry_read(loader)  # Redis down or possibly stale: PostgreSQL answers, nothing is cached
         self.local.begin_fill(key)
         value: T | None = None
         try:
@@ -248,7 +249,7 @@ class CacheService:
                 value = _current(fetched[0], f"{epoch}.{fetched[1] or ''}", codec)
                 if value is not None:
                     return value
-            value = await loader()
+            value = await retry_read(loader)  # a loader only reads: repeating it on a fresh connection is safe
             if value is not None and fetched is not None:
                 payload = f"{epoch}.{fetched[1] or ''}|{codec.encode(value)}"
                 ttl_ms = max(1, int(ttl * 1000))
