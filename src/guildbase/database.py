@@ -8,8 +8,9 @@ each public method opens one unit of work through ``session()``.
 import asyncio
 import contextlib
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -39,6 +40,7 @@ from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, 
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
+from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
 from guildbase.errors import NotConnectedError, PoolExhaustedError
 from guildbase.services.breaker import CircuitBreaker
@@ -201,6 +203,15 @@ class Database:
         for engine in [self._engine, *self._replica_engines]:
             if engine is not None:
                 await engine.dispose()
+
+    def flush_on_signals(self, signals: Sequence[signal.Signals] = (signal.SIGTERM,)) -> None:
+        """On ``signals``: write every buffered log row out, then pass the signal on (the process stops).
+
+        Call it once the loop runs (after ``connect``). The previous handler of
+        each signal is chained, never replaced: the default SIGTERM action still
+        ends the process, only later, with its rows written (``db.signals``).
+        """
+        flush_then_chain(signals, self.logs.flush, name="buffered log rows")
 
     async def __aenter__(self) -> Self:
         return await self.connect()

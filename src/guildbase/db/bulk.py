@@ -19,7 +19,8 @@ function, typically one binary COPY in one transaction. Guarantees:
 - no silent loss on a stop: ``close`` stops accepting rows and writes
   everything accepted before it (``Database.close`` calls it); if that fails
   it raises ``RowsLostError`` holding exactly the rows that were not written.
-  ``flush_on_signals`` writes the buffer out when the process is told to stop.
+  ``flush_on_signals`` writes the buffer out when the process is told to stop,
+  then lets it stop (the signal is passed on, never swallowed).
 
 A row is written at least once: if the connection dies after PostgreSQL
 committed a batch but before the client heard so, the retry writes it again.
@@ -33,6 +34,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from guildbase.db.signals import flush_then_chain
 from guildbase.errors import GuildbaseError
 
 log = logging.getLogger("guildbase.bulk")
@@ -119,7 +121,6 @@ class BufferedWriter:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._signal_tasks: set[asyncio.Task[int]] = set()
         self._closed = False
 
     @property
@@ -271,20 +272,11 @@ class BufferedWriter:
                 self._room.notify_all()
 
     def flush_on_signals(self, signals: Sequence[signal.Signals] = (signal.SIGTERM,)) -> None:
-        """Write the buffer out as soon as one of ``signals`` arrives (Unix event loops)."""
-        loop = asyncio.get_running_loop()
-        for sig in signals:
-            loop.add_signal_handler(sig, self._flush_soon)
+        """Write the buffer out when one of ``signals`` arrives, then pass the signal on (``db.signals``).
 
-    def _flush_soon(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.flush())
-        self._signal_tasks.add(task)
-        task.add_done_callback(self._signal_done)
-
-    def _signal_done(self, task: "asyncio.Task[int]") -> None:
-        self._signal_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("flushing %s on a signal failed; they stay buffered", self.name, exc_info=task.exception())
+        ``Database.flush_on_signals`` does this for every writer of the facade at once.
+        """
+        flush_then_chain(signals, self.flush, name=self.name)
 
     def _ensure_task(self) -> None:
         if self._task is None or self._task.done():
