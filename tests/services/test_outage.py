@@ -234,3 +234,72 @@ async def test_a_redis_restored_from_an_older_dump_serves_no_stale_config_and_bo
         for guild_id in GUILDS:
             await db.guilds.delete(guild_id)
         await db.close()
+
+
+class Load:
+    """Tasks that award XP, change configs and read both; counts finished steps and collects errors."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.done = 0
+        self.progress = asyncio.Event()
+        self.foreign: list[BaseException] = []
+
+    async def reach(self, steps: int) -> None:
+        while self.done < steps:
+            self.progress.clear()
+            await self.progress.wait()
+
+    async def step(self, guild_id: int, user_id: int, step: int, index: int) -> None:
+        await self.db.levels.award_message_xp(guild_id, user_id, CHANNEL, [], NOW + timedelta(minutes=step))
+        if step % 10 == 0:
+            await self.db.guild_config.update(guild_id, prefix=f"w{index}s{step}")
+        await self.db.guild_config.get(guild_id)
+        await self.db.leaderboards.top(guild_id, 10)
+
+    async def worker(self, index: int) -> None:
+        for step in range(60):
+            try:
+                await self.step(GUILDS[index % 4], MEMBERS[index % 6], step, index)
+            except Exception as error:  # noqa: BLE001 - collected and asserted empty
+                self.foreign.append(error)
+            self.done += 1
+            self.progress.set()
+            await asyncio.sleep(0)
+
+
+async def test_redis_killed_mid_load_and_restarted_empty_loses_nothing_and_serves_nothing_stale(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    """SIGKILL while 8 tasks award XP, change configs and read both; the server comes back with no data."""
+    config = settings.model_copy(update={"redis_url": redis_server.url, "redis_retry_seconds": RETRY})
+    db = await Database(config).connect()
+    load = Load(db)
+    try:
+        for guild_id in GUILDS[:4]:
+            await db.guilds.join(guild_id)
+
+        async def outage() -> None:
+            await load.reach(120)
+            await redis_server.kill()
+            (redis_server.directory / "dump.rdb").unlink(missing_ok=True)
+            await load.reach(240)
+            await redis_server.start()  # empty
+
+        await asyncio.gather(outage(), *(load.worker(n) for n in range(8)))
+        assert load.foreign == []  # Redis trouble never reaches a caller
+        await asyncio.sleep(RETRY * 2)  # the breaker closes; Redis answers again
+        async with db.engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT guild_id, prefix FROM guild_config WHERE guild_id = ANY(:g)"), {"g": GUILDS[:4]}
+            )
+            prefixes = {int(g): p for g, p in rows}
+        for guild_id in GUILDS[:4]:
+            assert (await db.guild_config.get(guild_id)).prefix == prefixes[guild_id]
+            board = await db.leaderboards.top(guild_id, 10)
+            assert board.source == "redis"
+            assert [(e.user_id, e.xp) for e in board.entries] == await _postgres_board(db, guild_id)
+    finally:
+        for guild_id in GUILDS[:4]:
+            await db.guilds.delete(guild_id)
+        await db.close()
