@@ -107,6 +107,7 @@ async def limit_award(env: Env, guild: int, user: int, now: datetime, index: int
         row = await AWARD.fetchrow(connection, award_params(guild, user, now, index))
     if row is not None and row["xp"] is not None:
         member = f"{user:019d}"
+        epoch = await env.db.cache.epochs.epoch()
         async with env.redis.pipeline(transaction=False) as pipe:
             for period, total in (
                 (Period.ALL, row["xp"]),
@@ -115,9 +116,8 @@ async def limit_award(env: Env, guild: int, user: int, now: datetime, index: int
                 (Period.MONTH, row["month_xp"]),
             ):
                 span = window(period, now)
-                pipe.zadd(board_key(guild, span), {member: int(total)}, gt=True)
-                if span.expires_at is not None:
-                    pipe.expireat(board_key(guild, span), span.expires_at)
+                pipe.zadd(board_key(guild, span, epoch), {member: int(total)}, gt=True)
+                pipe.expire(board_key(guild, span, epoch), span.ttl_seconds())
             await pipe.execute()
     return row
 
@@ -144,7 +144,8 @@ async def naive_award(env: Env, guild: int, user: int, now: datetime, index: int
         else:
             return
         await session.commit()
-    await env.redis.zincrby(board_key(guild, window(Period.ALL, now)), gained, f"{user:019d}")
+    key = board_key(guild, window(Period.ALL, now), await env.db.cache.epochs.epoch())
+    await env.redis.zincrby(key, gained, f"{user:019d}")
 
 
 def xp_target(index: int, guilds: int, members: int, first_guild: int) -> tuple[int, int, datetime]:
@@ -336,7 +337,7 @@ async def w4(scale: Scale, rounds: int) -> dict[str, Any]:
         )
         await env.sql("ANALYZE member_level")
         loaded = await env.db.leaderboards.rebuild(guild)
-        key = board_key(guild, window(Period.ALL, T0))
+        key = await env.db.leaderboard_store.key(guild, window(Period.ALL, T0))
 
         def caller(index: int) -> int:
             return U0 + (index * 7919) % members

@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError
 
 from guildbase.config import Settings
 from guildbase.db.context import AuditSource, audit_context
-from guildbase.errors import GuildbaseError
+from guildbase.errors import DatabaseUnavailableError, GuildbaseError
 
 console = Console()
 verbose = {"on": False}
@@ -125,7 +125,9 @@ def reported(action: str, settings: Settings | None = None) -> Iterator[None]:
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # the command already said what went wrong
     except GuildbaseError as error:
-        console.print(f"[red]{action} failed:[/red] {error}")
+        # DatabaseUnavailableError wraps the driver's refusal: say where, in the one line used for it.
+        problem = connection_problem(error, settings) if isinstance(error, DatabaseUnavailableError) else None
+        console.print(f"[red]{action} failed:[/red] {problem or error}", soft_wrap=problem is not None)
         raise typer.Exit(1) from None
     except Exception as error:
         problem = connection_problem(error, settings)

@@ -65,7 +65,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Extra connections under burst load; each is closed again on return (connect churn), so 0.",
     )
-    pool_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a free connection.")
+    pool_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds a call waits for a free connection, then PoolExhaustedError (a bot must not stall).",
+    )
     pool_recycle: int = Field(default=1800, ge=-1, description="Seconds before a connection is replaced (-1: never).")
     pool_pre_ping: bool = Field(
         default=True,
@@ -111,6 +116,25 @@ class Settings(BaseSettings):
     jobs_shutdown_timeout_seconds: float = Field(
         default=10.0, ge=0, le=3600, description="Grace for running jobs when a worker stops; then they are released."
     )
+    log_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Longest a logged row waits in memory before its batch is written (bounds a SIGKILL's loss).",
+    )
+    log_flush_rows: int = Field(
+        default=2000, ge=1, le=100_000, description="Rows per log batch; a full batch is written at once."
+    )
+    log_max_pending_rows: int = Field(
+        default=50_000,
+        ge=1,
+        le=10_000_000,
+        description="Most log rows held in memory; callers then wait (the hard bound of a SIGKILL's loss).",
+    )
+    log_retry_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="First retry delay of a failed log write; it doubles per failure."
+    )
+    log_retry_max_seconds: float = Field(default=30.0, gt=0, le=3600, description="Longest log-write retry delay.")
     jobs_listen: bool = Field(
         default=True, description="LISTEN for new jobs (turn off behind PgBouncer transaction mode; polling remains)."
     )

@@ -6,15 +6,18 @@ each public method opens one unit of work through ``session()``.
 """
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Self
 
 import asyncpg
 import redis.asyncio as aioredis
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
@@ -35,13 +38,16 @@ from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
 from guildbase.db import engine as engines
 from guildbase.db.bound import OneTaskGuard
+from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, unavailable
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
+from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
-from guildbase.errors import NotConnectedError
+from guildbase.errors import NotConnectedError, PoolExhaustedError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
+from guildbase.services.epoch import EpochWatch
 from guildbase.services.leaderboard import LeaderboardStore
 from guildbase.services.ratelimit import RateLimiter
 from guildbase.services.redis import create_redis
@@ -100,6 +106,9 @@ class Database:
         self._bound: AsyncConnection | None = None
         self._bound_lock = asyncio.Lock()
         self._bound_guard = OneTaskGuard()
+        self._pool_starved = False
+        self.pool_timeouts = 0
+        """How many calls gave up waiting for a pooled connection (``PoolExhaustedError``), for metrics."""
         self.guilds = GuildController(self)
         self.guild_config = GuildConfigController(self)
         self.members = MemberController(self)
@@ -134,13 +143,19 @@ class Database:
         self._writer = engines.async_session_factory(self._engine)
         self._readers = [engines.async_session_factory(e) for e in self._replica_engines]
         self._redis = create_redis(self.settings.redis_url)
-        self._services = self._wire(self._redis)
+        self._services = self._wire(self._redis, watch_connections=True)
         await self._services.cache.start_listener()
-        if migrate:
-            await self.migrate()
-        elif check_schema:
-            async with self._engine.connect() as connection:
-                await connection.run_sync(ensure_at_head)
+        try:
+            if migrate:
+                await self.migrate()
+            elif check_schema:
+                async with self._engine.connect() as connection:
+                    await connection.run_sync(ensure_at_head)
+        except Exception as error:
+            if is_disconnect(error):
+                await self.close()
+                raise unavailable(error) from error
+            raise
         return self
 
     async def migrate(self, revision: str = "head") -> None:
@@ -150,23 +165,57 @@ class Database:
             await connection.commit()
 
     async def close(self) -> None:
-        """Write out buffered log rows, then dispose of every pool and the Redis client."""
-        if self._writer is not None:
-            await self.logs.close()
-        if self._services is not None:
-            await self._services.cache.stop_listener()
-            await self._services.cache.batcher.drain()  # invalidations already queued still reach Redis
-            self._services = None
-        if self._redis is not None:
-            await self._redis.aclose()
-        for engine in [self._engine, *self._replica_engines]:
-            if engine is not None:
-                await engine.dispose()
+        """Write out buffered log rows, then dispose of every pool and the Redis client.
+
+        Everything is closed whatever fails on the way; the first failure is
+        raised after that.
+
+        Raises:
+            RowsLostError: log rows could not be written (PostgreSQL away);
+                ``error.rows`` holds exactly those rows, nothing else does.
+        """
+        failures: list[BaseException] = []
+        steps = [self._close_logs, self._close_services, self._close_redis, self._close_engines]
+        for step in steps:
+            try:
+                await step()
+            except Exception as error:  # noqa: BLE001 - every step runs; the first failure is raised below
+                failures.append(error)
         self._engine = None
         self._writer = None
         self._readers = []
         self._replica_engines = []
         self._redis = None
+        if failures:
+            raise failures[0]
+
+    async def _close_logs(self) -> None:
+        if self._writer is not None:
+            await self.logs.close()
+
+    async def _close_services(self) -> None:
+        services, self._services = self._services, None
+        if services is not None:
+            await services.cache.stop_listener()
+            await services.cache.batcher.drain()  # invalidations already queued still reach Redis
+
+    async def _close_redis(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _close_engines(self) -> None:
+        for engine in [self._engine, *self._replica_engines]:
+            if engine is not None:
+                await engine.dispose()
+
+    def flush_on_signals(self, signals: Sequence[signal.Signals] = (signal.SIGTERM,)) -> None:
+        """On ``signals``: write every buffered log row out, then pass the signal on (the process stops).
+
+        Call it once the loop runs (after ``connect``). The previous handler of
+        each signal is chained, never replaced: the default SIGTERM action still
+        ends the process, only later, with its rows written (``db.signals``).
+        """
+        flush_then_chain(signals, self.logs.flush, name="buffered log rows")
 
     async def __aenter__(self) -> Self:
         return await self.connect()
@@ -185,21 +234,62 @@ class Database:
         ``db.stale``), then callbacks registered with
         ``db.unit_of_work.after_commit(session, …)`` run. On rollback nothing runs.
         """
-        async with self._one_task(), self._require_writer()() as session:
+        async with self._bound_guard.unit(), self._require_writer()() as session:
+            committing = False
             try:
                 yield session
+                await session.flush()  # a failure up to here is known: nothing was committed
+                committing = True
                 await session.commit()
             except IntegrityError as error:
                 discard(session)
                 await session.rollback()
                 raise translate(error) from error
-            except BaseException:
+            except BaseException as error:
                 discard(session)
-                await session.rollback()
-                raise
+                raise await self._failed(session, error, committing=committing) from error
             pending = finish(session, self._invalidate)
+        self._pool_answered()
         if pending:
             await run_after_commit(pending)
+
+    async def _failed(self, session: AsyncSession, error: BaseException, *, committing: bool) -> BaseException:
+        """Roll ``session`` back and return what the caller should see for ``error``.
+
+        A dead connection is invalidated (never returned to the pool) and becomes
+        ``ConnectionLostError`` / ``OutcomeUnknownError``; a pool that stayed full
+        becomes ``PoolExhaustedError``; anything else is returned as it was.
+        """
+        if is_disconnect(error):
+            with contextlib.suppress(Exception):
+                await session.invalidate()
+            return lost(error, committing=committing)
+        try:
+            await session.rollback()
+        except Exception as rollback_error:
+            if not is_disconnect(rollback_error):
+                raise
+            with contextlib.suppress(Exception):
+                await session.invalidate()
+            return lost(rollback_error, committing=committing)
+        if isinstance(error, sa_exc.TimeoutError):
+            return self._exhausted()
+        return error
+
+    def _exhausted(self) -> PoolExhaustedError:
+        """The pool stayed full for ``pool_timeout``: the error with its state, logged once per episode."""
+        error = exhausted(self._require_engine().sync_engine.pool, self.settings.pool_timeout)
+        self.pool_timeouts += 1
+        if not self._pool_starved:
+            self._pool_starved = True
+            log.warning("%s", error)
+        return error
+
+    def _pool_answered(self) -> None:
+        """A connection was handed out: an exhaustion episode (if any) is over."""
+        if self._pool_starved:
+            self._pool_starved = False
+            log.warning("the PostgreSQL pool hands out connections again (%d timeouts so far)", self.pool_timeouts)
 
     async def _invalidate(self, *keys: str) -> None:
         await self.cache.invalidate(*keys)
@@ -215,11 +305,18 @@ class Database:
         if self._readers:
             factory = self._readers[self._next_reader % len(self._readers)]
             self._next_reader += 1
-        async with self._one_task(), factory() as session:
+        async with self._bound_guard.unit(), factory() as session:
             try:
                 yield session
-            finally:
+            except BaseException as error:
+                raise await self._failed(session, error, committing=False) from error
+            try:
                 await session.rollback()
+            except Exception as error:
+                if not is_disconnect(error):
+                    raise
+                with contextlib.suppress(Exception):  # the read itself succeeded: its answer stands
+                    await session.invalidate()
 
     @asynccontextmanager
     async def _driver(self, *, transaction: bool = True) -> AsyncIterator[DriverUnit]:
@@ -234,38 +331,47 @@ class Database:
         committed, exactly as for ``session()``; an error drops it.
         """
         if self._bound is not None:
-            async with self._one_task(), self._bound_driver() as connection:
+            async with self._bound_guard.unit(), self._bound_driver() as connection:
                 unit = DriverUnit(connection)
                 yield unit
         else:
             # Straight from the engine's pool: no Connection object, events or result
             # machinery, just the checkout and the checkin (reset) of the pooled connection.
             pool = self._require_engine().sync_engine.pool
-            fairy = await greenlet_spawn(pool.connect)
+            try:
+                fairy = await greenlet_spawn(pool.connect)
+            except sa_exc.TimeoutError as error:
+                raise self._exhausted() from error
+            except Exception as error:
+                if is_disconnect(error):
+                    raise unavailable(error) from error
+                raise
+            self._pool_answered()
+            committing = not transaction  # a lone statement commits itself: its outcome is unknown if cut
             try:
                 unit = DriverUnit(fairy.driver_connection)
                 if transaction:
-                    async with unit.connection.transaction():
+                    block = unit.connection.transaction()
+                    await block.start()
+                    try:
                         yield unit
+                    except BaseException:
+                        with contextlib.suppress(Exception):  # on a dead connection the server rolled back
+                            await block.rollback()
+                        raise
+                    committing = True
+                    await block.commit()
                 else:
                     yield unit
             except BaseException as error:
-                if isinstance(error, OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
-                    fairy.invalidate(error)
+                if is_disconnect(error):
+                    invalidate(pool, fairy, error)  # this one, and every connection opened before it
+                    raise lost(error, committing=committing) from error
                 raise
             finally:
                 await greenlet_spawn(fairy.close)
         if unit.info:
             await run_after_commit(finish(unit, self._invalidate))
-
-    @asynccontextmanager
-    async def _one_task(self) -> AsyncIterator[None]:
-        """Bound to a test transaction, one task at a time (``db.bound``); otherwise nothing."""
-        if self._bound is None:
-            yield
-            return
-        with self._bound_guard.unit():
-            yield
 
     @asynccontextmanager
     async def _bound_driver(self) -> AsyncIterator[asyncpg.Connection]:
@@ -309,15 +415,23 @@ class Database:
         """The Redis half of ``db.leaderboards`` (the controller adds the PostgreSQL half)."""
         return self._require_services().leaderboard_store
 
-    def _wire(self, client: aioredis.Redis) -> _Services:
-        """Build the Redis-backed services for ``client``: one breaker, one command batcher."""
+    def _wire(self, client: aioredis.Redis, *, watch_connections: bool = False) -> _Services:
+        """Build the Redis-backed services for ``client``: one breaker, one command batcher, one epoch.
+
+        ``watch_connections`` (a client this ``Database`` owns) reads the server's
+        epoch on every connection the pool opens, so a Redis restarted from an
+        older dump is recognised before it answers a single command.
+        """
         breaker = CircuitBreaker(self.settings.redis_retry_seconds)
-        cache = CacheService(client, local_ttl=self.settings.local_cache_ttl_seconds, breaker=breaker)
+        epochs = EpochWatch(client, fixed=not self.settings.redis_url)
+        if watch_connections and self.settings.redis_url:
+            epochs.install()
+        cache = CacheService(client, local_ttl=self.settings.local_cache_ttl_seconds, breaker=breaker, epochs=epochs)
         return _Services(
             cache=cache,
             ratelimits=RateLimiter(client if self.settings.redis_url else None, breaker=breaker),
             web_sessions=WebSessionStore(client, ttl=self.settings.web_session_ttl_seconds),
-            leaderboard_store=LeaderboardStore(client, cache.batcher),
+            leaderboard_store=LeaderboardStore(client, cache.batcher, epochs),
         )
 
     @property
@@ -355,6 +469,7 @@ class Database:
         """
         self._writer = engines.async_session_factory(connection, join_transaction_mode="create_savepoint")
         self._bound = connection
+        self._bound_guard.enabled = True
         self._readers = []
         self._redis = redis_client
         self._services = self._wire(redis_client)

@@ -15,9 +15,13 @@ The whole tree::
     ├── ConflictError             the write collides with existing data or a concurrent change
     ├── PermissionDeniedError     the acting user may not do this
     ├── SchemaNotAtHeadError      the schema is older or newer than the code
-    ├── DatabaseUnavailableError  PostgreSQL could not be reached or started
+    ├── DatabaseUnavailableError  PostgreSQL could not be reached or started (nothing was written)
+    │   ├── ConnectionLostError   the connection died mid-call; nothing was committed, safe to retry
+    │   │   └── OutcomeUnknownError   it died while committing: the write may or may not be applied
+    │   └── PoolExhaustedError    no connection became free within GUILDBASE_POOL_TIMEOUT; ``.pool``
     ├── NotConnectedError         a facade was used before ``connect()`` or after ``close()``
-    └── WriterClosedError         (``db.bulk``) a buffered writer was closed; rows are refused
+    ├── WriterClosedError         (``db.bulk``) a buffered writer was closed; rows are refused
+    └── RowsLostError             (``db.bulk``) ``close`` could not write buffered rows; ``.rows`` holds them
 """
 
 from collections.abc import Callable
@@ -119,7 +123,23 @@ class MigrationError(GuildbaseError):
 
 
 class DatabaseUnavailableError(GuildbaseError):
-    """PostgreSQL could not be reached or started."""
+    """PostgreSQL could not be reached or started; raw driver errors never leave the library (``db.connection``)."""
+
+
+class ConnectionLostError(DatabaseUnavailableError):
+    """The connection died during the call; nothing it did was committed, so retrying is safe."""
+
+
+class OutcomeUnknownError(ConnectionLostError):
+    """The connection died while committing: the write may or may not have been applied; read it back first."""
+
+
+class PoolExhaustedError(DatabaseUnavailableError):
+    """No pooled connection became free in time; ``pool`` holds the pool's counts when it gave up."""
+
+    def __init__(self, message: str, pool: dict[str, int]) -> None:
+        self.pool = pool
+        super().__init__(message)
 
 
 class NotConnectedError(GuildbaseError):

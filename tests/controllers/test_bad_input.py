@@ -4,9 +4,12 @@ The sweep is built by introspection, so a new controller or method joins it
 with no edit here: every attribute of a ``Database`` that is a ``Controller``,
 every public coroutine method on it, every parameter of that method. For each
 parameter in turn, hypothesis draws values that are wrong for its annotation
-(wrong types, ``bool`` for numbers, 0 and negatives, numbers past ``BIGINT``,
-NUL characters and lone surrogates, huge strings, naive datetimes, unknown
-enum labels …) while every other argument holds a valid sample. The call must
+(wrong types, ``bool`` and ``1.0`` for IDs, 0 and negatives, numbers past ``BIGINT``,
+NUL characters and lone surrogates, NUL and NaN inside JSON, huge strings,
+naive datetimes and ones at year 1 or 9999 with an offset, containers of the
+wrong type, unknown enum labels …) while every other argument holds a valid
+sample. The ``hostile`` values are also tried one by one for every parameter
+they apply to, not only sampled. The call must
 raise a ``GuildbaseError`` that names the parameter, leave every table's row
 count unchanged, and let no driver or SQLAlchemy error escape.
 
@@ -22,7 +25,7 @@ import types
 import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -229,8 +232,15 @@ def _snowflake_bad() -> st.SearchStrategy[Any]:
     )
 
 
-def bad(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911, PLR0912 - one branch per kind of parameter
-    """Values that are wrong for ``param`` whatever else is passed."""
+def bad(param: Param) -> st.SearchStrategy[Any]:
+    """Values that are wrong for ``param`` whatever else is passed, the ``hostile`` ones among them."""
+    extra = hostile(param)
+    by_kind = _bad_by_kind(param)
+    return st.one_of(by_kind, st.sampled_from(extra)) if extra else by_kind
+
+
+def _bad_by_kind(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911, PLR0912 - one branch per kind
+    """The classic wrong values for ``param``'s annotation."""
     parts, optional = _parts(param.annotation)
     main = parts[0]
     none = st.nothing() if optional else st.none()
@@ -276,6 +286,56 @@ def bad(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911, PLR0912
     raise AssertionError(msg)
 
 
+_EARLY = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))  # no UTC equivalent: before year 1
+_LATE = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-5)))  # after year 9999 in UTC
+_DEEP: dict[str, Any] = {}
+_level = _DEEP
+for _ in range(200):
+    _level["a"] = {}
+    _level = _level["a"]
+_SURROGATES = ["\ud800", "a\udfffb", "lone \udc80 low"]
+_JSON_HOSTILE = [
+    {"a": {"b": ["nul \x00 inside"]}},
+    {"key\x00": 1},
+    {"a": "\ud800"},
+    {"a": [1, {"b": "x\udc80"}]},
+    {"a": math.nan},
+    {"a": {"b": math.inf}},
+    _DEEP,
+]
+_WRONG_MAPPINGS = [[("key", "value")], ("key", "value"), {"key"}, "key=value"]
+
+
+def hostile(param: Param) -> list[Any]:  # noqa: PLR0911 - one list per kind of parameter
+    """The values the reliability issue names, each of which must be refused by name for ``param``.
+
+    Lone surrogates and NUL inside JSON, datetimes at the edges of the range
+    with an offset, ``True`` and ``1.0`` as IDs, and containers of the wrong type.
+    """
+    parts, _ = _parts(param.annotation)
+    main = parts[0]
+    if param.kind is inspect.Parameter.VAR_KEYWORD or _enum(parts) is not None or main is AsyncSession:
+        return []
+    if param.name == "changes":
+        return [{"prefix": value} for value in _SURROGATES] + _WRONG_MAPPINGS[:2]
+    if main is int:
+        return [True, False, 1.0, float(ID)] if param.name not in INTS else [True, 1.0, 5.0]
+    if main is str:
+        return [*_SURROGATES, "nul\x00", b"bytes"]
+    if main is datetime:
+        return [_EARLY, _LATE]
+    origin, args = typing.get_origin(main), typing.get_args(main)
+    if origin in {dict, Mapping} or any(typing.get_origin(part) in {dict, Mapping} for part in parts):
+        return [*_JSON_HOSTILE, *_WRONG_MAPPINGS]
+    if origin in {Sequence, list, Iterable} or main is Sequence:
+        item = args[0] if args else Any
+        if item is int:
+            return [{ID: ID}, b"\x01\x02", [True], [1.0], [float(ID)], {"a": 1}]
+        if item is str:
+            return [{"demo": 1}, b"demo", [b"demo"], ["\ud800"]]
+    return []
+
+
 async def _row_counts(db: Database) -> dict[str, int]:
     query = " UNION ALL ".join(f"SELECT '{name}', count(*) FROM {name}" for name in _TABLES)
     async with db.session() as session:
@@ -306,6 +366,7 @@ async def _call(db: Database, param: Param, value: Any) -> None:
 
 
 PARAMS = _params(_offline())
+HOSTILE = [param for param in PARAMS if hostile(param)]
 
 
 @dataclass
@@ -391,3 +452,18 @@ async def test_every_bad_argument_is_refused_naming_it_before_any_write(
         not named and param.name in str(error)
     ), f"{param.id}={value!r}: {error!r}"
     assert await _row_counts(db) == sweep.counts
+
+
+@pytest.mark.parametrize("param", HOSTILE, ids=lambda p: p.id)
+async def test_every_hostile_value_is_refused_by_name_before_any_write(sweep: Sweep, param: Param) -> None:
+    """Not sampled: every value of ``hostile`` for every parameter it applies to, every run."""
+    for value in hostile(param):
+        with pytest.raises(GuildbaseError) as raised:
+            await _call(sweep.db, param, value)
+        error = raised.value
+        named = error.fields if isinstance(error, ValidationError) else []
+        expected = set(value) if param.name == "changes" and isinstance(value, Mapping) else {param.name}
+        assert any(f in expected or f.split(".")[0] in expected for f in named) or (
+            not named and param.name in str(error)
+        ), f"{param.id}={value!r}: {error!r}"
+    assert await _row_counts(sweep.db) == sweep.counts

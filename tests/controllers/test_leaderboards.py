@@ -7,7 +7,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from guildbase import Database, Settings, ValidationError
-from guildbase.services.leaderboard import CLOSED_BOARD_TTL_SECONDS, Period, board_key, window
+from guildbase.services.leaderboard import ALL_BOARD_TTL_SECONDS, CLOSED_BOARD_TTL_SECONDS, Period, window
 from guildbase.testing import ids, shifted_noon
 
 BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
@@ -136,10 +136,11 @@ async def test_period_boards_hold_period_totals_and_rebuild_from_daily_xp(
         assert (await db.leaderboards.rank(GUILD, ranking[0][0], period=period, now=now)) is not None
         assert await _redis_ranking(db, period, now) == ranking, period
     for period in (Period.DAY, Period.WEEK, Period.MONTH):  # kept, even for a period that has ended
-        ttl = await redis_client.ttl(board_key(GUILD, window(period, now)))
+        ttl = await redis_client.ttl(await db.leaderboard_store.key(GUILD, window(period, now)))
         assert ttl >= CLOSED_BOARD_TTL_SECONDS - 5, period
-        assert await redis_client.ttl(board_key(GUILD, window(period, now)) + ":ready") <= ttl, period
-    assert await redis_client.ttl(board_key(GUILD, window(Period.ALL, now))) == -1
+        assert await redis_client.ttl(await db.leaderboard_store.key(GUILD, window(period, now)) + ":ready") <= ttl
+    all_time = await redis_client.ttl(await db.leaderboard_store.key(GUILD, window(Period.ALL, now)))
+    assert ALL_BOARD_TTL_SECONDS - 5 <= all_time <= ALL_BOARD_TTL_SECONDS  # renewed by awards; old epochs expire
 
 
 async def test_a_closed_period_board_is_rebuilt_not_served_empty(db: Database, redis_client: aioredis.Redis) -> None:

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -69,8 +70,13 @@ def workers(*processes: subprocess.Popen[bytes]) -> Iterator[list[subprocess.Pop
                 process.wait()
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (graceful shutdown) and expect a clean exit."""
+def stop(process: subprocess.Popen[bytes], calls: Path) -> None:
+    """SIGTERM (graceful shutdown) once the worker can take it, and expect a clean exit."""
+    ready = calls / f"ready-{process.pid}"
+    for _ in range(600):  # a worker on a loaded machine may still be importing
+        if ready.exists() or process.poll() is not None:
+            break
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr.decode()
@@ -157,7 +163,7 @@ async def test_four_workers_handle_2000_mixed_items_exactly_once(
                 within=45,
             )
             for process in processes:
-                stop(process)
+                stop(process, tmp_path)
         calls = read_calls(tmp_path)
         per_item = Counter((kind, ref) for kind, ref, _, _ in calls)
         duplicates = {item: n for item, n in per_item.items() if n > 1}
@@ -195,7 +201,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_nothing_runs_twice(
                 db, f"(SELECT count(*) FROM job WHERE kind = '{GENERIC}' AND status = 'done') = {total}", within=30
             )
             for process in healthy:
-                stop(process)
+                stop(process, tmp_path)
         with suppress(subprocess.TimeoutExpired):
             victim.communicate(timeout=1)
         calls = read_calls(tmp_path)

@@ -71,3 +71,6 @@ def register(registry: JobRegistry) -> None:
         BotActions(unban=unban, end_timeout=end_timeout, unjail=unjail, deliver_reminder=deliver, end_afk=end_afk),
     )
     registry.register(GENERIC, generic)
+    # `guildbase jobs run` installs its signal handlers before it calls this: from here a SIGTERM is a clean stop.
+    if calls := os.environ.get("JOBS_TEST_CALLS_DIR"):  # `jobs status --handlers` loads this too
+        (Path(calls) / f"ready-{os.getpid()}").touch()

@@ -32,7 +32,7 @@ def _rows(url: URL, sql: str, params: dict[str, Any] | None = None) -> list[tupl
 
 
 def _seed_the_old_trail(url: URL) -> tuple[int, int]:
-    """At 0007: a case with a reason edit and a void, a note with its deletion."""
+    """At 0008 (just before the audit log): a case with a reason edit and a void, a note with its deletion."""
     params = {"g": GUILD, "u": USER, "m": MOD}
     _rows(url, "INSERT INTO guild (guild_id) VALUES (%(g)s)", params)
     [(case_id,)] = _rows(
@@ -64,7 +64,7 @@ def _seed_the_old_trail(url: URL) -> tuple[int, int]:
 
 def test_the_moderation_trail_moves_into_the_audit_log_and_back(database: URL) -> None:
     config = alembic_config(database)
-    command.upgrade(config, "0007")
+    command.upgrade(config, "0008")
     case_id, note_id = _seed_the_old_trail(database)
     old = _rows(database, "SELECT action::text, actor_id, before, after, created_at FROM moderation_change ORDER BY 1")
 
@@ -89,7 +89,7 @@ def test_the_moderation_trail_moves_into_the_audit_log_and_back(database: URL) -
         {"g": GUILD, "c": str(case_id)},
     )
 
-    command.downgrade(config, "0007")
+    command.downgrade(config, "0008")
 
     back = _rows(database, "SELECT action::text, actor_id, before, after, created_at FROM moderation_change ORDER BY 1")
     assert back == old

@@ -32,7 +32,7 @@ async def test_config_read_is_cached_in_redis_and_dropped_on_update(db: Database
     await db.guilds.join(GUILD)
     assert (await db.guild_config.get(GUILD)).prefix == "$"
     tag, _, payload = (await redis_client.get(config_key(GUILD))).partition("|")
-    assert tag == ""  # no write yet: the empty generation
+    assert tag == f"{db.cache.epochs.current}."  # this Redis boot's epoch, and no write yet: the empty generation
     assert json.loads(payload)["prefix"] == "$"
     assert json.loads(payload)["guild_id"] == str(GUILD)  # snowflakes travel as strings in JSON
     await db.guild_config.update(GUILD, prefix="!")

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.features import gated
+from guildbase.db.connection import retry_read
 from guildbase.db.validation import aware, instance, integer, moment, page_limit, snowflake, validate_enum
 from guildbase.models.core import Feature
 from guildbase.models.levels import XPAward
@@ -182,7 +183,11 @@ class LeaderboardController(Controller):
 
         if not await self._db.cache.guard(write, fallback=False):
             # The boards missed this award: rebuild them from PostgreSQL once Redis is back.
-            self._db.cache.remember_stale(*_board_keys(guild_id, [span for span, _ in totals.values()]))
+            # (Unknown epoch: no board of this process's Redis boot exists yet, none can be stale.)
+            epoch = self._db.cache.epochs.current
+            if epoch is not None:
+                spans = [span for span, _ in totals.values()]
+                self._db.cache.remember_stale(*_board_keys(guild_id, spans, epoch))
 
     async def forget_member(self, guild_id: int, user_id: int, *, now: datetime | None = None) -> None:
         """Take a member off every current board (blacklisted)."""
@@ -215,13 +220,16 @@ class LeaderboardController(Controller):
         return True
 
     async def _rows(self, guild_id: int, span: PeriodWindow) -> list[tuple[int, int]]:
-        async with self._read() as session:
-            if span.period is Period.ALL:
-                result = await session.execute(_ALL_ROWS, {"guild_id": guild_id})
-            else:
-                params = {"guild_id": guild_id, "start": span.start, "end": span.end}
-                result = await session.execute(_PERIOD_ROWS, params)
-            return [(int(uid), int(xp)) for uid, xp in result]
+        async def read() -> list[tuple[int, int]]:
+            async with self._read() as session:
+                if span.period is Period.ALL:
+                    result = await session.execute(_ALL_ROWS, {"guild_id": guild_id})
+                else:
+                    params = {"guild_id": guild_id, "start": span.start, "end": span.end}
+                    result = await session.execute(_PERIOD_ROWS, params)
+                return [(int(uid), int(xp)) for uid, xp in result]
+
+        return await retry_read(read)  # a board read is safe to repeat on a fresh connection
 
     @staticmethod
     def _window(period: Period | str, now: datetime | None) -> PeriodWindow:
@@ -229,8 +237,8 @@ class LeaderboardController(Controller):
         return window(checked, moment("now", now))
 
 
-def _board_keys(guild_id: int, spans: list[PeriodWindow]) -> list[str]:
-    keys = [board_key(guild_id, span) for span in spans]
+def _board_keys(guild_id: int, spans: list[PeriodWindow], epoch: str) -> list[str]:
+    keys = [board_key(guild_id, span, epoch) for span in spans]
     return [*keys, *(key + ":ready" for key in keys)]
 
 

@@ -7,9 +7,17 @@ inherited from ``controllers.error_log``, so ``db.logs`` keeps one face.
 ``db.logs.command_writer``, a ``BufferedWriter`` that writes batches with one
 binary ``COPY`` plus one rollup upsert per transaction. A row outside every
 partition makes the writer create the missing monthly partition and retry.
+
+A batch PostgreSQL refuses because of what its rows hold is split until the
+bad rows are alone (``db.bulk``); the rest is written and the bad rows go to
+``command_log_dead_letter`` once, with one warning, never to be retried. How
+long a row may wait in memory, and how many may, are settings
+(``GUILDBASE_LOG_FLUSH_SECONDS``, ``…_LOG_FLUSH_ROWS``, ``…_LOG_MAX_PENDING_ROWS``):
+together they bound what a SIGKILL loses (``docs/performance.md``).
 """
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -20,10 +28,11 @@ from sqlalchemy import text
 
 from guildbase.controllers.base import UnitOfWork
 from guildbase.controllers.error_log import ErrorLogging
-from guildbase.db.bulk import BufferedWriter, Row
+from guildbase.db.bulk import BufferedWriter, Row, RowsLostError
 from guildbase.db.fast import prepare, translating
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
 from guildbase.db.validation import (
+    BIGINT_MAX,
     calendar_date,
     cut_text,
     flag,
@@ -37,7 +46,7 @@ from guildbase.db.validation import (
     snowflake,
 )
 from guildbase.db.validation import text as checked_text
-from guildbase.errors import ValidationError, shown
+from guildbase.errors import ConflictError, ValidationError, shown
 from guildbase.models.logs import (
     ALL_GUILDS,
     COMMAND_MAX_LENGTH,
@@ -65,6 +74,34 @@ COPY_COLUMNS = (
 )
 _CHECK_VIOLATION = "23514"
 _MAX_FUTURE_MS = 366 * 24 * 3600 * 1000  # as in db.types.validate_snowflake
+_DISCORD_EPOCH = datetime.fromtimestamp(DISCORD_EPOCH_MS / 1000, UTC)
+_DEAD_ROW_MAX = 20_000
+log = logging.getLogger("guildbase.logs")
+
+_DEAD_LETTER_SQL = """
+INSERT INTO command_log_dead_letter (user_id, error, row)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+"""
+
+
+def is_row_error(error: BaseException) -> bool:
+    """Whether a failed write was refused for what its rows hold (split and set aside), not for the connection.
+
+    Data and constraint errors from PostgreSQL (SQLSTATE classes 22 and 23, as
+    guildbase errors once translated) and the client-side encoding errors of a
+    value COPY cannot send (a lone surrogate, an int beyond BIGINT, a wrong type).
+    """
+    return isinstance(
+        error,
+        asyncpg.DataError
+        | asyncpg.IntegrityConstraintViolationError
+        | ValidationError
+        | ConflictError
+        | ValueError
+        | TypeError
+        | OverflowError,
+    )
+
 
 # Adds a batch's per-(guild, day, command) sums; rows come pre-aggregated and
 # sorted, so concurrent writers lock rollup rows in the same order (no deadlock).
@@ -138,6 +175,9 @@ def command_row(
     except (TypeError, ValueError) as problem:
         raise ValidationError.single("params", "json", f"must be JSON-serializable: {shown(problem)}") from None
     when = moment("created_at", created_at)
+    if not _DISCORD_EPOCH <= when <= utcnow() + timedelta(milliseconds=_MAX_FUTURE_MS):
+        msg = f"must be between Discord's epoch (2015) and a year from now, got {shown(created_at)}"
+        raise ValidationError.single("created_at", "range", msg)
     return (when, user, guild, channel, command, payload, success, text_error, duration)
 
 
@@ -170,7 +210,12 @@ class LogController(ErrorLogging):
     """Command usage (a buffered writer, recent rows, daily reports, partitions) and the error log."""
 
     def __init__(
-        self, db: UnitOfWork, *, batch_size: int = 2000, max_pending: int = 50_000, max_error_samples: int = 20
+        self,
+        db: UnitOfWork,
+        *,
+        batch_size: int | None = None,
+        max_pending: int | None = None,
+        max_error_samples: int = 20,
     ) -> None:
         super().__init__(db, max_samples=max_error_samples)
         self._batch_size = batch_size
@@ -181,10 +226,25 @@ class LogController(ErrorLogging):
     def command_writer(self) -> BufferedWriter:
         """The process's command-log writer (created on first use, drained by ``Database.close``)."""
         if self._writer is None or self._writer.closed:
+            settings = self._db.settings
+            batch_size = self._batch_size or settings.log_flush_rows
             self._writer = BufferedWriter(
-                self.write_commands, name="command log rows", batch_size=self._batch_size, max_pending=self._max_pending
+                self.write_commands,
+                name="command log rows",
+                batch_size=batch_size,
+                max_pending=max(batch_size, self._max_pending or settings.log_max_pending_rows),
+                interval=settings.log_flush_seconds,
+                retry_delay=settings.log_retry_seconds,
+                max_retry_delay=settings.log_retry_max_seconds,
+                is_row_error=is_row_error,
+                dead_letter=self._dead_letter,
             )
         return self._writer
+
+    @property
+    def dead_letters(self) -> int:
+        """Rows this process moved to ``command_log_dead_letter`` (PostgreSQL refused them)."""
+        return 0 if self._writer is None else self._writer.dead_lettered
 
     async def record_command(
         self,
@@ -231,10 +291,38 @@ class LogController(ErrorLogging):
         return written
 
     async def close(self) -> None:
-        """Write every queued command and error row and stop accepting more (``Database.close`` calls this)."""
+        """Write every queued command and error row and stop accepting more (``Database.close`` calls this).
+
+        Both writers are closed whatever the other does.
+
+        Raises:
+            RowsLostError: PostgreSQL could not take the rows; the error holds them.
+        """
+        lost: list[BaseException] = []
         for writer in (self._writer, self._error_writer):
             if writer is not None:
-                await writer.close()
+                try:
+                    await writer.close()
+                except RowsLostError as error:
+                    lost.append(error)
+        if lost:
+            raise lost[0]
+
+    async def _dead_letter(self, refused: Sequence[tuple[Row, BaseException]]) -> None:
+        """Keep rows PostgreSQL refused in ``command_log_dead_letter``, with one warning for them all."""
+        users = [
+            row[1] if len(row) > 1 and type(row[1]) is int and 0 < row[1] <= BIGINT_MAX else None for row, _ in refused
+        ]
+        errors = [ascii(f"{type(error).__name__}: {error}")[:ERROR_MAX_LENGTH] for _, error in refused]
+        texts = [ascii(row)[:_DEAD_ROW_MAX] for row, _ in refused]
+        async with self._fast() as unit:
+            await unit.connection.execute(_DEAD_LETTER_SQL, users, errors, texts)
+        log.warning(
+            "%d command log row(s) refused by PostgreSQL were moved to command_log_dead_letter, the rest of "
+            "their batch was written (first: %s)",
+            len(refused),
+            errors[0],
+        )
 
     async def write_commands(self, rows: Sequence[Row]) -> None:
         """One batch: binary COPY into ``command_log`` and the rollup upsert, in one transaction.
@@ -243,7 +331,7 @@ class LogController(ErrorLogging):
         batch is retried once.
         """
         rows = instances("rows", rows, tuple)
-        for index, row in enumerate(rows):
+        for index, row in enumerate(rows):  # a malformed row fails its batch here, and is isolated
             if len(row) != len(COPY_COLUMNS):
                 msg = f"must be a command_row() tuple of {len(COPY_COLUMNS)} values, got {len(row)}"
                 raise ValidationError.single(f"rows.{index}", "row", msg)

@@ -15,8 +15,8 @@ project's tests, or ``Database(settings).connect()`` with ``truncate_all``).
 """
 
 import contextvars
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 __all__ = ["BoundConcurrencyError", "OneTaskGuard"]
 
@@ -34,13 +34,18 @@ class OneTaskGuard:
     """
 
     def __init__(self) -> None:
+        self.enabled = False
+        """Set by ``Database.bind``; an unbound database's units pass straight through."""
         self._flow: contextvars.ContextVar[object | None] = contextvars.ContextVar("guildbase_bound_flow")
         self._holder: object | None = None
         self._depth = 0
 
-    @contextmanager
-    def unit(self) -> Iterator[None]:
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
         """Enter one unit of work; refuses another flow while the first holds one."""
+        if not self.enabled:
+            yield
+            return
         mine = self._flow.get(None)
         if self._depth and mine is not self._holder:
             msg = (

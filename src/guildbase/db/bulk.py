@@ -9,9 +9,18 @@ function, typically one binary COPY in one transaction. Guarantees:
   growing the buffer;
 - no loss on failure: a batch leaves the buffer only after its write
   succeeded, so a failed flush keeps every row for the next attempt;
-- no loss on a clean stop: ``close`` stops accepting rows and writes
-  everything accepted before it (``Database.close`` calls it), and
-  ``flush_on_signals`` writes the buffer out when the process is told to stop.
+- no poisoning: when a batch fails because of its *rows* (``is_row_error``:
+  text PostgreSQL refuses, a value out of range), it is split in halves until
+  the bad rows are isolated; the good ones are written and the bad ones are
+  handed to ``dead_letter`` once (a table, a file), never retried;
+- no retry storm: a write that fails for any other reason (PostgreSQL away)
+  is retried after ``retry_delay``, doubling per failure up to
+  ``max_retry_delay``, with one warning per episode, not one per attempt;
+- no silent loss on a stop: ``close`` stops accepting rows and writes
+  everything accepted before it (``Database.close`` calls it); if that fails
+  it raises ``RowsLostError`` holding exactly the rows that were not written.
+  ``flush_on_signals`` writes the buffer out when the process is told to stop,
+  then lets it stop (the signal is passed on, never swallowed).
 
 A row is written at least once: if the connection dies after PostgreSQL
 committed a batch but before the client heard so, the retry writes it again.
@@ -25,16 +34,46 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from guildbase.db.signals import flush_then_chain
 from guildbase.errors import GuildbaseError
 
 log = logging.getLogger("guildbase.bulk")
 
+CLOSE_RETRY_MAX_SECONDS = 1.0
+"""Longest pause between ``close``'s attempts: a stopping process must not hang on a dead server."""
+
 Row = tuple[Any, ...]
 WriteBatch = Callable[[Sequence[Row]], Awaitable[None]]
+DeadLetter = Callable[[Sequence[tuple[Row, BaseException]]], Awaitable[None]]
 
 
 class WriterClosedError(GuildbaseError):
     """The writer was closed; rows can no longer be accepted."""
+
+
+class RowsLostError(GuildbaseError):
+    """``close`` could not write every accepted row; ``rows`` are exactly the ones not written.
+
+    Everything else was closed anyway. The caller may keep the rows (a file)
+    and write them once PostgreSQL is back; nothing else holds them any more.
+    """
+
+    def __init__(self, name: str, rows: Sequence[Row], cause: BaseException) -> None:
+        self.rows = list(rows)
+        self.cause = cause
+        super().__init__(
+            f"{len(self.rows)} {name} could not be written at close ({type(cause).__name__}: {cause}); "
+            "they are in this error's .rows: keep them and write them again once PostgreSQL answers"
+        )
+
+
+class _Unwritten(Exception):  # noqa: N818 - internal carrier, never leaves this module
+    """A batch failed part-way through isolation: ``rows`` were not written, ``cause`` says why."""
+
+    def __init__(self, rows: list[Row], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.rows = rows
+        self.cause = cause
 
 
 class BufferedWriter:
@@ -49,7 +88,10 @@ class BufferedWriter:
         max_pending: int = 50_000,
         interval: float = 1.0,
         retry_delay: float = 1.0,
+        max_retry_delay: float = 30.0,
         concurrency: int = 2,
+        is_row_error: Callable[[BaseException], bool] | None = None,
+        dead_letter: DeadLetter | None = None,
     ) -> None:
         if batch_size < 1 or max_pending < batch_size:
             msg = f"batch_size must be >= 1 and max_pending >= batch_size, got {batch_size}, {max_pending}"
@@ -59,10 +101,19 @@ class BufferedWriter:
         self.max_pending = max_pending
         self.interval = interval
         self.retry_delay = retry_delay
+        self.max_retry_delay = max(retry_delay, max_retry_delay)
         self.concurrency = max(1, concurrency)
         self.accepted = 0
         self.written = 0
+        self.dead_lettered = 0
+        """Rows the write refused for what they hold, handed to ``dead_letter`` (never retried)."""
+        self.attempts = 0
+        """Calls of the write function, isolation's smaller batches included (tests count them)."""
         self.failures = 0
+        self._is_row_error = is_row_error
+        self._dead_letter = dead_letter
+        self._streak = 0
+        self._closing = asyncio.Event()
         self._write = write
         self._buffer: deque[Row] = deque()
         self._in_flight = 0
@@ -70,7 +121,6 @@ class BufferedWriter:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._signal_tasks: set[asyncio.Task[int]] = set()
         self._closed = False
 
     @property
@@ -129,61 +179,104 @@ class BufferedWriter:
                     taken += size
                 self._in_flight += taken
                 try:
-                    outcomes = await asyncio.gather(*(self._write(b) for b in batches), return_exceptions=True)
+                    outcomes = await asyncio.gather(*(self._isolating(b) for b in batches), return_exceptions=True)
                 except asyncio.CancelledError:
                     for batch in reversed(batches):  # at least once: a committed batch may come back
                         self._buffer.extendleft(reversed(batch))
                     raise
                 finally:
                     self._in_flight -= taken
-                failed = [(b, o) for b, o in zip(batches, outcomes, strict=True) if isinstance(o, BaseException)]
-                for batch, _ in reversed(failed):
-                    self._buffer.extendleft(reversed(batch))
-                written = taken - sum(len(b) for b, _ in failed)
-                done += written
-                self.written += written
+                failed: list[tuple[list[Row], BaseException]] = []
+                for batch, outcome in zip(batches, outcomes, strict=True):
+                    if isinstance(outcome, _Unwritten):
+                        failed.append((outcome.rows, outcome.cause))
+                    elif isinstance(outcome, BaseException):
+                        failed.append((batch, outcome))
+                for rows, _ in reversed(failed):
+                    self._buffer.extendleft(reversed(rows))
+                left = taken - sum(len(rows) for rows, _ in failed)
+                done += left
+                self.written += left - sum(o for o in outcomes if isinstance(o, int))
                 async with self._room:
                     self._room.notify_all()
                 if failed:
                     raise failed[0][1]
             return done
 
+    async def _isolating(self, batch: list[Row]) -> int:
+        """Write ``batch``; when its rows are the problem, split it until the bad ones are alone.
+
+        Returns how many rows went to the dead letter. A failure that is not
+        about rows (the connection) stops the split and raises ``_Unwritten``
+        with exactly the rows not yet written, so the retry writes nothing twice.
+        """
+        todo: deque[list[Row]] = deque([batch])
+        bad: list[tuple[Row, BaseException]] = []
+        part: list[Row] = []
+        try:
+            while todo:
+                part = todo.popleft()
+                self.attempts += 1
+                try:
+                    await self._write(part)
+                except Exception as error:
+                    if self._is_row_error is None or not self._is_row_error(error):
+                        raise
+                    if len(part) == 1:
+                        bad.append((part[0], error))
+                    else:
+                        middle = len(part) // 2
+                        todo.extendleft([part[middle:], part[:middle]])
+                part = []
+            if bad:
+                if self._dead_letter is None:
+                    log.error("%d %s refused by the database were dropped: %s", len(bad), self.name, bad[0][1])
+                else:
+                    await self._dead_letter(bad)
+                self.dead_lettered += len(bad)
+        except Exception as error:
+            # Not written: the part being tried, the parts not tried yet, the bad rows not yet set aside.
+            unwritten = part + [row for rest in todo for row in rest] + [row for row, _ in bad]
+            raise _Unwritten(unwritten, error) from error
+        return len(bad)
+
     async def close(self, *, attempts: int = 3) -> None:
-        """Stop accepting rows and write everything accepted; raises if rows could not be written."""
+        """Stop accepting rows and write everything accepted.
+
+        Raises:
+            RowsLostError: ``attempts`` flushes (backing off between them) failed;
+                the error holds exactly the rows that were not written.
+        """
         self._closed = True
         self._wake.set()
-        if self._task is not None:
-            # Never cancel a batch mid-COPY: let the running flush finish, then take over.
-            await self._task
-            self._task = None
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.flush()
-                break
-            except Exception as error:
-                self.failures += 1
-                if attempt == attempts:
-                    msg = f"{self.pending} {self.name} could not be written at close: {error}"
-                    raise GuildbaseError(msg) from error
-                await asyncio.sleep(self.retry_delay * attempt)
-        async with self._room:
-            self._room.notify_all()
+        self._closing.set()
+        try:
+            if self._task is not None:
+                # Never cancel a batch mid-COPY: let the running flush finish, then take over.
+                await self._task
+                self._task = None
+            for attempt in range(1, attempts + 1):
+                try:
+                    await self.flush()
+                    break
+                except Exception as error:
+                    self.failures += 1
+                    if attempt == attempts:
+                        lost = RowsLostError(self.name, self._buffer, error)
+                        self._buffer.clear()
+                        log.error("%s", lost)  # noqa: TRY400 - the cause is in the message; no traceback per close
+                        raise lost from error
+                    await asyncio.sleep(min(self.retry_delay * 2 ** (attempt - 1), CLOSE_RETRY_MAX_SECONDS))
+        finally:
+            async with self._room:
+                self._room.notify_all()
 
     def flush_on_signals(self, signals: Sequence[signal.Signals] = (signal.SIGTERM,)) -> None:
-        """Write the buffer out as soon as one of ``signals`` arrives (Unix event loops)."""
-        loop = asyncio.get_running_loop()
-        for sig in signals:
-            loop.add_signal_handler(sig, self._flush_soon)
+        """Write the buffer out when one of ``signals`` arrives, then pass the signal on (``db.signals``).
 
-    def _flush_soon(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.flush())
-        self._signal_tasks.add(task)
-        task.add_done_callback(self._signal_done)
-
-    def _signal_done(self, task: "asyncio.Task[int]") -> None:
-        self._signal_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("flushing %s on a signal failed; they stay buffered", self.name, exc_info=task.exception())
+        ``Database.flush_on_signals`` does this for every writer of the facade at once.
+        """
+        flush_then_chain(signals, self.flush, name=self.name)
 
     def _ensure_task(self) -> None:
         if self._task is None or self._task.done():
@@ -198,8 +291,17 @@ class BufferedWriter:
                 return
             try:
                 await self.flush()
-            except Exception:
+            except Exception as error:
                 self.failures += 1
-                log.warning("writing %d %s failed; kept for retry", self.pending, self.name, exc_info=True)
+                self._streak += 1
+                delay = min(self.retry_delay * 2 ** (self._streak - 1), self.max_retry_delay)
+                if self._streak == 1:  # once per episode; the traceback once, not per attempt
+                    log.warning("writing %d %s failed; kept, retrying with back-off", self.pending, self.name)
+                    log.debug("the first failure", exc_info=error)
+                # Only close() cuts the wait short: new rows arriving must not trigger a retry storm.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.retry_delay)
+                    await asyncio.wait_for(self._closing.wait(), timeout=delay)
+            else:
+                if self._streak:
+                    log.warning("writing %s works again after %d failed attempts", self.name, self._streak)
+                self._streak = 0

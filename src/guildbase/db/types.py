@@ -127,7 +127,11 @@ def _ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         msg = "must be timezone-aware (use datetime.now(UTC)); naive datetimes are ambiguous"
         raise ValueError(msg)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 at +05:00, year 9999 at -05:00: no such time in UTC
+        msg = "must be a time that exists in UTC (years 1-9999 after applying the offset)"
+        raise ValueError(msg) from None
 
 
 Snowflake = Annotated[

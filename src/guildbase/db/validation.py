@@ -18,6 +18,7 @@ was checked. The rules, once for the whole library:
 """
 
 import enum
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -125,11 +126,19 @@ def page_limit(value: object, maximum: int, *, field: str = "limit") -> int:
 
 
 def aware(field: str, value: object) -> datetime:
-    """A timezone-aware ``datetime``, converted to UTC (the only kind guildbase stores)."""
+    """A timezone-aware ``datetime``, converted to UTC (the only kind guildbase stores).
+
+    A time at the edge of Python's range with an offset (year 1 at +05:00,
+    year 9999 at -05:00) has no UTC equivalent; it is refused by name.
+    """
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         msg = f"must be a timezone-aware datetime (e.g. datetime.now(UTC)), got {shown(value)}"
         raise ValidationError.single(field, "timezone", msg)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        msg = f"must be a time that exists in UTC (years 1-9999 after applying the offset), got {shown(value)}"
+        raise ValidationError.single(field, "range", msg) from None
 
 
 def optional_aware(field: str, value: object) -> datetime | None:
@@ -263,20 +272,33 @@ def texts(field: str, values: object, *, max_length: int, min_items: int = 0) ->
     return items
 
 
-def _scan_text(field: str, value: object) -> None:
-    """Apply ``clean_text`` to every string inside ``value`` (nested mappings and lists too); refuse bytes."""
+MAX_DEPTH = 32
+"""How deeply JSON values (details, payloads, parameters) may nest; deeper is a bug or an attack."""
+
+
+def _scan_text(field: str, value: object, depth: int = 0) -> None:
+    """Refuse what JSON in PostgreSQL cannot hold, anywhere inside ``value``.
+
+    Every string (and key) passes ``clean_text``; bytes, NaN and infinities
+    (``jsonb`` has neither) and nesting deeper than ``MAX_DEPTH`` are refused,
+    each naming the path to the bad item (``details.a.0``).
+    """
     if isinstance(value, str):
         clean_text(field, value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError.single(
+            field, "json", f"must be a finite number (JSON has no NaN or infinity), got {value}"
+        )
     elif isinstance(value, bytes | bytearray):
         raise ValidationError.single(field, "string", f"must be text, not bytes, got {shown(value)}")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
+    elif isinstance(value, Mapping | list | tuple | set | frozenset):
+        if depth >= MAX_DEPTH:
+            raise ValidationError.single(field, "depth", f"must nest at most {MAX_DEPTH} levels deep")
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for key, item in items:
             if isinstance(key, str):
                 clean_text(field, key)
-            _scan_text(f"{field}.{key}", item)
-    elif isinstance(value, list | tuple | set | frozenset):
-        for index, item in enumerate(value):
-            _scan_text(f"{field}.{index}", item)
+            _scan_text(f"{field}.{key}", item, depth + 1)
 
 
 def validate(schema: type[M], data: Mapping[str, Any] | pydantic.BaseModel) -> M:

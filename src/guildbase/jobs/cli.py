@@ -36,16 +36,29 @@ def load_registrar(path: str) -> Callable[[JobRegistry], object]:
 async def _run_worker(
     settings: Settings, registrars: list[Callable[[JobRegistry], object]], worker: str | None
 ) -> None:
+    # Signals first: a SIGTERM while the handlers load or the pools connect is a clean stop too.
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
     registry = JobRegistry()
     register_maintenance(registry)
     for registrar in registrars:
         registrar(registry)
     async with Database(settings) as db:
+        if stop_requested.is_set():
+            return
         runner = JobRunner(db, registry, worker=worker)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, runner.stop)
-        await runner.run()
+        stopper = asyncio.create_task(_stop_when(stop_requested, runner))
+        try:
+            await runner.run()
+        finally:
+            stopper.cancel()
+
+
+async def _stop_when(requested: asyncio.Event, runner: JobRunner) -> None:
+    await requested.wait()
+    runner.stop()
 
 
 @jobs_app.command("run")

@@ -68,6 +68,26 @@ class CommandLog(SQLModel, table=True):
     duration_ms: int = Field(sa_type=Integer)
 
 
+class CommandLogDeadLetter(SQLModel, table=True):
+    """A command-log row PostgreSQL refused, kept for a person to look at instead of retried forever.
+
+    ``record_command`` validates every field, so a row lands here only when it
+    reached the writer another way or broke a rule validation does not know.
+    ``row`` is the row's ``ascii()`` text, storable whatever it held (NUL,
+    lone surrogates); ``user_id`` is copied out when it was a valid ID so a
+    privacy erase finds the row. No partitioning: it stays tiny or something
+    is badly wrong.
+    """
+
+    __tablename__ = "command_log_dead_letter"
+
+    dead_letter_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    failed_at: datetime = Field(sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()")})
+    user_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    error: str = Field(sa_type=Text)
+    row: str = Field(sa_type=Text)
+
+
 class CommandLogRead(SQLModel):
     model_config = READ_ONLY
 

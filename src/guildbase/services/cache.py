@@ -23,8 +23,10 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from guildbase.db.connection import retry_read
 from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
+from guildbase.services.epoch import EpochWatch
 from guildbase.services.keys import invalidation_channel
 
 log = logging.getLogger("guildbase.cache")
@@ -165,6 +167,10 @@ class CacheService:
     tag, so this holds on Redis Cluster too), storing is one ``SET``: two
     commands per miss, and those of concurrent callers travel together in one
     pipeline (``CommandBatcher``).
+
+    The tag also names the Redis server boot (``services.epoch``): a value
+    stored before a restart from a dump, a failover or any other change of
+    server is never served, whatever its generation says.
     """
 
     def __init__(
@@ -174,9 +180,12 @@ class CacheService:
         local_ttl: float = 5.0,
         local_maxsize: int = 10_000,
         breaker: CircuitBreaker | None = None,
+        epochs: EpochWatch | None = None,
     ) -> None:
         self.client = client
         self.breaker = breaker or CircuitBreaker()
+        self.epochs = epochs or EpochWatch(client, fixed=type(client).__module__.startswith("fakeredis"))
+        self.epochs.on_change(self._new_epoch)
         self.local = LocalCache(local_maxsize, local_ttl)
         self.batcher = CommandBatcher(client)
         self.channel = invalidation_channel(int(client.connection_pool.connection_kwargs.get("db", 0)))
@@ -230,18 +239,19 @@ class CacheService:
 
     async def _fill(self, key: str, loader: Callable[[], Awaitable[T | None]], ttl: float, codec: Codec[T]) -> T | None:
         if not await self.ready():
-            return await loader()  # Redis down or possibly stale: PostgreSQL answers, nothing is cached
+            return await retry_read(loader)  # Redis down or possibly stale: PostgreSQL answers, nothing is cached
         self.local.begin_fill(key)
         value: T | None = None
         try:
             fetched = await self.guard(lambda: self.batcher.mget(key, _generation_key(key)), None)
+            epoch = self.epochs.current  # of the server that answered: its connection was checked first
             if fetched is not None:
-                value = _current(fetched[0], fetched[1], codec)
+                value = _current(fetched[0], f"{epoch}.{fetched[1] or ''}", codec)
                 if value is not None:
                     return value
-            value = await loader()
+            value = await retry_read(loader)  # a loader only reads: repeating it on a fresh connection is safe
             if value is not None and fetched is not None:
-                payload = f"{fetched[1] or ''}|{codec.encode(value)}"
+                payload = f"{epoch}.{fetched[1] or ''}|{codec.encode(value)}"
                 ttl_ms = max(1, int(ttl * 1000))
                 await self.guard(lambda: self.batcher.execute("SET", key, payload, "PX", ttl_ms), None)
             return value
@@ -267,8 +277,10 @@ class CacheService:
         self._stale.update(keys)
 
     async def ready(self) -> bool:
-        """Whether Redis can be read now: reachable, with every pending deletion applied."""
+        """Whether Redis can be read now: reachable, its boot known, every pending deletion applied."""
         if self.breaker.is_open:
+            return False
+        if self.epochs.current is None and await self.guard(self.epochs.epoch, None) is None:
             return False
         if not self._stale:
             return True
@@ -292,6 +304,11 @@ class CacheService:
             return True
 
         return await self.guard(run, fallback=False)
+
+    def _new_epoch(self, _epoch: str) -> None:
+        """Another server boot: nothing remembered about the old one applies (its keys are all ignored now)."""
+        self._stale.clear()
+        self.local.clear()
 
     async def start_listener(self) -> None:
         """Subscribe to invalidations so this process drops local copies within milliseconds."""
@@ -329,11 +346,11 @@ def _generation_key(key: str) -> str:
     return f"{key}:gen"
 
 
-def _current(raw: str | None, generation: str | None, codec: Codec[T]) -> T | None:
-    """The decoded value if it was stored under the key's current generation, else None."""
+def _current(raw: str | None, tag_now: str, codec: Codec[T]) -> T | None:
+    """The decoded value if it was stored under the current ``<epoch>.<generation>`` tag, else None."""
     if raw is None:
         return None
     tag, _, payload = raw.partition("|")
-    if tag != (generation or ""):
-        return None  # stored by a reader that loaded before the latest write finished
+    if tag != tag_now:
+        return None  # stored before the latest write finished, or by another Redis boot
     return codec.decode(payload)

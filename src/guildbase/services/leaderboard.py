@@ -14,6 +14,13 @@ A board is trusted only while its ``:ready`` marker exists; the marker is set
 after a full rebuild from PostgreSQL, so a board that Redis lost (or never
 had) is rebuilt before it is read, and partial boards are never served.
 
+Board keys carry the Redis server's epoch (``services.epoch``): after a
+restart from a dump or a failover, the boards the old data held (with XP
+since raised or lowered) are never read again; the new epoch's boards start
+empty and are rebuilt from PostgreSQL, and the old ones expire, which is why
+all-time boards have a TTL too (``ALL_BOARD_TTL_SECONDS``, renewed by every
+award and rebuild).
+
 Period boards expire a day after their period ends. The expiry is sent as a
 relative TTL of at least ``CLOSED_BOARD_TTL_SECONDS``, never as an absolute
 ``EXPIREAT``: a board for a period that already ended (a report on last week)
@@ -33,12 +40,15 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from guildbase.services.batching import CommandBatcher
+from guildbase.services.epoch import EpochWatch
 from guildbase.services.keys import guild_key
 
 _MEMBER_WIDTH = 19  # digits of 2**63-1: fixed width makes lexicographic order numeric
 _CHUNK = 1000
 CLOSED_BOARD_TTL_SECONDS = 3600
 """How long a board of a period that has ended (or ends within the hour) stays cached."""
+ALL_BOARD_TTL_SECONDS = 30 * 86_400
+"""How long an all-time board outlives its last award or rebuild (a board of an old Redis epoch goes with it)."""
 
 
 class Period(enum.StrEnum):
@@ -66,11 +76,11 @@ class PeriodWindow:
             return None
         return datetime(self.end.year, self.end.month, self.end.day, tzinfo=UTC) + timedelta(days=1)
 
-    def ttl_seconds(self, now: datetime | None = None) -> int | None:
-        """The TTL to give the board now: until ``expires_at``, but never below an hour; None for all-time."""
+    def ttl_seconds(self, now: datetime | None = None) -> int:
+        """The TTL to give the board now: until ``expires_at``, but never below an hour; a month for all-time."""
         expires_at = self.expires_at
         if expires_at is None:
-            return None
+            return ALL_BOARD_TTL_SECONDS
         remaining = (expires_at - (now or datetime.now(UTC))).total_seconds()
         return max(int(remaining), CLOSED_BOARD_TTL_SECONDS)
 
@@ -91,9 +101,9 @@ def window(period: Period, now: datetime) -> PeriodWindow:
     return PeriodWindow(period, start, end, f"month:{start.year}-{start.month:02d}")
 
 
-def board_key(guild_id: int, period_window: PeriodWindow) -> str:
-    """``gb:v1:{g:<guild>}:lb:<label>``."""
-    return guild_key(guild_id, "lb", period_window.label)
+def board_key(guild_id: int, period_window: PeriodWindow, epoch: str) -> str:
+    """``gb:v1:{g:<guild>}:lb:<epoch>:<label>``: the board of one period in one Redis server boot."""
+    return guild_key(guild_id, "lb", epoch, period_window.label)
 
 
 def _member(user_id: int) -> str:
@@ -112,28 +122,31 @@ class BoardEntry:
 class LeaderboardStore:
     """The Redis half of the leaderboards; ``controllers.leaderboards`` adds the PostgreSQL half."""
 
-    def __init__(self, client: aioredis.Redis, batcher: CommandBatcher) -> None:
+    def __init__(self, client: aioredis.Redis, batcher: CommandBatcher, epochs: EpochWatch) -> None:
         self.client = client
         self.batcher = batcher
+        self.epochs = epochs
+
+    async def key(self, guild_id: int, period_window: PeriodWindow) -> str:
+        """The board's key in the current Redis epoch."""
+        return board_key(guild_id, period_window, await self.epochs.epoch())
 
     async def record(self, guild_id: int, user_id: int, totals: dict[Period, tuple[PeriodWindow, int]]) -> None:
         """Store a member's new totals on every period board (batched with other awards of this loop turn)."""
         commands: list[tuple[object, ...]] = []
         for period_window, total in totals.values():
-            key = board_key(guild_id, period_window)
+            key = await self.key(guild_id, period_window)
             commands.append(("ZADD", key, "GT", total, _member(user_id), {}))
-            ttl = period_window.ttl_seconds()
-            if ttl is not None:
-                commands.append(("EXPIRE", key, ttl, {}))
+            commands.append(("EXPIRE", key, period_window.ttl_seconds(), {}))
         await self.batcher.execute_many(*commands)
 
     async def is_ready(self, guild_id: int, period_window: PeriodWindow) -> bool:
         """Whether the board was fully built and can be served."""
-        return bool(await self.client.exists(board_key(guild_id, period_window) + ":ready"))
+        return bool(await self.client.exists(await self.key(guild_id, period_window) + ":ready"))
 
     async def load(self, guild_id: int, period_window: PeriodWindow, rows: Iterable[tuple[int, int]]) -> int:
         """Write a full board from PostgreSQL rows ``(user_id, xp)``, then mark it ready."""
-        key = board_key(guild_id, period_window)
+        key = await self.key(guild_id, period_window)
         count = 0
         batch: dict[str, int] = {}
         async with self.client.pipeline(transaction=False) as pipe:
@@ -147,8 +160,7 @@ class LeaderboardStore:
                 pipe.zadd(key, batch, gt=True)
             ttl = period_window.ttl_seconds()
             pipe.set(key + ":ready", "1", ex=ttl)
-            if ttl is not None:
-                pipe.expire(key, ttl)
+            pipe.expire(key, ttl)
             await pipe.execute()
         return count
 
@@ -156,17 +168,17 @@ class LeaderboardStore:
         """Take a member off the boards (blacklisted)."""
         async with self.client.pipeline(transaction=False) as pipe:
             for period_window in windows:
-                pipe.zrem(board_key(guild_id, period_window), _member(user_id))
+                pipe.zrem(await self.key(guild_id, period_window), _member(user_id))
             await pipe.execute()
 
     async def drop(self, guild_id: int, windows: Iterable[PeriodWindow]) -> None:
         """Forget boards so the next read rebuilds them (after XP was lowered by hand)."""
-        keys = [board_key(guild_id, w) for w in windows]
+        keys = [await self.key(guild_id, w) for w in windows]
         await self.client.delete(*keys, *(key + ":ready" for key in keys))
 
     async def top(self, guild_id: int, period_window: PeriodWindow, count: int, offset: int = 0) -> list[BoardEntry]:
         """``count`` entries from position ``offset`` (0 = first place)."""
-        key = board_key(guild_id, period_window)
+        key = await self.key(guild_id, period_window)
         rows = cast(
             "list[tuple[str, float]]", await self.client.zrevrange(key, offset, offset + count - 1, withscores=True)
         )
@@ -174,7 +186,7 @@ class LeaderboardStore:
 
     async def position(self, guild_id: int, period_window: PeriodWindow, user_id: int) -> tuple[int, int] | None:
         """``(rank, xp)`` of a member, or None when not on the board."""
-        key = board_key(guild_id, period_window)
+        key = await self.key(guild_id, period_window)
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.zrevrank(key, _member(user_id))
             pipe.zscore(key, _member(user_id))
@@ -185,7 +197,7 @@ class LeaderboardStore:
         self, guild_id: int, period_window: PeriodWindow, count: int, user_id: int
     ) -> tuple[list[BoardEntry], tuple[int, int] | None] | None:
         """The top ``count`` and a member's ``(rank, xp)`` in ONE round trip; None if the board is not ready."""
-        key, member = board_key(guild_id, period_window), _member(user_id)
+        key, member = await self.key(guild_id, period_window), _member(user_id)
         # Batched with the other callers of this loop turn (the leaderboard command is a burst workload).
         ready, rows, rank, score = await self.batcher.execute_many(
             ("EXISTS", key + ":ready", {}),
@@ -200,8 +212,8 @@ class LeaderboardStore:
 
     async def tied_rank(self, guild_id: int, period_window: PeriodWindow, xp: int) -> int:
         """1 + members with strictly more XP (competition ranking, ties share a rank)."""
-        return int(await self.client.zcount(board_key(guild_id, period_window), f"({xp}", "+inf")) + 1
+        return int(await self.client.zcount(await self.key(guild_id, period_window), f"({xp}", "+inf")) + 1
 
     async def size(self, guild_id: int, period_window: PeriodWindow) -> int:
         """Members on the board."""
-        return int(await self.client.zcard(board_key(guild_id, period_window)))
+        return int(await self.client.zcard(await self.key(guild_id, period_window)))

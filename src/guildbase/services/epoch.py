@@ -1,0 +1,121 @@
+"""Which Redis server boot this process is talking to, so data from another boot is never trusted.
+
+A Redis that restarts from its dump file (or a replica promoted after a
+failover) comes back with keys from *before* writes that PostgreSQL has since
+committed: cached values that were invalidated after the snapshot, boards
+that had members raised or lowered. Nothing in those keys says they are old.
+
+The server's ``run_id`` does: Redis draws a new random one at every start.
+The *epoch* is a prefix of it, and every cached value (``services.cache``)
+and every leaderboard key (``services.leaderboard``) carries the epoch it was
+written in. Values of another epoch are never served; boards of another epoch
+are never read (the new epoch's boards are rebuilt from PostgreSQL, the old
+ones expire). Every process on the same server boot derives the same epoch
+without coordinating, and a fresh process is as safe as a long-running one.
+
+The epoch is read on every new connection (``on_connect``, installed on the
+pool by ``Database.connect``), before the connection carries any command, so
+the first reply from a restarted server is already judged against the new
+epoch. A Redis that refuses ``INFO`` (an ACL) or the in-process stand-in gets
+a fixed epoch: restarts are then not detected, and a warning says so.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
+
+log = logging.getLogger("guildbase.redis")
+
+EPOCH_LENGTH = 12
+"""Characters of ``run_id`` (hex) kept: 48 random bits per server start."""
+FIXED_EPOCH = "fixed"
+"""The epoch of a Redis that cannot tell its boots apart (fakeredis, ``INFO`` refused)."""
+
+
+class EpochWatch:
+    """The current server epoch, checked on every new connection; callbacks run when it changes."""
+
+    def __init__(self, client: aioredis.Redis, *, fixed: bool = False) -> None:
+        self.client = client
+        self.current: str | None = FIXED_EPOCH if fixed else None
+        self.changes = 0
+        """How many times a different server boot was detected (tests and metrics read it)."""
+        self._listeners: list[Callable[[str], None]] = []
+        self._asking: asyncio.Future[None] | None = None
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(new_epoch)`` whenever the server turns out to be another boot."""
+        self._listeners.append(listener)
+
+    def install(self) -> None:
+        """Check the epoch on every connection the client's pool opens from now on."""
+        self.client.connection_pool.connection_kwargs["redis_connect_func"] = self.on_connect
+
+    async def epoch(self) -> str:
+        """The current epoch, asking the server if no connection has told us yet.
+
+        Concurrent callers share one question (and resume together, so the
+        commands they send next still travel in one pipeline).
+        """
+        if self.current is None:
+            if self._asking is None or self._asking.done():
+                self._asking = asyncio.ensure_future(self._ask())
+            await asyncio.shield(self._asking)
+        assert self.current is not None  # noqa: S101 - set by _observe or _cannot_tell
+        return self.current
+
+    async def _ask(self) -> None:
+        try:
+            info: dict[str, Any] = await self.client.info("server")
+        except ResponseError as error:
+            self._cannot_tell(error)
+        else:
+            self._observe(str(info.get("run_id", "")))
+
+    async def on_connect(self, connection: AbstractConnection) -> None:
+        """redis-py's connect hook: the usual handshake (auth, db), then read the server's ``run_id``."""
+        await connection.on_connect()
+        if self.current == FIXED_EPOCH:
+            return
+        await connection.send_command("INFO", "server")
+        reply = await connection.read_response()
+        if isinstance(reply, ResponseError):
+            self._cannot_tell(reply)
+            return
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        for line in text.splitlines():
+            if line.startswith("run_id:"):
+                self._observe(line.partition(":")[2].strip())
+                return
+        self._cannot_tell(ResponseError("INFO server has no run_id"))
+
+    def _observe(self, run_id: str) -> None:
+        if not run_id:
+            self._cannot_tell(ResponseError("INFO server has no run_id"))
+            return
+        epoch = run_id[:EPOCH_LENGTH]
+        previous, self.current = self.current, epoch
+        if previous is not None and previous != epoch:
+            self.changes += 1
+            log.warning(
+                "Redis is another server boot (epoch %s, was %s): a restart, a restore from a dump or a failover; "
+                "cached values and leaderboards from before are ignored and rebuilt from PostgreSQL",
+                epoch,
+                previous,
+            )
+            for listener in self._listeners:
+                listener(epoch)
+
+    def _cannot_tell(self, error: BaseException) -> None:
+        if self.current != FIXED_EPOCH:
+            log.warning(
+                "Redis refused INFO (%s): a restart from an older dump cannot be detected; "
+                "allow INFO for this user (ACL +info) so stale cache entries are never served",
+                error,
+            )
+        self.current = FIXED_EPOCH

@@ -1,0 +1,34 @@
+"""A process that logs commands (driven by ``test_log_signals.py``): ``term ROWS`` or ``kill``.
+
+``term ROWS`` queues ROWS rows, says ``ready`` and idles until a signal ends
+it; ``kill`` logs without end, one row per loop turn like a busy bot, and
+prints how many rows were accepted every 100.
+"""
+
+import asyncio
+import sys
+
+from guildbase import Database, Settings
+
+USER = 1_100_000_000_000_000_101
+
+
+async def main(mode: str, rows: int) -> None:
+    db = await Database(Settings()).connect()
+    db.flush_on_signals()
+    if mode == "term":
+        for n in range(rows):
+            await db.logs.record_command(USER, "ping", params={"n": n})
+        print("ready", flush=True)  # noqa: T201 - the test reads it
+        await asyncio.Event().wait()
+    accepted = 0
+    while True:
+        await db.logs.record_command(USER, "ping", params={"n": accepted})
+        accepted += 1
+        if accepted % 100 == 0:
+            print(accepted, flush=True)  # noqa: T201
+        await asyncio.sleep(0)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0))
