@@ -59,6 +59,7 @@ from guildbase.models.levels import (
     XPAward,
 )
 from guildbase.models.logs import CommandLogRead, CommandStat
+from guildbase.models.mod_settings import EscalationRuleRead, ModActionRead, ModSettingsRead
 from guildbase.models.moderation import (
     CaseOverview,
     CaseRead,
@@ -96,6 +97,7 @@ __all__ = [
     "CounterKind",
     "Database",
     "DatabaseUnavailableError",
+    "EscalationRuleRead",
     "Feature",
     "FieldError",
     "GuildConfigRead",
@@ -120,6 +122,8 @@ __all__ = [
     "MemberLevelRead",
     "MemberRead",
     "MigrationError",
+    "ModActionRead",
+    "ModSettingsRead",
     "ModerationChangeRead",
     "MultiplierKind",
     "NotFoundError",

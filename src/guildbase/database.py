@@ -30,6 +30,7 @@ from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.logs import LogController
+from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
@@ -98,6 +99,7 @@ class Database:
         self.bookmarks = BookmarkController(self)
         self.cases = CaseController(self)
         self.notes = NoteController(self)
+        self.mod_settings = ModSettingsController(self)
         self.jobs = JobController(self)
         self.logs = LogController(self)
 

@@ -12,10 +12,13 @@ from typing import Any
 
 from discord.ext import commands
 
+from guildbase.db.types import DURATION_UNITS as _UNITS
+from guildbase.db.types import format_duration
 from guildbase.errors import ValidationError
 
+__all__ = ["DURATION", "HELP", "MAX_DURATION", "Duration", "format_duration", "parse_duration"]
+
 MAX_DURATION = timedelta(days=366 * 5)
-_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d{1,7})\s*([wdhms])", re.IGNORECASE)
 _WHOLE = re.compile(r"(?:\s*\d{1,7}\s*[wdhms])+\s*", re.IGNORECASE)
 HELP = "use a duration like 30m, 1h30m, 2d or 1w"
@@ -31,17 +34,6 @@ def parse_duration(text: str) -> timedelta:
     if seconds > MAX_DURATION.total_seconds():
         raise ValidationError.single("duration", "max", f"must be at most {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """``timedelta(hours=1, minutes=30)`` → ``"1h 30m"`` (the largest units, no zero parts)."""
-    remaining = int(delta.total_seconds())
-    parts = []
-    for unit, size in _UNITS.items():
-        amount, remaining = divmod(remaining, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return " ".join(parts) or "0s"
 
 
 class Duration(commands.Converter[timedelta]):

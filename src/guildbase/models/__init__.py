@@ -1,6 +1,18 @@
 """All table models; importing this package registers every table on the metadata."""
 
 from guildbase.db.metadata import metadata
-from guildbase.models import afk, content, core, jobs, levels, logs, moderation, reminders, starboard
+from guildbase.models import afk, content, core, jobs, levels, logs, mod_settings, moderation, reminders, starboard
 
-__all__ = ["afk", "content", "core", "jobs", "levels", "logs", "metadata", "moderation", "reminders", "starboard"]
+__all__ = [
+    "afk",
+    "content",
+    "core",
+    "jobs",
+    "levels",
+    "logs",
+    "metadata",
+    "mod_settings",
+    "moderation",
+    "reminders",
+    "starboard",
+]
