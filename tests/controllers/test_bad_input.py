@@ -63,6 +63,7 @@ INTS: dict[str, tuple[int, int]] = {
     "reminder_id": (1, 1),
     "job_id": (1, 1),
     "before": (1, 1),
+    "warn_count": (3, 2),
 }
 
 _JOB = JobRead.model_validate(

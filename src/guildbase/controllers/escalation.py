@@ -81,7 +81,7 @@ async def escalate_in(session: AsyncSession, warn: CaseRead, create_in: CreateIn
         .where(col(EscalationRule.guild_id) == warn.guild_id)
         .order_by(col(EscalationRule.warn_count).desc())
     )
-    for rule, count in rows.tuples():
+    for rule, count in rows:
         if count == rule.warn_count:
             return await create_in(session, _follow_up(warn, rule))
     return None
