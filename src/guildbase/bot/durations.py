@@ -8,7 +8,7 @@ reply before any write.
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Optional
 
 from discord.ext import commands
 
@@ -16,7 +16,7 @@ from guildbase.db.types import DURATION_UNITS as _UNITS
 from guildbase.db.types import format_duration
 from guildbase.errors import ValidationError
 
-__all__ = ["DURATION", "HELP", "MAX_DURATION", "Duration", "format_duration", "parse_duration"]
+__all__ = ["DURATION", "DURATION_OR_DEFAULT", "HELP", "MAX_DURATION", "Duration", "format_duration", "parse_duration"]
 
 MAX_DURATION = timedelta(days=366 * 5)
 _PART = re.compile(r"(\d{1,7})\s*([wdhms])", re.IGNORECASE)
@@ -45,3 +45,10 @@ class Duration(commands.Converter[timedelta]):
 
 DURATION = commands.parameter(converter=Duration, description="how long, e.g. 30m, 1h30m, 2d")
 """Use as a parameter default: ``duration: timedelta = DURATION``."""
+
+DURATION_OR_DEFAULT = commands.parameter(
+    converter=Optional[Duration],  # noqa: UP045 - discord.py reads typing.Optional to make the argument skippable
+    default=None,
+    description="how long, e.g. 30m, 1h30m, 2d (default: the server's)",
+)
+"""An optional duration: a prefix argument that is not one is left for the next parameter (the reason)."""
