@@ -282,7 +282,9 @@ class FakeDiscord:
         member = self.members.get((int(m["guild"]), int(m["user"])))
         if member is None:
             return _error(404, 10007, "Unknown Member")
-        member.update({k: v for k, v in body.items() if k in {"nick", "communication_disabled_until", "roles"}})
+        member.update({k: v for k, v in body.items() if k in {"nick", "communication_disabled_until"}})
+        if "roles" in body:  # Discord answers with the IDs as strings, whichever way they were sent
+            member["roles"] = [str(role) for role in body["roles"]]
         return _json(member)
 
     def _kick(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:

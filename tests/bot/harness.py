@@ -82,6 +82,8 @@ class Harness:
         self.fake = fake
         self.guild_id = fake.snowflake()
         self.mod_role_id = fake.snowflake()
+        self.jail_role_id = fake.snowflake()
+        self.regular_role_id = fake.snowflake()
         self.channel_id = fake.snowflake()
         self.board_channel_id = fake.snowflake()
         self.mod = Person(fake.snowflake(), "mod", is_mod=True)
@@ -118,9 +120,17 @@ class Harness:
         await self.settle()
 
     def member_payload(self, person: Person) -> dict[str, Any]:
+        """The member as Discord holds it now: roles as the fake last stored them (the bot may have edited them)."""
+        stored = self.fake.members.get((self.guild_id, person.user_id))
+        if stored is not None:
+            roles = list(stored["roles"])
+        elif person.is_mod:
+            roles = [str(self.mod_role_id)]
+        else:
+            roles = [str(self.regular_role_id)] if person.name == "alice" else []
         return {
             "user": user_payload(person.user_id, person.name),
-            "roles": [str(self.mod_role_id)] if person.is_mod else [],
+            "roles": roles,
             "joined_at": datetime.now(UTC).isoformat(),
             "deaf": False,
             "mute": False,
@@ -171,7 +181,9 @@ class Harness:
             "owner_id": str(self.stranger.user_id),
             "roles": [
                 role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
-                role(self.mod_role_id, "Mods", ADMINISTRATOR, 1),
+                role(self.mod_role_id, "Mods", ADMINISTRATOR, 3),
+                role(self.regular_role_id, "Regulars", 0, 2),
+                role(self.jail_role_id, "Jailed", 0, 1),
             ],
             "channels": [channel(self.channel_id, "general", 0), channel(self.board_channel_id, "starboard", 1)],
             "members": [*members, bot_member],

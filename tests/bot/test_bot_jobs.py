@@ -1,4 +1,4 @@
-"""The Discord side of timed work: the bot's own job worker unbans and delivers, seen at the fake."""
+"""The Discord side of timed work: the bot's own job worker unbans, unjails and delivers, seen at the fake."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -89,3 +89,19 @@ async def test_a_reminder_discord_refuses_fails_its_job_with_the_reason(working:
     assert stored is not None
     assert stored.status.value == "failed"
     assert "Missing Access" in (stored.last_error or "")
+
+
+async def test_an_expired_jail_gives_the_saved_roles_back_at_discord(working: Harness) -> None:
+    db, fake = working.bot.db, working.fake
+    await db.guild_config.update(working.guild_id, jail_role_id=working.jail_role_id)
+    await working.say(working.mod, f"$jail {working.alice.mention} 1s think it over")
+    member = fake.members[(working.guild_id, working.alice.user_id)]
+    assert member["roles"] == [str(working.jail_role_id)]
+
+    async def closed() -> list[tuple[str, str]] | None:
+        history = await db.cases.history(working.guild_id, working.alice.user_id)
+        return [(c.type.value, c.status.value) for c in history] if len(history) == 2 else None
+
+    assert await until(closed, "the closing case") == [("UNJAIL", "active"), ("JAIL", "expired")]
+    assert member["roles"] == [str(working.regular_role_id)]
+    assert not await db.cases.is_jailed(working.guild_id, working.alice.user_id)

@@ -86,7 +86,10 @@ async def test_switches_change_only_what_is_given_and_record_the_actor(db: Datab
         (lambda db: db.mod_settings.configure(GUILD, is_user_notified="yes"), "is_user_notified"),
         (lambda db: db.mod_settings.configure(GUILD, dm=True), "dm"),
         (lambda db: db.mod_settings.set_default_duration(GUILD, "ban", HOUR), "default_duration_seconds"),
-        (lambda db: db.mod_settings.set_default_duration(GUILD, "timeout", timedelta(days=29)), "default_duration_seconds"),
+        (
+            lambda db: db.mod_settings.set_default_duration(GUILD, "timeout", timedelta(days=29)),
+            "default_duration_seconds",
+        ),
         (lambda db: db.mod_settings.set_default_duration(GUILD, "tempban", timedelta(0)), "duration"),
         (lambda db: db.mod_settings.set_default_duration(GUILD, "soon", HOUR), "case_type"),
         (lambda db: db.mod_settings.set_log_channel(GUILD, "ban", 0), "channel_id"),
@@ -103,7 +106,9 @@ async def test_switches_change_only_what_is_given_and_record_the_actor(db: Datab
         (lambda db: db.mod_settings.set_rule(MISSING_GUILD, 3, within=WEEK, action="ban"), "guild_id"),
     ],
 )
-async def test_bad_settings_name_the_field_and_write_nothing(db: Database, guild: int, call: object, field: str) -> None:
+async def test_bad_settings_name_the_field_and_write_nothing(
+    db: Database, guild: int, call: object, field: str
+) -> None:
     with pytest.raises(ValidationError) as raised:
         await call(db)  # type: ignore[operator]
     assert field in raised.value.fields
@@ -137,7 +142,9 @@ async def test_settings_are_cached_and_each_write_drops_the_cached_value(
     await db.mod_settings.get(guild)
     assert await db.redis.exists(mod_settings_key(guild)) == 1
     async with db.session() as session:  # a change behind the controller's back stays unseen
-        await session.execute(text("INSERT INTO mod_config (guild_id, is_reason_required) VALUES (:g, true)"), {"g": guild})
+        await session.execute(
+            text("INSERT INTO mod_config (guild_id, is_reason_required) VALUES (:g, true)"), {"g": guild}
+        )
     assert (await db.mod_settings.get(guild)).is_reason_required is False
     settings = await db.mod_settings.set_log_channel(guild, "ban", CHANNEL)  # a write drops the cached value
     assert settings.is_reason_required is True
@@ -146,9 +153,7 @@ async def test_settings_are_cached_and_each_write_drops_the_cached_value(
 
 
 # -- escalation rules ----------------------------------------------------------------------------
-async def test_a_rule_for_the_same_warn_count_replaces_the_old_one_and_can_be_removed(
-    db: Database, guild: int
-) -> None:
+async def test_a_rule_for_the_same_warn_count_replaces_the_old_one_and_can_be_removed(db: Database, guild: int) -> None:
     with acting_as(ADMIN):
         first = await db.mod_settings.set_rule(guild, 3, within=WEEK, action="timeout", duration=HOUR)
     assert (first.window, first.action, first.duration, first.created_by) == (WEEK, CaseType.TIMEOUT, HOUR, ADMIN)
@@ -182,7 +187,13 @@ async def test_the_warn_that_reaches_the_count_is_followed_by_one_case_of_its_ow
     assert kinds == {"timeout_expiry": 1}  # it expires like any timeout
     fourth = await warn(db, reason="four")  # above the threshold, not crossing it
     assert await db.mod_settings.escalation_of(guild, fourth.number) is None
-    assert await cases(db) == [(1, "WARN", None), (2, "WARN", None), (3, "WARN", None), (4, "TIMEOUT", 3), (5, "WARN", None)]
+    assert await cases(db) == [
+        (1, "WARN", None),
+        (2, "WARN", None),
+        (3, "WARN", None),
+        (4, "TIMEOUT", 3),
+        (5, "WARN", None),
+    ]
     assert second.number == 2
 
 

@@ -16,7 +16,16 @@ from guildbase.db.types import DURATION_UNITS as _UNITS
 from guildbase.db.types import format_duration
 from guildbase.errors import ValidationError
 
-__all__ = ["DURATION", "DURATION_OR_DEFAULT", "HELP", "MAX_DURATION", "Duration", "format_duration", "parse_duration"]
+__all__ = [
+    "DURATION",
+    "DURATION_OR_DEFAULT",
+    "HELP",
+    "MAX_DURATION",
+    "Duration",
+    "format_duration",
+    "looks_like_duration",
+    "parse_duration",
+]
 
 MAX_DURATION = timedelta(days=366 * 5)
 _PART = re.compile(r"(\d{1,7})\s*([wdhms])", re.IGNORECASE)
@@ -34,6 +43,11 @@ def parse_duration(text: str) -> timedelta:
     if seconds > MAX_DURATION.total_seconds():
         raise ValidationError.single("duration", "max", f"must be at most {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
+
+
+def looks_like_duration(word: str) -> bool:
+    """Whether a word was meant as a duration (it starts with a digit), even if it is not a valid one."""
+    return word[:1].isdigit()
 
 
 class Duration(commands.Converter[timedelta]):

@@ -12,13 +12,14 @@ import discord
 from discord.ext import commands
 
 from guildbase import ModSettingsRead
-from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid
 from guildbase.bot.durations import DURATION, DURATION_OR_DEFAULT, format_duration
 from guildbase.bot.ui import embed
 
 TimedType = Literal["tempban", "timeout", "jail"]
 LoggedType = Literal["warn", "kick", "ban", "tempban", "unban", "timeout", "jail", "unjail", "untempban", "untimeout"]
 EscalationAction = Literal["timeout", "kick", "tempban", "ban"]
+LOG_CHANNEL = given_or_none(discord.TextChannel, "where they go (leave out: the mod-log channel)")
 
 
 def describe(settings: ModSettingsRead) -> discord.Embed:
@@ -84,7 +85,12 @@ class ModSettingsCog(GuildbaseCog, name="Moderation settings"):
         await ctx.send(f"{case_type}: {shown}.")
 
     @hybrid(name="modlog")
-    async def log_channel(self, ctx: Ctx, case_type: LoggedType, channel: discord.TextChannel | None = None) -> None:
+    async def log_channel(
+        self,
+        ctx: Ctx,
+        case_type: LoggedType,
+        channel: discord.TextChannel | None = LOG_CHANNEL,
+    ) -> None:
         """Post one action's cases to a channel (no channel: back to the mod-log channel)."""
         assert ctx.guild is not None  # noqa: S101
         await self.db.mod_settings.set_log_channel(ctx.guild.id, case_type, None if channel is None else channel.id)

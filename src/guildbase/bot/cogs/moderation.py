@@ -31,7 +31,7 @@ from discord.ext import commands
 
 from guildbase import CaseRead, CaseType, ConflictError, ModSettingsRead, NotFoundError, ValidationError
 from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
-from guildbase.bot.durations import DURATION_OR_DEFAULT, HELP, format_duration, parse_duration
+from guildbase.bot.durations import DURATION_OR_DEFAULT, HELP, format_duration, looks_like_duration, parse_duration
 from guildbase.bot.moderation import case_embed, jailed_roles, notify, post_to_log, restored_roles
 from guildbase.bot.ui import chunk_pages, send_pages, timestamp
 
@@ -140,10 +140,10 @@ class ModerationCog(GuildbaseCog, name="Moderation"):
         assert ctx.guild is not None  # noqa: S101
         settings = await self.db.mod_settings.get(ctx.guild.id)
         chosen = given or settings.default_duration(case_type)
+        words = (reason or "").split(maxsplit=1)
+        if given is None and words and (looks_like_duration(words[0]) or (required and chosen is None)):
+            parse_duration(words[0])  # the word skipped as no duration says why it is not one
         if chosen is None and required:
-            words = (reason or "").split(maxsplit=1)
-            if words:
-                parse_duration(words[0])  # the word that is not a duration says why
             name = case_type.value.lower()
             raise ValidationError.single("duration", "missing", f"is missing; {HELP} (or `moddefault {name} 1d`)")
         return chosen, settings
