@@ -12,13 +12,14 @@ websocket says it is rate limited, so member lookups fall back to REST (the fake
 import asyncio
 import itertools
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
+import pytest
 from discord import app_commands
 from fake_discord import FakeDiscord, user_payload
 
@@ -36,6 +37,20 @@ EVERYONE_PERMISSIONS = discord.Permissions(
     use_application_commands=True,
 ).value
 DISPATCH_TASKS = ("discord.py:", "CommandTree-invoker", "discord-ui-view-dispatch")
+WAIT_SECONDS = 60.0
+T = TypeVar("T")
+
+
+async def until(probe: Callable[[], Awaitable[T | None]], what: str, *, seconds: float = WAIT_SECONDS) -> T:
+    """The first truthy answer of ``probe``: job workers and bot processes run on their own schedule."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -219,16 +234,10 @@ class Harness:
                 idle_rounds += 1
 
     # -- events in ----------------------------------------------------------------------
-    async def say(
-        self,
-        person: Person,
-        content: str,
-        *,
-        mentions: tuple[Person, ...] = (),
-        channel_id: int | None = None,
-        settle: bool = True,
+    def message_event(
+        self, person: Person, content: str, *, mentions: tuple[Person, ...] = (), channel_id: int | None = None
     ) -> dict[str, Any]:
-        """``person`` posts ``content`` in the guild; returns the message payload."""
+        """The MESSAGE_CREATE payload of ``person`` posting ``content`` in the guild."""
         channel = channel_id or self.channel_id
         payload = self.fake.message_payload(
             channel, {"content": content}, author=user_payload(person.user_id, person.name), guild_id=self.guild_id
@@ -239,6 +248,19 @@ class Harness:
             | {"member": {k: v for k, v in self.member_payload(p).items() if k != "user"}}
             for p in mentions
         ]
+        return payload
+
+    async def say(
+        self,
+        person: Person,
+        content: str,
+        *,
+        mentions: tuple[Person, ...] = (),
+        channel_id: int | None = None,
+        settle: bool = True,
+    ) -> dict[str, Any]:
+        """``person`` posts ``content`` in the guild; returns the message payload."""
+        payload = self.message_event(person, content, mentions=mentions, channel_id=channel_id)
         self.state.parse_message_create(payload)
         if settle:
             await self.settle()

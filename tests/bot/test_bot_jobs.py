@@ -1,30 +1,13 @@
 """The Discord side of timed work: the bot's own job worker unbans, unjails and delivers, seen at the fake."""
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import pytest
 from fake_discord import FakeDiscord
-from harness import Harness, running_bot
+from harness import Harness, running_bot, until
 
 from guildbase import Database, Settings
-
-T = TypeVar("T")
-WAIT_SECONDS = 30.0
-
-
-async def until(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """The first truthy answer of ``probe``: the worker runs on its own schedule, so outcomes are awaited."""
-    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
-    while True:
-        found = await probe()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
