@@ -8,17 +8,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.botpath import w6b
 from bench.composite import w6, w7, w8
 from bench.harness import machine, peak_rss_mb
 from bench.report import markdown
 from bench.workloads import Scale, Workload, w1, w2, w3, w4, w5
 
-WORKLOADS: dict[str, Workload] = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7, "W8": w8}
+WORKLOADS: dict[str, Workload] = {
+    "W1": w1,
+    "W2": w2,
+    "W3": w3,
+    "W4": w4,
+    "W5": w5,
+    "W6": w6,
+    "W6b": w6b,
+    "W7": w7,
+    "W8": w8,
+}
+_BY_UPPER = {name.upper(): name for name in WORKLOADS}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     scale = Scale(quick=args.quick)
-    chosen = [w.strip().upper() for w in args.only.split(",")] if args.only else list(WORKLOADS)
+    chosen = [_BY_UPPER[w.strip().upper()] for w in args.only.split(",")] if args.only else list(WORKLOADS)
     out: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,

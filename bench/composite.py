@@ -1,12 +1,17 @@
-"""W6-W8: the whole message path, moderation history over 1M cases, a 30-day stats report."""
+"""W6-W8: the whole message path, moderation history over 1M cases, a 30-day stats report.
 
+W6's world and limit are shared with W6b (``bench/botpath.py``), which runs the same path through the bot.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from bench.harness import Runner, Variant, environment
+from bench.harness import Env, Runner, Variant, environment
 from bench.workloads import (
     CHANNEL,
     G0,
@@ -34,55 +39,80 @@ SELECT EXISTS (
 """
 
 
-async def w6(scale: Scale, rounds: int) -> dict[str, Any]:
-    guilds, members = 10, scale.pick(1000, 10_000)
-    ops, tasks = scale.pick(400, 10_000), 16
-    firsts = {"guildbase": G0 + 100, "limit": G0 + 200, "naive": G0 + 300}
-    async with environment() as env:
-        for first in firsts.values():
-            await seed_guilds(env, first, guilds)
-            await seed_levels(env, first, guilds, members)
-            await env.sql(
-                """INSERT INTO afk (guild_id, user_id, reason, since)
-                   SELECT $1::bigint + g, $2::bigint + m * 97, 'away', now()
-                   FROM generate_series(0, $3 - 1) AS g CROSS JOIN generate_series(0, 99) AS m""",
-                first,
-                U0,
-                guilds,
-            )
-        await env.sql(
-            "INSERT INTO global_blacklist (target, target_id, reason) SELECT 'user', $1::bigint + 1000000 + n, 'spam' "
-            "FROM generate_series(0, 99) AS n",
-            U0,
-        )
-        configs: dict[int, GuildConfigRead] = {}
-        for row in await env.fetch(
-            "SELECT * FROM guild_config WHERE guild_id >= $1 AND guild_id < $1 + 10", firsts["limit"]
-        ):
-            configs[row["guild_id"]] = GuildConfigRead.model_validate(dict(row))
+@dataclass
+class W6World:
+    """W6's data: 10 guilds per variant with levels, 100 AFK members each, 100 blacklisted users."""
 
-        def mentions(index: int) -> list[int]:
-            return [U0 + (index * 31) % members, U0 + (index * 97) % members]
+    guilds: int
+    members: int
+    ops: int
+    tasks: int
+    firsts: dict[str, int]
+    configs: dict[int, GuildConfigRead]
+    """The limit's in-process config dict (the limit of a config read)."""
+
+    def mentions(self, index: int) -> list[int]:
+        return [U0 + (index * 31) % self.members, U0 + (index * 97) % self.members]
+
+
+async def w6_world(env: Env, scale: Scale, firsts: dict[str, int]) -> W6World:
+    """Seed W6's guilds for each variant (``firsts``: its first guild ID); shared by W6 and W6b."""
+    guilds, members = 10, scale.pick(1000, 10_000)
+    for first in firsts.values():
+        await seed_guilds(env, first, guilds)
+        await seed_levels(env, first, guilds, members)
+        await env.sql(
+            """INSERT INTO afk (guild_id, user_id, reason, since)
+               SELECT $1::bigint + g, $2::bigint + m * 97, 'away', now()
+               FROM generate_series(0, $3 - 1) AS g CROSS JOIN generate_series(0, 99) AS m""",
+            first,
+            U0,
+            guilds,
+        )
+    await env.sql(
+        "INSERT INTO global_blacklist (target, target_id, reason) SELECT 'user', $1::bigint + 1000000 + n, 'spam' "
+        "FROM generate_series(0, 99) AS n",
+        U0,
+    )
+    configs: dict[int, GuildConfigRead] = {}
+    if "limit" in firsts:
+        rows = await env.fetch(
+            "SELECT * FROM guild_config WHERE guild_id >= $1 AND guild_id < $1 + 10", firsts["limit"]
+        )
+        configs = {row["guild_id"]: GuildConfigRead.model_validate(dict(row)) for row in rows}
+    return W6World(guilds, members, scale.pick(400, 10_000), 16, firsts, configs)
+
+
+def w6_limit(env: Env, world: W6World) -> Callable[[int], Awaitable[Any]]:
+    """The limit of the message path: config from a dict, blacklist + AFK in one statement, the XP statement."""
+
+    async def limit(index: int) -> Any:
+        g, u, now = xp_target(index, world.guilds, world.members, world.firsts["limit"])
+        config = world.configs[g]
+        async with env.limit.acquire() as connection:
+            checked = await connection.fetchrow(CHECK_SQL, g, u, [u, *world.mentions(index)])
+        if checked["blacklisted"]:
+            return config
+        return checked, await limit_award(env, g, u, now, index)
+
+    return limit
+
+
+async def w6(scale: Scale, rounds: int) -> dict[str, Any]:
+    async with environment() as env:
+        world = await w6_world(env, scale, {"guildbase": G0 + 100, "limit": G0 + 200, "naive": G0 + 300})
+        guilds, members = world.guilds, world.members
 
         async def ours(index: int) -> Any:
-            g, u, now = xp_target(index, guilds, members, firsts["guildbase"])
+            g, u, now = xp_target(index, guilds, members, world.firsts["guildbase"])
             config = await env.db.guild_config.get(g)
             if await env.db.blacklist.is_blacklisted("user", u):
                 return config
-            away = await env.db.afk.get_many(g, [u, *mentions(index)])
+            away = await env.db.afk.get_many(g, [u, *world.mentions(index)])
             return away, await env.db.levels.award_message_xp(g, u, CHANNEL, [], now, roll=roll(index))
 
-        async def limit(index: int) -> Any:
-            g, u, now = xp_target(index, guilds, members, firsts["limit"])
-            config = configs[g]
-            async with env.limit.acquire() as connection:
-                checked = await connection.fetchrow(CHECK_SQL, g, u, [u, *mentions(index)])
-            if checked["blacklisted"]:
-                return config
-            return checked, await limit_award(env, g, u, now, index)
-
         async def naive(index: int) -> Any:
-            g, u, now = xp_target(index, guilds, members, firsts["naive"])
+            g, u, now = xp_target(index, guilds, members, world.firsts["naive"])
             async with env.naive() as session:
                 config = GuildConfigRead.model_validate(await session.get(GuildConfig, g))
                 banned = (
@@ -96,15 +126,15 @@ async def w6(scale: Scale, rounds: int) -> dict[str, Any]:
                 ).first()
                 if banned is not None:
                     return config
-                away = [await session.get(AFK, (g, uid)) for uid in [u, *mentions(index)]]
+                away = [await session.get(AFK, (g, uid)) for uid in [u, *world.mentions(index)]]
             await naive_award(env, g, u, now, index)
             return away
 
         results = await Runner(env, rounds=rounds).compare(
             [
-                Variant("guildbase", ours, ops, tasks),
-                Variant("limit", limit, ops, tasks),
-                Variant("naive", naive, scale.pick(400, 2000), tasks),
+                Variant("guildbase", ours, world.ops, world.tasks),
+                Variant("limit", w6_limit(env, world), world.ops, world.tasks),
+                Variant("naive", naive, scale.pick(400, 2000), world.tasks),
             ]
         )
         return {

@@ -31,6 +31,14 @@ def _spread(variant: str) -> Callable[[dict[str, Any]], tuple[str, bool]]:
     return check
 
 
+def _at_most(name: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        value = w["checks"][name]
+        return f"{value}", value <= bar
+
+    return check
+
+
 def _check(name: str, expected: Any) -> Callable[[dict[str, Any]], tuple[str, bool]]:
     def check(w: dict[str, Any]) -> tuple[str, bool]:
         value = w["checks"][name]
@@ -65,6 +73,11 @@ TARGETS: dict[str, list[Target]] = {
         ("0 rows lost on close", _check("guildbase_rows_lost_after_close", 0)),
     ],
     "W6": [("guildbase ≥ 0.7× limit", _ratio("guildbase", 0.7))],
+    "W6b": [
+        ("bot listeners ≥ 0.6× W6 limit", _ratio("guildbase_bot", 0.6)),
+        ("every guild config cached", _check("guild_configs_in_local_cache", 10_000)),
+        ("RSS with 10k guild configs ≤ 512 MB", _at_most("rss_mb_with_10k_configs", 512)),
+    ],
     "W7": [("p99 ≤ 10 ms", _p99("guildbase", 10))],
     "W8": [
         ("p99 ≤ 200 ms", _p99("guildbase", 200)),

@@ -65,6 +65,7 @@ from guildbase.models.levels import (
     XPAward,
 )
 from guildbase.models.logs import CommandLogRead, CommandStat, ErrorGroupStat, ErrorLogRead
+from guildbase.models.mod_settings import EscalationRuleRead, ModActionRead, ModSettingsRead
 from guildbase.models.moderation import (
     CaseOverview,
     CaseRead,
@@ -107,6 +108,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "ErrorGroupStat",
     "ErrorLogRead",
+    "EscalationRuleRead",
     "Feature",
     "FeatureDisabledError",
     "FieldError",
@@ -132,6 +134,8 @@ __all__ = [
     "MemberLevelRead",
     "MemberRead",
     "MigrationError",
+    "ModActionRead",
+    "ModSettingsRead",
     "MultiplierKind",
     "NotConnectedError",
     "NotFoundError",

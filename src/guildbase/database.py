@@ -33,6 +33,7 @@ from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.logs import LogController
+from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
@@ -121,6 +122,7 @@ class Database:
         self.bookmarks = BookmarkController(self)
         self.cases = CaseController(self)
         self.notes = NoteController(self)
+        self.mod_settings = ModSettingsController(self)
         self.jobs = JobController(self)
         self.logs = LogController(self)
         self.audit = AuditController(self)

@@ -6,9 +6,13 @@ discord.py's own HTTP machinery (routes, JSON bodies, rate-limit handling) and
 lands here, where tests read it: ``requests`` is every call in order, ``sent`` the
 messages created, ``bans`` who is banned now. Unknown routes answer 404 and are
 kept in ``unknown`` so a test can insist there were none. ``fail`` makes a route
-answer with a Discord error, to test how the bot handles refusals.
+answer with a Discord error, to test how the bot handles refusals; ``hold`` keeps
+matching calls waiting until the test releases them, so a command or a job is
+in flight at a moment the test chooses. ``gateway`` (``fake_gateway.FakeGateway``)
+serves ``/gateway`` on the same server for bot processes.
 """
 
+import asyncio
 import itertools
 import json
 import re
@@ -19,6 +23,7 @@ from typing import Any
 
 import discord
 from aiohttp import web
+from fake_gateway import FakeGateway
 
 API_PREFIX = "/api/v10"
 Handler = Callable[[dict[str, str], dict[str, Any]], web.Response]
@@ -30,6 +35,17 @@ class Call:
     path: str
     body: dict[str, Any]
     query: dict[str, str]
+
+
+@dataclass
+class Hold:
+    method: str
+    pattern: re.Pattern[str]
+    arrived: list[Call] = field(default_factory=list)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -69,6 +85,8 @@ class FakeDiscord:
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     members: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
+    gateway: FakeGateway | None = None
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -81,6 +99,8 @@ class FakeDiscord:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle)
+        if self.gateway is not None:
+            app.router.add_get("/gateway", self.gateway.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -89,7 +109,13 @@ class FakeDiscord:
         self.url = f"http://127.0.0.1:{port}{API_PREFIX}"
         return self.url
 
+    @property
+    def gateway_url(self) -> str:
+        return self.url.removesuffix(API_PREFIX).replace("http://", "ws://", 1) + "/gateway"
+
     async def stop(self) -> None:
+        for hold in self.holds:
+            hold.release()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -106,6 +132,12 @@ class FakeDiscord:
     ) -> None:
         """Make matching calls answer with a Discord error (``times`` calls, or all)."""
         self.failures.append(Failure(method, re.compile(path_regex), status, code, message, times))
+
+    def hold(self, method: str, path_regex: str) -> Hold:
+        """Keep matching calls waiting (their arrival recorded) until ``Hold.release``."""
+        hold = Hold(method, re.compile(path_regex))
+        self.holds.append(hold)
+        return hold
 
     def calls(self, method: str, path_regex: str) -> list[Call]:
         pattern = re.compile(path_regex)
@@ -142,6 +174,7 @@ class FakeDiscord:
             elif request.content_type.startswith("multipart/"):
                 body = {"multipart": True}
         call = Call(request.method, path, body, dict(request.query))
+        await self._wait_if_held(call)
         self.requests.append(call)
         for failure in self.failures:
             if failure.method == request.method and failure.pattern.fullmatch(path) and failure.times != 0:
@@ -154,6 +187,12 @@ class FakeDiscord:
                 return handler(match.groupdict(), body)
         self.unknown.append(call)
         return _json({"message": "404: Not Found", "code": 0}, status=404)
+
+    async def _wait_if_held(self, call: Call) -> None:
+        for hold in self.holds:
+            if hold.method == call.method and hold.pattern.fullmatch(call.path) and not hold.released.is_set():
+                hold.arrived.append(call)
+                await hold.released.wait()
 
     def _routes(self) -> list[tuple[str, re.Pattern[str], Handler]]:
         r = re.compile
@@ -282,7 +321,9 @@ class FakeDiscord:
         member = self.members.get((int(m["guild"]), int(m["user"])))
         if member is None:
             return _error(404, 10007, "Unknown Member")
-        member.update({k: v for k, v in body.items() if k in {"nick", "communication_disabled_until", "roles"}})
+        member.update({k: v for k, v in body.items() if k in {"nick", "communication_disabled_until"}})
+        if "roles" in body:  # Discord answers with the IDs as strings, whichever way they were sent
+            member["roles"] = [str(role) for role in body["roles"]]
         return _json(member)
 
     def _kick(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:

@@ -12,13 +12,14 @@ websocket says it is rate limited, so member lookups fall back to REST (the fake
 import asyncio
 import itertools
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
+import pytest
 from discord import app_commands
 from fake_discord import FakeDiscord, user_payload
 
@@ -36,6 +37,20 @@ EVERYONE_PERMISSIONS = discord.Permissions(
     use_application_commands=True,
 ).value
 DISPATCH_TASKS = ("discord.py:", "CommandTree-invoker", "discord-ui-view-dispatch")
+WAIT_SECONDS = 60.0
+T = TypeVar("T")
+
+
+async def until(probe: Callable[[], Awaitable[T | None]], what: str, *, seconds: float = WAIT_SECONDS) -> T:
+    """The first truthy answer of ``probe``: job workers and bot processes run on their own schedule."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,8 @@ class Harness:
         self.fake = fake
         self.guild_id = fake.snowflake()
         self.mod_role_id = fake.snowflake()
+        self.jail_role_id = fake.snowflake()
+        self.regular_role_id = fake.snowflake()
         self.channel_id = fake.snowflake()
         self.board_channel_id = fake.snowflake()
         self.mod = Person(fake.snowflake(), "mod", is_mod=True)
@@ -118,9 +135,17 @@ class Harness:
         await self.settle()
 
     def member_payload(self, person: Person) -> dict[str, Any]:
+        """The member as Discord holds it now: roles as the fake last stored them (the bot may have edited them)."""
+        stored = self.fake.members.get((self.guild_id, person.user_id))
+        if stored is not None:
+            roles = list(stored["roles"])
+        elif person.is_mod:
+            roles = [str(self.mod_role_id)]
+        else:
+            roles = [str(self.regular_role_id)] if person.name == "alice" else []
         return {
             "user": user_payload(person.user_id, person.name),
-            "roles": [str(self.mod_role_id)] if person.is_mod else [],
+            "roles": roles,
             "joined_at": datetime.now(UTC).isoformat(),
             "deaf": False,
             "mute": False,
@@ -171,7 +196,9 @@ class Harness:
             "owner_id": str(self.stranger.user_id),
             "roles": [
                 role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
-                role(self.mod_role_id, "Mods", ADMINISTRATOR, 1),
+                role(self.mod_role_id, "Mods", ADMINISTRATOR, 3),
+                role(self.regular_role_id, "Regulars", 0, 2),
+                role(self.jail_role_id, "Jailed", 0, 1),
             ],
             "channels": [channel(self.channel_id, "general", 0), channel(self.board_channel_id, "starboard", 1)],
             "members": [*members, bot_member],
@@ -207,16 +234,10 @@ class Harness:
                 idle_rounds += 1
 
     # -- events in ----------------------------------------------------------------------
-    async def say(
-        self,
-        person: Person,
-        content: str,
-        *,
-        mentions: tuple[Person, ...] = (),
-        channel_id: int | None = None,
-        settle: bool = True,
+    def message_event(
+        self, person: Person, content: str, *, mentions: tuple[Person, ...] = (), channel_id: int | None = None
     ) -> dict[str, Any]:
-        """``person`` posts ``content`` in the guild; returns the message payload."""
+        """The MESSAGE_CREATE payload of ``person`` posting ``content`` in the guild."""
         channel = channel_id or self.channel_id
         payload = self.fake.message_payload(
             channel, {"content": content}, author=user_payload(person.user_id, person.name), guild_id=self.guild_id
@@ -227,6 +248,19 @@ class Harness:
             | {"member": {k: v for k, v in self.member_payload(p).items() if k != "user"}}
             for p in mentions
         ]
+        return payload
+
+    async def say(
+        self,
+        person: Person,
+        content: str,
+        *,
+        mentions: tuple[Person, ...] = (),
+        channel_id: int | None = None,
+        settle: bool = True,
+    ) -> dict[str, Any]:
+        """``person`` posts ``content`` in the guild; returns the message payload."""
+        payload = self.message_event(person, content, mentions=mentions, channel_id=channel_id)
         self.state.parse_message_create(payload)
         if settle:
             await self.settle()

@@ -44,6 +44,9 @@ async def test_channels_roles_welcome_message_and_features(harness: Harness) -> 
     assert config.jail_role_id == harness.mod_role_id
     assert config.welcome_message == "Hi {user}, read the rules"
     assert config.updated_by == harness.mod.user_id
+    await harness.say(harness.mod, "$setchannel mod_log nowhere")  # a wrong channel is refused, not a clear
+    assert harness.last_reply() == 'Channel "nowhere" not found.'
+    assert (await db.guild_config.get(harness.guild_id)).mod_log_channel_id == harness.board_channel_id
     await harness.say(harness.mod, "$setchannel mod_log")
     assert (await db.guild_config.get(harness.guild_id)).mod_log_channel_id is None
     await harness.say(harness.mod, "$feature starboard on")

@@ -1,30 +1,13 @@
-"""The Discord side of timed work: the bot's own job worker unbans and delivers, seen at the fake."""
+"""The Discord side of timed work: the bot's own job worker unbans, unjails and delivers, seen at the fake."""
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import pytest
 from fake_discord import FakeDiscord
-from harness import Harness, running_bot
+from harness import Harness, running_bot, until
 
 from guildbase import Database, Settings
-
-T = TypeVar("T")
-WAIT_SECONDS = 30.0
-
-
-async def until(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """The first truthy answer of ``probe``: the worker runs on its own schedule, so outcomes are awaited."""
-    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
-    while True:
-        found = await probe()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -89,3 +72,19 @@ async def test_a_reminder_discord_refuses_fails_its_job_with_the_reason(working:
     assert stored is not None
     assert stored.status.value == "failed"
     assert "Missing Access" in (stored.last_error or "")
+
+
+async def test_an_expired_jail_gives_the_saved_roles_back_at_discord(working: Harness) -> None:
+    db, fake = working.bot.db, working.fake
+    await db.guild_config.update(working.guild_id, jail_role_id=working.jail_role_id)
+    await working.say(working.mod, f"$jail {working.alice.mention} 1s think it over")
+    member = fake.members[(working.guild_id, working.alice.user_id)]
+    assert member["roles"] == [str(working.jail_role_id)]
+
+    async def closed() -> list[tuple[str, str]] | None:
+        history = await db.cases.history(working.guild_id, working.alice.user_id)
+        return [(c.type.value, c.status.value) for c in history] if len(history) == 2 else None
+
+    assert await until(closed, "the closing case") == [("UNJAIL", "active"), ("JAIL", "expired")]
+    assert member["roles"] == [str(working.regular_role_id)]
+    assert not await db.cases.is_jailed(working.guild_id, working.alice.user_id)

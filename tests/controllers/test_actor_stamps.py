@@ -90,6 +90,19 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
     "levels.configure": (lambda db: db.levels.configure(GUILD, cooldown_seconds=30), {"level_config"}),
     "levels.set_level_role": (lambda db: db.levels.set_level_role(GUILD, 5, ROLE), {"level_role"}),
     "starboard.configure": (lambda db: db.starboard.configure(GUILD, channel_id=CHANNEL), {"starboard"}),
+    "mod_settings.configure": (lambda db: db.mod_settings.configure(GUILD, is_user_notified=True), {"mod_config"}),
+    "mod_settings.set_default_duration": (
+        lambda db: db.mod_settings.set_default_duration(GUILD, "tempban", timedelta(days=1)),
+        {"mod_action_config"},
+    ),
+    "mod_settings.set_log_channel": (
+        lambda db: db.mod_settings.set_log_channel(GUILD, "tempban", CHANNEL),
+        {"mod_action_config"},
+    ),
+    "mod_settings.set_rule": (
+        lambda db: db.mod_settings.set_rule(GUILD, 3, within=timedelta(days=7), action="kick"),
+        {"mod_escalation_rule"},
+    ),
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -140,7 +153,7 @@ UNSTAMPED: dict[str, set[str]] = {
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
-DELETES = {"guilds.delete", "levels.remove_level_role"}
+DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule"}
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
@@ -208,6 +221,8 @@ READS = {
     "logs.recent_commands",
     "logs.recent_errors",
     "logs.top_errors",
+    "mod_settings.escalation_of",
+    "mod_settings.get",
 }
 
 

@@ -100,6 +100,20 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "levels.set_level_role": (lambda db: db.levels.set_level_role(GUILD, 5, ROLE), A.LEVEL_ROLE_SET),
     "levels.remove_level_role": (lambda db: db.levels.remove_level_role(GUILD, 5), A.LEVEL_ROLE_REMOVE),
     "starboard.configure": (lambda db: db.starboard.configure(GUILD, channel_id=CHANNEL), A.STARBOARD_CONFIG),
+    "mod_settings.configure": (lambda db: db.mod_settings.configure(GUILD, is_user_notified=True), A.MOD_SETTINGS),
+    "mod_settings.set_default_duration": (
+        lambda db: db.mod_settings.set_default_duration(GUILD, "tempban", timedelta(days=1)),
+        A.MOD_SETTINGS,
+    ),
+    "mod_settings.set_log_channel": (
+        lambda db: db.mod_settings.set_log_channel(GUILD, "tempban", CHANNEL),
+        A.MOD_SETTINGS,
+    ),
+    "mod_settings.set_rule": (
+        lambda db: db.mod_settings.set_rule(GUILD, 3, within=timedelta(days=7), action="kick"),
+        A.MOD_SETTINGS,
+    ),
+    "mod_settings.remove_rule": (lambda db: db.mod_settings.remove_rule(GUILD, 3), A.MOD_SETTINGS),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {

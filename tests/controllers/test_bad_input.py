@@ -68,6 +68,7 @@ INTS: dict[str, tuple[int, int]] = {
     "job_id": (1, 1),
     "before": (1, 1),
     "shard_id": (0, 0),
+    "warn_count": (3, 2),
 }
 
 _JOB = JobRead.model_validate(

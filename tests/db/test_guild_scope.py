@@ -36,7 +36,11 @@ LOG_TABLES = {
 """Tables with a ``guild_id`` but, on purpose, no foreign key to ``guild``."""
 
 Rows = dict[str, dict[str, Any]]
-ROW_EXTRAS: dict[str, Callable[[Rows], dict[str, Any]]] = {}
+ROW_EXTRAS: dict[str, Callable[[Rows], dict[str, Any]]] = {
+    # num_nonnulls(default_duration_seconds, log_channel_id) > 0: a row always sets something.
+    "mod_action_config": lambda _rows: {"log_channel_id": make_snowflake(NOW - timedelta(days=30), 7)},
+    "mod_escalation_rule": lambda _rows: {"warn_count": 3},  # warn_count >= 2
+}
 """Values a table's check constraints need beyond the generic ones, given the rows already inserted."""
 
 

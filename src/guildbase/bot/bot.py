@@ -13,11 +13,19 @@ What it wires, once, for every cog:
   around every command, so audit columns and audit rows name the invoker, the
   source and the invocation (guild joins from gateway events are audited as the bot too);
 - the job worker for the Discord side of timed work (``guildbase.bot.jobs``);
-- shutdown: ``close`` stops the worker (running jobs finish), then closes the
-  facade, which writes out the buffered command log, then the gateway.
+- shutdown (``close``, which SIGTERM and SIGINT call in ``guildbase bot``), once,
+  in this order: stop taking new work (gateway events that would start a
+  command or a listener are dropped, slash commands are told to retry); let
+  the commands and listeners already running finish while the job worker
+  finishes its running jobs (both within ``GUILDBASE_JOBS_SHUTDOWN_TIMEOUT_SECONDS``),
+  with the HTTP session still open for their replies; close the gateway and
+  HTTP; write out the buffered command log and close the pools. Every command
+  that started is answered and logged; one that arrives after the start of
+  the shutdown never starts.
 
 The REST base URL comes from ``GUILDBASE_DISCORD_API_URL`` (``discord.http.Route.BASE``,
-which webhooks and interaction responses share), so tests run against a local fake.
+which webhooks and interaction responses share) and the gateway URL from
+``GUILDBASE_DISCORD_GATEWAY_URL``, so tests run against a local fake.
 """
 
 import asyncio
@@ -28,6 +36,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import discord
+import yarl
+from discord import app_commands
 from discord.ext import commands
 
 from guildbase import AuditSource, Database, NotFoundError, acting_as, audit_context
@@ -38,8 +48,12 @@ from guildbase.bot.errors import ErrorMapper, unwrap
 from guildbase.bot.settings import BotSettings
 
 log = logging.getLogger("guildbase.bot")
-COMMAND_TASKS = ("discord.py: on_message", "CommandTree-invoker")
-"""Names discord.py gives the tasks that run prefix commands (and message listeners) and app commands."""
+COMMAND_TASKS = ("discord.py:", "CommandTree-invoker")
+"""Names discord.py gives the tasks that run event listeners (prefix commands among them) and app commands."""
+INTAKE_EVENTS = frozenset(
+    {"message", "raw_reaction_add", "raw_reaction_remove", "member_join", "guild_join", "guild_available"}
+)
+"""Gateway events that start work; dropped once the shutdown has begun."""
 
 
 class GuildbaseContext(commands.Context["GuildbaseBot"]):
@@ -54,6 +68,22 @@ class GuildbaseContext(commands.Context["GuildbaseBot"]):
 def point_rest_at(base_url: str) -> None:
     """Send every REST call (and interaction/webhook call) of this process to ``base_url``."""
     discord.http.Route.BASE = base_url
+
+
+def point_gateway_at(url: str) -> None:
+    """Connect (and reconnect) every shard of this process to the gateway at ``url``."""
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+
+
+class GuildbaseTree(app_commands.CommandTree["GuildbaseBot"]):
+    """The slash command tree: during the shutdown, a new slash command is told to retry instead of started."""
+
+    async def interaction_check(self, interaction: discord.Interaction["GuildbaseBot"], /) -> bool:
+        if self.client.accepting:
+            return True
+        if interaction.type is discord.InteractionType.application_command:
+            await interaction.response.send_message("I am restarting; try again in a moment.", ephemeral=True)
+        return False
 
 
 def default_cogs() -> list[type[GuildbaseCog]]:
@@ -82,6 +112,7 @@ class GuildbaseBot(commands.AutoShardedBot):
             shard_ids=settings.bot_shard_ids or None,  # type: ignore[arg-type] # None means all shards
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False),
+            tree_cls=GuildbaseTree,
         )
         self.settings = settings
         self.db = db or Database(settings)
@@ -91,8 +122,13 @@ class GuildbaseBot(commands.AutoShardedBot):
         self._cog_types = default_cogs() if cogs is None else list(cogs)
         self._run_jobs = settings.bot_run_jobs if run_jobs is None else run_jobs
         self.jobs: Any = None
+        self.accepting = True
+        """False once the shutdown has begun: no new command or listener starts."""
+        self._shutdown: asyncio.Task[None] | None = None
         if settings.discord_api_url:
             point_rest_at(settings.discord_api_url)
+        if settings.discord_gateway_url:
+            point_gateway_at(settings.discord_gateway_url)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -110,35 +146,66 @@ class GuildbaseBot(commands.AutoShardedBot):
             self.jobs.start()
 
     async def close(self) -> None:
-        """Stop the job worker, let in-flight commands finish, close the gateway, flush the command log.
+        """Shut down once (see the module docstring); later calls wait for the same shutdown."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.get_running_loop().create_task(self._close(), name="guildbase-bot-shutdown")
+        await asyncio.shield(self._shutdown)
 
-        In-flight commands get the jobs' shutdown grace (``GUILDBASE_JOBS_SHUTDOWN_TIMEOUT_SECONDS``)
-        while the HTTP session is still open, so their replies and rows are not lost.
-        """
+    async def _close(self) -> None:
+        self.accepting = False
+        grace = self.settings.jobs_shutdown_timeout_seconds
+        finished = await asyncio.gather(self._drain_commands(grace), self._stop_jobs())
+        await super().close()
+        if self._owns_db:
+            await self.db.close()  # writes out the buffered command log first
+        else:
+            await self.db.logs.flush()
+        log.info(
+            "guildbase bot stopped: %s in-flight commands finished; command log flushed, pools closed", finished[0]
+        )
+
+    async def _stop_jobs(self) -> None:
         if self.jobs is not None:
             await self.jobs.stop()
-        await self._drain_commands(self.settings.jobs_shutdown_timeout_seconds)
-        await super().close()
-        await self.db.logs.flush()
-        if self._owns_db:
-            await self.db.close()
 
-    async def _drain_commands(self, grace: float) -> None:
-        """Wait (at most ``grace`` seconds) for the tasks running commands and listeners."""
+    async def _drain_commands(self, grace: float) -> int:
+        """Wait (at most ``grace`` seconds) until no command or listener task is left; how many there were.
+
+        Checked again after each wait: a running listener may itself have started a command.
+        """
         current = asyncio.current_task()
-        running = [
-            task
-            for task in asyncio.all_tasks()
-            if task is not current and not task.done() and task.get_name().startswith(COMMAND_TASKS)
-        ]
-        if running:
-            log.info("waiting for %s in-flight commands before closing", len(running))
-            await asyncio.wait(running, timeout=grace)
+        deadline = asyncio.get_running_loop().time() + grace
+        waited: set[asyncio.Task[Any]] = set()
+        while True:
+            running = {
+                task
+                for task in asyncio.all_tasks()
+                if task is not current and not task.done() and task.get_name().startswith(COMMAND_TASKS)
+            }
+            left = deadline - asyncio.get_running_loop().time()
+            if not running or left <= 0:
+                if running:
+                    log.warning("%s commands still running after the shutdown grace", len(running))
+                return len(waited)
+            if not waited:
+                log.info("waiting for %s in-flight commands before closing", len(running))
+            waited |= running
+            await asyncio.wait(running, timeout=left)
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Every gateway event, except the ones that would start new work once the shutdown has begun."""
+        if not self.accepting and event_name in INTAKE_EVENTS:
+            return
+        super().dispatch(event_name, *args, **kwargs)
 
     async def get_context(self, origin: Any, /, *, cls: Any = GuildbaseContext) -> Any:
         return await super().get_context(origin, cls=cls)
 
     # -- events --------------------------------------------------------------------------
+    async def on_ready(self) -> None:
+        shards = sorted(self.shards)
+        log.info("guildbase bot ready: shards %s of %s, %s guilds", shards, self.shard_count, len(self.guilds))
+
     async def on_guild_available(self, guild: discord.Guild) -> None:
         with audit_context(AuditSource.BOT):
             await self.db.guilds.join(guild.id, name=guild.name)
@@ -241,7 +308,8 @@ async def run(settings: BotSettings) -> None:
     stopping: list[asyncio.Task[None]] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: stopping.append(loop.create_task(bot.close())))
-    async with bot:
-        await bot.start(settings.discord_token.get_secret_value())
-    for task in stopping:
-        await task
+    try:
+        async with bot:
+            await bot.start(settings.discord_token.get_secret_value())
+    finally:
+        await bot.close()  # the shutdown a signal began, or the one an error needs

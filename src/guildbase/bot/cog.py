@@ -1,4 +1,4 @@
-"""``GuildbaseCog``: what every cog of the reference bot shares.
+"""``GuildbaseCog``: what every cog of the reference bot shares, and its parameter helpers.
 
 A cog holds the bot and the facade and nothing else: no sessions, no SQL. Its
 ``feature`` names the ``guild_feature`` toggle that gates all of its commands
@@ -25,6 +25,16 @@ def hybrid(name: str, **attrs: Any) -> Callable[[Callback], "commands.HybridComm
     return cast(
         "Callable[[Callback], commands.HybridCommand[Any, ..., None]]", commands.hybrid_command(name=name, **attrs)
     )
+
+
+def given_or_none(converter: Any, description: str) -> Any:
+    """An optional argument that must convert when it is given.
+
+    ``X | None = None`` makes discord.py skip an argument that fails to convert
+    (and pass it on to the next parameter, or drop it), so ``setchannel mod_log
+    nowhere`` would clear the channel; with this default a wrong value is an error.
+    """
+    return commands.parameter(converter=converter, default=None, description=description)
 
 
 class GuildbaseCog(commands.Cog):

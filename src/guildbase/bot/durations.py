@@ -8,14 +8,26 @@ reply before any write.
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Optional
 
 from discord.ext import commands
 
+from guildbase.db.types import DURATION_UNITS as _UNITS
+from guildbase.db.types import format_duration
 from guildbase.errors import ValidationError
 
+__all__ = [
+    "DURATION",
+    "DURATION_OR_DEFAULT",
+    "HELP",
+    "MAX_DURATION",
+    "Duration",
+    "format_duration",
+    "looks_like_duration",
+    "parse_duration",
+]
+
 MAX_DURATION = timedelta(days=366 * 5)
-_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d{1,7})\s*([wdhms])", re.IGNORECASE)
 _WHOLE = re.compile(r"(?:\s*\d{1,7}\s*[wdhms])+\s*", re.IGNORECASE)
 HELP = "use a duration like 30m, 1h30m, 2d or 1w"
@@ -33,15 +45,9 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(delta: timedelta) -> str:
-    """``timedelta(hours=1, minutes=30)`` → ``"1h 30m"`` (the largest units, no zero parts)."""
-    remaining = int(delta.total_seconds())
-    parts = []
-    for unit, size in _UNITS.items():
-        amount, remaining = divmod(remaining, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return " ".join(parts) or "0s"
+def looks_like_duration(word: str) -> bool:
+    """Whether a word was meant as a duration (it starts with a digit), even if it is not a valid one."""
+    return word[:1].isdigit()
 
 
 class Duration(commands.Converter[timedelta]):
@@ -53,3 +59,10 @@ class Duration(commands.Converter[timedelta]):
 
 DURATION = commands.parameter(converter=Duration, description="how long, e.g. 30m, 1h30m, 2d")
 """Use as a parameter default: ``duration: timedelta = DURATION``."""
+
+DURATION_OR_DEFAULT = commands.parameter(
+    converter=Optional[Duration],  # noqa: UP045 - discord.py reads typing.Optional to make the argument skippable
+    default=None,
+    description="how long, e.g. 30m, 1h30m, 2d (default: the server's)",
+)
+"""An optional duration: a prefix argument that is not one is left for the next parameter (the reason)."""

@@ -4,6 +4,8 @@ The data layer decides what is due and records outcomes (``guildbase.jobs``); ea
 action here is the one Discord call that goes with it:
 
 - tempban expiry → unban (an already lifted ban counts as done);
+- jail expiry → give back the roles the jail saved, drop the jail role (a member
+  who left counts as done);
 - timeout expiry → nothing to call: Discord ends timeouts itself, the case is closed;
 - reminder due → send it to its channel, or by DM for a DM reminder;
 - AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from guildbase import AFKRead, CaseRead, ReminderRead
+from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
@@ -43,6 +46,7 @@ class BotJobs:
             BotActions(
                 unban=self.unban,
                 end_timeout=self.end_timeout,
+                unjail=self.unjail,
                 deliver_reminder=self.deliver_reminder,
                 end_afk=self.end_afk,
             ),
@@ -69,6 +73,20 @@ class BotJobs:
         except discord.NotFound:
             log.info("tempban #%s in %s: user %s was no longer banned", case.number, case.guild_id, case.user_id)
         log.debug("unbanned %s in %s (attempt %s)", case.user_id, case.guild_id, attempt)
+
+    async def unjail(self, case: CaseRead, role_ids: list[int], attempt: int) -> None:
+        """Lift an expired jail: the saved roles back, the jail role gone, by REST (any shard can run it)."""
+        jail_role_id = (await self.bot.db.guild_config.get(case.guild_id)).jail_role_id
+        try:
+            member = await self.bot.http.get_member(case.guild_id, case.user_id)
+        except discord.NotFound:
+            log.info("jail #%s in %s: user %s has left; nothing to restore", case.number, case.guild_id, case.user_id)
+            return
+        roles = restored_roles((int(r) for r in member["roles"]), role_ids, jail_role_id)
+        await self.bot.http.edit_member(
+            case.guild_id, case.user_id, roles=[str(r) for r in roles], reason=f"jail case #{case.number} expired"
+        )
+        log.debug("unjailed %s in %s (attempt %s)", case.user_id, case.guild_id, attempt)
 
     async def end_timeout(self, case: CaseRead, attempt: int) -> None:
         """Discord lifts timeouts on its own; only the case is closed."""

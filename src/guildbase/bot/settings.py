@@ -45,6 +45,9 @@ class BotSettings(Settings):
     discord_api_url: str | None = Field(
         default=None, description="Discord REST base URL (tests point it at a local fake); unset: discord.com."
     )
+    discord_gateway_url: str | None = Field(
+        default=None, description="Discord gateway URL (tests point it at a local fake); unset: gateway.discord.gg."
+    )
     bot_shard_count: int | None = Field(default=None, ge=1, description="Total shards; unset: Discord's advice.")
     bot_shard_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Shards this process runs (split shards across processes); unset: all."
@@ -74,6 +77,14 @@ class BotSettings(Settings):
             msg = f"expected an http(s):// URL such as https://discord.com/api/v10, got {value!r}"
             raise ValueError(msg)
         return None if value is None else value.rstrip("/")
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            msg = f"expected a ws(s):// URL such as wss://gateway.discord.gg/, got {value!r}"
+            raise ValueError(msg)
+        return value
 
     def intents(self) -> discord.Intents:
         """The configured intents as a ``discord.Intents``."""

@@ -40,6 +40,7 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.case_create import CREATE_CASE, CREATE_CASE_AUDITED, _audit_created, _case_values
+from guildbase.controllers.escalation import escalate_in, may_escalate
 from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _trail
 from guildbase.controllers.moderation_queries import (
     _ACTIVE,
@@ -179,7 +180,8 @@ class CaseController(Controller):
         )
         if checked.expires_at is not None and checked.expires_at <= utcnow():
             raise ValidationError.single("expires_at", "future", f"must be in the future, got {checked.expires_at}")
-        if checked.expires_at is not None:  # its expiry job commits with it: the in-transaction path
+        # An expiry job, or a warn escalation (R4.3), commits with the case: the in-transaction path.
+        if checked.expires_at is not None or await may_escalate(self._db, checked):
             async with self._write() as session:
                 return await self.create_in(session, checked)
         # One statement (number + insert + audit row), so no explicit transaction is needed.
@@ -192,12 +194,15 @@ class CaseController(Controller):
         """Insert an already validated case inside the caller's transaction (job handlers compose it).
 
         The same numbered insert as ``create``. A case with ``expires_at``
-        enqueues its expiry job in the same transaction. The user's
+        enqueues its expiry job in the same transaction, and a WARN applies the
+        guild's escalation rules (``controllers/escalation.py``) there too. The user's
         ``summary_key`` is invalidated once that transaction commits.
         """
         session, checked = unit_of_work(session), instance("checked", checked, CaseCreate)
         created = CaseRead.model_validate(await CREATE_CASE.execute_in(session, _case_values(checked)))
         await _audit_created(session, created)
+        if created.type is CaseType.WARN:  # the guild's escalation rules, in this same transaction
+            await escalate_in(session, created, self.create_in)
         if created.expires_at is not None and created.type in CASE_EXPIRY:
             await self._db.jobs.enqueue_in(
                 session,

@@ -7,7 +7,7 @@ rejected before any write with a message naming the field) and in PostgreSQL
 
 import enum
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from guildbase.errors import shown
 
 __all__ = [
     "DISCORD_EPOCH_MS",
+    "DURATION_UNITS",
     "READ_ONLY",
     "Snowflake",
     "SnowflakeType",
@@ -31,6 +32,7 @@ __all__ = [
     "any_case",
     "coerce_snowflake",
     "enum_spellings",
+    "format_duration",
     "make_snowflake",
     "snowflake_field",
     "snowflake_time",
@@ -46,6 +48,25 @@ READ_ONLY = SQLModelConfig(frozen=True)
 
 _MAX_SNOWFLAKE = 2**63 - 1
 _MAX_FUTURE_MS = 366 * 24 * 3600 * 1000
+
+
+DURATION_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+"""The units a duration is written in (``1w 2d``, ``1h30m``), largest first, in seconds."""
+
+
+def format_duration(delta: timedelta) -> str:
+    """``timedelta(hours=1, minutes=30)`` → ``"1h 30m"`` (the largest units, no zero parts).
+
+    Shared by the bot's replies and the data layer's automatic case reasons, so a
+    duration reads the same wherever it is shown.
+    """
+    remaining = int(delta.total_seconds())
+    parts = []
+    for unit, size in DURATION_UNITS.items():
+        amount, remaining = divmod(remaining, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts) or "0s"
 
 
 def utcnow() -> datetime:

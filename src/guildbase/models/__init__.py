@@ -1,7 +1,19 @@
 """All table models; importing this package registers every table on the metadata."""
 
 from guildbase.db.metadata import metadata
-from guildbase.models import afk, audit, content, core, jobs, levels, logs, moderation, reminders, starboard
+from guildbase.models import (
+    afk,
+    audit,
+    content,
+    core,
+    jobs,
+    levels,
+    logs,
+    mod_settings,
+    moderation,
+    reminders,
+    starboard,
+)
 
 __all__ = [
     "afk",
@@ -12,6 +24,7 @@ __all__ = [
     "levels",
     "logs",
     "metadata",
+    "mod_settings",
     "moderation",
     "reminders",
     "starboard",

@@ -78,6 +78,7 @@ class AuditAction(enum.StrEnum):
     XP_BLACKLIST = "xp_blacklist"
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
+    MOD_SETTINGS = "mod_settings"
 
 
 class AuditEntity(enum.StrEnum):
@@ -95,6 +96,7 @@ class AuditEntity(enum.StrEnum):
     LEVEL_ROLE = "level_role"
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
+    MOD_SETTINGS = "mod_settings"
 
 
 class AuditLog(SQLModel, table=True):

@@ -5,11 +5,22 @@ from guildbase.bot.cogs.blacklist import BlacklistCog
 from guildbase.bot.cogs.bookmarks import BookmarksCog
 from guildbase.bot.cogs.config import ConfigCog
 from guildbase.bot.cogs.levels import LevelsCog
+from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
 from guildbase.bot.cogs.reminders import RemindersCog
 from guildbase.bot.cogs.starboard import StarboardCog
 
-COGS = (ConfigCog, BlacklistCog, ModerationCog, LevelsCog, AFKCog, StarboardCog, RemindersCog, BookmarksCog)
+COGS = (
+    ConfigCog,
+    BlacklistCog,
+    ModerationCog,
+    ModSettingsCog,
+    LevelsCog,
+    AFKCog,
+    StarboardCog,
+    RemindersCog,
+    BookmarksCog,
+)
 
 __all__ = [
     "COGS",
@@ -18,6 +29,7 @@ __all__ = [
     "BookmarksCog",
     "ConfigCog",
     "LevelsCog",
+    "ModSettingsCog",
     "ModerationCog",
     "RemindersCog",
     "StarboardCog",

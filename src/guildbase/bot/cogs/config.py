@@ -11,7 +11,7 @@ import discord
 from discord.ext import commands
 
 from guildbase import Feature
-from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid
 from guildbase.bot.ui import embed
 
 ChannelKind = Literal[
@@ -19,6 +19,8 @@ ChannelKind = Literal[
 ]
 RoleKind = Literal["jail", "quarantine", "base_staff", "base_member"]
 FEATURES = tuple(feature.value for feature in Feature)
+CHANNEL = given_or_none(discord.TextChannel, "the channel (leave out to clear)")
+ROLE = given_or_none(discord.Role, "the role (leave out to clear)")
 
 
 class ConfigCog(GuildbaseCog, name="Config"):
@@ -68,7 +70,7 @@ class ConfigCog(GuildbaseCog, name="Config"):
         await ctx.send("Prefixes: " + " ".join(f"`{p}`" for p in prefixes))
 
     @hybrid(name="setchannel")
-    async def set_channel(self, ctx: Ctx, kind: ChannelKind, channel: discord.TextChannel | None = None) -> None:
+    async def set_channel(self, ctx: Ctx, kind: ChannelKind, channel: discord.TextChannel | None = CHANNEL) -> None:
         """Set (or, without a channel, clear) one of the server's channels."""
         assert ctx.guild is not None  # noqa: S101
         await self.db.guild_config.update(
@@ -77,7 +79,7 @@ class ConfigCog(GuildbaseCog, name="Config"):
         await ctx.send(f"{kind.replace('_', ' ')} channel: {'cleared' if channel is None else channel.mention}.")
 
     @hybrid(name="setrole")
-    async def set_role(self, ctx: Ctx, kind: RoleKind, role: discord.Role | None = None) -> None:
+    async def set_role(self, ctx: Ctx, kind: RoleKind, role: discord.Role | None = ROLE) -> None:
         """Set (or, without a role, clear) one of the server's roles."""
         assert ctx.guild is not None  # noqa: S101
         await self.db.guild_config.update(ctx.guild.id, **{f"{kind}_role_id": None if role is None else role.id})
