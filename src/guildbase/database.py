@@ -25,6 +25,7 @@ from guildbase.config import Settings
 from guildbase.controllers.afk import AFKController
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.events import EventController
 from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
@@ -111,6 +112,7 @@ class Database:
         self.notes = NoteController(self)
         self.jobs = JobController(self)
         self.logs = LogController(self)
+        self.events = EventController(self)
 
     @classmethod
     def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:
@@ -149,6 +151,7 @@ class Database:
         """Write out buffered log rows, then dispose of every pool and the Redis client."""
         if self._writer is not None:
             await self.logs.close()
+            await self.events.close()
         if self._services is not None:
             await self._services.cache.stop_listener()
             await self._services.cache.batcher.drain()  # invalidations already queued still reach Redis
