@@ -54,7 +54,7 @@ MAX_INVITES = 1000
 RECENTLY_DELETED = timedelta(minutes=5)
 """An invite deleted this long before a join may still be the one it used up (the delete can arrive first)."""
 
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('invite:' || $1::text, 0))"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('invite:' || $1::bigint::text, 0))"
 _STORED = (
     "SELECT code, uses, unclaimed, max_uses, inviter_id, deleted_at FROM invite "
     "WHERE guild_id = $1 AND (deleted_at IS NULL OR deleted_at > $2) FOR UPDATE"

@@ -48,7 +48,7 @@ _COLUMNS = (
     "session_id, guild_id, user_id, channel_id, started_at, ended_at, end_reason, duration_ms, "
     "is_muted, is_deafened, is_streaming, muted_ms, deafened_ms, streaming_ms, state_at"
 )
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('voice:' || $1::text || ':' || $2::text, 0))"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('voice:' || $1::bigint::text || ':' || $2::bigint::text, 0))"
 _OPEN = f"SELECT {_COLUMNS} FROM voice_session WHERE guild_id = $1 AND user_id = $2 AND ended_at IS NULL FOR UPDATE"  # noqa: S608
 _OPEN_IN = f"SELECT {_COLUMNS} FROM voice_session WHERE guild_id = ANY($1::bigint[]) AND ended_at IS NULL FOR UPDATE"  # noqa: S608
 _INSERT = (
