@@ -33,11 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase import Database, Settings
 from guildbase.controllers.base import Controller
+from guildbase.controllers.event_voice import VoiceState
 from guildbase.db.engine import create_async
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.errors import GuildbaseError, ValidationError
 from guildbase.models import metadata
 from guildbase.models.core import Feature
+from guildbase.models.events import InviteState
 from guildbase.models.jobs import JobRead
 from guildbase.models.levels import XPAward
 from guildbase.models.moderation import CaseCreate
@@ -120,6 +122,12 @@ NAMED: dict[str, Any] = {
     "checked": CaseCreate(guild_id=ID, user_id=ID, moderator_id=ID, type="WARN"),
     "rows": [],
     "changes": None,
+    "emoji": "⭐",
+    "code": "abc123",
+    "table": "guild_event",
+    "invite": InviteState(code="abc123", uses=1),
+    "invites": [InviteState(code="abc123", uses=1)],
+    "states": [VoiceState(user_id=ID, channel_id=ID)],
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

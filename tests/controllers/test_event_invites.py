@@ -83,7 +83,8 @@ async def test_a_join_with_no_count_change_is_unknown_and_one_without_invites_se
     same = [invite("anna", 4), invite("bert", 9, inviter=BERT)]
     vanity = await pooled_db.events.member_joined(GUILD, USERS[4], invites=same, joined_at=NOON)
     blind = await pooled_db.events.member_joined(GUILD, USERS[5], invites_seen=False, joined_at=NOON)
-    assert vanity.confidence is InviteConfidence.UNKNOWN and vanity.candidates == []
+    assert vanity.confidence is InviteConfidence.UNKNOWN
+    assert vanity.candidates == []
     assert blind.confidence is InviteConfidence.UNKNOWN
 
 

@@ -46,7 +46,8 @@ async def test_top_members_and_channels_over_a_period(pooled_db: Database) -> No
     top = await stats(GUILD, Metric.MESSAGES, since=TODAY, until=TODAY, group_by=GroupBy.USER, limit=3)
     assert [(row.key, row.value) for row in top] == [(USERS[4], 5), (USERS[3], 4), (USERS[2], 3)]
     two_days = await stats(GUILD, Metric.MESSAGES, since=TODAY - timedelta(days=1), until=TODAY, group_by="user")
-    assert two_days[0].key == USERS[0] and two_days[0].value == 8
+    assert two_days[0].key == USERS[0]
+    assert two_days[0].value == 8
     channels = await stats(GUILD, Metric.MESSAGES, since=TODAY - timedelta(days=1), until=TODAY, group_by="channel")
     assert [(row.key, row.value) for row in channels] == [(GENERAL, 15), (MEMES, 7)]
 

@@ -29,11 +29,14 @@ def at(minutes: float) -> datetime:
 async def test_join_mute_move_and_leave_make_two_sessions_with_durations(pooled_db: Database) -> None:
     voice = pooled_db.events
     opened = await voice.voice_update(GUILD, ALICE, channel_id=LOUNGE, occurred_at=at(0))
-    assert opened is not None and opened.channel_id == LOUNGE and opened.ended_at is None
+    assert opened is not None
+    assert opened.channel_id == LOUNGE
+    assert opened.ended_at is None
     await voice.voice_update(GUILD, ALICE, channel_id=LOUNGE, muted=True, occurred_at=at(10))
     await voice.voice_update(GUILD, ALICE, channel_id=LOUNGE, muted=False, streaming=True, occurred_at=at(15))
     moved = await voice.voice_update(GUILD, ALICE, channel_id=GAMING, occurred_at=at(30))
-    assert moved is not None and moved.channel_id == GAMING
+    assert moved is not None
+    assert moved.channel_id == GAMING
     assert await voice.voice_update(GUILD, ALICE, channel_id=None, occurred_at=at(75)) is None
 
     second, first = await voice.voice_sessions(GUILD, user_id=ALICE)
@@ -63,7 +66,11 @@ async def test_a_session_survives_a_disconnect_closed_with_its_reason_and_durati
     await voice.voice_update(GUILD, BOB, channel_id=LOUNGE, deafened=True, occurred_at=at(0))
     assert await voice.close_voice_sessions([GUILD], reason=VoiceEndReason.DISCONNECT, occurred_at=at(20)) == 1
     [closed] = await voice.voice_sessions(GUILD, user_id=BOB)
-    assert (closed.end_reason, closed.duration_ms, closed.deafened_ms) == (VoiceEndReason.DISCONNECT, 20 * 60_000, 20 * 60_000)
+    assert (closed.end_reason, closed.duration_ms, closed.deafened_ms) == (
+        VoiceEndReason.DISCONNECT,
+        20 * 60_000,
+        20 * 60_000,
+    )
 
     # Back online: Bob is still in the lounge, so a session opens from now; nothing else was open.
     assert await voice.resync_voice(GUILD, [VoiceState(user_id=BOB, channel_id=LOUNGE)], occurred_at=at(25)) == 0
@@ -80,7 +87,8 @@ async def test_a_restart_closes_sessions_of_members_who_left_meanwhile(pooled_db
     [alice] = await voice.voice_sessions(GUILD, user_id=ALICE)
     assert (alice.end_reason, alice.duration_ms) == (VoiceEndReason.RESTART, 40 * 60_000)
     [bob] = await voice.voice_sessions(GUILD, user_id=BOB)
-    assert bob.ended_at is None and bob.started_at == at(0)  # untouched: still where it was
+    assert bob.ended_at is None
+    assert bob.started_at == at(0)
 
 
 async def test_voice_minutes_of_a_session_over_midnight_go_to_both_days(pooled_db: Database) -> None:

@@ -16,7 +16,7 @@ database, unless the buffer is full.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -118,8 +118,8 @@ class EventController(InviteTracker, VoiceSessions, EventStats):
         guild_id: int,
         user_id: int,
         *,
-        roles_added: list[int] | None = None,
-        roles_removed: list[int] | None = None,
+        roles_added: Sequence[int] = (),
+        roles_removed: Sequence[int] = (),
         nick_changed: bool = False,
         timeout_changed: bool = False,
         timed_out_until: datetime | None = None,
@@ -134,8 +134,8 @@ class EventController(InviteTracker, VoiceSessions, EventStats):
         """
         row_time = moment("occurred_at", occurred_at)
         guild, user = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        added = snowflakes("roles_added", roles_added or [], max_items=250)
-        removed = snowflakes("roles_removed", roles_removed or [], max_items=250)
+        added = snowflakes("roles_added", roles_added, max_items=250)
+        removed = snowflakes("roles_removed", roles_removed, max_items=250)
         nick, timeout = flag("nick_changed", nick_changed), flag("timeout_changed", timeout_changed)
         until = optional_aware("timed_out_until", timed_out_until)
         executor = optional_snowflake("executor_id", executor_id)
