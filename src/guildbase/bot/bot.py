@@ -7,6 +7,7 @@ What it wires, once, for every cog:
 - the global check (``guildbase.bot.checks``) before every command;
 - one error mapper (``guildbase.bot.errors``) answering every failed command;
 - the command log (``guildbase.bot.commandlog``) from the completion and error events;
+- the Discord event trail (``cogs/events.py``: joins, updates, reactions, voice, invites) into ``db.events``;
 - ``acting_as(author)`` around every command, so audit columns name the invoker;
 - the job worker for the Discord side of timed work (``guildbase.bot.jobs``);
 - shutdown: ``close`` stops the worker (running jobs finish), then closes the
@@ -116,6 +117,7 @@ class GuildbaseBot(commands.AutoShardedBot):
         await self._drain_commands(self.settings.jobs_shutdown_timeout_seconds)
         await super().close()
         await self.db.logs.flush()
+        await self.db.events.flush()
         if self._owns_db:
             await self.db.close()
 

@@ -4,12 +4,23 @@ from guildbase.bot.cogs.afk import AFKCog
 from guildbase.bot.cogs.blacklist import BlacklistCog
 from guildbase.bot.cogs.bookmarks import BookmarksCog
 from guildbase.bot.cogs.config import ConfigCog
+from guildbase.bot.cogs.events import EventsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.moderation import ModerationCog
 from guildbase.bot.cogs.reminders import RemindersCog
 from guildbase.bot.cogs.starboard import StarboardCog
 
-COGS = (ConfigCog, BlacklistCog, ModerationCog, LevelsCog, AFKCog, StarboardCog, RemindersCog, BookmarksCog)
+COGS = (
+    ConfigCog,
+    BlacklistCog,
+    ModerationCog,
+    LevelsCog,
+    AFKCog,
+    StarboardCog,
+    RemindersCog,
+    BookmarksCog,
+    EventsCog,
+)
 
 __all__ = [
     "COGS",
@@ -17,6 +28,7 @@ __all__ = [
     "BlacklistCog",
     "BookmarksCog",
     "ConfigCog",
+    "EventsCog",
     "LevelsCog",
     "ModerationCog",
     "RemindersCog",
