@@ -52,18 +52,18 @@ def voice_states(guild: discord.Guild) -> list[VoiceState]:
     found = []
     for user_id, state in guild._voice_states.items():  # noqa: SLF001 - discord.py keeps no public map of them
         if state.channel is not None:
-            found.append(_state(user_id, state))
+            muted, deafened, streaming = _flags(state)
+            found.append(
+                VoiceState(
+                    user_id=user_id, channel_id=state.channel.id, muted=muted, deafened=deafened, streaming=streaming
+                )
+            )
     return found
 
 
-def _state(user_id: int, state: discord.VoiceState) -> VoiceState:
-    return VoiceState(
-        user_id=user_id,
-        channel_id=state.channel.id if state.channel is not None else 0,
-        muted=state.mute or state.self_mute,
-        deafened=state.deaf or state.self_deaf,
-        streaming=state.self_stream,
-    )
+def _flags(state: discord.VoiceState) -> tuple[bool, bool, bool]:
+    """Muted, deafened (by the server or themselves) and streaming."""
+    return state.mute or state.self_mute, state.deaf or state.self_deaf, state.self_stream
 
 
 def _changed(before: Any, after: Any, fields: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -298,14 +298,14 @@ class EventsCog(GuildbaseCog, name="Events"):
     async def on_voice_state_update(
         self, member: discord.Member, _before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
-        state = _state(member.id, after)
+        muted, deafened, streaming = _flags(after)
         await self.db.events.voice_update(
             member.guild.id,
             member.id,
-            channel_id=state.channel_id or None,
-            muted=state.muted,
-            deafened=state.deafened,
-            streaming=state.streaming,
+            channel_id=None if after.channel is None else after.channel.id,
+            muted=muted,
+            deafened=deafened,
+            streaming=streaming,
         )
 
     @commands.Cog.listener()
