@@ -8,7 +8,8 @@ One controller composed of small parts, each in its own module:
 - ``event_voice``: voice sessions (join, leave, move, mute, deafen, stream) and
   closing them when the bot loses sight of them;
 - ``event_invites``: the invite tracker and each join's invite match;
-- ``event_stats``: reports over the daily rollups.
+- ``event_stats``: reports over the daily rollups;
+- ``event_exports``: a table or a report over a period to CSV / JSON Lines, streamed.
 
 Every public method validates its arguments first (``db.validation``); the
 per-event methods then queue one row and return without waiting for the
@@ -22,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from guildbase.controllers.event_exports import EventExports
 from guildbase.controllers.event_invites import InviteTracker
-from guildbase.controllers.event_stats import EventStats
 from guildbase.controllers.event_voice import VoiceSessions
 from guildbase.db import partitions
 from guildbase.db.validation import (
@@ -76,7 +77,7 @@ LIMIT :limit
 """)
 
 
-class EventController(InviteTracker, VoiceSessions, EventStats):
+class EventController(InviteTracker, VoiceSessions, EventExports):
     """``db.events``: record what happened in a guild, who did it, and report on it."""
 
     async def record_guild_event(
