@@ -221,6 +221,9 @@ READS = {
     "logs.partitions",
     "logs.recent_commands",
     "events.daily_totals",
+    "events.export",  # writes a file, not the database
+    "events.export_count",
+    "events.export_report",
     "events.guild_events",
     "events.invite_uses",
     "events.partitions",

@@ -17,6 +17,7 @@ does not say what a good value is.
 
 import enum
 import inspect
+import io
 import math
 import types
 import typing
@@ -125,6 +126,7 @@ NAMED: dict[str, Any] = {
     "emoji": "⭐",
     "code": "abc123",
     "table": "guild_event",
+    "out": io.StringIO(),
     "invite": InviteState(code="abc123", uses=1),
     "invites": [InviteState(code="abc123", uses=1)],
     "states": [VoiceState(user_id=ID, channel_id=ID)],

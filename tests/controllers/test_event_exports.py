@@ -70,9 +70,14 @@ async def test_a_large_export_streams_in_flat_memory_and_parses_back_to_the_same
 
 async def test_json_lines_carry_ids_as_strings_and_changed_fields_as_objects(pooled_db: Database) -> None:
     await pooled_db.events.record_guild_event(
-        GUILD, GuildEventKind.ROLE_UPDATE, target_id=CHANNEL, executor_id=USER, before={"name": "a"}, after={"name": "b"},
+        GUILD,
+        GuildEventKind.ROLE_UPDATE,
+        target_id=CHANNEL,
+        executor_id=USER,
+        before={"name": "a"},
+        after={"name": "b"},
         occurred_at=NOON,
-    )  # fmt: skip
+    )
     await pooled_db.events.flush()
     out = io.StringIO()
     chunks = pooled_db.events.export_chunks(
