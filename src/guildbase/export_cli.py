@@ -19,11 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from guildbase.cli_support import load_settings, reported
 from guildbase.config import Settings
-from guildbase.controllers.event_exports import EXPORTABLE, ExportFormat, plan_export
+from guildbase.controllers.event_exports import EXPORTABLE, plan_export
 from guildbase.controllers.event_stats import period
 from guildbase.database import Database
 from guildbase.errors import ValidationError, shown
-from guildbase.models.event_stats import GroupBy, Metric
+from guildbase.models.event_stats import ExportFormat, GroupBy, Metric
 
 export_app = typer.Typer(help="Export logs, the event trail and reports to CSV or JSON Lines.", no_args_is_help=True)
 progress_console = Console(stderr=True)

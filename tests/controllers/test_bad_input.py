@@ -34,13 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase import Database, Settings
 from guildbase.controllers.base import Controller
-from guildbase.controllers.event_voice import VoiceState
 from guildbase.db.engine import create_async
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.errors import GuildbaseError, ValidationError
 from guildbase.models import metadata
 from guildbase.models.core import Feature
-from guildbase.models.events import InviteState
+from guildbase.models.events import InviteState, VoiceState
 from guildbase.models.jobs import JobRead
 from guildbase.models.levels import XPAward
 from guildbase.models.moderation import CaseCreate

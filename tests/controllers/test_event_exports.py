@@ -13,9 +13,8 @@ from typer.testing import CliRunner
 
 from guildbase import Database, Settings, ValidationError
 from guildbase.cli import app
-from guildbase.controllers.event_exports import ExportFormat
 from guildbase.db.types import make_snowflake
-from guildbase.models.event_stats import GroupBy, Metric
+from guildbase.models.event_stats import ExportFormat, GroupBy, Metric
 from guildbase.models.events import GuildEventKind
 from guildbase.testing import shifted_noon
 

@@ -6,10 +6,9 @@ import pytest
 from sqlalchemy import text
 
 from guildbase import Database, ValidationError
-from guildbase.controllers.event_voice import VoiceState
 from guildbase.db.types import make_snowflake
 from guildbase.models.event_stats import GroupBy, Metric
-from guildbase.models.events import VoiceEndReason, VoiceEventKind
+from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceState
 from guildbase.testing import shifted_noon
 
 pytestmark = pytest.mark.clock

@@ -19,7 +19,6 @@ Mistakes are ``ValidationError``s naming the argument: an unknown ``table``
 """
 
 import csv
-import enum
 import io
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -32,7 +31,7 @@ from guildbase.db.types import SnowflakeType
 from guildbase.db.validation import aware, integer, optional_snowflake, optional_text, validate_enum
 from guildbase.errors import ValidationError, shown
 from guildbase.models import metadata
-from guildbase.models.event_stats import GroupBy, Metric
+from guildbase.models.event_stats import ExportFormat, GroupBy, Metric
 
 __all__ = ["EXPORTABLE", "EventExports", "ExportChunk", "ExportFormat", "ExportPlan", "plan_export"]
 
@@ -51,11 +50,6 @@ EXPORTABLE: dict[str, str] = {
 }
 """Every table that can be exported, and the time column its period is taken on."""
 DEFAULT_BATCH = 5000
-
-
-class ExportFormat(enum.StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
 
 
 @dataclass(frozen=True, slots=True)

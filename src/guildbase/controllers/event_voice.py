@@ -24,11 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
 
 from guildbase.controllers.event_writers import EventWriters
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
-from guildbase.db.types import Snowflake
 from guildbase.db.validation import (
     flag,
     instances,
@@ -39,7 +37,7 @@ from guildbase.db.validation import (
     snowflakes,
     validate_enum,
 )
-from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceSessionRead
+from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceSessionRead, VoiceState
 
 __all__ = ["VoiceSessions", "VoiceState"]
 
@@ -75,18 +73,6 @@ SELECT {_COLUMNS} FROM voice_session
 WHERE guild_id = $1 AND ($2::bigint IS NULL OR user_id = $2) AND (NOT $3 OR ended_at IS NULL)
 ORDER BY started_at DESC, session_id DESC LIMIT $4
 """  # noqa: S608
-
-
-class VoiceState(BaseModel):
-    """A member's voice state as the bot sees it (``resync_voice`` takes a guild's list of them)."""
-
-    model_config = {"frozen": True}
-
-    user_id: Snowflake
-    channel_id: Snowflake
-    muted: bool = False
-    deafened: bool = False
-    streaming: bool = False
 
 
 def _ms(start: datetime, end: datetime) -> int:

@@ -93,6 +93,13 @@ class GroupBy(enum.StrEnum):
     ROLE = "role"
 
 
+class ExportFormat(enum.StrEnum):
+    """How an export is written: CSV with a header row, or one JSON object per line."""
+
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
 class StatRow(SQLModel):
     """One row of a report: a day or an ID, and its total (minutes for voice, rounded down)."""
 

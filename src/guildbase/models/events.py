@@ -299,6 +299,18 @@ class InviteState(BaseModel):
     expires_at: datetime | None = None
 
 
+class VoiceState(BaseModel):
+    """A member's voice state as the bot sees it (``resync_voice`` takes a guild's list of them)."""
+
+    model_config = {"frozen": True}
+
+    user_id: Snowflake
+    channel_id: Snowflake
+    muted: bool = False
+    deafened: bool = False
+    streaming: bool = False
+
+
 class InviteUseRead(SQLModel):
     model_config = READ_ONLY
 

@@ -25,9 +25,8 @@ import discord
 from discord.ext import commands
 
 from guildbase.bot.cog import GuildbaseCog
-from guildbase.controllers.event_voice import VoiceState
 from guildbase.db.types import utcnow
-from guildbase.models.events import GuildEventKind, InviteState, VoiceEndReason
+from guildbase.models.events import GuildEventKind, InviteState, VoiceEndReason, VoiceState
 
 log = logging.getLogger("guildbase.bot.events")
 AUDIT_WINDOW = timedelta(seconds=30)
