@@ -150,8 +150,10 @@ class Database:
     async def close(self) -> None:
         """Write out buffered log rows, then dispose of every pool and the Redis client."""
         if self._writer is not None:
-            await self.logs.close()
-            await self.events.close()
+            try:
+                await self.logs.close()
+            finally:
+                await self.events.close()  # written out even when the command log could not be
         if self._services is not None:
             await self._services.cache.stop_listener()
             await self._services.cache.batcher.drain()  # invalidations already queued still reach Redis

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 
 from guildbase.controllers.event_voice import VoiceSessions
 from guildbase.db.bulk import Row
@@ -76,10 +77,10 @@ _USE = (
     "INSERT INTO invite_use (joined_at, guild_id, user_id, code, inviter_id, confidence, candidates) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
-_USES = """
+_USES = text("""
 SELECT joined_at, guild_id, user_id, code, inviter_id, confidence, candidates FROM invite_use
-WHERE guild_id = $1 AND joined_at >= $2 ORDER BY joined_at DESC, use_id DESC LIMIT $3
-"""
+WHERE guild_id = :guild_id AND joined_at >= :since ORDER BY joined_at DESC, use_id DESC LIMIT :limit
+""")
 
 
 class InviteTracker(VoiceSessions):
@@ -176,10 +177,13 @@ class InviteTracker(VoiceSessions):
         self, guild_id: int, *, since: datetime | None = None, limit: int = 100
     ) -> list[InviteUseRead]:
         """A guild's joins and their invite matches, newest first (default: the last 30 days)."""
-        guild = snowflake("guild_id", guild_id)
-        start = optional_aware("since", since) or moment("now", None) - timedelta(days=30)
-        async with self._fast(transaction=False) as unit:
-            rows = await unit.connection.fetch(_USES, guild, start, page_limit(limit, 500))
+        params = {
+            "guild_id": snowflake("guild_id", guild_id),
+            "since": optional_aware("since", since) or moment("now", None) - timedelta(days=30),
+            "limit": page_limit(limit, 500),
+        }
+        async with self._read() as session:
+            rows = (await session.execute(_USES, params)).mappings().all()
         return [InviteUseRead.model_validate(dict(row)) for row in rows]
 
 

@@ -19,11 +19,12 @@ is never left open forever, and its duration ends where the bot's knowledge did.
 The transitions themselves go to ``voice_event`` through the buffered writer.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 
 from guildbase.controllers.event_writers import EventWriters
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
@@ -68,11 +69,12 @@ INSERT INTO voice_stat_daily AS s (guild_id, day, channel_id, user_id, seconds)
 SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
 ON CONFLICT (guild_id, day, channel_id, user_id) DO UPDATE SET seconds = s.seconds + excluded.seconds
 """
-_SESSIONS = f"""
+_SESSIONS = text(f"""
 SELECT {_COLUMNS} FROM voice_session
-WHERE guild_id = $1 AND ($2::bigint IS NULL OR user_id = $2) AND (NOT $3 OR ended_at IS NULL)
-ORDER BY started_at DESC, session_id DESC LIMIT $4
-"""  # noqa: S608
+WHERE guild_id = :guild_id AND (CAST(:user_id AS bigint) IS NULL OR user_id = :user_id)
+  AND (NOT :open_only OR ended_at IS NULL)
+ORDER BY started_at DESC, session_id DESC LIMIT :limit
+""")  # noqa: S608 - the column list is a constant
 
 
 def _ms(start: datetime, end: datetime) -> int:
@@ -170,15 +172,15 @@ class VoiceSessions(EventWriters):
         self, guild_id: int, *, user_id: int | None = None, open_only: bool = False, limit: int = 50
     ) -> list[VoiceSessionRead]:
         """A guild's (or a member's) voice sessions, newest first."""
-        params = (
-            snowflake("guild_id", guild_id),
-            optional_snowflake("user_id", user_id),
-            flag("open_only", open_only),
-            page_limit(limit, 500),
-        )
-        async with self._fast(transaction=False) as unit:
-            rows = await unit.connection.fetch(_SESSIONS, *params)
-        return [_read(row) for row in rows]
+        params = {
+            "guild_id": snowflake("guild_id", guild_id),
+            "user_id": optional_snowflake("user_id", user_id),
+            "open_only": flag("open_only", open_only),
+            "limit": page_limit(limit, 500),
+        }
+        async with self._read() as session:
+            rows = (await session.execute(_SESSIONS, params)).mappings().all()
+        return [_as_read(dict(row)) for row in rows]
 
     # -- the rules ----------------------------------------------------------------------------
     async def _apply(  # noqa: PLR0917 - private: one call site, every argument needed
@@ -224,7 +226,7 @@ class VoiceSessions(EventWriters):
             current["session_id"],
             current["started_at"],
         )
-        return None if row is None else _read(row)
+        return None if row is None else _as_read(row)
 
     async def _open(
         self, connection: asyncpg.Connection, guild: int, state: VoiceState, at: datetime
@@ -240,7 +242,7 @@ class VoiceSessions(EventWriters):
             await connection.execute(_INSERT, *values)
         row = await connection.fetchrow(_OPEN, guild, state.user_id)
         assert row is not None  # noqa: S101 - inserted just above, under the member's lock
-        return _read(row)
+        return _as_read(row)
 
     async def _close(
         self, connection: asyncpg.Connection, rows: Sequence[asyncpg.Record], at: datetime, reason: VoiceEndReason
@@ -261,5 +263,5 @@ class VoiceSessions(EventWriters):
             await connection.execute(_ROLLUP, *columns, [rollup[key] for key in keys])
 
 
-def _read(row: asyncpg.Record) -> VoiceSessionRead:
+def _as_read(row: Mapping[str, Any]) -> VoiceSessionRead:
     return VoiceSessionRead.model_validate({k: v for k, v in dict(row).items() if k != "state_at"})
