@@ -207,3 +207,15 @@ async def test_a_voice_session_survives_a_gateway_disconnect_and_resumes(harness
     await voice(harness, harness.alice, None)
     sessions = await events.voice_sessions(harness.guild_id)
     assert [s.end_reason for s in sessions] == [VoiceEndReason.LEFT, VoiceEndReason.DISCONNECT]
+
+
+async def test_nothing_is_recorded_while_the_logging_feature_is_off(harness: Harness) -> None:
+    await harness.bot.db.guild_config.set_feature(harness.guild_id, "logging", enabled=False)
+    message = await harness.say(harness.alice, "off the record")
+    await harness.react(harness.bob, message, "🔥")
+    await harness.join(newcomer(harness, "frank"))
+    await harness.bot.db.events.flush()
+    today = datetime.now(UTC).date()
+    assert await harness.bot.db.events.stats(harness.guild_id, Metric.MESSAGES, since=today, until=today) == []
+    assert await harness.bot.db.events.reactions(harness.guild_id, int(message["id"])) == []
+    assert await harness.bot.db.events.invite_uses(harness.guild_id) == []

@@ -28,6 +28,7 @@ import asyncpg
 from sqlalchemy import text
 
 from guildbase.controllers.event_voice import VoiceSessions
+from guildbase.controllers.features import gated
 from guildbase.db.bulk import Row
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
 from guildbase.db.validation import (
@@ -41,6 +42,7 @@ from guildbase.db.validation import (
 )
 from guildbase.db.validation import text as checked_text
 from guildbase.errors import ValidationError
+from guildbase.models.core import Feature
 from guildbase.models.events import (
     INVITE_CODE_MAX_LENGTH,
     GuildEventKind,
@@ -132,6 +134,7 @@ class InviteTracker(VoiceSessions):
             await _store(unit.connection, guild, [(state, state.uses, 0, None) for state in seen.values()])
             await unit.connection.execute(_SET_OWED, guild, 0)
 
+    @gated(Feature.LOGGING)
     async def member_joined(
         self,
         guild_id: int,

@@ -27,6 +27,7 @@ import asyncpg
 from sqlalchemy import text
 
 from guildbase.controllers.event_writers import EventWriters
+from guildbase.controllers.features import gated
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
 from guildbase.db.validation import (
     flag,
@@ -38,6 +39,7 @@ from guildbase.db.validation import (
     snowflakes,
     validate_enum,
 )
+from guildbase.models.core import Feature
 from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceSessionRead, VoiceState
 
 __all__ = ["VoiceSessions", "VoiceState"]
@@ -97,6 +99,7 @@ def _by_day(start: datetime, end: datetime) -> list[tuple[Any, int]]:
 class VoiceSessions(EventWriters):
     """The voice part of ``db.events``."""
 
+    @gated(Feature.LOGGING)
     async def voice_update(
         self,
         guild_id: int,

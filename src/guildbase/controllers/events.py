@@ -13,7 +13,10 @@ One controller composed of small parts, each in its own module:
 
 Every public method validates its arguments first (``db.validation``); the
 per-event methods then queue one row and return without waiting for the
-database, unless the buffer is full.
+database, unless the buffer is full. The ``logging`` feature toggle gates what
+members trigger (events, reactions, messages, voice updates, joins): off, they
+raise ``FeatureDisabledError`` and record nothing. Clean-up (closing voice
+sessions, invite baselines), reports, exports and retention are never gated.
 """
 
 import json
@@ -26,6 +29,7 @@ from sqlalchemy import text
 from guildbase.controllers.event_exports import EventExports
 from guildbase.controllers.event_invites import InviteTracker
 from guildbase.controllers.event_voice import VoiceSessions
+from guildbase.controllers.features import gated
 from guildbase.db import partitions
 from guildbase.db.validation import (
     flag,
@@ -42,6 +46,7 @@ from guildbase.db.validation import (
 )
 from guildbase.db.validation import text as checked_text
 from guildbase.errors import ValidationError
+from guildbase.models.core import Feature
 from guildbase.models.events import (
     EMOJI_MAX_LENGTH,
     REASON_MAX_LENGTH,
@@ -80,6 +85,7 @@ LIMIT :limit
 class EventController(InviteTracker, VoiceSessions, EventExports):
     """``db.events``: record what happened in a guild, who did it, and report on it."""
 
+    @gated(Feature.LOGGING)
     async def record_guild_event(
         self,
         guild_id: int,
@@ -114,6 +120,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
             raise ValidationError.single("kind", "own_method", f"{row[2].value} events are recorded by {own}()")
         await self._queue("guild_event", row)
 
+    @gated(Feature.LOGGING)
     async def record_member_update(
         self,
         guild_id: int,
@@ -156,6 +163,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         row = (row_time, guild, GuildEventKind.MEMBER_UPDATE, user, None, executor, before, after, why)
         await self._queue("guild_event", row)
 
+    @gated(Feature.LOGGING)
     async def record_reaction(
         self,
         guild_id: int,
@@ -179,6 +187,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         )
         await self._queue("reaction_event", row)
 
+    @gated(Feature.LOGGING)
     async def record_message(
         self, guild_id: int, channel_id: int, user_id: int, *, occurred_at: datetime | None = None
     ) -> None:

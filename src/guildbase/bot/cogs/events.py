@@ -1,8 +1,10 @@
 """Events cog: every gateway event the trail keeps goes to ``db.events`` (R14), and nothing else.
 
 The listeners translate discord.py objects into IDs and changed fields; the
-facade validates, buffers and writes them. Always on: the trail is what the
-moderation, statistics and audit views read, so it has no feature toggle.
+facade validates, buffers and writes them. Feature ``logging``: while a guild
+has it off, nothing of it is recorded (the listeners skip, as the facade would
+refuse); closing voice sessions and the invite baseline still run, so turning
+it back on starts from a true state.
 
 - Attribution (R14.5): for role, channel, emoji, sticker and member changes the
   cog asks Discord's audit log (when the bot may read it) for the entry about
@@ -92,7 +94,9 @@ EXPRESSION_FIELDS = ("name",)
 
 
 class EventsCog(GuildbaseCog, name="Events"):
-    """Feeds the Discord event trail (no commands)."""
+    """Feeds the Discord event trail (no commands; feature: logging)."""
+
+    feature = "logging"
 
     # -- attribution ------------------------------------------------------------------------------
     async def _executor(self, guild: discord.Guild, action: Audit, target_id: int) -> tuple[int | None, str | None]:
@@ -119,6 +123,8 @@ class EventsCog(GuildbaseCog, name="Events"):
         user_id: int | None = None,
         changes: tuple[dict[str, Any], dict[str, Any]] = ({}, {}),
     ) -> None:
+        if not await self.enabled(guild.id):
+            return
         executor, reason = (None, None) if action is None else await self._executor(guild, action, target_id)
         await self.db.events.record_guild_event(
             guild.id,
@@ -134,11 +140,13 @@ class EventsCog(GuildbaseCog, name="Events"):
     # -- the bot and the guild -------------------------------------------------------------------
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        await self.db.events.record_guild_event(guild.id, GuildEventKind.BOT_JOIN)
+        if await self.enabled(guild.id):
+            await self.db.events.record_guild_event(guild.id, GuildEventKind.BOT_JOIN)
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
-        await self.db.events.record_guild_event(guild.id, GuildEventKind.BOT_LEAVE)
+        if await self.enabled(guild.id):
+            await self.db.events.record_guild_event(guild.id, GuildEventKind.BOT_LEAVE)
         await self.db.events.close_voice_sessions([guild.id], reason=VoiceEndReason.DISCONNECT)
 
     @commands.Cog.listener()
@@ -174,6 +182,8 @@ class EventsCog(GuildbaseCog, name="Events"):
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
+        if not await self.enabled(member.guild.id):
+            return
         invites = await self._invites(member.guild)
         await self.db.events.member_joined(
             member.guild.id, member.id, invites=invites or [], invites_seen=invites is not None
@@ -181,6 +191,8 @@ class EventsCog(GuildbaseCog, name="Events"):
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        if not await self.enabled(payload.guild_id):
+            return
         guild = self.bot.get_guild(payload.guild_id)
         executor, reason = (None, None)
         if guild is not None:
@@ -195,7 +207,7 @@ class EventsCog(GuildbaseCog, name="Events"):
         removed = [r.id for r in before.roles if r not in after.roles]
         nick = before.nick != after.nick
         timeout = before.timed_out_until != after.timed_out_until
-        if not (added or removed or nick or timeout):
+        if not (added or removed or nick or timeout) or not await self.enabled(after.guild.id):
             return
         action = Audit.member_role_update if added or removed else Audit.member_update
         executor, reason = await self._executor(after.guild, action, after.id)
@@ -287,7 +299,7 @@ class EventsCog(GuildbaseCog, name="Events"):
         await self._reaction(payload, added=False)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
-        if payload.guild_id is None:
+        if payload.guild_id is None or not await self.enabled(payload.guild_id):
             return
         await self.db.events.record_reaction(
             payload.guild_id, payload.channel_id, payload.message_id, payload.user_id, str(payload.emoji), added=added
@@ -297,6 +309,8 @@ class EventsCog(GuildbaseCog, name="Events"):
     async def on_voice_state_update(
         self, member: discord.Member, _before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
+        if not await self.enabled(member.guild.id):
+            return
         muted, deafened, streaming = _flags(after)
         await self.db.events.voice_update(
             member.guild.id,
@@ -320,5 +334,5 @@ class EventsCog(GuildbaseCog, name="Events"):
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """Count it (never its content) for the channel and author statistics."""
-        if message.guild is not None and not message.author.bot:
+        if message.guild is not None and not message.author.bot and await self.enabled(message.guild.id):
             await self.db.events.record_message(message.guild.id, message.channel.id, message.author.id)
