@@ -195,6 +195,10 @@ async def maintain_event_partitions(ctx: JobContext, payload: RetentionPayload) 
     await ctx.db.events.maintain_partitions(months_ahead=payload.months_ahead)
 
 
+MAINTENANCE_KINDS = (PURGE_KIND, EVENT_RETENTION.name)
+"""The recurring kinds ``register_maintenance`` adds: each always has its next run pending."""
+
+
 def register_maintenance(registry: JobRegistry) -> None:
     """Register the data layer's own recurring jobs (later issues add theirs here)."""
     registry.every(PURGE_KIND, PURGE_EVERY, purge_done_jobs)
