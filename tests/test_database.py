@@ -111,6 +111,20 @@ def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Setting
     partitioned_or_internal = {"guild_counter", "command_log", "command_log_dead_letter", "command_stat_daily", "job"}
     # Trails written only by their one helper or writer: a CRUD surface would let a script edit history.
     partitioned_or_internal |= {"audit_log", "error_group", "error_group_daily", "error_log"}
+    # The event trail: written by COPY and upserts from db.events, partitioned or rolled up, never row CRUD.
+    partitioned_or_internal |= {
+        "guild_event",
+        "reaction_event",
+        "voice_event",
+        "voice_session",
+        "invite",
+        "invite_tally",
+        "invite_use",
+        "message_stat_daily",
+        "member_stat_daily",
+        "voice_stat_daily",
+        "role_stat_daily",
+    }
     for mapper in SQLModel._sa_registry.mappers:
         table = mapper.local_table.name
         if table not in partitioned_or_internal:

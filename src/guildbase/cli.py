@@ -1,4 +1,4 @@
-"""``guildbase`` command line: migrations, the demo, key management, the job worker, the bot.
+"""``guildbase`` command line: migrations, the demo, key management, the job worker, exports, the bot.
 
 Every command reads the same ``GUILDBASE_*`` settings as the bot; with no
 database URL it works on the embedded PostgreSQL under ``./.guildbase``.
@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from guildbase.cli_support import configure_logging, console, load_settings, reported, verbose
 from guildbase.db.migrations import alembic_config
 from guildbase.errors import GuildbaseError
+from guildbase.export_cli import export_app
 from guildbase.jobs.cli import jobs_app
 
 app = typer.Typer(help="guildbase: the database layer for all-in-one discord.py bots.", no_args_is_help=True)
@@ -24,6 +25,7 @@ keys_app = typer.Typer(help="Encryption keys for sensitive columns.", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(export_app, name="export")
 # Relative revisions such as -1 look like options to Click; let them through as arguments.
 _REVISION_ARGUMENT = {"ignore_unknown_options": True}
 

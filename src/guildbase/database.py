@@ -29,6 +29,7 @@ from guildbase.controllers.afk import AFKController
 from guildbase.controllers.audit import AuditController
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.events import EventController
 from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
@@ -42,6 +43,7 @@ from guildbase.db.bound import OneTaskGuard
 from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, unavailable
 from guildbase.db.embedded import start_embedded
 from guildbase.db.errors import translate
+from guildbase.db.health import Health
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
@@ -56,22 +58,7 @@ from guildbase.services.websessions import WebSessionStore
 
 log = logging.getLogger("guildbase")
 
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    """What ``Database.health()`` found; ``ok`` is what a readiness probe wants."""
-
-    database: bool
-    database_latency_ms: float | None
-    schema_revision: str | None
-    redis: bool
-    embedded: bool
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Both stores answered."""
-        return self.database and self.redis
+__all__ = ["Database", "Health"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +113,7 @@ class Database:
         self.jobs = JobController(self)
         self.logs = LogController(self)
         self.audit = AuditController(self)
+        self.events = EventController(self)
 
     @classmethod
     def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:
@@ -193,7 +181,10 @@ class Database:
 
     async def _close_logs(self) -> None:
         if self._writer is not None:
-            await self.logs.close()
+            try:
+                await self.logs.close()
+            finally:
+                await self.events.close()  # written out even when the command log could not be
 
     async def _close_services(self) -> None:
         services, self._services = self._services, None

@@ -87,6 +87,10 @@ class FakeDiscord:
     failures: list[Failure] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     gateway: FakeGateway | None = None
+    invites: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    """Per guild, the invites ``GET /guilds/{id}/invites`` lists (``invite_payload``); tests change ``uses``."""
+    audit_log: list[dict[str, Any]] = field(default_factory=list)
+    """Audit log entries, newest first (``audit_entry``), served by ``GET /guilds/{id}/audit-logs``."""
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -212,6 +216,8 @@ class FakeDiscord:
             ("PATCH", r(r"/guilds/(?P<guild>\d+)/members/(?P<user>\d+)"), self._edit_member),
             ("DELETE", r(r"/guilds/(?P<guild>\d+)/members/(?P<user>\d+)"), self._kick),
             ("PUT", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
+            ("GET", r(r"/guilds/(?P<guild>\d+)/invites"), self._guild_invites),
+            ("GET", r(r"/guilds/(?P<guild>\d+)/audit-logs"), self._audit_logs),
             ("DELETE", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("POST", r(r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"), self._callback),
             ("POST", r(r"/webhooks/\d+/(?P<token>[^/]+)"), self._followup),
@@ -330,6 +336,60 @@ class FakeDiscord:
         if self.members.pop((int(m["guild"]), int(m["user"])), None) is None:
             return _error(404, 10007, "Unknown Member")
         return _no_content(m, _b)
+
+    def invite_payload(
+        self, guild_id: int, channel_id: int, code: str, inviter: dict[str, Any], *, uses: int = 0, max_uses: int = 0
+    ) -> dict[str, Any]:
+        """An invite as the REST API lists it; appended to ``invites[guild_id]``."""
+        payload = {
+            "code": code,
+            "type": 0,
+            "guild": {"id": str(guild_id), "name": "Test Guild", "features": []},
+            "channel": {"id": str(channel_id), "name": "general", "type": 0},
+            "inviter": inviter,
+            "uses": uses,
+            "max_uses": max_uses,
+            "max_age": 0,
+            "temporary": False,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        self.invites.setdefault(guild_id, []).append(payload)
+        return payload
+
+    def audit_entry(
+        self, action: discord.AuditLogAction, target_id: int, user_id: int, *, reason: str | None = None
+    ) -> None:
+        """Record that ``user_id`` did ``action`` to ``target_id`` just now (newest first, as Discord lists them)."""
+        entry = {
+            "id": str(self.snowflake()),
+            "action_type": action.value,
+            "target_id": str(target_id),
+            "user_id": str(user_id),
+            "changes": [],
+            "reason": reason,
+        }
+        self.audit_log.insert(0, entry)
+
+    def _guild_invites(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
+        return _json(self.invites.get(int(m["guild"]), []))
+
+    def _audit_logs(self, _m: dict[str, str], _b: dict[str, Any]) -> web.Response:
+        wanted = self.requests[-1].query.get("action_type")
+        entries = [e for e in self.audit_log if wanted is None or str(e["action_type"]) == wanted]
+        users = [self.users[int(e["user_id"])] for e in entries if int(e["user_id"]) in self.users]
+        empty: list[Any] = []
+        return _json(
+            {
+                "audit_log_entries": entries,
+                "users": users,
+                "webhooks": empty,
+                "integrations": empty,
+                "threads": empty,
+                "application_commands": empty,
+                "auto_moderation_rules": empty,
+                "guild_scheduled_events": empty,
+            }
+        )
 
     def _callback(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
         self.interaction_responses.append(body)

@@ -150,6 +150,24 @@ UNSTAMPED: dict[str, set[str]] = {
     "logs.close": {"command_log", "command_stat_daily", "error_group", "error_group_daily", "error_log"},
     "logs.ensure_partitions": set(),  # DDL
     "logs.drop_partitions_before": set(),
+    "events.record_guild_event": {"guild_event", "member_stat_daily"},
+    "events.record_member_update": {"guild_event", "role_stat_daily"},
+    "events.record_reaction": {"reaction_event"},
+    "events.record_message": {"message_stat_daily"},
+    "events.write_guild_events": {"guild_event", "member_stat_daily", "role_stat_daily"},
+    "events.write_reactions": {"reaction_event"},
+    "events.write_voice_events": {"voice_event"},
+    "events.write_messages": {"message_stat_daily"},
+    "events.flush": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event"},
+    "events.close": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event"},
+    "events.voice_update": {"voice_session", "voice_stat_daily", "voice_event"},
+    "events.close_voice_sessions": {"voice_session", "voice_stat_daily"},
+    "events.resync_voice": {"voice_session", "voice_stat_daily", "voice_event"},
+    "events.invite_created": {"invite", "guild_event"},
+    "events.invite_deleted": {"invite", "guild_event"},
+    "events.sync_invites": {"invite", "invite_tally"},
+    "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
+    "events.maintain_partitions": set(),  # DDL
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -219,6 +237,16 @@ READS = {
     "logs.command_stats",
     "logs.partitions",
     "logs.recent_commands",
+    "events.daily_totals",
+    "events.export",  # writes a file, not the database
+    "events.export_count",
+    "events.export_report",
+    "events.guild_events",
+    "events.invite_uses",
+    "events.partitions",
+    "events.reactions",
+    "events.stats",
+    "events.voice_sessions",
     "logs.recent_errors",
     "logs.top_errors",
     "mod_settings.escalation_of",

@@ -124,6 +124,8 @@ EXEMPT_DOMAINS: dict[str, str] = {
     "reminders": "a member's own reminders and their delivery state; private, and not configuration",
     "bookmarks": "a member's own saved messages; private, and not configuration",
     "leaderboards": "Redis only, rebuilt from PostgreSQL: nothing durable changes",
+    "events": "the Discord event trail records what happened on Discord, not a change made through guildbase; "
+    "it is a trail itself (its retention drops whole partitions by policy)",
 }
 """Whole domains whose writes are not audited, and why (docs/audit.md repeats this list)."""
 

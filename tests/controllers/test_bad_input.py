@@ -20,6 +20,7 @@ does not say what a good value is.
 
 import enum
 import inspect
+import io
 import math
 import types
 import typing
@@ -41,6 +42,7 @@ from guildbase.db.types import make_snowflake, utcnow
 from guildbase.errors import GuildbaseError, ValidationError
 from guildbase.models import metadata
 from guildbase.models.core import Feature
+from guildbase.models.events import InviteState, VoiceState
 from guildbase.models.jobs import JobRead
 from guildbase.models.levels import XPAward
 from guildbase.models.moderation import CaseCreate
@@ -129,6 +131,13 @@ NAMED: dict[str, Any] = {
     "error_id": "a1b2c3d4",
     "fingerprint": "0" * 32,
     "entity_id": 1,
+    "emoji": "⭐",
+    "code": "abc123",
+    "table": "guild_event",
+    "out": io.StringIO(),
+    "invite": InviteState(code="abc123", uses=1),
+    "invites": [InviteState(code="abc123", uses=1)],
+    "states": [VoiceState(user_id=ID, channel_id=ID)],
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

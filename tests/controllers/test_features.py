@@ -48,6 +48,12 @@ PROBES: dict[str, Probe] = {
     "BookmarkController.add": lambda db: db.bookmarks.add(
         GUILD, USER, MESSAGE, channel_id=CHANNEL, author_id=AUTHOR, content="worth keeping"
     ),
+    "EventController.record_guild_event": lambda db: db.events.record_guild_event(GUILD, "role_create"),
+    "EventController.record_member_update": lambda db: db.events.record_member_update(GUILD, USER, nick_changed=True),
+    "EventController.record_reaction": lambda db: db.events.record_reaction(GUILD, CHANNEL, MESSAGE, USER, "⭐"),
+    "EventController.record_message": lambda db: db.events.record_message(GUILD, CHANNEL, USER),
+    "VoiceSessions.voice_update": lambda db: db.events.voice_update(GUILD, USER, channel_id=CHANNEL),
+    "InviteTracker.member_joined": lambda db: db.events.member_joined(GUILD, USER, invites_seen=False),
 }
 
 

@@ -7,24 +7,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import asyncpg
 
 from guildbase import Database, Settings
-from guildbase.controllers.moderation import (
-    history_query,
-    latest_pair_query,
-    moderator_query,
-    notes_query,
-    overview_query,
-    recent_query,
-    summary_query,
-    type_query,
-)
 from guildbase.db.context import acting_as
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.audit import AuditAction
 from guildbase.models.core import GuildCounter
-from guildbase.models.moderation import PAIR_TYPES, CaseStatus, CaseType, Restriction
+from guildbase.models.moderation import CaseStatus, CaseType, Restriction
 from guildbase.testing import ids, statements_on
 
 BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
@@ -349,67 +338,6 @@ async def test_mark_expired_and_mark_processed_are_idempotent(db: Database, guil
     assert [c.action for c in await db.cases.changes(guild, 1)] == [AuditAction.CASE_EXPIRE]
 
 
-# -- notes ------------------------------------------------------------------------------------------
-async def test_notes_are_numbered_listed_newest_first_edited_and_deleted(db: Database, guild: int) -> None:
-    first = await db.notes.create(guild, USER, MOD, "asked to read the rules")
-    await db.notes.create(guild, OTHER_USER, MOD, "new account")
-    third = await db.notes.create(guild, USER, OTHER_MOD, "appealed politely")
-    assert (first.number, third.number, third.moderator_id) == (1, 3, OTHER_MOD)
-    assert [n.number for n in await db.notes.list_for_user(guild, USER)] == [3, 1]
-    assert [n.number for n in await db.notes.list_for_user(guild, USER, limit=1, before=3)] == [1]
-
-    with acting_as(OTHER_MOD):
-        edited = await db.notes.edit(guild, 1, "asked twice to read the rules")
-        assert await db.notes.delete(guild, 3)
-    assert edited.content == "asked twice to read the rules"
-    assert not await db.notes.delete(guild, 3)
-    assert await db.notes.get(guild, 3) is None
-    assert [n.number for n in await db.notes.list_for_user(guild, USER)] == [1]
-    assert (await db.notes.create(guild, USER, MOD, "later")).number == 4
-
-    [edit] = await db.notes.changes(guild, 1)
-    assert (edit.action, edit.before, edit.after, edit.actor_id) == (
-        AuditAction.NOTE_EDIT,
-        {"content": "asked to read the rules"},
-        {"content": "asked twice to read the rules"},
-        OTHER_MOD,
-    )
-    [deletion] = await db.notes.changes(guild, 3)
-    assert (deletion.action, deletion.before["content"]) == (AuditAction.NOTE_DELETE, "appealed politely")
-
-
-BAD_NOTES: list[tuple[str, dict[str, Any], str]] = [
-    ("empty content", {"content": ""}, "content"),
-    ("content over the limit", {"content": "x" * 2001}, "content"),
-    ("zero user", {"user_id": 0}, "user_id"),
-    ("text moderator", {"moderator_id": "x"}, "moderator_id"),
-    ("guild that does not exist", {"guild_id": MISSING_GUILD}, "guild_id"),
-]
-
-
-@pytest.mark.parametrize(("overrides", "field"), [(o, f) for _, o, f in BAD_NOTES], ids=[c[0] for c in BAD_NOTES])
-async def test_bad_note_input_names_the_field_and_writes_nothing(
-    db: Database, guild: int, overrides: dict[str, Any], field: str
-) -> None:
-    arguments: dict[str, Any] = {"guild_id": guild, "user_id": USER, "moderator_id": MOD, "content": "ok"}
-    arguments |= overrides
-    with pytest.raises(ValidationError) as raised:
-        await db.notes.create(**arguments)
-    assert field in raised.value.fields
-    assert await row_count(db, "note") == 0
-    assert await counter_value(db, guild, "note") == 0
-    assert (await db.notes.create(guild, USER, MOD, "fine")).number == 1
-
-
-async def test_editing_a_missing_note_raises_not_found(db: Database, guild: int) -> None:
-    with pytest.raises(NotFoundError, match="note #2"):
-        await db.notes.edit(guild, 2, "x")
-    await db.notes.create(guild, USER, MOD, "x")
-    with pytest.raises(ValidationError, match="content"):
-        await db.notes.edit(guild, 1, "")
-
-
-# -- concurrency ------------------------------------------------------------------------------------
 TOTAL = 200
 
 
@@ -510,79 +438,6 @@ async def test_numbers_stay_contiguous_across_processes(pooled_db: Database, set
 
     assert await _numbers(pooled_db, kind) == list(range(1, TOTAL + 1))
     assert await counter_value(pooled_db, GUILD, kind) == TOTAL
-
-
-# -- indexes ------------------------------------------------------------------------------------------
-BULK_CASES = """
-INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, created_at, expires_at, processed_at, status)
-SELECT g.guild_id, n, t.type, CAST(:user AS bigint) + n % 2000, CAST(:mod AS bigint) + n % 10, at.created_at,
-       CASE WHEN t.type IN ('TEMPBAN', 'TIMEOUT') THEN at.created_at + interval '1 day' END,
-       CASE WHEN t.type IN ('TEMPBAN', 'TIMEOUT') AND n % 50 <> 0 THEN at.created_at END,
-       'active'
-FROM unnest(CAST(:guilds AS bigint[])) AS g (guild_id),
-     generate_series(1, 10000) AS n,
-     LATERAL (SELECT CAST(:start AS timestamptz) + n * interval '10 minutes' AS created_at) AS at,
-     LATERAL (SELECT (ARRAY['WARN', 'WARN', 'WARN', 'WARN', 'WARN', 'TIMEOUT', 'TIMEOUT', 'KICK', 'BAN', 'TEMPBAN',
-                            'WARN', 'WARN', 'TIMEOUT', 'KICK', 'WARN', 'UNBAN', 'HACKBAN', 'WARN', 'JAIL', 'UNJAIL',
-                            'WARN', 'WARN', 'TIMEOUT', 'KICK', 'WARN', 'UNTIMEOUT', 'WARN', 'SNIPPETBAN',
-                            'WARN', 'POLLBAN'])[1 + (n + g.guild_id % 7) % 30]::mod_case_type AS type) AS t
-"""
-BULK_NOTES = """
-INSERT INTO note (guild_id, number, user_id, moderator_id, content)
-SELECT :g1, n, CAST(:user AS bigint) + n % 2000, :mod, 'note ' || n FROM generate_series(1, 10000) AS n
-"""
-GUILDS = [GUILD + offset for offset in range(4)]
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, datetime):
-        return f"'{value.isoformat()}'"
-    if isinstance(value, str):
-        return f"'{value}'"
-    return str(value)
-
-
-async def _generic_plan(db: Database, stmt: Any) -> str:
-    """EXPLAIN the statement as a prepared statement with a generic plan (what a reused statement runs)."""
-    compiled = stmt.compile(dialect=asyncpg.dialect())
-    arguments = ", ".join(_literal(compiled.params[name]) for name in compiled.positiontup)
-    async with db.session() as session:
-        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        await session.execute(text(f"PREPARE moderation_plan AS {compiled.string}"))
-        try:
-            execute = f"EXECUTE moderation_plan({arguments})" if arguments else "EXECUTE moderation_plan"
-            rows = await session.execute(text(f"EXPLAIN {execute}"))
-            return "\n".join(rows.scalars())
-        finally:
-            await session.execute(text("DEALLOCATE moderation_plan"))
-
-
-async def test_history_queries_use_their_indexes(db: Database) -> None:
-    for guild_id in GUILDS:
-        await db.guilds.join(guild_id)
-    async with db.session() as session:
-        start = datetime(2024, 1, 1, tzinfo=UTC)
-        params = {"user": USER, "mod": MOD, "start": start, "guilds": GUILDS}
-        await session.execute(text(BULK_CASES), params)
-        await session.execute(text(BULK_NOTES), {"user": USER, "mod": MOD, "g1": GUILD})
-        await session.execute(text("ANALYZE mod_case"))
-        await session.execute(text("ANALYZE note"))
-        assert (await session.execute(text("SELECT count(*) FROM mod_case"))).scalar_one() == 40_000
-
-    expectations = [
-        ("ix_mod_case_guild_id_user_id_number", history_query(GUILD, USER + 7, limit=25, before=5000)),
-        ("ix_mod_case_guild_id_user_id_number", summary_query(GUILD, USER + 7)),
-        ("ix_mod_case_guild_id_user_id_number", overview_query(GUILD, USER + 7, limit=20)),
-        ("ix_mod_case_guild_id_moderator_id_number", moderator_query(GUILD, MOD + 3, limit=25)),
-        ("ix_mod_case_guild_id_type_number", type_query(GUILD, CaseType.KICK, limit=25)),
-        ("ix_mod_case_guild_id_created_at", recent_query(GUILD, since=start + timedelta(days=30), limit=50)),
-        ("ix_mod_case_guild_id_user_id_pair", latest_pair_query(GUILD, USER + 7, PAIR_TYPES).limit(1)),
-        ("ix_note_guild_id_user_id_number", notes_query(GUILD, USER + 7, limit=25)),
-    ]
-    for index, stmt in expectations:
-        plan = await _generic_plan(db, stmt)
-        assert f"using {index} on" in plan, f"expected {index}:\n{plan}"
-        assert "Seq Scan" not in plan, plan
 
 
 # -- demo -------------------------------------------------------------------------------------------------

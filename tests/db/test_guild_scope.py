@@ -32,6 +32,20 @@ LOG_TABLES = {
     "command_stat_daily": "rollups keep guild 0 (every guild) and outlive the guilds they count",
     "audit_log": "the trail outlives what it records: the row saying who deleted a guild survives the guild",
     "error_log": "an error record outlives the guild it happened in; samples are trimmed per group",
+    **dict.fromkeys(
+        ("guild_event", "reaction_event", "voice_event", "voice_session", "invite_use"),
+        "the event trail: range-partitioned by time, written by COPY from gateway listeners in whatever order "
+        "Discord delivers events; no foreign keys; retention drops whole partitions",
+    ),
+    **dict.fromkeys(
+        ("invite", "invite_tally"),
+        "the invite tracker's state, written by the same listeners as the trail (an invite can arrive "
+        "before its guild's row); no foreign keys, like the trail it feeds",
+    ),
+    **dict.fromkeys(
+        ("message_stat_daily", "member_stat_daily", "voice_stat_daily", "role_stat_daily"),
+        "the trail's daily rollups outlive the guilds, members and channels they count",
+    ),
 }
 """Tables with a ``guild_id`` but, on purpose, no foreign key to ``guild``."""
 

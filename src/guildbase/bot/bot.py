@@ -9,6 +9,7 @@ What it wires, once, for every cog:
   every unexpected error recorded in the error log (``db.logs.record_error``)
   under the error ID its reply shows;
 - the command log (``guildbase.bot.commandlog``) from the completion and error events;
+- the Discord event trail (``cogs/events.py``: joins, updates, reactions, voice, invites) into ``db.events``;
 - ``acting_as(author)`` and ``audit_context("bot", <message or interaction ID>)``
   around every command, so audit columns and audit rows name the invoker, the
   source and the invocation (guild joins from gateway events are audited as the bot too);
@@ -157,9 +158,10 @@ class GuildbaseBot(commands.AutoShardedBot):
         finished = await asyncio.gather(self._drain_commands(grace), self._stop_jobs())
         await super().close()
         if self._owns_db:
-            await self.db.close()  # writes out the buffered command log first
+            await self.db.close()  # writes out the buffered command log and event trail first
         else:
             await self.db.logs.flush()
+            await self.db.events.flush()
         log.info(
             "guildbase bot stopped: %s in-flight commands finished; command log flushed, pools closed", finished[0]
         )

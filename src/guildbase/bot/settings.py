@@ -14,8 +14,18 @@ from pydantic_settings import NoDecode
 
 from guildbase.config import Settings
 
-DEFAULT_INTENTS = ("guilds", "members", "messages", "message_content", "reactions")
-"""Guild and member events, messages with their text (prefix commands, AFK, XP), reactions (starboard, bookmarks)."""
+DEFAULT_INTENTS = (
+    "guilds",
+    "members",
+    "messages",
+    "message_content",
+    "reactions",
+    "voice_states",
+    "invites",
+    "emojis_and_stickers",
+)
+"""Guild and member events, messages with their text (prefix commands, AFK, XP), reactions (starboard,
+bookmarks), and for the event trail voice states, invites and emoji/sticker changes."""
 
 
 def _split(value: Any) -> Any:

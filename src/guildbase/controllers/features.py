@@ -63,8 +63,7 @@ AWAITING_DOMAIN: dict[Feature, str] = {
     Feature.SNIPPETS: "snippets",
     Feature.TICKETS: "tickets",
     Feature.AUTOMOD: "automation",
-    Feature.WELCOME: "events",
-    Feature.LOGGING: "events",
+    Feature.WELCOME: "welcome",
 }
 """Features with no domain controller yet → the ``Database`` attribute that domain will add.
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
 from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
+from guildbase.models.events import EVENT_RETENTION, RetentionPayload
 from guildbase.models.jobs import JobKind
 from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
 from guildbase.models.reminders import REMINDER_DELIVERY, ReminderDeliveryPayload, ReminderRead, ReminderStatus
@@ -185,6 +186,20 @@ async def purge_done_jobs(ctx: JobContext) -> None:
         pass
 
 
+RETENTION_EVERY = timedelta(hours=6)
+"""How often the event trail's partitions are checked: months are created weeks ahead, so often enough."""
+
+
+async def maintain_event_partitions(ctx: JobContext, payload: RetentionPayload) -> None:
+    """Drop event-trail partitions past their retention and create the next months (``events.retention``)."""
+    await ctx.db.events.maintain_partitions(months_ahead=payload.months_ahead)
+
+
+MAINTENANCE_KINDS = (PURGE_KIND, EVENT_RETENTION.name)
+"""The recurring kinds ``register_maintenance`` adds: each always has its next run pending."""
+
+
 def register_maintenance(registry: JobRegistry) -> None:
     """Register the data layer's own recurring jobs (later issues add theirs here)."""
     registry.every(PURGE_KIND, PURGE_EVERY, purge_done_jobs)
+    registry.every(EVENT_RETENTION, RETENTION_EVERY, maintain_event_partitions)

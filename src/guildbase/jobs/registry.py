@@ -123,15 +123,33 @@ class JobRegistry:
         model = None if typed is None else typed.payload
         self._add(Registration(name, _bind(typed, handler), on_give_up, payload=model))
 
-    def every(self, kind: str, interval: timedelta, handler: Handler, *, max_attempts: int | None = None) -> None:
+    @overload
+    def every(
+        self, kind: JobKind[P], interval: timedelta, handler: TypedHandler[P], *, max_attempts: int | None = None
+    ) -> None: ...
+    @overload
+    def every(self, kind: str, interval: timedelta, handler: Handler, *, max_attempts: int | None = None) -> None: ...
+    def every(
+        self,
+        kind: "str | JobKind[Any]",
+        interval: timedelta,
+        handler: Callable[..., Awaitable[None]],
+        *,
+        max_attempts: int | None = None,
+    ) -> None:
         """Run ``handler`` every ``interval`` in exactly one worker (maintenance jobs register here).
 
         The runner makes sure a run is scheduled when it starts; each finished
         or failed run schedules the next, so restarts neither skip nor double it.
+        A ``JobKind``'s handler gets its payload as the model's defaults (the
+        runner schedules it without one).
         """
         if interval < timedelta(seconds=1):
             raise ValidationError.single("interval", "min", f"must be at least one second, got {interval}")
-        self._add(Registration(check_kind_name("kind", kind), handler, every=interval, max_attempts=max_attempts))
+        typed = kind if isinstance(kind, JobKind) else None
+        name = typed.name if typed is not None else check_kind_name("kind", str(kind))
+        model = None if typed is None else typed.payload
+        self._add(Registration(name, _bind(typed, handler), every=interval, max_attempts=max_attempts, payload=model))
 
     @overload
     def handler(

@@ -4,6 +4,7 @@ from guildbase.bot.cogs.afk import AFKCog
 from guildbase.bot.cogs.blacklist import BlacklistCog
 from guildbase.bot.cogs.bookmarks import BookmarksCog
 from guildbase.bot.cogs.config import ConfigCog
+from guildbase.bot.cogs.events import EventsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
@@ -20,6 +21,7 @@ COGS = (
     StarboardCog,
     RemindersCog,
     BookmarksCog,
+    EventsCog,
 )
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "BlacklistCog",
     "BookmarksCog",
     "ConfigCog",
+    "EventsCog",
     "LevelsCog",
     "ModSettingsCog",
     "ModerationCog",

@@ -1,0 +1,251 @@
+"""Exports (R13.5): a raw log or event table, or a report, over a period, to CSV or JSON Lines, streamed.
+
+Raw tables are read through a server-side cursor (asyncpg ``cursor`` with a
+prefetch of ``batch_size`` rows inside one read-only transaction) and written
+out one batch at a time, so memory stays flat whatever the number of rows: the
+process never holds more than one batch. ``export_chunks`` yields the text of
+each batch (the dashboard streams it as a download); ``export`` writes them to
+a file; ``guildbase export …`` shows a progress bar over ``export_count``.
+
+Periods are ``[since, until)``, aware datetimes; a daily rollup's row is in the
+period when its UTC day starts in it. Columns are the table's own, in table
+order, or a comma-separated choice of them. CSV writes times as ISO 8601, JSON
+as its text, and NULL as an empty field; JSON Lines writes one object per row
+with Discord IDs as strings (JavaScript loses precision above 2**53).
+
+Mistakes are ``ValidationError``s naming the argument: an unknown ``table``
+(the message lists the exportable ones), an unknown column in ``columns``, a
+``until`` not after ``since``.
+"""
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TextIO
+
+from guildbase.controllers.event_stats import EventStats
+from guildbase.db.types import SnowflakeType
+from guildbase.db.validation import aware, integer, optional_snowflake, optional_text, validate_enum
+from guildbase.errors import ValidationError, shown
+from guildbase.models import metadata
+from guildbase.models.event_stats import ExportFormat, GroupBy, Metric
+
+__all__ = ["EXPORTABLE", "EventExports", "ExportChunk", "ExportFormat", "ExportPlan", "plan_export"]
+
+EXPORTABLE: dict[str, str] = {
+    "guild_event": "occurred_at",
+    "reaction_event": "occurred_at",
+    "voice_event": "occurred_at",
+    "voice_session": "started_at",
+    "invite_use": "joined_at",
+    "command_log": "created_at",
+    "message_stat_daily": "day",
+    "member_stat_daily": "day",
+    "voice_stat_daily": "day",
+    "role_stat_daily": "day",
+    "command_stat_daily": "day",
+}
+"""Every table that can be exported, and the time column its period is taken on."""
+DEFAULT_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPlan:
+    """A validated export: what to read, and how to write it."""
+
+    table: str
+    columns: tuple[str, ...]
+    ids: frozenset[str]
+    """The columns holding Discord IDs (strings in JSON Lines)."""
+    time_column: str
+    since: datetime
+    until: datetime
+    guild_id: int | None
+    fmt: ExportFormat
+
+    def sql(self, *, count: bool = False) -> str:
+        """The statement; identifiers come from the metadata, values are bound ($1 since, $2 until, $3 guild)."""
+        when = self.time_column
+        if when == "day":
+            when = "(day::timestamp AT TIME ZONE 'UTC')"
+        where = f"{when} >= $1 AND {when} < $2 AND ($3::bigint IS NULL OR guild_id = $3)"
+        if count:
+            return f"SELECT count(*) FROM {self.table} WHERE {where}"  # noqa: S608 - identifiers from the metadata
+        selected = ", ".join(self.columns)
+        return f"SELECT {selected} FROM {self.table} WHERE {where} ORDER BY {self.time_column}"  # noqa: S608
+
+
+@dataclass(frozen=True, slots=True)
+class ExportChunk:
+    """The text of one batch (the header, if any, comes with the first) and how many rows it holds."""
+
+    text: str
+    rows: int
+
+
+def plan_export(
+    table: object,
+    *,
+    fmt: object = ExportFormat.CSV,
+    since: object,
+    until: object,
+    guild_id: object = None,
+    columns: object = None,
+) -> ExportPlan:
+    """Check an export's arguments; every mistake is a ``ValidationError`` naming the argument."""
+    if not isinstance(table, str) or table not in EXPORTABLE:
+        known = ", ".join(sorted(EXPORTABLE))
+        raise ValidationError.single("table", "table", f"must be one of {known}, got {shown(table)}")
+    chosen_format = validate_enum("fmt", ExportFormat, fmt)
+    start, end = aware("since", since), aware("until", until)
+    if end <= start:
+        raise ValidationError.single(
+            "until", "period", f"must be after since ({start.isoformat()}), got {end.isoformat()}"
+        )
+    guild = optional_snowflake("guild_id", guild_id)
+    known_columns = [column.name for column in metadata.tables[table].columns]
+    wanted = optional_text("columns", columns, max_length=4000)
+    if wanted is None or not wanted.strip():
+        picked = tuple(known_columns)
+    else:
+        picked = tuple(part.strip() for part in wanted.split(","))
+        unknown = [name for name in picked if name not in known_columns]
+        if unknown or len(set(picked)) != len(picked):
+            msg = f"must be distinct columns of {table} ({', '.join(known_columns)}), got {shown(wanted)}"
+            raise ValidationError.single("columns", "column", msg)
+    ids = frozenset(c.name for c in metadata.tables[table].columns if isinstance(c.type, SnowflakeType))
+    return ExportPlan(table, picked, ids, EXPORTABLE[table], start, end, guild, chosen_format)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def _json_value(name: str, value: Any, plan: ExportPlan) -> Any:
+    if value is None:
+        return None
+    if name in plan.ids:
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str) and name in {"before", "after", "params"}:
+        return json.loads(value)  # JSONB arrives as its text
+    return value
+
+
+def render(plan: ExportPlan, records: Iterable[Sequence[Any]], *, header: bool) -> str:
+    """One batch of rows as CSV (with the header when asked) or as JSON Lines."""
+    out = io.StringIO()
+    if plan.fmt is ExportFormat.CSV:
+        writer = csv.writer(out, lineterminator="\n")
+        if header:
+            writer.writerow(plan.columns)
+        writer.writerows([_csv_value(value) for value in record] for record in records)
+    else:
+        for record in records:
+            row = {name: _json_value(name, value, plan) for name, value in zip(plan.columns, record, strict=True)}
+            out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+            out.write("\n")
+    return out.getvalue()
+
+
+class EventExports(EventStats):
+    """The export part of ``db.events``."""
+
+    def export_chunks(
+        self,
+        table: str,
+        *,
+        fmt: ExportFormat = ExportFormat.CSV,
+        since: datetime,
+        until: datetime,
+        guild_id: int | None = None,
+        columns: str | None = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> AsyncIterator[ExportChunk]:
+        """Stream ``table`` over the period, batch by batch; the arguments are checked now, before any read."""
+        plan = plan_export(table, fmt=fmt, since=since, until=until, guild_id=guild_id, columns=columns)
+        size = integer("batch_size", batch_size, minimum=1, maximum=100_000)
+        return self._stream(plan, size)
+
+    async def _stream(self, plan: ExportPlan, size: int) -> AsyncIterator[ExportChunk]:
+        header = True
+        if plan.fmt is ExportFormat.CSV:
+            yield ExportChunk(render(plan, [], header=True), 0)
+            header = False
+        async with self._fast() as unit:  # a cursor lives in a transaction; it reads, it never writes
+            cursor = unit.connection.cursor(plan.sql(), plan.since, plan.until, plan.guild_id, prefetch=size)
+            batch: list[Sequence[Any]] = []
+            async for record in cursor:
+                batch.append(tuple(record.values()))
+                if len(batch) >= size:
+                    yield ExportChunk(render(plan, batch, header=header), len(batch))
+                    batch = []
+            if batch:
+                yield ExportChunk(render(plan, batch, header=header), len(batch))
+
+    async def export(
+        self,
+        out: TextIO,
+        table: str,
+        *,
+        fmt: ExportFormat = ExportFormat.CSV,
+        since: datetime,
+        until: datetime,
+        guild_id: int | None = None,
+        columns: str | None = None,
+    ) -> int:
+        """Write ``table`` over the period to ``out`` (anything with ``write(str)``); returns the rows written."""
+        if not callable(getattr(out, "write", None)):
+            raise ValidationError.single("out", "writable", f"must have a write(str) method, got {shown(out)}")
+        written = 0
+        async for chunk in self.export_chunks(
+            table, fmt=fmt, since=since, until=until, guild_id=guild_id, columns=columns
+        ):
+            out.write(chunk.text)
+            written += chunk.rows
+        return written
+
+    async def export_count(self, table: str, *, since: datetime, until: datetime, guild_id: int | None = None) -> int:
+        """How many rows ``export`` would write (the progress bar's total)."""
+        plan = plan_export(table, since=since, until=until, guild_id=guild_id)
+        async with self._fast(transaction=False) as unit:
+            return int(await unit.connection.fetchval(plan.sql(count=True), plan.since, plan.until, plan.guild_id))
+
+    async def export_report(
+        self,
+        out: TextIO,
+        guild_id: int,
+        metric: Metric,
+        *,
+        fmt: ExportFormat = ExportFormat.CSV,
+        since: date,
+        until: date,
+        group_by: GroupBy = GroupBy.DAY,
+        limit: int = 100,
+    ) -> int:
+        """Write a report (``stats``) to ``out`` as CSV or JSON Lines; returns the rows written."""
+        if not callable(getattr(out, "write", None)):
+            raise ValidationError.single("out", "writable", f"must have a write(str) method, got {shown(out)}")
+        chosen = validate_enum("fmt", ExportFormat, fmt)
+        rows = await self.stats(guild_id, metric, since=since, until=until, group_by=group_by, limit=limit)
+        key = "day" if validate_enum("group_by", GroupBy, group_by) is GroupBy.DAY else "key"
+        if chosen is ExportFormat.CSV:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow([key, "value"])
+            writer.writerows([_csv_value(getattr(row, key)), row.value] for row in rows)
+        else:
+            for row in rows:
+                value = getattr(row, key)
+                shown_key = value.isoformat() if isinstance(value, date) else str(value)
+                out.write(json.dumps({key: shown_key, "value": row.value}) + "\n")
+        return len(rows)

@@ -1,0 +1,163 @@
+"""The event trail's write path: buffered rows, one binary COPY per batch, rollups in the same transaction.
+
+Four ``BufferedWriter``s (see ``db.bulk`` for their guarantees: bounded memory,
+nothing lost on a failed flush or a clean close):
+
+- guild events → ``guild_event`` (COPY) + ``member_stat_daily`` (joins, leaves)
+  + ``role_stat_daily`` (roles given and taken), one transaction per batch;
+- reactions → ``reaction_event`` (COPY);
+- voice transitions → ``voice_event`` (COPY); sessions are written at once by
+  ``event_voice`` because the next update must find them;
+- messages → ``message_stat_daily`` only (counts, never content).
+
+Rollup rows are summed per batch and sorted, so concurrent writers lock them
+in the same order and never deadlock.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date
+from typing import Any
+
+import asyncpg
+
+from guildbase.controllers.base import Controller, UnitOfWork
+from guildbase.db.bulk import BufferedWriter, Row
+from guildbase.db.partitions import copy_into
+from guildbase.db.validation import instances
+from guildbase.errors import ValidationError
+from guildbase.models.events import GuildEventKind
+
+__all__ = ["GUILD_EVENT_COLUMNS", "REACTION_COLUMNS", "VOICE_EVENT_COLUMNS", "EventWriters"]
+
+GUILD_EVENT_COLUMNS = (
+    "occurred_at",
+    "guild_id",
+    "kind",
+    "user_id",
+    "target_id",
+    "executor_id",
+    "before",
+    "after",
+    "reason",
+)
+REACTION_COLUMNS = ("occurred_at", "guild_id", "channel_id", "message_id", "user_id", "emoji", "is_added")
+VOICE_EVENT_COLUMNS = ("occurred_at", "guild_id", "user_id", "kind", "channel_id", "from_channel_id")
+MESSAGE_COLUMNS = ("occurred_at", "guild_id", "channel_id", "user_id")
+
+_MEMBER_ROLLUP = """
+INSERT INTO member_stat_daily AS s (guild_id, day, joins, leaves)
+SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[])
+ON CONFLICT (guild_id, day) DO UPDATE SET joins = s.joins + excluded.joins, leaves = s.leaves + excluded.leaves
+"""
+_ROLE_ROLLUP = """
+INSERT INTO role_stat_daily AS s (guild_id, day, role_id, added, removed)
+SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
+ON CONFLICT (guild_id, day, role_id) DO UPDATE
+SET added = s.added + excluded.added, removed = s.removed + excluded.removed
+"""
+_MESSAGE_ROLLUP = """
+INSERT INTO message_stat_daily AS s (guild_id, day, channel_id, user_id, messages)
+SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
+ON CONFLICT (guild_id, day, channel_id, user_id) DO UPDATE SET messages = s.messages + excluded.messages
+"""
+
+
+def _columns(sums: dict[tuple[Any, ...], list[int]]) -> list[list[Any]]:
+    """Sorted keys and their sums as unnest columns."""
+    keys = sorted(sums)
+    width = len(keys[0]) + len(sums[keys[0]]) if keys else 0
+    return [[(*key, *sums[key])[i] for key in keys] for i in range(width)]
+
+
+def _day(row: Row) -> date:
+    return row[0].astimezone(UTC).date()  # type: ignore[no-any-return]
+
+
+class EventWriters(Controller):
+    """The buffered writers of the trail; ``db.events`` inherits them."""
+
+    def __init__(self, db: UnitOfWork, *, batch_size: int = 2000, max_pending: int = 50_000) -> None:
+        super().__init__(db)
+        self._batch_size = batch_size
+        self._max_pending = max_pending
+        self._writers: dict[str, BufferedWriter] = {}
+
+    def writer(self, name: str) -> BufferedWriter:
+        """The process's writer for ``guild_event``, ``reaction_event``, ``voice_event`` or ``message``."""
+        current = self._writers.get(name)
+        if current is None or current.closed:
+            write = {
+                "guild_event": self.write_guild_events,
+                "reaction_event": self.write_reactions,
+                "voice_event": self.write_voice_events,
+                "message": self.write_messages,
+            }[name]
+            current = BufferedWriter(
+                write, name=f"{name} rows", batch_size=self._batch_size, max_pending=self._max_pending
+            )
+            self._writers[name] = current
+        return current
+
+    async def _queue(self, name: str, row: Row) -> None:
+        writer = self.writer(name)
+        if not writer.offer(row):
+            await writer.put(row)
+
+    async def flush(self) -> int:
+        """Write every queued event now; returns how many rows were written."""
+        return sum([await writer.flush() for writer in list(self._writers.values())])
+
+    async def close(self) -> None:
+        """Write every queued event and stop accepting more (``Database.close`` calls this)."""
+        for writer in list(self._writers.values()):
+            await writer.close()
+
+    async def write_guild_events(self, rows: Sequence[Row]) -> None:
+        """One batch of guild events: COPY plus the member and role rollups, in one transaction."""
+        rows = _checked(rows, len(GUILD_EVENT_COLUMNS))
+        members: dict[tuple[Any, ...], list[int]] = {}
+        roles: dict[tuple[Any, ...], list[int]] = {}
+        for row in rows:
+            kind, guild = row[2], row[1]
+            if kind in {GuildEventKind.MEMBER_JOIN, GuildEventKind.MEMBER_LEAVE}:
+                entry = members.setdefault((guild, _day(row)), [0, 0])
+                entry[0 if kind == GuildEventKind.MEMBER_JOIN else 1] += 1
+            elif kind == GuildEventKind.MEMBER_UPDATE:
+                for index, side in ((0, row[7]), (1, row[6])):  # after["roles"] were added, before["roles"] removed
+                    for role in side.get("roles", ()):
+                        roles.setdefault((guild, _day(row), role), [0, 0])[index] += 1
+        records = [(*row[:6], json.dumps(row[6]), json.dumps(row[7]), row[8]) for row in rows]
+
+        async def rollups(connection: asyncpg.Connection) -> None:
+            if members:
+                await connection.execute(_MEMBER_ROLLUP, *_columns(members))
+            if roles:
+                await connection.execute(_ROLE_ROLLUP, *_columns(roles))
+
+        await copy_into(self._fast, "guild_event", GUILD_EVENT_COLUMNS, records, also=rollups)
+
+    async def write_reactions(self, rows: Sequence[Row]) -> None:
+        """One batch of reactions: one COPY."""
+        await copy_into(self._fast, "reaction_event", REACTION_COLUMNS, _checked(rows, len(REACTION_COLUMNS)))
+
+    async def write_voice_events(self, rows: Sequence[Row]) -> None:
+        """One batch of voice transitions: one COPY."""
+        await copy_into(self._fast, "voice_event", VOICE_EVENT_COLUMNS, _checked(rows, len(VOICE_EVENT_COLUMNS)))
+
+    async def write_messages(self, rows: Sequence[Row]) -> None:
+        """One batch of messages, summed per (guild, day, channel, member) into one upsert."""
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        for row in _checked(rows, len(MESSAGE_COLUMNS)):
+            sums.setdefault((row[1], _day(row), row[2], row[3]), [0])[0] += 1
+        if sums:
+            async with self._fast() as unit:
+                await unit.connection.execute(_MESSAGE_ROLLUP, *_columns(sums))
+
+
+def _checked(rows: Sequence[Row], width: int) -> list[Row]:
+    checked = instances("rows", rows, tuple)
+    for index, row in enumerate(checked):
+        if len(row) != width:
+            raise ValidationError.single(f"rows.{index}", "row", f"must be a tuple of {width} values, got {len(row)}")
+    return checked

@@ -1,0 +1,284 @@
+"""Events rules: ``db.events``, the Discord event trail (R14) and its daily statistics (R13.2, R13.4).
+
+One controller composed of small parts, each in its own module:
+
+- ``event_writers``: the buffered COPY writers and the rollups they keep;
+- this module: guild events, reactions, message counts, the trail's reads and
+  partition retention;
+- ``event_voice``: voice sessions (join, leave, move, mute, deafen, stream) and
+  closing them when the bot loses sight of them;
+- ``event_invites``: the invite tracker and each join's invite match;
+- ``event_stats``: reports over the daily rollups;
+- ``event_exports``: a table or a report over a period to CSV / JSON Lines, streamed.
+
+Every public method validates its arguments first (``db.validation``); the
+per-event methods then queue one row and return without waiting for the
+database, unless the buffer is full. The ``logging`` feature toggle gates what
+members trigger (events, reactions, messages, voice updates, joins): off, they
+raise ``FeatureDisabledError`` and record nothing. Clean-up (closing voice
+sessions, invite baselines), reports, exports and retention are never gated.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from guildbase.controllers.event_exports import EventExports
+from guildbase.controllers.event_invites import InviteTracker
+from guildbase.controllers.event_voice import VoiceSessions
+from guildbase.controllers.features import gated
+from guildbase.db import partitions
+from guildbase.db.validation import (
+    flag,
+    integer,
+    mapping,
+    moment,
+    optional_aware,
+    optional_snowflake,
+    optional_text,
+    page_limit,
+    snowflake,
+    snowflakes,
+    validate_enum,
+)
+from guildbase.db.validation import text as checked_text
+from guildbase.errors import ValidationError
+from guildbase.models.core import Feature
+from guildbase.models.events import (
+    EMOJI_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    RETENTION_MONTHS,
+    TRAIL_TABLES,
+    GuildEventKind,
+    GuildEventRead,
+    ReactionEventRead,
+)
+
+__all__ = ["MAX_PAGE", "EventController"]
+
+MAX_PAGE = 500
+MAX_RETENTION_MONTHS = 120
+OWN_METHODS = {GuildEventKind.MEMBER_JOIN: "member_joined", GuildEventKind.MEMBER_UPDATE: "record_member_update"}
+"""Kinds with rules of their own (invite matching, role rollups): ``record_guild_event`` sends callers there."""
+
+_EVENTS_SQL = text("""
+SELECT event_id, occurred_at, guild_id, kind, user_id, target_id, executor_id, before, after, reason
+FROM guild_event
+WHERE guild_id = :guild_id AND occurred_at >= :since
+  AND (CAST(:user_id AS bigint) IS NULL OR user_id = :user_id)
+  AND (CAST(:kind AS guild_event_kind) IS NULL OR kind = CAST(:kind AS guild_event_kind))
+ORDER BY occurred_at DESC, event_id DESC
+LIMIT :limit
+""")
+_REACTIONS_SQL = text("""
+SELECT event_id, occurred_at, guild_id, channel_id, message_id, user_id, emoji, is_added
+FROM reaction_event
+WHERE guild_id = :guild_id AND message_id = :message_id
+ORDER BY occurred_at, event_id
+LIMIT :limit
+""")
+
+
+class EventController(InviteTracker, VoiceSessions, EventExports):
+    """``db.events``: record what happened in a guild, who did it, and report on it."""
+
+    @gated(Feature.LOGGING)
+    async def record_guild_event(
+        self,
+        guild_id: int,
+        kind: GuildEventKind,
+        *,
+        user_id: int | None = None,
+        target_id: int | None = None,
+        executor_id: int | None = None,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Queue one guild event (``before`` / ``after``: the changed fields only; IDs, never names).
+
+        Raises:
+            ValidationError: a bad field; ``kind`` ``member_join`` or
+                ``member_update``, which have methods of their own.
+        """
+        row = (
+            moment("occurred_at", occurred_at),
+            snowflake("guild_id", guild_id),
+            validate_enum("kind", GuildEventKind, kind),
+            optional_snowflake("user_id", user_id),
+            optional_snowflake("target_id", target_id),
+            optional_snowflake("executor_id", executor_id),
+            _json("before", before),
+            _json("after", after),
+            optional_text("reason", reason, max_length=REASON_MAX_LENGTH),
+        )
+        if (own := OWN_METHODS.get(row[2])) is not None:
+            raise ValidationError.single("kind", "own_method", f"{row[2].value} events are recorded by {own}()")
+        await self._queue("guild_event", row)
+
+    @gated(Feature.LOGGING)
+    async def record_member_update(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        roles_added: Sequence[int] = (),
+        roles_removed: Sequence[int] = (),
+        nick_changed: bool = False,
+        timeout_changed: bool = False,
+        timed_out_until: datetime | None = None,
+        executor_id: int | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Queue a member update: roles given and taken (counted per role and day), nickname, timeout.
+
+        The nickname itself is never stored, only that it changed. Nothing is
+        queued when nothing changed.
+        """
+        row_time = moment("occurred_at", occurred_at)
+        guild, user = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+        added = snowflakes("roles_added", roles_added, max_items=250)
+        removed = snowflakes("roles_removed", roles_removed, max_items=250)
+        nick, timeout = flag("nick_changed", nick_changed), flag("timeout_changed", timeout_changed)
+        until = optional_aware("timed_out_until", timed_out_until)
+        executor = optional_snowflake("executor_id", executor_id)
+        why = optional_text("reason", reason, max_length=REASON_MAX_LENGTH)
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        if added:
+            after["roles"] = added
+        if removed:
+            before["roles"] = removed
+        if nick:
+            after["nick"] = True
+        if timeout:
+            after["timed_out_until"] = None if until is None else until.isoformat()
+        if not (before or after):
+            return
+        row = (row_time, guild, GuildEventKind.MEMBER_UPDATE, user, None, executor, before, after, why)
+        await self._queue("guild_event", row)
+
+    @gated(Feature.LOGGING)
+    async def record_reaction(
+        self,
+        guild_id: int,
+        channel_id: int,
+        message_id: int,
+        user_id: int,
+        emoji: str,
+        *,
+        added: bool = True,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Queue a reaction added (or, ``added=False``, removed) on a message."""
+        row = (
+            moment("occurred_at", occurred_at),
+            snowflake("guild_id", guild_id),
+            snowflake("channel_id", channel_id),
+            snowflake("message_id", message_id),
+            snowflake("user_id", user_id),
+            checked_text("emoji", emoji, min_length=1, max_length=EMOJI_MAX_LENGTH),
+            flag("added", added),
+        )
+        await self._queue("reaction_event", row)
+
+    @gated(Feature.LOGGING)
+    async def record_message(
+        self, guild_id: int, channel_id: int, user_id: int, *, occurred_at: datetime | None = None
+    ) -> None:
+        """Count one message for its channel and author today (the content is never seen here)."""
+        row = (
+            moment("occurred_at", occurred_at),
+            snowflake("guild_id", guild_id),
+            snowflake("channel_id", channel_id),
+            snowflake("user_id", user_id),
+        )
+        await self._queue("message", row)
+
+    # -- reads ---------------------------------------------------------------------------
+    async def guild_events(
+        self,
+        guild_id: int,
+        *,
+        since: datetime | None = None,
+        user_id: int | None = None,
+        kind: GuildEventKind | None = None,
+        limit: int = 100,
+    ) -> list[GuildEventRead]:
+        """A guild's events, newest first (default: the last 30 days); flush first to see queued ones."""
+        params = {
+            "guild_id": snowflake("guild_id", guild_id),
+            "since": optional_aware("since", since) or moment("now", None) - timedelta(days=30),
+            "user_id": optional_snowflake("user_id", user_id),
+            "kind": None if kind is None else validate_enum("kind", GuildEventKind, kind).value,
+            "limit": page_limit(limit, MAX_PAGE),
+        }
+        async with self._read() as session:
+            rows = (await session.execute(_EVENTS_SQL, params)).mappings().all()
+        return [GuildEventRead.model_validate(dict(row)) for row in rows]
+
+    async def reactions(self, guild_id: int, message_id: int, *, limit: int = 100) -> list[ReactionEventRead]:
+        """A message's reaction trail, oldest first."""
+        params = {
+            "guild_id": snowflake("guild_id", guild_id),
+            "message_id": snowflake("message_id", message_id),
+            "limit": page_limit(limit, MAX_PAGE),
+        }
+        async with self._read() as session:
+            rows = (await session.execute(_REACTIONS_SQL, params)).mappings().all()
+        return [ReactionEventRead.model_validate(dict(row)) for row in rows]
+
+    # -- retention -------------------------------------------------------------------------
+    async def maintain_partitions(
+        self,
+        *,
+        now: datetime | None = None,
+        months_ahead: int = 3,
+        retention: Mapping[str, int] | None = None,
+    ) -> dict[str, dict[str, list[str]]]:
+        """Create this month's and the next ``months_ahead`` partitions, drop those past retention.
+
+        ``retention`` overrides ``RETENTION_MONTHS`` per table (whole months kept
+        before the current one). Returns ``{table: {"created": […], "dropped": […]}}``.
+        """
+        current = partitions.month_of(moment("now", now))
+        ahead = integer("months_ahead", months_ahead, minimum=0, maximum=24)
+        keep = dict(RETENTION_MONTHS)
+        for table, months in mapping("retention", retention).items():
+            if table not in RETENTION_MONTHS:
+                known = ", ".join(TRAIL_TABLES)
+                raise ValidationError.single(f"retention.{table}", "table", f"must be one of {known}, got {table!r}")
+            keep[table] = integer(f"retention.{table}", months, minimum=1, maximum=MAX_RETENTION_MONTHS)
+        months = [partitions.add_months(current, offset) for offset in range(ahead + 1)]
+        changes: dict[str, dict[str, list[str]]] = {}
+        async with self._fast() as unit:
+            for table in TRAIL_TABLES:
+                before = set(await partitions.partitions_of(unit.connection, table))
+                ensured = await partitions.ensure_months(unit.connection, table, months)
+                cutoff = partitions.add_months(current, -keep[table])
+                dropped = await partitions.drop_before(unit.connection, table, cutoff)
+                changes[table] = {"created": [n for n in ensured if n not in before], "dropped": dropped}
+        return changes
+
+    async def partitions(self, table: str) -> list[str]:
+        """A trail table's partitions, oldest first."""
+        table = checked_text("table", table, min_length=1, max_length=64)
+        if table not in TRAIL_TABLES:
+            raise ValidationError.single("table", "table", f"must be one of {', '.join(TRAIL_TABLES)}, got {table!r}")
+        async with self._fast(transaction=False) as unit:
+            return await partitions.partitions_of(unit.connection, table)
+
+
+def _json(field: str, value: object) -> dict[str, Any]:
+    """A JSON object of changed fields: ``mapping`` rules, and it must serialize."""
+    checked = mapping(field, value)
+    try:
+        json.dumps(checked, allow_nan=False)
+    except (TypeError, ValueError) as problem:
+        raise ValidationError.single(field, "json", f"must be JSON-serializable: {problem}") from None
+    return checked

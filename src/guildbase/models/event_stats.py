@@ -1,0 +1,110 @@
+"""Daily rollups of the event trail, kept by upsert as events arrive, so that reports never scan raw rows.
+
+Each table holds one row per UTC day and key, incremented in SQL
+(``ON CONFLICT … DO UPDATE SET n = n + excluded.n``) in the same transaction
+that writes the events it counts (or, for messages, in the batch that counts
+them: message content is never stored, only how many). Like the command
+log's rollup they carry no foreign keys: statistics outlive the guild, member
+and channel they count.
+
+- ``message_stat_daily``: messages per (guild, day, channel, member).
+- ``member_stat_daily``: joins and leaves per (guild, day).
+- ``voice_stat_daily``: seconds in voice per (guild, day, channel, member),
+  split at UTC midnight when a session spans days.
+- ``role_stat_daily``: members given and losing a role per (guild, day, role).
+"""
+
+import enum
+from datetime import date
+
+from sqlalchemy import BigInteger, CheckConstraint, Date
+from sqlmodel import Field, SQLModel
+
+from guildbase.db.types import READ_ONLY, Snowflake, snowflake_field
+
+MAX_REPORT_DAYS = 3660
+MAX_TOP = 1000
+
+
+def _count() -> int:
+    return Field(default=0, sa_type=BigInteger)  # type: ignore[no-any-return]
+
+
+class MessageStatDaily(SQLModel, table=True):
+    __tablename__ = "message_stat_daily"
+    __table_args__ = (CheckConstraint("messages >= 0", name="messages_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    channel_id: Snowflake = snowflake_field(primary_key=True)
+    user_id: Snowflake = snowflake_field(primary_key=True)
+    messages: int = _count()
+
+
+class MemberStatDaily(SQLModel, table=True):
+    __tablename__ = "member_stat_daily"
+    __table_args__ = (CheckConstraint("joins >= 0 AND leaves >= 0", name="counts_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    joins: int = _count()
+    leaves: int = _count()
+
+
+class VoiceStatDaily(SQLModel, table=True):
+    __tablename__ = "voice_stat_daily"
+    __table_args__ = (CheckConstraint("seconds >= 0", name="seconds_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    channel_id: Snowflake = snowflake_field(primary_key=True)
+    user_id: Snowflake = snowflake_field(primary_key=True)
+    seconds: int = _count()
+
+
+class RoleStatDaily(SQLModel, table=True):
+    __tablename__ = "role_stat_daily"
+    __table_args__ = (CheckConstraint("added >= 0 AND removed >= 0", name="counts_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    role_id: Snowflake = snowflake_field(primary_key=True)
+    added: int = _count()
+    removed: int = _count()
+
+
+class Metric(enum.StrEnum):
+    """What a report counts."""
+
+    MESSAGES = "messages"
+    VOICE_MINUTES = "voice_minutes"
+    JOINS = "joins"
+    LEAVES = "leaves"
+    ROLES_ADDED = "roles_added"
+    ROLES_REMOVED = "roles_removed"
+
+
+class GroupBy(enum.StrEnum):
+    """What a report's rows are: one per day (in order), or the top members, channels or roles."""
+
+    DAY = "day"
+    USER = "user"
+    CHANNEL = "channel"
+    ROLE = "role"
+
+
+class ExportFormat(enum.StrEnum):
+    """How an export is written: CSV with a header row, or one JSON object per line."""
+
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+class StatRow(SQLModel):
+    """One row of a report: a day or an ID, and its total (minutes for voice, rounded down)."""
+
+    model_config = READ_ONLY
+
+    day: date | None = None
+    key: Snowflake | None = None
+    value: int
