@@ -201,15 +201,25 @@ async def w1(scale: Scale, rounds: int) -> dict[str, Any]:
 
 
 # -- W2: case numbering ----------------------------------------------------------------
+# The limit does the same work as ``cases.create``: the number, the row, and the creation's
+# audit row (R6.3: every case write leaves one in its transaction), in one statement.
 CASE_SQL = """
 WITH counter AS (
     INSERT INTO guild_counter AS c (guild_id, kind, last_value) VALUES ($1, 'case', 1)
     ON CONFLICT (guild_id, kind) DO UPDATE SET last_value = c.last_value + 1
     RETURNING last_value
+), created AS (
+    INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, reason)
+    SELECT $1, counter.last_value, 'WARN', $2, $3, $4 FROM counter
+    RETURNING *
+), audited AS (
+    INSERT INTO audit_log (guild_id, action, entity_type, entity_id, before, after)
+    SELECT guild_id, 'case_create', 'case', case_id::text, '{}'::jsonb,
+           jsonb_build_object('number', number, 'type', type, 'user_id', user_id,
+                              'moderator_id', moderator_id, 'reason', reason)
+    FROM created
 )
-INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, reason)
-SELECT $1, counter.last_value, 'WARN', $2, $3, $4 FROM counter
-RETURNING *
+SELECT * FROM created
 """
 
 
