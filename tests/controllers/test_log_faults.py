@@ -113,13 +113,19 @@ async def test_a_write_that_keeps_failing_backs_off_instead_of_retrying_per_batc
     db = await Database(settings.model_copy(update=changes)).connect()
     try:
         async with table_away(database_url):
-            for n in range(500):  # fifty full batches, each of which used to wake the writer for a retry
+            writer = db.logs.command_writer
+            for n in range(10):  # one full batch: the writer tries it and fails
+                await db.logs.record_command(USER, "ping", params={"n": n})
+            for _ in range(1000):  # wait for that first failure (the COPY is network I/O, not a loop turn)
+                if writer.failures:
+                    break
+                await asyncio.sleep(0.01)
+            assert writer.failures == 1
+            for n in range(10, 500):  # 49 more full batches, each of which used to wake the writer for a retry
                 await db.logs.record_command(USER, "ping", params={"n": n})
                 await asyncio.sleep(0)
-            for _ in range(50):
-                await asyncio.sleep(0)
-            writer = db.logs.command_writer
-            assert writer.failures == 1  # the first attempt failed; the retry waits out its back-off
+            await asyncio.sleep(0.2)  # room for a writer that retried per batch to fail again
+            assert writer.failures == 1  # the retry waits out its back-off
             assert writer.pending == 500
         await db.close()  # the table is back: close writes everything, once
         assert writer.pending == 0
