@@ -59,9 +59,15 @@ async def test_the_trail_keeps_ids_and_changed_fields_never_a_nickname(pooled_db
     events = pooled_db.events
     until = NOON + timedelta(hours=1)
     await events.record_member_update(
-        GUILD, USERS[1], nick_changed=True, timeout_changed=True, timed_out_until=until, executor_id=USERS[2]
+        GUILD,
+        USERS[1],
+        nick_changed=True,
+        timeout_changed=True,
+        timed_out_until=until,
+        executor_id=USERS[2],
+        occurred_at=NOON,
     )
-    await events.record_member_update(GUILD, USERS[1])  # nothing changed: nothing recorded
+    await events.record_member_update(GUILD, USERS[1], occurred_at=NOON)  # nothing changed: nothing recorded
     await events.flush()
     [update] = await events.guild_events(GUILD, user_id=USERS[1], since=NOON - timedelta(days=1))
     assert update.kind is GuildEventKind.MEMBER_UPDATE
