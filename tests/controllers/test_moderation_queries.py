@@ -1,6 +1,6 @@
 """The moderation read queries use their indexes at realistic sizes (``controllers/moderation_queries.py``)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -18,7 +18,7 @@ from guildbase.controllers.moderation import (
     type_query,
 )
 from guildbase.models.moderation import PAIR_TYPES, CaseType
-from guildbase.testing import ids
+from guildbase.testing import ids, shifted_now
 
 BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
 GUILD = BLOCK + 1
@@ -75,7 +75,7 @@ async def test_history_queries_use_their_indexes(db: Database) -> None:
     for guild_id in GUILDS:
         await db.guilds.join(guild_id)
     async with db.session() as session:
-        start = datetime(2024, 1, 1, tzinfo=UTC)
+        start = shifted_now() - timedelta(days=100)  # 10,000 cases 10 minutes apart end about 30 days ago
         params = {"user": USER, "mod": MOD, "start": start, "guilds": GUILDS}
         await session.execute(text(BULK_CASES), params)
         await session.execute(text(BULK_NOTES), {"user": USER, "mod": MOD, "g1": GUILD})
