@@ -25,19 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.util import greenlet_spawn
 
 from guildbase.config import Settings
-from guildbase.controllers.afk import AFKController
-from guildbase.controllers.audit import AuditController
-from guildbase.controllers.content import BookmarkController
-from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
-from guildbase.controllers.events import EventController
-from guildbase.controllers.jobs import JobController
-from guildbase.controllers.leaderboards import LeaderboardController
-from guildbase.controllers.levels import LevelsController
-from guildbase.controllers.logs import LogController
-from guildbase.controllers.mod_settings import ModSettingsController
-from guildbase.controllers.moderation import CaseController, NoteController
-from guildbase.controllers.reminders import ReminderController
-from guildbase.controllers.starboard import StarboardController
 from guildbase.db import engine as engines
 from guildbase.db.bound import OneTaskGuard
 from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, unavailable
@@ -47,6 +34,7 @@ from guildbase.db.health import Health
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
+from guildbase.domains import DomainControllers
 from guildbase.errors import NotConnectedError, PoolExhaustedError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
@@ -78,7 +66,7 @@ def _resolve_url(settings: Settings) -> tuple[str | URL, bool]:
     return start_embedded(settings.data_dir), True
 
 
-class Database:
+class Database(DomainControllers):
     """The async facade: ``await db.connect()``, then ``db.<domain>.<method>(…)``."""
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -97,23 +85,7 @@ class Database:
         self._pool_starved = False
         self.pool_timeouts = 0
         """How many calls gave up waiting for a pooled connection (``PoolExhaustedError``), for metrics."""
-        self.guilds = GuildController(self)
-        self.guild_config = GuildConfigController(self)
-        self.members = MemberController(self)
-        self.blacklist = BlacklistController(self)
-        self.afk = AFKController(self)
-        self.levels = LevelsController(self)
-        self.leaderboards = LeaderboardController(self)
-        self.starboard = StarboardController(self)
-        self.reminders = ReminderController(self)
-        self.bookmarks = BookmarkController(self)
-        self.cases = CaseController(self)
-        self.notes = NoteController(self)
-        self.mod_settings = ModSettingsController(self)
-        self.jobs = JobController(self)
-        self.logs = LogController(self)
-        self.audit = AuditController(self)
-        self.events = EventController(self)
+        self._attach_controllers(self)
 
     @classmethod
     def from_url(cls, url: str, *, redis_url: str | None = None, **settings: Any) -> Self:
