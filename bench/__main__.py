@@ -1,4 +1,7 @@
-"""``python -m bench [--quick] [--only W1,W4] [--rounds N] [--output DIR]``: run, print, write JSON + Markdown."""
+"""``python -m bench [--quick] [--only W1,W4] [--rounds N] [--output DIR] [--compare OLD.json]``: run, print, write.
+
+Writes JSON + Markdown; with ``--compare``, also each ratio against a saved run (``bench/compare.py``).
+"""
 
 import argparse
 import asyncio
@@ -9,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.botpath import w6b
+from bench.compare import compare, load
 from bench.composite import w6, w7, w8
 from bench.harness import machine, peak_rss_mb
 from bench.report import markdown
@@ -64,10 +68,17 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W4")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per variant (after a warm-up)")
     parser.add_argument("--output", type=Path, default=Path("bench/results/latest"), help="directory for the outputs")
+    parser.add_argument("--compare", type=Path, default=None, help="a saved results.json to compare ratios against")
     args = parser.parse_args()
+    old = load(args.compare) if args.compare else None  # a bad file fails before the long run, not after
     if args.quick and args.rounds == parser.get_default("rounds"):
         args.rounds = 1  # a smoke run proves the harness works; it measures nothing
-    print(_write(args.output, asyncio.run(run(args))))
+    results = asyncio.run(run(args))
+    print(_write(args.output, results))
+    if old is not None:
+        table = compare(old, results)
+        (args.output / "compare.md").write_text(table)
+        print(table)
 
 
 if __name__ == "__main__":
