@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.botpath import w6b
+from bench.commandlog import w5
 from bench.compare import compare, load
 from bench.composite import w6, w7, w8
 from bench.harness import machine, peak_rss_mb
 from bench.report import markdown
-from bench.workloads import Scale, Workload, w1, w2, w3, w4, w5
+from bench.workloads import Scale, Workload, w1, w2, w3, w4
 
 WORKLOADS: dict[str, Workload] = {
     "W1": w1,

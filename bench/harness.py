@@ -146,6 +146,14 @@ async def environment(settings: dict[str, Any] | None = None) -> AsyncIterator[E
         await asyncio.to_thread(drop_database, url)
 
 
+def percentile(values: list[float], p: float, *, ordered: bool = False) -> float:
+    """The ``p``-th percentile (0-100) by the nearest-rank rule the tables use; NaN for no values."""
+    data = values if ordered else sorted(values)
+    if not data:
+        return float("nan")
+    return data[min(len(data) - 1, int(p / 100 * len(data)))]
+
+
 @dataclass
 class VariantResult:
     name: str
@@ -157,9 +165,7 @@ class VariantResult:
         ordered = sorted(self.latencies)
 
         def pct(p: float) -> float:
-            if not ordered:
-                return float("nan")
-            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+            return percentile(ordered, p * 100, ordered=True) * 1000
 
         return {
             "median": statistics.median(self.rates),

@@ -71,6 +71,7 @@ TARGETS: dict[str, list[Target]] = {
     "W5": [
         ("guildbase ≥ 0.5× COPY", _ratio("guildbase", 0.5)),
         ("0 rows lost on close", _check("guildbase_rows_lost_after_close", 0)),
+        ("caller p99 ≤ 1 ms (record_command)", _at_most("caller_p99_ms", 1)),
     ],
     "W6": [("guildbase ≥ 0.7× limit", _ratio("guildbase", 0.7))],
     "W6b": [

@@ -111,8 +111,13 @@ async def redis_client(redis_url: str | None) -> AsyncIterator["redis.Redis"]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: URL, redis_url: str | None) -> Settings:
-    return Settings(database_url=database_url.render_as_string(hide_password=False), redis_url=redis_url, pool_size=5)
+def settings(database_url: URL, redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url.render_as_string(hide_password=False),
+        redis_url=redis_url,
+        pool_size=5,
+        log_spill_dir=tmp_path_factory.getbasetemp() / "spill",  # never the checkout's .guildbase/
+    )
 
 
 @pytest.fixture

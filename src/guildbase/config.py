@@ -129,7 +129,14 @@ class Settings(BaseSettings):
         default=50_000,
         ge=1,
         le=10_000_000,
-        description="Most log rows held in memory; callers then wait (the hard bound of a SIGKILL's loss).",
+        description="Most log rows held in memory; more go to the spill file (the bound of a SIGKILL's loss).",
+    )
+    log_spill_dir: Path | None = Field(
+        default=Path(".guildbase/spill"),
+        description=(
+            "Where command-log rows go when the buffer is full, so a command never waits for the log; "
+            "replayed by the next start after a kill. None: callers wait for room instead."
+        ),
     )
     log_retry_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="First retry delay of a failed log write; it doubles per failure."

@@ -118,7 +118,18 @@ class Database(DomainControllers):
                 await self.close()
                 raise unavailable(error) from error
             raise
+        await self._replay_spilled()
         return self
+
+    async def _replay_spilled(self) -> None:
+        """Write what a killed process of this bot spilled to disk; a failure keeps it for the next start."""
+        try:
+            replayed = await self.logs.replay_spilled()
+        except Exception:  # noqa: BLE001 - the rows stay on disk; connecting must not fail because of them
+            log.warning("spilled command-log rows could not be written yet; they stay for the next start")
+        else:
+            if replayed:
+                log.info("wrote %d command-log rows spilled by a process that stopped", replayed)
 
     async def migrate(self, revision: str = "head") -> None:
         """Apply migrations up to ``revision`` on the writer (what ``guildbase db upgrade`` does)."""

@@ -1,8 +1,10 @@
-"""A process that logs commands (driven by ``test_log_signals.py``): ``term ROWS`` or ``kill``.
+"""A process that logs commands (driven by ``test_log_signals.py``): ``term ROWS``, ``kill`` or ``spill ROWS``.
 
 ``term ROWS`` queues ROWS rows, says ``ready`` and idles until a signal ends
 it; ``kill`` logs without end, one row per loop turn like a busy bot, and
-prints how many rows were accepted every 100.
+prints how many rows were accepted every 100; ``spill ROWS`` queues ROWS rows
+without yielding to the writer (a burst), says how many went to the spill file,
+and idles until it is killed.
 """
 
 import asyncio
@@ -20,6 +22,11 @@ async def main(mode: str, rows: int) -> None:
         for n in range(rows):
             await db.logs.record_command(USER, "ping", params={"n": n})
         print("ready", flush=True)  # noqa: T201 - the test reads it
+        await asyncio.Event().wait()
+    if mode == "spill":
+        for n in range(rows):
+            await db.logs.record_command(USER, "ping", params={"n": n})
+        print(f"spilled {db.logs.command_writer.spilled}", flush=True)  # noqa: T201
         await asyncio.Event().wait()
     accepted = 0
     while True:

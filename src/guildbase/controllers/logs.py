@@ -30,6 +30,7 @@ from guildbase.controllers.base import UnitOfWork
 from guildbase.controllers.error_log import ErrorLogging
 from guildbase.db.bulk import BufferedWriter, Row, RowsLostError
 from guildbase.db.fast import prepare, translating
+from guildbase.db.spill import SpillFile
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
 from guildbase.db.validation import (
     BIGINT_MAX,
@@ -238,8 +239,22 @@ class LogController(ErrorLogging):
                 max_retry_delay=settings.log_retry_max_seconds,
                 is_row_error=is_row_error,
                 dead_letter=self._dead_letter,
+                spill=self._spill_file(),
             )
         return self._writer
+
+    def _spill_file(self) -> SpillFile | None:
+        settings = self._db.settings
+        if settings.log_spill_dir is None or settings.database_url is None:
+            return None  # the embedded database's URL is only known once it runs; its bot waits instead
+        return SpillFile(settings.log_spill_dir, "command_log", str(settings.database_url))
+
+    async def replay_spilled(self) -> int:
+        """Write the command rows that a killed process spilled to disk; ``Database.connect`` calls this.
+
+        Returns how many rows were written (0 when there was nothing to replay).
+        """
+        return await self.command_writer.replay_orphans()
 
     @property
     def dead_letters(self) -> int:
@@ -259,7 +274,10 @@ class LogController(ErrorLogging):
         duration_ms: int = 0,
         created_at: datetime | None = None,
     ) -> None:
-        """Validate one executed command and queue it; waits only when the buffer is full.
+        """Validate one executed command and queue it; never waits for the database.
+
+        A full buffer sends the row to the spill file (``log_spill_dir``), so
+        the call costs the same under load as when idle.
 
         ``duration_ms`` is an int of whole milliseconds (``round(elapsed * 1000)``).
 
@@ -279,7 +297,7 @@ class LogController(ErrorLogging):
             created_at=created_at,
         )
         writer = self.command_writer
-        if not writer.offer(row):
+        if not writer.offer(row):  # only without a spill file (``log_spill_dir=None``)
             await writer.put(row)
 
     async def flush(self) -> int:

@@ -5,8 +5,11 @@ size or after ``interval`` seconds, whichever comes first) through a write
 function, typically one binary COPY in one transaction. Guarantees:
 
 - bounded memory: at most ``max_pending`` rows wait (or are being written);
-  ``put`` then waits for a flush to make room (back-pressure) instead of
-  growing the buffer;
+  ``put`` then waits for a flush to make room instead of growing the buffer,
+  and ``offer`` on a writer with a ``spill`` file appends the row to that
+  file instead (``db.spill``), so a caller never waits: the writer takes
+  spilled rows back when it has room, and writes larger batches while rows
+  are queued behind a full one (the back-pressure is the writer's);
 - no loss on failure: a batch leaves the buffer only after its write
   succeeded, so a failed flush keeps every row for the next attempt;
 - no poisoning: when a batch fails because of its *rows* (``is_row_error``:
@@ -35,6 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from guildbase.db.signals import flush_then_chain
+from guildbase.db.spill import SpillFile
 from guildbase.errors import GuildbaseError
 
 log = logging.getLogger("guildbase.bulk")
@@ -92,6 +96,8 @@ class BufferedWriter:
         concurrency: int = 2,
         is_row_error: Callable[[BaseException], bool] | None = None,
         dead_letter: DeadLetter | None = None,
+        spill: SpillFile | None = None,
+        max_batch_factor: int = 8,
     ) -> None:
         if batch_size < 1 or max_pending < batch_size:
             msg = f"batch_size must be >= 1 and max_pending >= batch_size, got {batch_size}, {max_pending}"
@@ -110,6 +116,11 @@ class BufferedWriter:
         self.attempts = 0
         """Calls of the write function, isolation's smaller batches included (tests count them)."""
         self.failures = 0
+        self.spilled = 0
+        """Rows that found the buffer full and went to the spill file (all written later; none dropped)."""
+        self.max_batch_size = batch_size * max(1, max_batch_factor)
+        """Largest batch when rows are queued behind full batches: more rows per COPY, not more waiting."""
+        self._spill = spill
         self._is_row_error = is_row_error
         self._dead_letter = dead_letter
         self._streak = 0
@@ -134,9 +145,21 @@ class BufferedWriter:
         return self._closed
 
     def offer(self, row: Row) -> bool:
-        """Accept ``row`` if there is room right now (no await); False means call ``put``."""
-        if self._closed or self.pending >= self.max_pending:
+        """Accept ``row`` without waiting; False means there was no room and no spill file (call ``put``).
+
+        With a spill file, a full buffer sends the row to the file and the call
+        still returns at once.
+        """
+        if self._closed:
             return False
+        if self.pending >= self.max_pending:
+            if self._spill is None:
+                return False
+            self._spill.append(row)
+            self.accepted += 1
+            self.spilled += 1
+            self._wake.set()
+            return True
         self._buffer.append(row)
         self.accepted += 1
         if self._task is None or self._task.done():
@@ -174,7 +197,7 @@ class BufferedWriter:
                 batches: list[list[Row]] = []
                 taken = 0
                 while self._buffer and len(batches) < self.concurrency and done + taken < target:
-                    size = min(self.batch_size, len(self._buffer), target - done - taken)
+                    size = min(self._next_batch_size(), len(self._buffer), target - done - taken)
                     batches.append([self._buffer.popleft() for _ in range(size)])
                     taken += size
                 self._in_flight += taken
@@ -202,6 +225,34 @@ class BufferedWriter:
                 if failed:
                     raise failed[0][1]
             return done
+
+    def _next_batch_size(self) -> int:
+        """``batch_size`` normally; up to ``max_batch_size`` when more rows wait than the running batches take."""
+        queued = len(self._buffer) // self.concurrency
+        return max(self.batch_size, min(queued, self.max_batch_size))
+
+    def _refill(self) -> None:
+        """Move spilled rows back into the buffer while they fit under ``max_pending``."""
+        if self._spill is None or not self._spill.rows or self._spill.rows > self.max_pending - self.pending:
+            return
+        self._buffer.extend(self._spill.take())
+
+    async def replay_orphans(self) -> int:
+        """Write the rows that stopped processes spilled (killed before they could); returns how many.
+
+        Each orphaned file is removed once its rows are written; a failure
+        leaves the rest of it for the next start.
+        """
+        if self._spill is None:
+            return 0
+        replayed = 0
+        for path, rows in self._spill.claim_orphans():
+            for start in range(0, len(rows), self.max_batch_size):
+                batch = rows[start : start + self.max_batch_size]
+                self.dead_lettered += await self._isolating(batch)
+                replayed += len(batch)
+            path.unlink(missing_ok=True)
+        return replayed
 
     async def _isolating(self, batch: list[Row]) -> int:
         """Write ``batch``; when its rows are the problem, split it until the bad ones are alone.
@@ -258,6 +309,9 @@ class BufferedWriter:
             for attempt in range(1, attempts + 1):
                 try:
                     await self.flush()
+                    while self._spill is not None and self._spill.rows:
+                        self._buffer.extend(self._spill.take())  # memory is what close() may use now
+                        await self.flush()
                     break
                 except Exception as error:
                     self.failures += 1
@@ -268,6 +322,8 @@ class BufferedWriter:
                         raise lost from error
                     await asyncio.sleep(min(self.retry_delay * 2 ** (attempt - 1), CLOSE_RETRY_MAX_SECONDS))
         finally:
+            if self._spill is not None:
+                self._spill.close()
             async with self._room:
                 self._room.notify_all()
 
@@ -305,3 +361,6 @@ class BufferedWriter:
                 if self._streak:
                     log.warning("writing %s works again after %d failed attempts", self.name, self._streak)
                 self._streak = 0
+                self._refill()
+                if len(self._buffer) >= self.batch_size:
+                    self._wake.set()
