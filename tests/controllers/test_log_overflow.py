@@ -13,8 +13,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from log_children import child, stored_rows
 from sqlalchemy.engine import URL
-from tests.controllers.test_log_signals import _stored, child
 
 from guildbase import Database, Settings
 from guildbase.testing import ids, truncate_all
@@ -69,7 +69,7 @@ async def test_commands_go_on_while_the_database_holds_the_writer_and_nothing_is
             assert writer.spilled == 50
             assert writer.accepted == 60
         await db.close()
-        assert await _stored(database_url) == 60
+        assert await stored_rows(database_url) == 60
         assert await asyncio.to_thread(os.listdir, tmp_path) == []  # the spill file is gone once its rows are written
     finally:
         await db.close()
@@ -86,7 +86,7 @@ async def test_a_backlog_is_written_in_larger_batches_not_more_of_them(
             await asyncio.sleep(0.05)
         await db.logs.flush()
         writer = db.logs.command_writer
-        assert await _stored(database_url) == 400
+        assert await stored_rows(database_url) == 400
         assert writer.spilled == 0
         assert writer.attempts < 400 // 10  # batches of up to 8 x 10 rows once rows queue up behind a full one
     finally:
@@ -104,10 +104,10 @@ async def test_rows_spilled_before_a_sigkill_are_written_by_the_next_start(
             assert await asyncio.to_thread(process.stdout.readline) == "spilled 900\n"
             process.send_signal(signal.SIGKILL)
             await asyncio.to_thread(process.wait, 60)
-        assert await _stored(database_url) == 0  # the 100 in memory died with the process
+        assert await stored_rows(database_url) == 0  # the 100 in memory died with the process
         db = await _open(settings, tmp_path)
         await db.close()
-        assert await _stored(database_url) == 900  # the 900 on disk were written by the next start
+        assert await stored_rows(database_url) == 900  # the 900 on disk were written by the next start
         assert await asyncio.to_thread(os.listdir, tmp_path) == []
     finally:
         await asyncio.to_thread(truncate_all, database_url)

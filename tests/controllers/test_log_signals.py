@@ -5,54 +5,13 @@ PostgreSQL, nothing is timed.
 """
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-from sqlalchemy import text
+from log_children import child, stored_rows
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from guildbase import Database, Settings
-from guildbase.db.engine import with_driver
 from guildbase.testing import truncate_all
-
-CHILD = Path(__file__).resolve().parent / "log_process.py"
-
-
-@contextmanager
-def child(settings: Settings, *args: str, **env: str) -> Iterator[subprocess.Popen[str]]:
-    """``log_process.py`` with the test's database and Redis; killed on the way out if still running."""
-    assert settings.database_url is not None
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("GUILDBASE_")}
-    environment |= {"GUILDBASE_DATABASE_URL": settings.database_url, "GUILDBASE_POOL_SIZE": "3"}
-    if settings.log_spill_dir is not None:
-        environment["GUILDBASE_LOG_SPILL_DIR"] = str(settings.log_spill_dir)
-    if settings.redis_url:
-        environment["GUILDBASE_REDIS_URL"] = settings.redis_url
-    environment |= {f"GUILDBASE_{name.upper()}": value for name, value in env.items()}
-    process = subprocess.Popen(  # noqa: S603 - our own script
-        [sys.executable, str(CHILD), *args], env=environment, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=60)
-
-
-async def _stored(database_url: URL) -> int:
-    engine = create_async_engine(with_driver(database_url, "asyncpg"))
-    try:
-        async with engine.connect() as connection:
-            return int((await connection.execute(text("SELECT count(*) FROM command_log"))).scalar_one())
-    finally:
-        await engine.dispose()
 
 
 async def test_sigterm_writes_every_buffered_row_and_still_stops_the_process(
@@ -63,11 +22,11 @@ async def test_sigterm_writes_every_buffered_row_and_still_stops_the_process(
         with child(settings, "term", str(rows), log_flush_seconds="60", log_flush_rows="100000") as process:
             assert process.stdout is not None
             assert await asyncio.to_thread(process.stdout.readline) == "ready\n"
-            assert await _stored(database_url) == 0  # everything is still in the buffer
+            assert await stored_rows(database_url) == 0  # everything is still in the buffer
             process.send_signal(signal.SIGTERM)
             await asyncio.to_thread(process.wait, 60)
             assert process.returncode == -signal.SIGTERM  # the default action ran: it did not swallow the signal
-        assert await _stored(database_url) == rows
+        assert await stored_rows(database_url) == rows
     finally:
         await asyncio.to_thread(truncate_all, database_url)
 
@@ -86,7 +45,7 @@ async def test_sigkill_loses_at_most_the_pending_bound_of_rows(settings: Setting
             accepted = max([accepted, *(int(line) for line in rest.split())])
         restarted = await Database(settings).connect()  # writes what the killed process had spilled to disk
         await restarted.close()
-        stored = await _stored(database_url)
+        stored = await stored_rows(database_url)
         assert stored > 0
         assert accepted - stored <= bound  # only memory is lost: at most log_max_pending_rows; spilled rows are kept
         print(f"SIGKILL after {accepted} accepted rows: {stored} stored, {accepted - stored} lost")  # noqa: T201
