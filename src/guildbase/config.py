@@ -138,6 +138,22 @@ class Settings(BaseSettings):
             "replayed by the next start after a kill. None: callers wait for room instead."
         ),
     )
+    integrations_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="Longest one feed or release-list request may take."
+    )
+    integrations_max_bytes: int = Field(
+        default=2_000_000, ge=10_000, le=50_000_000, description="Largest feed body read; a bigger one is refused."
+    )
+    integrations_allow_private_hosts: bool = Field(
+        default=False,
+        description=(
+            "Let feeds and webhooks reach loopback and private addresses (off: a guild admin cannot make the "
+            "bot fetch its own network; tests and self-hosted feeds turn it on)."
+        ),
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com", description="GitHub's REST API base (a GitHub Enterprise host, or a fake)."
+    )
     log_retry_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="First retry delay of a failed log write; it doubles per failure."
     )

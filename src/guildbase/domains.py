@@ -11,6 +11,7 @@ from guildbase.controllers.base import UnitOfWork
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
 from guildbase.controllers.events import EventController
+from guildbase.controllers.integrations import IntegrationController
 from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
@@ -41,6 +42,7 @@ class DomainControllers:
     logs: LogController
     audit: AuditController
     events: EventController
+    integrations: IntegrationController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -61,3 +63,4 @@ class DomainControllers:
         self.logs = LogController(unit)
         self.audit = AuditController(unit)
         self.events = EventController(unit)
+        self.integrations = IntegrationController(unit)

@@ -103,6 +103,14 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
         lambda db: db.mod_settings.set_rule(GUILD, 3, within=timedelta(days=7), action="kick"),
         {"mod_escalation_rule"},
     ),
+    "integrations.create": (
+        lambda db: db.integrations.create(
+            GUILD, name="news", source="feed", url="https://example.org/feed.xml", channel_id=CHANNEL
+        ),
+        {"integration"},
+    ),
+    "integrations.update": (lambda db: db.integrations.update(GUILD, "news", interval_seconds=600), {"integration"}),
+    "integrations.reset_state": (lambda db: db.integrations.reset_state(GUILD, "news"), {"integration"}),
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -146,6 +154,7 @@ UNSTAMPED: dict[str, set[str]] = {
     "logs.record_error": {"error_group", "error_group_daily", "error_log"},
     "logs.write_errors": {"error_group", "error_group_daily", "error_log"},
     "logs.write_commands": {"command_log", "command_stat_daily"},
+    "logs.replay_spilled": {"command_log", "command_stat_daily"},
     "logs.flush": {"command_log", "command_stat_daily", "error_group", "error_group_daily", "error_log"},
     "logs.close": {"command_log", "command_stat_daily", "error_group", "error_group_daily", "error_log"},
     "logs.ensure_partitions": set(),  # DDL
@@ -171,10 +180,11 @@ UNSTAMPED: dict[str, set[str]] = {
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
-DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule"}
+DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule", "integrations.remove"}
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
+    "integrations.fetch": "fetch state written by the feed's job with nobody acting; who configured it is kept",
 }
 
 READS = {
@@ -251,6 +261,8 @@ READS = {
     "logs.top_errors",
     "mod_settings.escalation_of",
     "mod_settings.get",
+    "integrations.get",
+    "integrations.list",
 }
 
 

@@ -114,6 +114,18 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
         A.MOD_SETTINGS,
     ),
     "mod_settings.remove_rule": (lambda db: db.mod_settings.remove_rule(GUILD, 3), A.MOD_SETTINGS),
+    "integrations.create": (
+        lambda db: db.integrations.create(
+            GUILD, name="news", source="feed", url="https://example.org/feed.xml", channel_id=CHANNEL
+        ),
+        A.INTEGRATION_CREATE,
+    ),
+    "integrations.update": (
+        lambda db: db.integrations.update(GUILD, "news", interval_seconds=600),
+        A.INTEGRATION_UPDATE,
+    ),
+    "integrations.reset_state": (lambda db: db.integrations.reset_state(GUILD, "news"), A.INTEGRATION_UPDATE),
+    "integrations.remove": (lambda db: db.integrations.remove(GUILD, "news"), A.INTEGRATION_DELETE),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {
@@ -137,6 +149,8 @@ EXEMPT_METHODS: dict[str, str] = {
     "starboard.set_posted_message": "star bookkeeping: which board message the bot posted",
     "members.ensure": "mirrors Discord's membership (a gateway event), decided by no one here",
     "members.leave": "mirrors Discord's membership, as above",
+    "integrations.fetch": "a feed's fetch state and seen items, kept by its job; the configuration it follows "
+    "is audited (create, update, remove)",
 }
 """Single methods whose writes are not audited, and why."""
 

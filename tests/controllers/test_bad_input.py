@@ -18,6 +18,7 @@ for integers, the smallest valid value) for parameters whose annotation alone
 does not say what a good value is.
 """
 
+import collections.abc
 import enum
 import inspect
 import io
@@ -71,6 +72,8 @@ INTS: dict[str, tuple[int, int]] = {
     "before": (1, 1),
     "shard_id": (0, 0),
     "warn_count": (3, 2),
+    "interval_seconds": (900, 60),
+    "integration_id": (1, 1),
 }
 
 _JOB = JobRead.model_validate(
@@ -133,6 +136,11 @@ NAMED: dict[str, Any] = {
     "entity_id": 1,
     "emoji": "⭐",
     "code": "abc123",
+    "url": "https://example.org/feed.xml",
+    "source": "feed",
+    "webhook_url": None,
+    "token": None,
+    "post": None,
     "table": "guild_event",
     "out": io.StringIO(),
     "invite": InviteState(code="abc123", uses=1),
@@ -292,6 +300,8 @@ def _bad_by_kind(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911
         return st.sampled_from([5, "x", [5], [object()], None])
     if isinstance(main, type):
         return st.one_of(none, st.sampled_from([5, "x", {"a": 1}]))
+    if typing.get_origin(main) is collections.abc.Callable:
+        return st.sampled_from([5, "x", {"a": 1}])
     msg = f"no bad values for {param.id}: {param.annotation!r}"
     raise AssertionError(msg)
 

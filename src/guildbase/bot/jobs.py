@@ -8,7 +8,9 @@ action here is the one Discord call that goes with it:
   who left counts as done);
 - timeout expiry → nothing to call: Discord ends timeouts itself, the case is closed;
 - reminder due → send it to its channel, or by DM for a DM reminder;
-- AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
+- AFK expiry → nothing to call: the row is cleared (the bot does not rename members);
+- feed fetch → post each new item to the integration's channel (webhook deliveries
+  are posted by the data layer itself).
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -27,6 +29,7 @@ from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
+from guildbase.models.integrations import FeedItem, IntegrationRead
 
 if TYPE_CHECKING:
     from guildbase.bot.bot import GuildbaseBot
@@ -49,6 +52,7 @@ class BotJobs:
                 unjail=self.unjail,
                 deliver_reminder=self.deliver_reminder,
                 end_afk=self.end_afk,
+                post_feed_item=self.post_feed_item,
             ),
         )
         self.runner = JobRunner(bot.db, self.registry)
@@ -105,3 +109,19 @@ class BotJobs:
     async def end_afk(self, afk: AFKRead, attempt: int) -> None:
         """Nothing to do on Discord: the reference bot does not rename AFK members."""
         log.debug("AFK of %s in %s expired (attempt %s)", afk.user_id, afk.guild_id, attempt)
+
+    async def post_feed_item(self, integration: IntegrationRead, item: FeedItem) -> None:
+        """Post one new feed item to its channel (``post_feed_item``)."""
+        await post_feed_item(self.bot, integration, item)
+
+
+async def post_feed_item(bot: "discord.Client", integration: IntegrationRead, item: FeedItem) -> None:
+    """Post one new feed item to its channel: the title in bold, then the link (which Discord previews)."""
+    if integration.channel_id is None:
+        return
+    text = f"📰 **{discord.utils.escape_markdown(item.title) or 'New item'}**"
+    if item.url:
+        text += f"\n{item.url}"
+    await bot.get_partial_messageable(integration.channel_id).send(
+        text[:2000], allowed_mentions=discord.AllowedMentions.none()
+    )

@@ -27,10 +27,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guildbase.controllers.integration_fetch import ChannelPoster
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
 from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
 from guildbase.models.events import EVENT_RETENTION, RetentionPayload
+from guildbase.models.integrations import INTEGRATION_FETCH, IntegrationFetchPayload
 from guildbase.models.jobs import JobKind
 from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
 from guildbase.models.reminders import REMINDER_DELIVERY, ReminderDeliveryPayload, ReminderRead, ReminderStatus
@@ -65,6 +67,7 @@ class BotActions:
         unjail: lift an expired JAIL, given the roles saved by it to restore.
         deliver_reminder: send a due reminder (DM when ``channel_id`` is None).
         end_afk: end an expired AFK (restore ``nickname``).
+        post_feed_item: post a new feed item to its integration's channel.
     """
 
     unban: CaseAction | None = None
@@ -72,6 +75,7 @@ class BotActions:
     unjail: UnjailAction | None = None
     deliver_reminder: ReminderAction | None = None
     end_afk: AFKAction | None = None
+    post_feed_item: ChannelPoster | None = None
 
 
 def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
@@ -95,10 +99,17 @@ def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
         )
     if actions.end_afk is not None:
         registry.register(AFK_EXPIRY, partial(end_afk, action=actions.end_afk))
+    if actions.post_feed_item is not None:
+        registry.register(INTEGRATION_FETCH, partial(fetch_integration, post=actions.post_feed_item))
 
 
-BUILTIN_KINDS: tuple[JobKind[Any], ...] = (*CASE_EXPIRY.values(), REMINDER_DELIVERY, AFK_EXPIRY)
+BUILTIN_KINDS: tuple[JobKind[Any], ...] = (*CASE_EXPIRY.values(), REMINDER_DELIVERY, AFK_EXPIRY, INTEGRATION_FETCH)
 """Every kind the data layer's controllers enqueue; ``register_builtin`` with every callback handles each."""
+
+
+async def fetch_integration(ctx: JobContext, payload: IntegrationFetchPayload, *, post: ChannelPoster) -> None:
+    """Fetch one feed and post what is new; a feed that is down backs off on its row, the job stays recurring."""
+    await ctx.db.integrations.fetch(payload.guild_id, payload.integration_id, post=post)
 
 
 async def expire_case(ctx: JobContext, payload: CaseExpiryPayload, *, action: CaseAction) -> None:

@@ -79,6 +79,9 @@ class AuditAction(enum.StrEnum):
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
     MOD_SETTINGS = "mod_settings"
+    INTEGRATION_CREATE = "integration_create"
+    INTEGRATION_UPDATE = "integration_update"
+    INTEGRATION_DELETE = "integration_delete"
 
 
 class AuditEntity(enum.StrEnum):
@@ -97,6 +100,7 @@ class AuditEntity(enum.StrEnum):
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
+    INTEGRATION = "integration"
 
 
 class AuditLog(SQLModel, table=True):

@@ -5,6 +5,7 @@ from guildbase.bot.cogs.blacklist import BlacklistCog
 from guildbase.bot.cogs.bookmarks import BookmarksCog
 from guildbase.bot.cogs.config import ConfigCog
 from guildbase.bot.cogs.events import EventsCog
+from guildbase.bot.cogs.integrations import IntegrationsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
@@ -22,6 +23,7 @@ COGS = (
     RemindersCog,
     BookmarksCog,
     EventsCog,
+    IntegrationsCog,
 )
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "BookmarksCog",
     "ConfigCog",
     "EventsCog",
+    "IntegrationsCog",
     "LevelsCog",
     "ModSettingsCog",
     "ModerationCog",
