@@ -15,6 +15,7 @@ from guildbase.models import (
     moderation,
     reminders,
     starboard,
+    tickets,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "moderation",
     "reminders",
     "starboard",
+    "tickets",
 ]
