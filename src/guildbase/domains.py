@@ -19,6 +19,7 @@ from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
+from guildbase.controllers.tickets import TicketController
 
 
 class DomainControllers:
@@ -41,6 +42,7 @@ class DomainControllers:
     logs: LogController
     audit: AuditController
     events: EventController
+    tickets: TicketController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -61,3 +63,4 @@ class DomainControllers:
         self.logs = LogController(unit)
         self.audit = AuditController(unit)
         self.events = EventController(unit)
+        self.tickets = TicketController(unit)
