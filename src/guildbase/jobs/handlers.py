@@ -29,11 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
+from guildbase.jobs.ticket_handlers import TicketCloseAction, idle_close, scheduled_close
 from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
 from guildbase.models.events import EVENT_RETENTION, RetentionPayload
 from guildbase.models.jobs import JobKind
 from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
 from guildbase.models.reminders import REMINDER_DELIVERY, ReminderDeliveryPayload, ReminderRead, ReminderStatus
+from guildbase.models.tickets import TICKET_AUTOCLOSE, TICKET_SCHEDULED_CLOSE
 
 CaseAction = Callable[[CaseRead, int], Awaitable[object]]
 UnjailAction = Callable[[CaseRead, list[int], int], Awaitable[object]]
@@ -65,6 +67,8 @@ class BotActions:
         unjail: lift an expired JAIL, given the roles saved by it to restore.
         deliver_reminder: send a due reminder (DM when ``channel_id`` is None).
         end_afk: end an expired AFK (restore ``nickname``).
+        close_ticket: the Discord side of a ticket closed by its scheduled or
+            inactivity close (post the transcript, archive the channel).
     """
 
     unban: CaseAction | None = None
@@ -72,6 +76,7 @@ class BotActions:
     unjail: UnjailAction | None = None
     deliver_reminder: ReminderAction | None = None
     end_afk: AFKAction | None = None
+    close_ticket: TicketCloseAction | None = None
 
 
 def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
@@ -95,9 +100,18 @@ def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
         )
     if actions.end_afk is not None:
         registry.register(AFK_EXPIRY, partial(end_afk, action=actions.end_afk))
+    if actions.close_ticket is not None:
+        registry.register(TICKET_SCHEDULED_CLOSE, partial(scheduled_close, action=actions.close_ticket))
+        registry.register(TICKET_AUTOCLOSE, partial(idle_close, action=actions.close_ticket))
 
 
-BUILTIN_KINDS: tuple[JobKind[Any], ...] = (*CASE_EXPIRY.values(), REMINDER_DELIVERY, AFK_EXPIRY)
+BUILTIN_KINDS: tuple[JobKind[Any], ...] = (
+    *CASE_EXPIRY.values(),
+    REMINDER_DELIVERY,
+    AFK_EXPIRY,
+    TICKET_SCHEDULED_CLOSE,
+    TICKET_AUTOCLOSE,
+)
 """Every kind the data layer's controllers enqueue; ``register_builtin`` with every callback handles each."""
 
 
