@@ -84,13 +84,13 @@ class TicketMetricsReport(Controller):
         per_day, per_panel, per_staff = {}, {}, {}
         total: dict[str, Any] = {}
         for row in volume:
-            pair = (int(row["opened"]), int(row["closed"]))
+            pair = (int(row["opened"] or 0), int(row["closed"] or 0))
             if row["grouping"] == _ALL_DAYS:
                 per_day[row["day"]] = pair
             elif row["grouping"] == _ALL_PANELS:
                 per_panel[int(row["panel_id"])] = pair
             elif row["grouping"] == _ALL_STAFF and row["staff_id"]:
-                per_staff[int(row["staff_id"])] = (int(row["closed"]), int(row["first_responses"]))
+                per_staff[int(row["staff_id"])] = (int(row["closed"] or 0), int(row["first_responses"] or 0))
             elif row["grouping"] == _TOTAL:
                 total = dict(row)
         histogram: dict[str, list[tuple[int, int]]] = {metric.value: [] for metric in DurationMetric}

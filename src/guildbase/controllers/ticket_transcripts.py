@@ -9,7 +9,8 @@ answers, and restarts the inactivity clock.
 
 Exports: ``export_json`` is ``Transcript`` as JSON; ``export_html`` is one
 self-contained page (inline CSS, no scripts, no remote assets) that also
-embeds the same JSON in a ``<script type="application/json">`` block, so
+embeds the same JSON (``<``, ``>``, ``&`` as JSON escapes) in a
+``<script type="application/json">`` block, so
 ``transcript_from_html`` reads a saved page back exactly.
 """
 
@@ -75,7 +76,7 @@ def transcript_html(transcript: Transcript) -> str:
             f'<span class="t">{message.sent_at:%Y-%m-%d %H:%M:%S} UTC</span>{edited}'
             f'<div class="c">{html.escape(message.content)}</div>{files}{earlier}</div>'
         )
-    data = transcript.model_dump_json().replace("</", "<\\/")
+    data = transcript.model_dump_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"

@@ -78,7 +78,8 @@ URL_MAX_LENGTH = 1000
 COMMENT_MAX_LENGTH = 1000
 MIN_STARS, MAX_STARS = 1, 5
 BUCKET_BASE = 1.25
-"""Duration histogram buckets grow by 25 %: a median or p90 read from them is within ±12 % of the exact value."""
+"""Duration histogram buckets grow by 25 %: a median or p90 read from them is within ±12 % of the exact value
+(for durations over a minute)."""
 MAX_BUCKET = 120
 
 
