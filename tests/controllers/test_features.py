@@ -54,7 +54,12 @@ PROBES: dict[str, Probe] = {
     "EventController.record_message": lambda db: db.events.record_message(GUILD, CHANNEL, USER),
     "VoiceSessions.voice_update": lambda db: db.events.voice_update(GUILD, USER, channel_id=CHANNEL),
     "InviteTracker.member_joined": lambda db: db.events.member_joined(GUILD, USER, invites_seen=False),
+    "TicketController.open": lambda db: _open_ticket(db),
 }
+
+
+async def _open_ticket(db: Database) -> Any:
+    return await db.tickets.open(GUILD, (await db.tickets.panels(GUILD))[0].panel_id, USER)
 
 
 async def prepare(db: Database, feature: Feature) -> None:
@@ -64,6 +69,8 @@ async def prepare(db: Database, feature: Feature) -> None:
         await db.starboard.add_star(GUILD, MESSAGE, STARRER, channel_id=CHANNEL, author_id=AUTHOR)
     if feature is Feature.AFK:
         await db.afk.set(GUILD, AWAY, reason="away")
+    if feature is Feature.TICKETS:
+        await db.tickets.create_panel(GUILD, "Support", open_limit=5)
 
 
 async def row_counts(db: Database) -> dict[str, int]:
