@@ -8,7 +8,9 @@ action here is the one Discord call that goes with it:
   who left counts as done);
 - timeout expiry → nothing to call: Discord ends timeouts itself, the case is closed;
 - reminder due → send it to its channel, or by DM for a DM reminder;
-- AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
+- AFK expiry → nothing to call: the row is cleared (the bot does not rename members);
+- a ticket's scheduled or idle close → its transcript posted, the rating prompt, the thread archived
+  (the tickets cog's ``after_close``).
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -27,6 +29,7 @@ from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
+from guildbase.models.tickets import TicketRead
 
 if TYPE_CHECKING:
     from guildbase.bot.bot import GuildbaseBot
@@ -49,6 +52,7 @@ class BotJobs:
                 unjail=self.unjail,
                 deliver_reminder=self.deliver_reminder,
                 end_afk=self.end_afk,
+                close_ticket=self.close_ticket,
             ),
         )
         self.runner = JobRunner(bot.db, self.registry)
@@ -105,3 +109,10 @@ class BotJobs:
     async def end_afk(self, afk: AFKRead, attempt: int) -> None:
         """Nothing to do on Discord: the reference bot does not rename AFK members."""
         log.debug("AFK of %s in %s expired (attempt %s)", afk.user_id, afk.guild_id, attempt)
+
+    async def close_ticket(self, ticket: TicketRead, attempt: int) -> None:
+        """A ticket closed by its job: the tickets cog posts the transcript and the rating prompt."""
+        cog = self.bot.get_cog("Tickets")
+        if cog is not None:
+            await cog.after_close(ticket)  # type: ignore[attr-defined]
+        log.debug("ticket #%s in %s closed by its job (attempt %s)", ticket.number, ticket.guild_id, attempt)

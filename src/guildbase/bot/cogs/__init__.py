@@ -10,6 +10,7 @@ from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
 from guildbase.bot.cogs.reminders import RemindersCog
 from guildbase.bot.cogs.starboard import StarboardCog
+from guildbase.bot.cogs.tickets import TicketsCog
 
 COGS = (
     ConfigCog,
@@ -22,6 +23,7 @@ COGS = (
     RemindersCog,
     BookmarksCog,
     EventsCog,
+    TicketsCog,
 )
 
 __all__ = [
@@ -36,4 +38,5 @@ __all__ = [
     "ModerationCog",
     "RemindersCog",
     "StarboardCog",
+    "TicketsCog",
 ]
