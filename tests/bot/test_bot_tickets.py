@@ -42,8 +42,9 @@ async def ticket_of(world: Harness, number: int = 1) -> TicketRead:
     return found
 
 
-async def test_the_whole_ticket_flow_through_the_cog(working: Harness) -> None:
-    world, fake, db = working, working.fake, working.bot.db
+async def open_through_the_panel(world: Harness) -> int:
+    """The moderator makes a panel; alice answers its question and gets ticket #1 in a private thread."""
+    fake, db = world.fake, world.bot.db
     await world.slash(world.mod, "ticketpanel", label="Support", staff_role=world.mod_role_id, question="What broke?")
     assert "Ticket panel" in world.last_reply()
     (panel,) = await db.tickets.panels(world.guild_id)
@@ -69,6 +70,13 @@ async def test_the_whole_ticket_flow_through_the_cog(working: Harness) -> None:
     assert fake.thread_members[thread] == {world.alice.user_id}
     assert f"Ticket #1 is open: <#{thread}>" in world.replies()[-1]
     assert "The app crashes on start" in fake.texts(thread)[0]
+
+    return thread
+
+
+async def test_the_whole_ticket_flow_through_the_cog(working: Harness) -> None:
+    world, fake, db = working, working.fake, working.bot.db
+    thread = await open_through_the_panel(world)
 
     # claim: a member without the staff role is refused (and the refusal logged), the moderator claims it
     await world.click(world.bob, latest_with(fake, "Claim"), "Claim", channel_id=thread)
