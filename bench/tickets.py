@@ -113,7 +113,7 @@ SELECT $1, n, $2::bigint + n % $5, $3::bigint + n % 50000,
        t.opened + make_interval(secs => 30 + (n * 7919) % 7200),
        CASE WHEN n % 10 = 0 THEN NULL ELSE t.opened + make_interval(secs => 600 + (n * 104729) % 259200) END,
        CASE WHEN n % 3 = 0 AND n % 10 <> 0 THEN 1 + n % 5 END
-FROM generate_series(1, $4) AS n,
+FROM generate_series(1::bigint, $4::bigint) AS n,
      LATERAL (SELECT $7::timestamptz + make_interval(secs => (n::float8 / $4) * $8 * 86400) AS opened) AS t
 """
 SEED_DAILY = """
