@@ -131,15 +131,15 @@ FROM (
 ) AS e GROUP BY guild_id, day, panel_id, staff_id
 """
 SEED_DURATIONS = """
-INSERT INTO ticket_daily_duration (guild_id, day, panel_id, staff_id, metric, bucket, count)
-SELECT guild_id, day, panel_id, staff_id, metric, bucket, count(*) FROM (
-  SELECT guild_id, (first_response_at AT TIME ZONE 'UTC')::date AS day, panel_id, claimed_by AS staff_id,
+INSERT INTO ticket_daily_duration (guild_id, day, panel_id, metric, bucket, count)
+SELECT guild_id, day, panel_id, metric, bucket, count(*) FROM (
+  SELECT guild_id, (first_response_at AT TIME ZONE 'UTC')::date AS day, panel_id,
          'first_response'::ticket_duration_metric AS metric, LEAST(120, floor(ln(extract(epoch FROM first_response_at - opened_at) + 1) / ln(1.25)))::smallint
          AS bucket FROM ticket WHERE guild_id = $1
   UNION ALL
-  SELECT guild_id, (closed_at AT TIME ZONE 'UTC')::date, panel_id, claimed_by, 'resolution',
+  SELECT guild_id, (closed_at AT TIME ZONE 'UTC')::date, panel_id, 'resolution',
          LEAST(120, floor(ln(extract(epoch FROM closed_at - opened_at) + 1) / ln(1.25)))::smallint FROM ticket WHERE guild_id = $1 AND closed_at IS NOT NULL
-) AS d GROUP BY guild_id, day, panel_id, staff_id, metric, bucket
+) AS d GROUP BY guild_id, day, panel_id, metric, bucket
 """
 LIMIT_VOLUME = """SELECT day, panel_id, staff_id, GROUPING(day, panel_id, staff_id) AS grouping, sum(opened), sum(closed),
   sum(reopened), sum(first_responses), sum(ratings), sum(rating_sum) FROM ticket_daily

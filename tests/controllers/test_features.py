@@ -28,6 +28,12 @@ MESSAGE = BLOCK + 501
 
 Probe = Callable[[Database], Awaitable[Any]]
 
+
+async def open_ticket(db: Database) -> Any:
+    """Open a ticket from the guild's panel (``prepare`` makes it)."""
+    return await db.tickets.open(GUILD, (await db.tickets.panels(GUILD))[0].panel_id, USER)
+
+
 # One call per gated operation, named like ``GATED`` names it. A new gated
 # method without a probe here fails ``test_every_feature_is_obeyed``.
 PROBES: dict[str, Probe] = {
@@ -54,12 +60,8 @@ PROBES: dict[str, Probe] = {
     "EventController.record_message": lambda db: db.events.record_message(GUILD, CHANNEL, USER),
     "VoiceSessions.voice_update": lambda db: db.events.voice_update(GUILD, USER, channel_id=CHANNEL),
     "InviteTracker.member_joined": lambda db: db.events.member_joined(GUILD, USER, invites_seen=False),
-    "TicketController.open": lambda db: _open_ticket(db),
+    "TicketController.open": open_ticket,
 }
-
-
-async def _open_ticket(db: Database) -> Any:
-    return await db.tickets.open(GUILD, (await db.tickets.panels(GUILD))[0].panel_id, USER)
 
 
 async def prepare(db: Database, feature: Feature) -> None:

@@ -142,7 +142,7 @@ async def bump_daily(session: AsyncSession, ticket: TicketRead, staff_id: int, *
 
 
 async def bump_duration(
-    session: AsyncSession, ticket: TicketRead, staff_id: int, metric: DurationMetric, *, start: datetime, end: datetime
+    session: AsyncSession, ticket: TicketRead, metric: DurationMetric, *, start: datetime, end: datetime
 ) -> None:
     """Count one duration (``end - start``) in today's histogram bucket."""
     bucket = bucket_of((end - start).total_seconds())
@@ -150,7 +150,6 @@ async def bump_duration(
         guild_id=ticket.guild_id,
         day=UTC_DAY,
         panel_id=ticket.panel_id,
-        staff_id=staff_id,
         metric=metric,
         bucket=bucket,
         count=1,
@@ -158,7 +157,7 @@ async def bump_duration(
     table = TicketDailyDuration.__table__  # type: ignore[attr-defined]
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["guild_id", "day", "panel_id", "staff_id", "metric", "bucket"],
+            index_elements=["guild_id", "day", "panel_id", "metric", "bucket"],
             set_={"count": table.c.count + literal_column("1")},
         )
     )

@@ -364,9 +364,7 @@ class TicketFlow(Controller):
         staff = staff_of(moved)
         await bump_daily(session, moved, staff, closed=1)
         assert moved.closed_at is not None  # noqa: S101 - just set
-        await bump_duration(
-            session, moved, staff, DurationMetric.RESOLUTION, start=moved.opened_at, end=moved.closed_at
-        )
+        await bump_duration(session, moved, DurationMetric.RESOLUTION, start=moved.opened_at, end=moved.closed_at)
         return moved
 
     async def reopen(self, guild_id: int, number: int) -> TicketRead:

@@ -173,7 +173,6 @@ class TicketTranscripts(TicketFlow):
                 await bump_duration(
                     session,
                     moved,
-                    author_id,
                     DurationMetric.FIRST_RESPONSE,
                     start=moved.opened_at,
                     end=moved.first_response_at,

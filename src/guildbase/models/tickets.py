@@ -27,7 +27,8 @@ Design decisions (compared with TicketsBot's and discord-tickets' schemas):
   with the guild, which is the erase policy for them.
 - Metrics come from ``ticket_daily`` (counts per day, panel and staff member;
   ``staff_id`` 0 when no staff member is involved) and ``ticket_daily_duration``
-  (a log-scale histogram of first-response and resolution times), both kept by
+  (a log-scale histogram of first-response and resolution times per day and
+  panel), both kept by
   ``INSERT … ON CONFLICT DO UPDATE`` increments, so any period is a sum over
   at most days, panels and staff rows, whatever the number of tickets.
 """
@@ -523,14 +524,18 @@ class TicketDaily(SQLModel, table=True):
 
 
 class TicketDailyDuration(SQLModel, table=True):
-    """Per day, panel, staff member and metric: how many durations fell in each log-scale bucket."""
+    """Per day, panel and metric: how many durations fell in each log-scale bucket.
+
+    No staff dimension: the report gives durations per guild or panel, and a
+    per-staff histogram would multiply the rows a period's report sums by the
+    number of staff members.
+    """
 
     __tablename__ = "ticket_daily_duration"
 
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     day: date = Field(primary_key=True, sa_type=Date)
     panel_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
-    staff_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
     metric: DurationMetric = Field(primary_key=True, sa_type=pg_enum(DurationMetric, "ticket_duration_metric"))
     bucket: int = Field(primary_key=True, sa_type=SmallInteger, sa_column_kwargs={"autoincrement": False})
     count: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})

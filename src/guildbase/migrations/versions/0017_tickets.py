@@ -76,7 +76,6 @@ def upgrade() -> None:
         sa.Column("guild_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("panel_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("staff_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column(
             "metric",
             postgresql.ENUM("first_response", "resolution", name="ticket_duration_metric", create_type=False),
@@ -89,7 +88,7 @@ def upgrade() -> None:
             ["guild_id"], ["guild.guild_id"], name=op.f("fk_ticket_daily_duration_guild_id_guild"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint(
-            "guild_id", "day", "panel_id", "staff_id", "metric", "bucket", name=op.f("pk_ticket_daily_duration")
+            "guild_id", "day", "panel_id", "metric", "bucket", name=op.f("pk_ticket_daily_duration")
         ),
     )
     op.create_table(
