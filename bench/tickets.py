@@ -34,7 +34,8 @@ STAFF = 20
 async def w16(scale: Scale, rounds: int) -> dict[str, Any]:
     ops, tasks = scale.pick(150, 3000), 32
     guilds = {"guildbase": G0 + 1, "limit": G0 + 2, "naive": G0 + 3}
-    async with environment({"pool_max_overflow": 0}) as env:
+    # 32 openers queue for 10 connections; on a shared machine a wait can pass the 5 s default
+    async with environment({"pool_max_overflow": 0, "pool_timeout": 60}) as env:
         await seed_guilds(env, G0 + 1, 3)
         panels = {}
         for name, guild in guilds.items():
