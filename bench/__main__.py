@@ -17,6 +17,7 @@ from bench.compare import compare, load
 from bench.composite import w6, w7, w8
 from bench.harness import machine, peak_rss_mb
 from bench.report import markdown
+from bench.tickets import w16, w17
 from bench.workloads import Scale, Workload, w1, w2, w3, w4
 
 WORKLOADS: dict[str, Workload] = {
@@ -29,6 +30,8 @@ WORKLOADS: dict[str, Workload] = {
     "W6b": w6b,
     "W7": w7,
     "W8": w8,
+    "W16": w16,
+    "W17": w17,
 }
 _BY_UPPER = {name.upper(): name for name in WORKLOADS}
 

@@ -84,6 +84,16 @@ TARGETS: dict[str, list[Target]] = {
         ("p99 ≤ 200 ms", _p99("guildbase", 200)),
         ("report total = log rows", _check("report_total_equals_log_rows", True)),
     ],
+    "W16": [
+        ("guildbase ≥ 0.8× limit", _ratio("guildbase", 0.8)),
+        ("duplicates = 0", _check("guildbase_duplicates", 0)),
+        ("gaps = 0", _check("guildbase_gaps", 0)),
+    ],
+    "W17": [
+        ("p99 ≤ 200 ms", _p99("guildbase", 200)),
+        ("year report opened = tickets", _check("year_report_opened_equals_tickets", True)),
+        ("backlog = tickets not closed", _check("backlog_equals_tickets_not_closed_by_the_last_day", True)),
+    ],
 }
 
 

@@ -90,6 +90,19 @@ from guildbase.models.moderation import (
 )
 from guildbase.models.reminders import ReminderRead, ReminderStatus
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
+from guildbase.models.tickets import (
+    DurationMetric,
+    TicketAction,
+    TicketEventKind,
+    TicketEventRead,
+    TicketMetrics,
+    TicketMode,
+    TicketPanelRead,
+    TicketPriority,
+    TicketRead,
+    TicketStatus,
+    Transcript,
+)
 from guildbase.services.leaderboard import BoardEntry, Period
 from guildbase.services.ratelimit import RateLimitResult
 from guildbase.services.websessions import WebSession
@@ -119,6 +132,7 @@ __all__ = [
     "CounterKind",
     "Database",
     "DatabaseUnavailableError",
+    "DurationMetric",
     "ErrorGroupStat",
     "ErrorLogRead",
     "EscalationRuleRead",
@@ -178,6 +192,16 @@ __all__ = [
     "StarboardRead",
     "StatRow",
     "SyncDatabase",
+    "TicketAction",
+    "TicketEventKind",
+    "TicketEventRead",
+    "TicketMetrics",
+    "TicketMode",
+    "TicketPanelRead",
+    "TicketPriority",
+    "TicketRead",
+    "TicketStatus",
+    "Transcript",
     "ValidationError",
     "VoiceEndReason",
     "VoiceEventKind",

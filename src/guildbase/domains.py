@@ -20,6 +20,7 @@ from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
+from guildbase.controllers.tickets import TicketController
 
 
 class DomainControllers:
@@ -43,6 +44,7 @@ class DomainControllers:
     audit: AuditController
     events: EventController
     integrations: IntegrationController
+    tickets: TicketController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -64,3 +66,4 @@ class DomainControllers:
         self.audit = AuditController(unit)
         self.events = EventController(unit)
         self.integrations = IntegrationController(unit)
+        self.tickets = TicketController(unit)

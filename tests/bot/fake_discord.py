@@ -91,6 +91,10 @@ class FakeDiscord:
     """Per guild, the invites ``GET /guilds/{id}/invites`` lists (``invite_payload``); tests change ``uses``."""
     audit_log: list[dict[str, Any]] = field(default_factory=list)
     """Audit log entries, newest first (``audit_entry``), served by ``GET /guilds/{id}/audit-logs``."""
+    channels: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Channels and threads the bot created (``POST /guilds/{id}/channels``, ``POST /channels/{id}/threads``),
+    with the edits it made (``PATCH /channels/{id}``: names, archived, locked)."""
+    thread_members: dict[int, set[int]] = field(default_factory=dict)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -219,6 +223,10 @@ class FakeDiscord:
             ("GET", r(r"/guilds/(?P<guild>\d+)/invites"), self._guild_invites),
             ("GET", r(r"/guilds/(?P<guild>\d+)/audit-logs"), self._audit_logs),
             ("DELETE", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
+            ("POST", r(r"/channels/(?P<channel>\d+)/threads"), self._create_thread),
+            ("PUT", r(r"/channels/(?P<channel>\d+)/thread-members/(?P<user>\d+)"), self._add_thread_member),
+            ("PATCH", r(r"/channels/(?P<channel>\d+)"), self._edit_channel),
+            ("POST", r(r"/guilds/(?P<guild>\d+)/channels"), self._create_channel),
             ("POST", r(r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"), self._callback),
             ("POST", r(r"/webhooks/\d+/(?P<token>[^/]+)"), self._followup),
             ("GET", r(r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>@original|\d+)"), self._webhook_message),
@@ -390,6 +398,35 @@ class FakeDiscord:
                 "guild_scheduled_events": empty,
             }
         )
+
+    def _create_thread(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
+        thread_id = self.snowflake()
+        self.channels[thread_id] = {
+            "id": str(thread_id),
+            "type": body.get("type", 12),
+            "parent_id": m["channel"],
+            "name": body.get("name"),
+            "owner_id": self.bot_user["id"],
+            "thread_metadata": {"archived": False, "locked": False, "auto_archive_duration": 10080},
+        }
+        return _json(self.channels[thread_id])
+
+    def _add_thread_member(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
+        self.thread_members.setdefault(int(m["channel"]), set()).add(int(m["user"]))
+        return _no_content(m, _b)
+
+    def _edit_channel(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
+        found = self.channels.get(int(m["channel"]))
+        if found is None:
+            return _error(404, 10003, "Unknown Channel")
+        found.update({k: v for k, v in body.items() if k == "name"})
+        found["thread_metadata"].update({k: v for k, v in body.items() if k in {"archived", "locked"}})
+        return _json(found)
+
+    def _create_channel(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
+        channel_id = self.snowflake()
+        self.channels[channel_id] = body | {"id": str(channel_id), "guild_id": m["guild"], "thread_metadata": {}}
+        return _json(self.channels[channel_id])
 
     def _callback(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
         self.interaction_responses.append(body)

@@ -36,7 +36,7 @@ EVERYONE_PERMISSIONS = discord.Permissions(
     embed_links=True,
     use_application_commands=True,
 ).value
-DISPATCH_TASKS = ("discord.py:", "CommandTree-invoker", "discord-ui-view-dispatch")
+DISPATCH_TASKS = ("discord.py:", "CommandTree-invoker", "discord-ui-view-dispatch", "discord-ui-modal-dispatch")
 WAIT_SECONDS = 60.0
 T = TypeVar("T")
 
@@ -311,16 +311,45 @@ class Harness:
         assert responses, "the bot did not answer the autocomplete"
         return list(responses[-1]["data"]["choices"])
 
-    async def click(self, person: Person, message: dict[str, Any], label: str) -> None:
-        """``person`` presses the button labelled ``label`` on a message the bot sent."""
+    async def click(
+        self, person: Person, message: dict[str, Any], label: str, *, channel_id: int | None = None
+    ) -> None:
+        """``person`` presses the button labelled ``label`` on a message the bot sent (in ``channel_id``)."""
         button = next(c for row in message["components"] for c in row["components"] if c.get("label") == label)
-        payload = self.interaction_payload(person, "", {}, kind=3)
+        payload = self.interaction_payload(person, "", {}, kind=3, channel_id=channel_id)
         payload["message"] = message
         payload["data"] = {"custom_id": button["custom_id"], "component_type": 2}
         self.state.parse_interaction_create(payload)
         await self.settle()
 
-    def interaction_payload(self, person: Person, name: str, options: dict[str, Any], *, kind: int) -> dict[str, Any]:
+    async def submit_modal(self, person: Person, answers: list[str]) -> None:
+        """``person`` fills in the modal the bot showed last (its text inputs in order) and submits it."""
+        modal = next(r["data"] for r in reversed(self.fake.interaction_responses) if r.get("type") == 9)
+        values = iter(answers)
+        rows = []
+        for row in modal["components"]:
+            if row["type"] == 18:  # a label wrapping its input
+                inner = row["component"]
+                rows.append(
+                    {"type": 18, "component": {"type": 4, "custom_id": inner["custom_id"], "value": next(values)}}
+                )
+            else:
+                rows.append(
+                    {
+                        "type": 1,
+                        "components": [
+                            {"type": 4, "custom_id": c["custom_id"], "value": next(values)} for c in row["components"]
+                        ],
+                    }
+                )
+        payload = self.interaction_payload(person, "", {}, kind=5)
+        payload["data"] = {"custom_id": modal["custom_id"], "components": rows}
+        self.state.parse_interaction_create(payload)
+        await self.settle()
+
+    def interaction_payload(
+        self, person: Person, name: str, options: dict[str, Any], *, kind: int, channel_id: int | None = None
+    ) -> dict[str, Any]:
         command = self.bot.tree.get_command(name) if name else None
         assert command is None or isinstance(command, app_commands.Command), f"no slash command {name}"
         types = {p.name: p.type for p in command.parameters} if command else {}
@@ -353,9 +382,9 @@ class Harness:
             "token": f"token-{next(self._interaction_ids)}",
             "version": 1,
             "guild_id": str(self.guild_id),
-            "channel_id": str(self.channel_id),
+            "channel_id": str(channel_id or self.channel_id),
             "channel": {
-                "id": str(self.channel_id),
+                "id": str(channel_id or self.channel_id),
                 "type": 0,
                 "guild_id": str(self.guild_id),
                 "name": "general",

@@ -56,6 +56,14 @@ async def _mark_processed_in(db: Database) -> Any:
         return await db.cases.mark_processed_in(session, GUILD, 5)
 
 
+async def _ticket_panel_id(db: Database) -> int:
+    return (await db.tickets.panels(GUILD))[0].panel_id
+
+
+async def _update_ticket_panel(db: Database) -> Any:
+    return await db.tickets.update_panel(GUILD, await _ticket_panel_id(db), open_limit=3)
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -111,6 +119,11 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
     ),
     "integrations.update": (lambda db: db.integrations.update(GUILD, "news", interval_seconds=600), {"integration"}),
     "integrations.reset_state": (lambda db: db.integrations.reset_state(GUILD, "news"), {"integration"}),
+    "tickets.create_panel": (
+        lambda db: db.tickets.create_panel(GUILD, "Support", staff_role_ids=[ROLE]),
+        {"ticket_panel"},
+    ),
+    "tickets.update_panel": (_update_ticket_panel, {"ticket_panel"}),
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -177,6 +190,34 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.sync_invites": {"invite", "invite_tally"},
     "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
     "events.maintain_partitions": set(),  # DDL
+    # tickets: the ticket row has no actor columns; each change's ticket_event row names its actor
+    "tickets.open": {"ticket", "ticket_event", "ticket_daily"},
+    "tickets.can": {"ticket_event"},  # a refusal is logged
+    "tickets.set_channel": {"ticket", "job"},
+    "tickets.claim": {"ticket", "ticket_event", "job"},
+    "tickets.unclaim": {"ticket", "ticket_event"},
+    "tickets.transfer": {"ticket", "ticket_event"},
+    "tickets.rename": {"ticket", "ticket_event"},
+    "tickets.add_participant": {"ticket_participant", "ticket_event"},
+    "tickets.remove_participant": {"ticket_participant", "ticket_event"},
+    "tickets.request_close": {"ticket", "ticket_event", "job"},
+    "tickets.cancel_close_request": {"ticket", "ticket_event", "job"},
+    "tickets.close": {"ticket", "ticket_event", "ticket_daily", "ticket_daily_duration", "job"},
+    "tickets.reopen": {"ticket", "ticket_event", "ticket_daily", "job"},
+    "tickets.rate": {"ticket", "ticket_event", "ticket_daily"},
+    "tickets.close_scheduled_in": {"ticket", "ticket_event", "ticket_daily", "ticket_daily_duration", "job"},
+    "tickets.close_idle_in": {"ticket", "ticket_event", "ticket_daily", "ticket_daily_duration", "job"},
+    "tickets.opener_left": {"ticket", "ticket_event", "ticket_daily", "ticket_daily_duration", "job"},
+    "tickets.record_message": {
+        "ticket_message",
+        "ticket",
+        "ticket_event",
+        "ticket_daily",
+        "ticket_daily_duration",
+        "job",
+    },
+    "tickets.record_edit": {"ticket_message"},
+    "tickets.erase_author": {"ticket_message"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -263,6 +304,17 @@ READS = {
     "mod_settings.get",
     "integrations.get",
     "integrations.list",
+    "tickets.panel",
+    "tickets.panels",
+    "tickets.get",
+    "tickets.by_channel",
+    "tickets.list_open",
+    "tickets.events",
+    "tickets.participants",
+    "tickets.transcript",
+    "tickets.export_json",
+    "tickets.export_html",
+    "tickets.metrics",
 }
 
 

@@ -31,6 +31,7 @@ from guildbase.errors import GuildbaseError
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLog
 from guildbase.models.core import GuildConfig
 from guildbase.models.moderation import Case, CaseCreate, CaseType
+from guildbase.models.tickets import Ticket
 
 FRESH_GUILD = 1_100_000_000_000_000_003
 OTHER_USER = 1_100_000_000_000_000_102
@@ -54,6 +55,41 @@ async def _mark_expired_in(db: Database) -> Any:
 async def _mark_processed_in(db: Database) -> Any:
     async with db.session() as session:
         return await db.cases.mark_processed_in(session, GUILD, 5)
+
+
+async def _ticket_panel(db: Database) -> int:
+    return (await db.tickets.panels(GUILD))[0].panel_id
+
+
+async def _update_ticket_panel(db: Database) -> Any:
+    return await db.tickets.update_panel(GUILD, await _ticket_panel(db), open_limit=3)
+
+
+async def _open_ticket(db: Database) -> Any:
+    await db.guild_config.set_feature(GUILD, "tickets", enabled=True)
+    return await db.tickets.open(GUILD, await _ticket_panel(db), USER)
+
+
+async def _close_scheduled_in(db: Database) -> Any:
+    await db.tickets.request_close(GUILD, 1, delay=timedelta(hours=1))
+    async with db.session() as session:
+        await session.execute(
+            update(Ticket).where(col(Ticket.guild_id) == GUILD, col(Ticket.number) == 1).values(close_at=func.now())
+        )
+        return await db.tickets.close_scheduled_in(session, GUILD, 1)
+
+
+async def _close_idle_in(db: Database) -> Any:
+    ticket = await db.tickets.open(GUILD, await _ticket_panel(db), OTHER_USER)
+    async with db.session() as session:
+        old = func.now() - timedelta(days=1)
+        await session.execute(update(Ticket).where(col(Ticket.ticket_id) == ticket.ticket_id).values(opened_at=old))
+        return await db.tickets.close_idle_in(session, GUILD, ticket.number)
+
+
+async def _opener_left(db: Database) -> Any:
+    await db.tickets.open(GUILD, await _ticket_panel(db), USER)
+    return await db.tickets.opener_left(GUILD, USER)
 
 
 # method → (the call, the action its row records). Ordered: later calls use earlier rows.
@@ -126,6 +162,26 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
     ),
     "integrations.reset_state": (lambda db: db.integrations.reset_state(GUILD, "news"), A.INTEGRATION_UPDATE),
     "integrations.remove": (lambda db: db.integrations.remove(GUILD, "news"), A.INTEGRATION_DELETE),
+    "tickets.create_panel": (
+        lambda db: db.tickets.create_panel(GUILD, "Support", close_on_leave=True, inactivity_seconds=3600),
+        A.TICKET_PANEL,
+    ),
+    "tickets.update_panel": (_update_ticket_panel, A.TICKET_PANEL),
+    "tickets.open": (_open_ticket, A.TICKET_OPEN),
+    "tickets.claim": (lambda db: db.tickets.claim(GUILD, 1, MOD), A.TICKET_CHANGE),
+    "tickets.transfer": (lambda db: db.tickets.transfer(GUILD, 1, OTHER_USER), A.TICKET_CHANGE),
+    "tickets.unclaim": (lambda db: db.tickets.unclaim(GUILD, 1), A.TICKET_CHANGE),
+    "tickets.rename": (lambda db: db.tickets.rename(GUILD, 1, "billing"), A.TICKET_CHANGE),
+    "tickets.add_participant": (lambda db: db.tickets.add_participant(GUILD, 1, OTHER_USER), A.TICKET_CHANGE),
+    "tickets.remove_participant": (lambda db: db.tickets.remove_participant(GUILD, 1, OTHER_USER), A.TICKET_CHANGE),
+    "tickets.request_close": (lambda db: db.tickets.request_close(GUILD, 1, reason="solved?"), A.TICKET_CHANGE),
+    "tickets.cancel_close_request": (lambda db: db.tickets.cancel_close_request(GUILD, 1), A.TICKET_CHANGE),
+    "tickets.close": (lambda db: db.tickets.close(GUILD, 1, reason="done"), A.TICKET_CLOSE),
+    "tickets.rate": (lambda db: db.tickets.rate(GUILD, 1, USER, 5), A.TICKET_RATE),
+    "tickets.reopen": (lambda db: db.tickets.reopen(GUILD, 1), A.TICKET_REOPEN),
+    "tickets.close_scheduled_in": (_close_scheduled_in, A.TICKET_CLOSE),
+    "tickets.close_idle_in": (_close_idle_in, A.TICKET_CLOSE),
+    "tickets.opener_left": (_opener_left, A.TICKET_CLOSE),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {
@@ -151,6 +207,12 @@ EXEMPT_METHODS: dict[str, str] = {
     "members.leave": "mirrors Discord's membership, as above",
     "integrations.fetch": "a feed's fetch state and seen items, kept by its job; the configuration it follows "
     "is audited (create, update, remove)",
+    "tickets.can": "an access check; a refusal is logged to the ticket's own trail (ticket_event), not a change",
+    "tickets.set_channel": "bookkeeping: which channel or thread the bot made for the ticket",
+    "tickets.record_message": "a message posted in a ticket: the transcript row is its own record (and the "
+    "close request it cancels is audited through the same path as cancel_close_request)",
+    "tickets.record_edit": "a message edited on Discord: archived in the transcript's edits",
+    "tickets.erase_author": "the privacy erase: an audit row keeping what was erased would defeat it",
 }
 """Single methods whose writes are not audited, and why."""
 

@@ -47,6 +47,7 @@ from guildbase.models.events import InviteState, VoiceState
 from guildbase.models.jobs import JobRead
 from guildbase.models.levels import XPAward
 from guildbase.models.moderation import CaseCreate
+from guildbase.models.tickets import TicketRead
 from guildbase.services.redis import create_redis
 from guildbase.testing import shifted_now
 
@@ -74,6 +75,8 @@ INTS: dict[str, tuple[int, int]] = {
     "warn_count": (3, 2),
     "interval_seconds": (900, 60),
     "integration_id": (1, 1),
+    "panel_id": (1, 1),
+    "stars": (5, 1),
 }
 
 _JOB = JobRead.model_validate(
@@ -146,6 +149,41 @@ NAMED: dict[str, Any] = {
     "invite": InviteState(code="abc123", uses=1),
     "invites": [InviteState(code="abc123", uses=1)],
     "states": [VoiceState(user_id=ID, channel_id=ID)],
+    "label": "Support",
+    "subject": "help",
+    "attachment_urls": ["https://cdn.example/a.png"],
+    "first_day": date(2020, 1, 1),
+    "last_day": date(2020, 1, 2),
+    "ticket": TicketRead.model_validate(
+        {
+            "ticket_id": 1,
+            "guild_id": ID,
+            "number": 1,
+            "panel_id": 1,
+            "channel_id": None,
+            "opener_id": ID,
+            "subject": None,
+            "priority": "normal",
+            "status": "open",
+            "answers": {},
+            "claimed_by": None,
+            "assignee_id": None,
+            "opened_at": NOW,
+            "first_response_at": None,
+            "last_message_at": None,
+            "message_count": 0,
+            "staff_message_count": 0,
+            "close_requested_at": None,
+            "close_requested_by": None,
+            "close_at": None,
+            "closed_at": None,
+            "closed_by": None,
+            "close_reason": None,
+            "rating": None,
+            "rating_comment": None,
+            "rated_at": None,
+        }
+    ),
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

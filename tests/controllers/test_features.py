@@ -28,6 +28,12 @@ MESSAGE = BLOCK + 501
 
 Probe = Callable[[Database], Awaitable[Any]]
 
+
+async def open_ticket(db: Database) -> Any:
+    """Open a ticket from the guild's panel (``prepare`` makes it)."""
+    return await db.tickets.open(GUILD, (await db.tickets.panels(GUILD))[0].panel_id, USER)
+
+
 # One call per gated operation, named like ``GATED`` names it. A new gated
 # method without a probe here fails ``test_every_feature_is_obeyed``.
 PROBES: dict[str, Probe] = {
@@ -54,6 +60,7 @@ PROBES: dict[str, Probe] = {
     "EventController.record_message": lambda db: db.events.record_message(GUILD, CHANNEL, USER),
     "VoiceSessions.voice_update": lambda db: db.events.voice_update(GUILD, USER, channel_id=CHANNEL),
     "InviteTracker.member_joined": lambda db: db.events.member_joined(GUILD, USER, invites_seen=False),
+    "TicketController.open": open_ticket,
 }
 
 
@@ -64,6 +71,8 @@ async def prepare(db: Database, feature: Feature) -> None:
         await db.starboard.add_star(GUILD, MESSAGE, STARRER, channel_id=CHANNEL, author_id=AUTHOR)
     if feature is Feature.AFK:
         await db.afk.set(GUILD, AWAY, reason="away")
+    if feature is Feature.TICKETS:
+        await db.tickets.create_panel(GUILD, "Support", open_limit=5)
 
 
 async def row_counts(db: Database) -> dict[str, int]:

@@ -94,7 +94,15 @@ async def test_every_kind_the_controllers_enqueue_has_a_builtin_handler() -> Non
     registry = JobRegistry()
     register_builtin(
         registry,
-        BotActions(unban=act, end_timeout=act, unjail=act, deliver_reminder=act, end_afk=act, post_feed_item=act),
+        BotActions(
+            unban=act,
+            end_timeout=act,
+            unjail=act,
+            deliver_reminder=act,
+            end_afk=act,
+            post_feed_item=act,
+            close_ticket=act,
+        ),
     )
 
     assert sorted(kind.name for kind in BUILTIN_KINDS) == registry.kinds

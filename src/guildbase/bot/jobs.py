@@ -11,6 +11,8 @@ action here is the one Discord call that goes with it:
 - AFK expiry → nothing to call: the row is cleared (the bot does not rename members);
 - feed fetch → post each new item to the integration's channel (webhook deliveries
   are posted by the data layer itself).
+- a ticket's scheduled or idle close → its transcript posted, the rating prompt, the thread archived
+  (the tickets cog's ``after_close``).
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -30,6 +32,7 @@ from guildbase.jobs.handlers import BotActions, register_builtin, register_maint
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
 from guildbase.models.integrations import FeedItem, IntegrationRead
+from guildbase.models.tickets import TicketRead
 
 if TYPE_CHECKING:
     from guildbase.bot.bot import GuildbaseBot
@@ -53,6 +56,7 @@ class BotJobs:
                 deliver_reminder=self.deliver_reminder,
                 end_afk=self.end_afk,
                 post_feed_item=self.post_feed_item,
+                close_ticket=self.close_ticket,
             ),
         )
         self.runner = JobRunner(bot.db, self.registry)
@@ -113,6 +117,13 @@ class BotJobs:
     async def post_feed_item(self, integration: IntegrationRead, item: FeedItem) -> None:
         """Post one new feed item to its channel (``post_feed_item``)."""
         await post_feed_item(self.bot, integration, item)
+
+    async def close_ticket(self, ticket: TicketRead, attempt: int) -> None:
+        """A ticket closed by its job: the tickets cog posts the transcript and the rating prompt."""
+        cog = self.bot.get_cog("Tickets")
+        if cog is not None:
+            await cog.after_close(ticket)  # type: ignore[attr-defined]
+        log.debug("ticket #%s in %s closed by its job (attempt %s)", ticket.number, ticket.guild_id, attempt)
 
 
 async def post_feed_item(bot: "discord.Client", integration: IntegrationRead, item: FeedItem) -> None:

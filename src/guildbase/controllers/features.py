@@ -61,7 +61,6 @@ GATED: dict[Feature, list[GatedOperation]] = {feature: [] for feature in Feature
 
 AWAITING_DOMAIN: dict[Feature, str] = {
     Feature.SNIPPETS: "snippets",
-    Feature.TICKETS: "tickets",
     Feature.AUTOMOD: "automation",
     Feature.WELCOME: "welcome",
 }

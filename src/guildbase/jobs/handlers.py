@@ -30,12 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guildbase.controllers.integration_fetch import ChannelPoster
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
+from guildbase.jobs.ticket_handlers import TicketCloseAction, idle_close, scheduled_close
 from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
 from guildbase.models.events import EVENT_RETENTION, RetentionPayload
 from guildbase.models.integrations import INTEGRATION_FETCH, IntegrationFetchPayload
 from guildbase.models.jobs import JobKind
 from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
 from guildbase.models.reminders import REMINDER_DELIVERY, ReminderDeliveryPayload, ReminderRead, ReminderStatus
+from guildbase.models.tickets import TICKET_AUTOCLOSE, TICKET_SCHEDULED_CLOSE
 
 CaseAction = Callable[[CaseRead, int], Awaitable[object]]
 UnjailAction = Callable[[CaseRead, list[int], int], Awaitable[object]]
@@ -68,6 +70,8 @@ class BotActions:
         deliver_reminder: send a due reminder (DM when ``channel_id`` is None).
         end_afk: end an expired AFK (restore ``nickname``).
         post_feed_item: post a new feed item to its integration's channel.
+        close_ticket: the Discord side of a ticket closed by its scheduled or
+            inactivity close (post the transcript, archive the channel).
     """
 
     unban: CaseAction | None = None
@@ -76,6 +80,7 @@ class BotActions:
     deliver_reminder: ReminderAction | None = None
     end_afk: AFKAction | None = None
     post_feed_item: ChannelPoster | None = None
+    close_ticket: TicketCloseAction | None = None
 
 
 def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
@@ -101,9 +106,19 @@ def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
         registry.register(AFK_EXPIRY, partial(end_afk, action=actions.end_afk))
     if actions.post_feed_item is not None:
         registry.register(INTEGRATION_FETCH, partial(fetch_integration, post=actions.post_feed_item))
+    if actions.close_ticket is not None:
+        registry.register(TICKET_SCHEDULED_CLOSE, partial(scheduled_close, action=actions.close_ticket))
+        registry.register(TICKET_AUTOCLOSE, partial(idle_close, action=actions.close_ticket))
 
 
-BUILTIN_KINDS: tuple[JobKind[Any], ...] = (*CASE_EXPIRY.values(), REMINDER_DELIVERY, AFK_EXPIRY, INTEGRATION_FETCH)
+BUILTIN_KINDS: tuple[JobKind[Any], ...] = (
+    *CASE_EXPIRY.values(),
+    REMINDER_DELIVERY,
+    AFK_EXPIRY,
+    TICKET_SCHEDULED_CLOSE,
+    TICKET_AUTOCLOSE,
+    INTEGRATION_FETCH,
+)
 """Every kind the data layer's controllers enqueue; ``register_builtin`` with every callback handles each."""
 
 

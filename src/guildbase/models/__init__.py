@@ -16,6 +16,7 @@ from guildbase.models import (
     moderation,
     reminders,
     starboard,
+    tickets,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "moderation",
     "reminders",
     "starboard",
+    "tickets",
 ]

@@ -79,6 +79,12 @@ class AuditAction(enum.StrEnum):
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
     MOD_SETTINGS = "mod_settings"
+    TICKET_PANEL = "ticket_panel"
+    TICKET_OPEN = "ticket_open"
+    TICKET_CHANGE = "ticket_change"
+    TICKET_CLOSE = "ticket_close"
+    TICKET_REOPEN = "ticket_reopen"
+    TICKET_RATE = "ticket_rate"
     INTEGRATION_CREATE = "integration_create"
     INTEGRATION_UPDATE = "integration_update"
     INTEGRATION_DELETE = "integration_delete"
@@ -100,6 +106,8 @@ class AuditEntity(enum.StrEnum):
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
+    TICKET = "ticket"
+    TICKET_PANEL = "ticket_panel"
     INTEGRATION = "integration"
 
 

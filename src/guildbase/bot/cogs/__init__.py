@@ -11,6 +11,7 @@ from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
 from guildbase.bot.cogs.reminders import RemindersCog
 from guildbase.bot.cogs.starboard import StarboardCog
+from guildbase.bot.cogs.tickets import TicketsCog
 
 COGS = (
     ConfigCog,
@@ -24,6 +25,7 @@ COGS = (
     BookmarksCog,
     EventsCog,
     IntegrationsCog,
+    TicketsCog,
 )
 
 __all__ = [
@@ -39,4 +41,5 @@ __all__ = [
     "ModerationCog",
     "RemindersCog",
     "StarboardCog",
+    "TicketsCog",
 ]
