@@ -29,6 +29,7 @@ from guildbase.db import engine as engines
 from guildbase.db.bound import OneTaskGuard
 from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, unavailable
 from guildbase.db.embedded import start_embedded
+from guildbase.db.encryption import install_keys
 from guildbase.db.errors import translate
 from guildbase.db.health import Health
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
@@ -71,6 +72,7 @@ class Database(DomainControllers):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        install_keys(self.settings.encryption_keys)  # the keys of every EncryptedText column (db.encryption)
         self.embedded = False
         self._services: _Services | None = None
         self._engine: AsyncEngine | None = None

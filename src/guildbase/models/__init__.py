@@ -13,7 +13,9 @@ from guildbase.models import (
     logs,
     mod_settings,
     moderation,
+    oauth,
     reminders,
+    security,
     starboard,
 )
 
@@ -30,6 +32,8 @@ __all__ = [
     "metadata",
     "mod_settings",
     "moderation",
+    "oauth",
     "reminders",
+    "security",
     "starboard",
 ]
