@@ -36,7 +36,7 @@ from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_o
 from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
 from guildbase.domains import DomainControllers
-from guildbase.errors import NotConnectedError, PoolExhaustedError
+from guildbase.errors import GuildbaseError, NotConnectedError, PoolExhaustedError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
 from guildbase.services.epoch import EpochWatch
@@ -241,6 +241,8 @@ class Database(DomainControllers):
             return lost(rollback_error, committing=committing)
         if isinstance(error, sa_exc.TimeoutError):
             return self._exhausted()
+        if isinstance(error, sa_exc.StatementError) and isinstance(error.orig, GuildbaseError):
+            return error.orig  # raised by a column type (EncryptedText's missing key): the caller sees it as it was
         return error
 
     def _exhausted(self) -> PoolExhaustedError:
