@@ -1,4 +1,4 @@
-"""``guildbase`` command line: migrations, the demo, key management and rotation, API keys, the job worker, exports, the bot.
+"""``guildbase`` command line: migrations, the demo, keys and their rotation, API keys, jobs, exports, the bot.
 
 Every command reads the same ``GUILDBASE_*`` settings as the bot; with no
 database URL it works on the embedded PostgreSQL under ``./.guildbase``.

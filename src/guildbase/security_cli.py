@@ -77,7 +77,7 @@ def _show(keys: list[ApiKeyRead]) -> None:
     console.print(table)
 
 
-async def _create(
+async def _create(  # noqa: PLR0917 - the command's options, passed on once
     settings: Settings, name: str, guilds: list[int], actions: list[ApiAction], days: int | None, actor: int | None
 ) -> ApiKeyCreated:
     expires = None if days is None else utcnow() + timedelta(days=days)
@@ -87,7 +87,7 @@ async def _create(
 
 
 @api_keys_app.command("create")
-def create_key(  # noqa: PLR0913 - the command's options, passed on once
+def create_key(
     name: Annotated[str, typer.Argument(help="What the key is for (shown in listings).")],
     guild: Annotated[list[int], typer.Option("--guild", "-g", help="A guild the key may act in (repeat).")],
     action: Annotated[list[ApiAction], typer.Option("--action", "-a", help="An action the key may perform (repeat).")],

@@ -56,6 +56,11 @@ async def _mark_processed_in(db: Database) -> Any:
         return await db.cases.mark_processed_in(session, GUILD, 5)
 
 
+async def _revoke_newest_key(db: Database) -> Any:
+    newest = (await db.api_keys.list(limit=1))[0]
+    return await db.api_keys.revoke(newest.key_id)
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -103,6 +108,8 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
         lambda db: db.mod_settings.set_rule(GUILD, 3, within=timedelta(days=7), action="kick"),
         {"mod_escalation_rule"},
     ),
+    "api_keys.create": (lambda db: db.api_keys.create("ci", guild_ids=[GUILD], actions=["cases:read"]), {"api_key"}),
+    "api_keys.revoke": (_revoke_newest_key, {"api_key"}),
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -168,13 +175,19 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.sync_invites": {"invite", "invite_tally"},
     "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
     "events.maintain_partitions": set(),  # DDL
+    "security.record": {"security_event"},
+    "security.maintain_partitions": set(),  # DDL
+    "oauth_tokens.store": {"discord_user", "oauth_token"},
+    "oauth_tokens.refresh": {"oauth_token"},
+    "encryption.rotate": {"oauth_token", "security_event"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
-DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule"}
+DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule", "oauth_tokens.revoke"}
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
+    "api_keys.verify": "a key's use sets last_used_at only: the key is the one acting, recorded as a security event",
 }
 
 READS = {
@@ -251,6 +264,12 @@ READS = {
     "logs.top_errors",
     "mod_settings.escalation_of",
     "mod_settings.get",
+    "security.by_user",
+    "security.by_ip",
+    "security.by_guild",
+    "security.between",
+    "api_keys.list",
+    "oauth_tokens.get",
 }
 
 

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from guildbase import Database, acting_as
 from guildbase.controllers.api_keys import ApiKeyRefusedError
+from guildbase.errors import ValidationError
 from guildbase.models.audit import AuditAction, AuditLog
 from guildbase.models.security import ApiAction, ApiKey, ApiKeyCreated, SecurityEventKind
 from guildbase.testing import ids, shifted_now
@@ -37,7 +38,9 @@ async def _refusals(db: Database) -> list[tuple[str, int | None]]:
     return [(e.detail["reason"], e.api_key_id) for e in reversed(events) if e.kind is K.API_KEY_REFUSED]
 
 
-async def test_only_the_prefix_and_the_sha256_of_the_secret_are_stored_and_the_token_is_shown_once(db: Database) -> None:
+async def test_only_the_prefix_and_the_sha256_of_the_secret_are_stored_and_the_token_is_shown_once(
+    db: Database,
+) -> None:
     created = await _create(db)
     token = created.token.get_secret_value()
     scheme, prefix, secret = token.split("_", 2)
@@ -113,7 +116,10 @@ async def test_a_key_outside_its_guilds_or_actions_is_refused_and_leaves_a_secur
         await db.api_keys.verify(token, guild_id=OTHER_GUILD, action="cases:read")
     with pytest.raises(ApiKeyRefusedError, match="action out of scope"):
         await db.api_keys.verify(token, guild_id=GUILD, action="cases:write")
-    assert await _refusals(db) == [("guild out of scope", created.key.key_id), ("action out of scope", created.key.key_id)]
+    assert await _refusals(db) == [
+        ("guild out of scope", created.key.key_id),
+        ("action out of scope", created.key.key_id),
+    ]
     denied = await db.security.by_guild(OTHER_GUILD)
     assert [(e.kind, e.user_id) for e in denied] == [(K.API_KEY_REFUSED, ADMIN)]
 
@@ -141,8 +147,6 @@ async def test_listing_by_guild_shows_the_keys_whose_scope_holds_it(db: Database
 
 
 async def test_a_key_needs_a_guild_an_action_and_a_future_expiry(db: Database) -> None:
-    from guildbase.errors import ValidationError  # noqa: PLC0415
-
     for options, field in (
         ({"guild_ids": []}, "guild_ids"),
         ({"actions": []}, "actions"),

@@ -56,6 +56,11 @@ async def _mark_processed_in(db: Database) -> Any:
         return await db.cases.mark_processed_in(session, GUILD, 5)
 
 
+async def _revoke_newest_key(db: Database) -> Any:
+    newest = (await db.api_keys.list(limit=1))[0]
+    return await db.api_keys.revoke(newest.key_id)
+
+
 # method → (the call, the action its row records). Ordered: later calls use earlier rows.
 AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD, name="fresh"), A.GUILD_JOIN),
@@ -114,6 +119,11 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
         A.MOD_SETTINGS,
     ),
     "mod_settings.remove_rule": (lambda db: db.mod_settings.remove_rule(GUILD, 3), A.MOD_SETTINGS),
+    "api_keys.create": (
+        lambda db: db.api_keys.create("ci", guild_ids=[GUILD], actions=["cases:read"]),
+        A.API_KEY_CREATE,
+    ),
+    "api_keys.revoke": (_revoke_newest_key, A.API_KEY_REVOKE),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {
@@ -126,6 +136,9 @@ EXEMPT_DOMAINS: dict[str, str] = {
     "leaderboards": "Redis only, rebuilt from PostgreSQL: nothing durable changes",
     "events": "the Discord event trail records what happened on Discord, not a change made through guildbase; "
     "it is a trail itself (its retention drops whole partitions by policy)",
+    "security": "the security event trail is a trail itself (append-only; its retention drops whole partitions)",
+    "oauth_tokens": "a user's own login tokens, not configuration; the login itself is a security event",
+    "encryption": "key rotation rewrites ciphertext, never a value; each run is recorded as a key_rotation event",
 }
 """Whole domains whose writes are not audited, and why (docs/audit.md repeats this list)."""
 
@@ -137,6 +150,7 @@ EXEMPT_METHODS: dict[str, str] = {
     "starboard.set_posted_message": "star bookkeeping: which board message the bot posted",
     "members.ensure": "mirrors Discord's membership (a gateway event), decided by no one here",
     "members.leave": "mirrors Discord's membership, as above",
+    "api_keys.verify": "a key's use (last_used_at): recorded as an api_key_used or api_key_refused security event",
 }
 """Single methods whose writes are not audited, and why."""
 

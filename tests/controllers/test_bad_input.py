@@ -71,6 +71,9 @@ INTS: dict[str, tuple[int, int]] = {
     "before": (1, 1),
     "shard_id": (0, 0),
     "warn_count": (3, 2),
+    "key_id": (1, 1),
+    "api_key_id": (1, 1),
+    "batch_size": (100, 1),
 }
 
 _JOB = JobRead.model_validate(
@@ -138,6 +141,13 @@ NAMED: dict[str, Any] = {
     "invite": InviteState(code="abc123", uses=1),
     "invites": [InviteState(code="abc123", uses=1)],
     "states": [VoiceState(user_id=ID, channel_id=ID)],
+    "ip": "203.0.113.7",
+    "detail": {"page": "moderation"},
+    "token": "gb_" + "0" * 12 + "_" + "x" * 43,
+    "actions": ["cases:read"],
+    "scopes": ["identify"],
+    "access_token": "access",
+    "refresh_token": "refresh",
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

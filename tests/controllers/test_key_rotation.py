@@ -175,7 +175,10 @@ async def test_a_rotation_killed_half_way_is_finished_by_running_it_again(
         async def blocked() -> bool:
             async with pooled_db.session() as session:
                 waiting = await session.scalar(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE oauth_token%'")
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE oauth_token%'"
+                    )
                 )
             return bool(waiting) and await rotated() == 50
 

@@ -44,7 +44,9 @@ async def test_events_are_found_by_user_by_ip_by_guild_and_by_time_newest_first(
     by_ip = await db.security.by_ip("203.0.113.7")
     assert [(e.kind, e.user_id) for e in by_ip] == [(K.LOGIN_FAILED, OTHER_USER), (K.LOGIN, USER)]
     denied = await db.security.by_guild(GUILD)
-    assert [(e.kind, e.ip, e.detail) for e in denied] == [(K.DASHBOARD_PERMISSION_DENIED, "2001:db8::1", {"page": "moderation"})]
+    assert [(e.kind, e.ip, e.detail) for e in denied] == [
+        (K.DASHBOARD_PERMISSION_DENIED, "2001:db8::1", {"page": "moderation"})
+    ]
     assert [e.kind for e in await db.security.by_ip("2001:0db8:0000::1")] == [K.DASHBOARD_PERMISSION_DENIED]
     window = await db.security.between(now - timedelta(hours=2, minutes=30), now - timedelta(minutes=2))
     assert [e.kind for e in window] == [K.LOGOUT, K.DASHBOARD_PERMISSION_DENIED, K.LOGIN_FAILED]

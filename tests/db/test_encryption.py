@@ -1,6 +1,7 @@
 """``EncryptedText`` (R10.1): Fernet tokens at rest, any configured key reads, no key ever shown."""
 
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from guildbase import Database, Settings
 from guildbase.db.encryption import EncryptedText, EncryptionKeyError, encrypted_columns, keyring, keys_in_use
 from guildbase.errors import ConfigurationError
 from guildbase.models import metadata
-from guildbase.testing import ids
+from guildbase.testing import ids, shifted_now
 
 BLOCK = ids.block()
 USER = BLOCK + 1
@@ -20,17 +21,16 @@ OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 VERSIONS = Path(__file__).parents[2] / "src" / "guildbase" / "migrations" / "versions"
 
 
-async def _store(db: Database, token: str = "access-secret") -> None:
+ACCESS, REFRESH, FRESH = "access-secret", "refresh-secret", "fresh"
+
+
+async def _store(db: Database) -> None:
     await db.oauth_tokens.store(
-        USER, access_token=token, refresh_token="refresh-secret", scopes=["identify"], expires_at=_later()
+        USER, access_token=ACCESS, refresh_token=REFRESH, scopes=["identify"], expires_at=_later()
     )
 
 
-def _later():  # type: ignore[no-untyped-def]
-    from datetime import timedelta  # noqa: PLC0415
-
-    from guildbase.testing import shifted_now  # noqa: PLC0415
-
+def _later() -> datetime:
     return shifted_now() + timedelta(days=7)
 
 
@@ -66,7 +66,7 @@ async def test_an_old_key_behind_the_new_one_still_reads_and_new_writes_use_the_
         assert token is not None
         assert token.refresh_token is not None
         assert token.refresh_token.get_secret_value() == "refresh-secret"
-        await db.oauth_tokens.refresh(USER, access_token="fresh", refresh_token=None, expires_at=_later())
+        await db.oauth_tokens.refresh(USER, access_token=FRESH, refresh_token=None, expires_at=_later())
         access, _ = await _raw(db)
         assert Fernet(NEW.encode()).decrypt(access.encode()) == b"fresh"
 
@@ -118,7 +118,9 @@ def test_encrypted_columns_are_found_from_the_metadata_with_their_names() -> Non
     found = {table.name: [c.type.column for c in columns] for table, columns in encrypted_columns(metadata).items()}
     assert found["oauth_token"] == ["oauth_token.access_token", "oauth_token.refresh_token"]
     throwaway = MetaData()
-    Table("vault", throwaway, Column("id", Integer, primary_key=True), Column("secret", EncryptedText), Column("x", Text))
+    Table(
+        "vault", throwaway, Column("id", Integer, primary_key=True), Column("secret", EncryptedText), Column("x", Text)
+    )
     assert [(t.name, [c.name for c in cs]) for t, cs in encrypted_columns(throwaway).items()] == [("vault", ["secret"])]
 
 
