@@ -125,6 +125,8 @@ def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Setting
         "voice_stat_daily",
         "role_stat_daily",
     }
+    # Security: an append-only trail, and secrets only their controller writes (hashed, scoped, audited).
+    partitioned_or_internal |= {"security_event", "api_key", "oauth_token"}
     for mapper in SQLModel._sa_registry.mappers:
         table = mapper.local_table.name
         if table not in partitioned_or_internal:
