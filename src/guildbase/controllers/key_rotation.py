@@ -134,7 +134,7 @@ class EncryptionController(Controller):
                 try:
                     fresh = ring.rotate(name, token)
                 except EncryptionKeyError as error:
-                    raise EncryptionKeyError(name, f"row ({_row_key(table, row)}): {error}") from None
+                    raise EncryptionKeyError(name, f"row ({_row_key(table, row)}): {error.reason}") from None
                 keys = {f"k_{c.name}": row._mapping[c.name] for c in key}  # noqa: SLF001
                 changes[column.name].append({**keys, "old": token, "new": fresh})
                 rewritten = True

@@ -48,6 +48,7 @@ class EncryptionKeyError(GuildbaseError):
 
     def __init__(self, column: str, message: str) -> None:
         self.column = column
+        self.reason = message
         super().__init__(f"{column}: {message}")
 
 
