@@ -125,6 +125,18 @@ def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Setting
         "voice_stat_daily",
         "role_stat_daily",
     }
+    # Security: an append-only trail, and secrets only their controller writes (hashed, scoped, audited).
+    partitioned_or_internal |= {"security_event", "api_key", "oauth_token"}
+    # Tickets: the trail, the transcript and the rollups are written only by db.tickets, with the ticket's events.
+    partitioned_or_internal |= {
+        "ticket_participant",
+        "ticket_event",
+        "ticket_message",
+        "ticket_daily",
+        "ticket_daily_duration",
+    }
+    # Integrations: the seen-items claim table is the fetcher's own bookkeeping.
+    partitioned_or_internal |= {"integration_item"}
     for mapper in SQLModel._sa_registry.mappers:
         table = mapper.local_table.name
         if table not in partitioned_or_internal:

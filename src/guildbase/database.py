@@ -29,13 +29,14 @@ from guildbase.db import engine as engines
 from guildbase.db.bound import OneTaskGuard
 from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, unavailable
 from guildbase.db.embedded import start_embedded
+from guildbase.db.encryption import install_keys
 from guildbase.db.errors import translate
 from guildbase.db.health import Health
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
 from guildbase.domains import DomainControllers
-from guildbase.errors import NotConnectedError, PoolExhaustedError
+from guildbase.errors import GuildbaseError, NotConnectedError, PoolExhaustedError
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.cache import CacheService
 from guildbase.services.epoch import EpochWatch
@@ -71,6 +72,7 @@ class Database(DomainControllers):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        install_keys(self.settings.encryption_keys)  # the keys of every EncryptedText column (db.encryption)
         self.embedded = False
         self._services: _Services | None = None
         self._engine: AsyncEngine | None = None
@@ -250,6 +252,8 @@ class Database(DomainControllers):
             return lost(rollback_error, committing=committing)
         if isinstance(error, sa_exc.TimeoutError):
             return self._exhausted()
+        if isinstance(error, sa_exc.StatementError) and isinstance(error.orig, GuildbaseError):
+            return error.orig  # raised by a column type (EncryptedText's missing key): the caller sees it as it was
         return error
 
     def _exhausted(self) -> PoolExhaustedError:

@@ -6,6 +6,7 @@ reference (``scripts/mkdocs_hooks.py``) finds it on an unconnected ``Database``.
 """
 
 from guildbase.controllers.afk import AFKController
+from guildbase.controllers.api_keys import ApiKeyController
 from guildbase.controllers.audit import AuditController
 from guildbase.controllers.base import UnitOfWork
 from guildbase.controllers.content import BookmarkController
@@ -13,12 +14,15 @@ from guildbase.controllers.core import BlacklistController, GuildConfigControlle
 from guildbase.controllers.events import EventController
 from guildbase.controllers.integrations import IntegrationController
 from guildbase.controllers.jobs import JobController
+from guildbase.controllers.key_rotation import EncryptionController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.logs import LogController
 from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
+from guildbase.controllers.oauth_tokens import OAuthTokenController
 from guildbase.controllers.reminders import ReminderController
+from guildbase.controllers.security import SecurityController
 from guildbase.controllers.starboard import StarboardController
 from guildbase.controllers.tickets import TicketController
 
@@ -45,6 +49,10 @@ class DomainControllers:
     events: EventController
     integrations: IntegrationController
     tickets: TicketController
+    security: SecurityController
+    api_keys: ApiKeyController
+    oauth_tokens: OAuthTokenController
+    encryption: EncryptionController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -67,3 +75,7 @@ class DomainControllers:
         self.events = EventController(unit)
         self.integrations = IntegrationController(unit)
         self.tickets = TicketController(unit)
+        self.security = SecurityController(unit)
+        self.api_keys = ApiKeyController(unit)
+        self.oauth_tokens = OAuthTokenController(unit)
+        self.encryption = EncryptionController(unit)

@@ -64,6 +64,11 @@ async def _update_ticket_panel(db: Database) -> Any:
     return await db.tickets.update_panel(GUILD, await _ticket_panel_id(db), open_limit=3)
 
 
+async def _revoke_newest_key(db: Database) -> Any:
+    newest = (await db.api_keys.list(limit=1))[0]
+    return await db.api_keys.revoke(newest.key_id)
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -124,6 +129,8 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
         {"ticket_panel"},
     ),
     "tickets.update_panel": (_update_ticket_panel, {"ticket_panel"}),
+    "api_keys.create": (lambda db: db.api_keys.create("ci", guild_ids=[GUILD], actions=["cases:read"]), {"api_key"}),
+    "api_keys.revoke": (_revoke_newest_key, {"api_key"}),
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -218,14 +225,26 @@ UNSTAMPED: dict[str, set[str]] = {
     },
     "tickets.record_edit": {"ticket_message"},
     "tickets.erase_author": {"ticket_message"},
+    "security.record": {"security_event"},
+    "security.maintain_partitions": set(),  # DDL
+    "oauth_tokens.store": {"discord_user", "oauth_token"},
+    "oauth_tokens.refresh": {"oauth_token"},
+    "encryption.rotate": {"oauth_token", "security_event"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
-DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule", "integrations.remove"}
+DELETES = {
+    "guilds.delete",
+    "levels.remove_level_role",
+    "mod_settings.remove_rule",
+    "integrations.remove",
+    "oauth_tokens.revoke",
+}
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
     "integrations.fetch": "fetch state written by the feed's job with nobody acting; who configured it is kept",
+    "api_keys.verify": "a key's use sets last_used_at only: the key is the one acting, recorded as a security event",
 }
 
 READS = {
@@ -315,6 +334,12 @@ READS = {
     "tickets.export_json",
     "tickets.export_html",
     "tickets.metrics",
+    "security.by_user",
+    "security.by_ip",
+    "security.by_guild",
+    "security.between",
+    "api_keys.list",
+    "oauth_tokens.get",
 }
 
 

@@ -92,6 +92,11 @@ async def _opener_left(db: Database) -> Any:
     return await db.tickets.opener_left(GUILD, USER)
 
 
+async def _revoke_newest_key(db: Database) -> Any:
+    newest = (await db.api_keys.list(limit=1))[0]
+    return await db.api_keys.revoke(newest.key_id)
+
+
 # method → (the call, the action its row records). Ordered: later calls use earlier rows.
 AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD, name="fresh"), A.GUILD_JOIN),
@@ -182,6 +187,11 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "tickets.close_scheduled_in": (_close_scheduled_in, A.TICKET_CLOSE),
     "tickets.close_idle_in": (_close_idle_in, A.TICKET_CLOSE),
     "tickets.opener_left": (_opener_left, A.TICKET_CLOSE),
+    "api_keys.create": (
+        lambda db: db.api_keys.create("ci", guild_ids=[GUILD], actions=["cases:read"]),
+        A.API_KEY_CREATE,
+    ),
+    "api_keys.revoke": (_revoke_newest_key, A.API_KEY_REVOKE),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {
@@ -194,6 +204,9 @@ EXEMPT_DOMAINS: dict[str, str] = {
     "leaderboards": "Redis only, rebuilt from PostgreSQL: nothing durable changes",
     "events": "the Discord event trail records what happened on Discord, not a change made through guildbase; "
     "it is a trail itself (its retention drops whole partitions by policy)",
+    "security": "the security event trail is a trail itself (append-only; its retention drops whole partitions)",
+    "oauth_tokens": "a user's own login tokens, not configuration; the login itself is a security event",
+    "encryption": "key rotation rewrites ciphertext, never a value; each run is recorded as a key_rotation event",
 }
 """Whole domains whose writes are not audited, and why (docs/audit.md repeats this list)."""
 
@@ -213,6 +226,7 @@ EXEMPT_METHODS: dict[str, str] = {
     "close request it cancels is audited through the same path as cancel_close_request)",
     "tickets.record_edit": "a message edited on Discord: archived in the transcript's edits",
     "tickets.erase_author": "the privacy erase: an audit row keeping what was erased would defeat it",
+    "api_keys.verify": "a key's use (last_used_at): recorded as an api_key_used or api_key_refused security event",
 }
 """Single methods whose writes are not audited, and why."""
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -26,6 +27,7 @@ BLOCK = ids.block()
 GUILD = BLOCK + 1
 CHANNEL = BLOCK + 2
 CHILD = Path(__file__).resolve().parent / "integration_process.py"
+KEY = Fernet.generate_key().decode()
 
 pytestmark = pytest.mark.clock  # back-off is measured from the fetch's "now"
 
@@ -41,7 +43,11 @@ async def feeds() -> AsyncIterator[FeedServer]:
 @pytest.fixture
 async def fdb(settings: Settings, database_url: URL, feeds: FeedServer) -> AsyncIterator[Database]:
     """A connected facade allowed to reach the loopback server, with GitHub's API pointed at it."""
-    changes = {"integrations_allow_private_hosts": True, "github_api_url": feeds.url + "/gh"}
+    changes = {
+        "integrations_allow_private_hosts": True,
+        "github_api_url": feeds.url + "/gh",
+        "encryption_keys": [KEY],  # webhook URLs and tokens are EncryptedText
+    }
     database = await Database(settings.model_copy(update=changes)).connect()
     await database.guilds.join(GUILD)
     try:
@@ -77,7 +83,10 @@ async def count(db: Database, sql: str) -> int:
         ({"source": "feed", "url": "https://example.org/feed"}, "channel_id"),
         ({"source": "feed", "url": "https://example.org/feed", "delivery": "webhook"}, "webhook_url"),
         ({"source": "github_releases", "url": "not a repo", "channel_id": CHANNEL}, "url"),
-        ({"source": "feed", "url": "https://example.org/f", "channel_id": CHANNEL, "token": "t"}, "token"),
+        (
+            {"source": "feed", "url": "https://example.org/f", "channel_id": CHANNEL, "github_token": "t"},
+            "github_token",
+        ),
         (
             {
                 "source": "feed",
@@ -118,6 +127,9 @@ async def test_create_schedules_its_fetch_and_audits_without_the_secret(fdb: Dat
     assert [row.action.value for row in trail] == ["integration_create"]
     assert trail[0].after["webhook_url"] == "set"
     assert "secret-token" not in str(trail[0].after)
+    async with fdb.session() as session:  # stored encrypted: the table itself never holds the URL
+        stored = (await session.execute(text("SELECT webhook_url FROM integration"))).scalar_one()
+    assert "secret-token" not in stored
     with pytest.raises(ConflictError):
         await fdb.integrations.create(GUILD, name="news", source="feed", url=feeds.url + "/x", channel_id=CHANNEL)
 
@@ -177,7 +189,7 @@ async def test_github_releases_send_the_token_and_skip_drafts(fdb: Database, fee
         source="github_releases",
         url="acme/tool",
         channel_id=CHANNEL,
-        token="ghp_secret",  # noqa: S106 - a test token for the fake
+        github_token="ghp_secret",  # noqa: S106 - a test token for the fake
     )
     channel = Channel()
     await fdb.integrations.fetch(GUILD, feed.integration_id, post=channel)
@@ -269,7 +281,11 @@ async def test_processes_fetching_one_feed_at_once_post_each_item_once(
     feeds.serve("/news.xml", rss("News", [(str(n), f"Item {n}") for n in range(12, 0, -1)]))
     assert settings.database_url is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUILDBASE_")}
-    env |= {"GUILDBASE_DATABASE_URL": settings.database_url, "GUILDBASE_INTEGRATIONS_ALLOW_PRIVATE_HOSTS": "true"}
+    env |= {
+        "GUILDBASE_DATABASE_URL": settings.database_url,
+        "GUILDBASE_INTEGRATIONS_ALLOW_PRIVATE_HOSTS": "true",
+        "GUILDBASE_ENCRYPTION_KEYS": KEY,
+    }
     command = [sys.executable, str(CHILD), str(GUILD), str(feed.integration_id)]
     children = [
         subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603, ASYNC220

@@ -46,6 +46,8 @@ LOG_TABLES = {
         ("message_stat_daily", "member_stat_daily", "voice_stat_daily", "role_stat_daily"),
         "the trail's daily rollups outlive the guilds, members and channels they count",
     ),
+    "security_event": "the security trail outlives the guild an event happened in (investigations); append-only, "
+    "range-partitioned; retention drops whole partitions",
 }
 """Tables with a ``guild_id`` but, on purpose, no foreign key to ``guild``."""
 

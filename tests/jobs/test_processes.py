@@ -122,8 +122,15 @@ async def wait_until(db: Database, sql: str, *, within: float) -> None:
         await asyncio.sleep(0.2)
 
 
+DUE_IN_SECONDS = 5
+
+
 async def create_mixed_items(db: Database) -> set[tuple[str, str]]:
-    """2,000 items of six kinds, each due one second after it is created; returns (kind, ref) of each."""
+    """2,000 items of six kinds, each due seconds after it is created; returns (kind, ref) of each.
+
+    The margin is wide enough that an item is still in the future when its create call checks it, even on a
+    loaded machine (reminders refuse a time already past).
+    """
     for guild_id in GUILDS:
         await db.guilds.join(guild_id)
     gate = asyncio.Semaphore(10)
@@ -134,7 +141,7 @@ async def create_mixed_items(db: Database) -> set[tuple[str, str]]:
         n = next(counter)
         guild_id, user_id = GUILDS[n % len(GUILDS)], make_snowflake(SINCE, 1000 + n)
         async with gate:
-            due = utcnow() + timedelta(seconds=1)
+            due = utcnow() + timedelta(seconds=DUE_IN_SECONDS)
             if what == "generic":
                 job = await db.jobs.enqueue(GENERIC, run_at=due)
                 expected.add((GENERIC, str(job.job_id)))

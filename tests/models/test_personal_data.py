@@ -16,6 +16,10 @@ ALLOWED = {
     ("guild", "name"): "the server's own name, shown on the dashboard; not a person's data",
     ("guild_config", "locale"): "the server's language setting",
     ("afk", "nickname"): "the nickname the bot itself set (AFK prefix) and must restore; erased with the AFK",
+    ("api_key", "name"): 'the label an admin gives a key ("ci bot"), not a person\'s data',
+    ("integration", "name"): 'the name an admin gives a feed ("news"), not a person\'s data',
+    ("security_event", "ip"): "where a login or an API call came from, for investigations (R10.4); kept for the "
+    "trail's retention (SECURITY_RETENTION_MONTHS), then its partition is dropped",
 }
 """Columns that match the pattern on purpose, and why each is not stored profile data."""
 

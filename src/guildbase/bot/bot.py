@@ -7,7 +7,8 @@ What it wires, once, for every cog:
 - the global check (``guildbase.bot.checks``) before every command;
 - one error mapper (``guildbase.bot.errors``) answering every failed command, and
   every unexpected error recorded in the error log (``db.logs.record_error``)
-  under the error ID its reply shows;
+  under the error ID its reply shows, and every refusal for want of a permission,
+  a role or ownership recorded as an ``access_denied`` security event (``db.security``);
 - the command log (``guildbase.bot.commandlog``) from the completion and error events;
 - the Discord event trail (``cogs/events.py``: joins, updates, reactions, voice, invites) into ``db.events``;
 - ``acting_as(author)`` and ``audit_context("bot", <message or interaction ID>)``
@@ -47,8 +48,18 @@ from guildbase.bot.cog import GuildbaseCog
 from guildbase.bot.commandlog import CommandLog
 from guildbase.bot.errors import ErrorMapper, unwrap
 from guildbase.bot.settings import BotSettings
+from guildbase.errors import PermissionDeniedError
+from guildbase.models.security import SecurityEventKind
 
 log = logging.getLogger("guildbase.bot")
+_DENIALS = (
+    commands.MissingPermissions,
+    commands.MissingRole,
+    commands.MissingAnyRole,
+    commands.NotOwner,
+    PermissionDeniedError,
+)
+"""Refusals recorded as ``access_denied`` security events (R10.4); a blocked user is not (it is its own record)."""
 COMMAND_TASKS = ("discord.py:", "CommandTree-invoker")
 """Names discord.py gives the tasks that run event listeners (prefix commands among them) and app commands."""
 INTAKE_EVENTS = frozenset(
@@ -228,11 +239,28 @@ class GuildbaseBot(commands.AutoShardedBot):
         reply = self.errors.reply_for(error, context=f"command {name} (guild {ctx.guild and ctx.guild.id})")
         if reply.error_id is not None:
             await self._record_error(ctx, error, name, reply.error_id)
+        if isinstance(unwrap(error), _DENIALS):
+            await self._record_denial(ctx, unwrap(error), name)
         try:
             await ctx.send(reply.text, ephemeral=True)
         except discord.HTTPException:
             log.warning("could not send the error reply for %s", name)
         await self.command_log.record(ctx, error)
+
+    async def _record_denial(self, ctx: commands.Context[Any], error: BaseException, name: str) -> None:
+        """A refused command is an ``access_denied`` security event: who, where, which command (never raises)."""
+        detail: dict[str, Any] = {"command": name, "reason": type(error).__name__}
+        if isinstance(error, commands.MissingPermissions):
+            detail["missing"] = list(error.missing_permissions)
+        try:
+            await self.db.security.record(
+                SecurityEventKind.ACCESS_DENIED,
+                user_id=ctx.author.id,
+                guild_id=ctx.guild.id if ctx.guild else None,
+                detail=detail,
+            )
+        except Exception:  # the reply must still happen
+            log.exception("could not record the access denial of %s", name)
 
     async def _record_error(self, ctx: commands.Context[Any], error: BaseException, name: str, error_id: str) -> None:
         """Put an unexpected error in the error log under the ID the user is shown (never raises)."""

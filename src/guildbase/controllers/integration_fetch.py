@@ -85,8 +85,10 @@ class FetchError(GuildbaseError):
 
 def read_model(row: Integration) -> IntegrationRead:
     """The read model of a row: everything but the secret, which shows only as ``has_secret``."""
-    data = row.model_dump(exclude={"webhook_url", "token", "created_by", "updated_by", "created_at", "updated_at"})
-    extra = {"has_webhook_url": row.webhook_url is not None, "has_token": row.token is not None}
+    data = row.model_dump(
+        exclude={"webhook_url", "github_token", "created_by", "updated_by", "created_at", "updated_at"}
+    )
+    extra = {"has_webhook_url": row.webhook_url is not None, "has_github_token": row.github_token is not None}
     return IntegrationRead.model_validate({**data, **extra})
 
 
@@ -97,7 +99,7 @@ def check_target(
     delivery: IntegrationDelivery,
     channel_id: int | None,
     webhook_url: str | None,
-    token: str | None,
+    github_token: str | None,
 ) -> None:
     """The rules that tie a feed's fields together, checked before any write."""
     if source is IntegrationSource.GITHUB_RELEASES:
@@ -106,8 +108,8 @@ def check_target(
             raise ValidationError.single("url", "repository", msg)
     else:
         _http_url("url", url)
-        if token is not None:
-            raise ValidationError.single("token", "source", "must be empty: only GitHub releases take a token")
+        if github_token is not None:
+            raise ValidationError.single("github_token", "source", "must be empty: only GitHub releases take a token")
     if delivery is IntegrationDelivery.CHANNEL:
         if channel_id is None:
             raise ValidationError.single("channel_id", "required", "must be given when the feed posts to a channel")
@@ -277,8 +279,8 @@ class IntegrationFetching(Controller):
         if row.source is IntegrationSource.GITHUB_RELEASES:
             url = f"{settings.github_api_url.rstrip('/')}/repos/{row.url}/releases?per_page={MAX_ITEMS}"
             headers["Accept"] = "application/vnd.github+json"
-            if row.token:
-                headers["Authorization"] = f"Bearer {row.token}"
+            if row.github_token:
+                headers["Authorization"] = f"Bearer {row.github_token}"
         answer = await self._get(url, headers)
         if answer is None:
             return None

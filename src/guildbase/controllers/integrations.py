@@ -4,8 +4,8 @@ The fetch itself (HTTP with conditional requests, parsing, the once-only
 claim of new items, delivery and back-off) is ``IntegrationFetching``, which
 this controller inherits so that ``db.integrations`` keeps one face.
 
-Every change is audited in its own transaction; the secret (a webhook URL or
-a token) is audited as "changed", never with its value.
+Every change is audited in its own transaction; a secret (the webhook URL or
+the GitHub token) is audited as "set", never with its value.
 """
 
 from collections.abc import Mapping
@@ -38,7 +38,7 @@ from guildbase.models.integrations import (
 
 __all__ = ["IntegrationController"]
 
-_SECRETS = ("webhook_url", "token")
+_SECRETS = ("webhook_url", "github_token")
 _AUDITED = ("name", "source", "url", "delivery", "channel_id", "interval_seconds", "is_enabled", *_SECRETS)
 
 
@@ -64,7 +64,7 @@ class IntegrationController(IntegrationFetching):
         delivery: IntegrationDelivery | str = IntegrationDelivery.CHANNEL,
         channel_id: int | None = None,
         webhook_url: str | None = None,
-        token: str | None = None,
+        github_token: str | None = None,
         interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
         is_enabled: bool = True,
     ) -> IntegrationRead:
@@ -86,7 +86,7 @@ class IntegrationController(IntegrationFetching):
             "delivery": delivery,
             "channel_id": channel_id,
             "webhook_url": webhook_url,
-            "token": token,
+            "github_token": github_token,
             "interval_seconds": interval_seconds,
             "is_enabled": is_enabled,
         }
@@ -97,7 +97,7 @@ class IntegrationController(IntegrationFetching):
             delivery=checked.delivery,
             channel_id=checked.channel_id,
             webhook_url=checked.webhook_url,
-            token=checked.token,
+            github_token=checked.github_token,
         )
         async with self._write() as session:
             count = await session.scalar(
@@ -155,7 +155,7 @@ class IntegrationController(IntegrationFetching):
     async def update(
         self, guild_id: int, name: str, changes: IntegrationUpdate | Mapping[str, Any] | None = None, /, **fields: Any
     ) -> IntegrationRead:
-        """Change a feed's channel, interval, switch, webhook URL or token; a new interval reschedules its job.
+        """Change a feed's channel, interval, switch, webhook URL or GitHub token; a new interval reschedules its job.
 
         Raises:
             NotFoundError: no feed of that name.
@@ -181,7 +181,7 @@ class IntegrationController(IntegrationFetching):
                 delivery=row.delivery,
                 channel_id=merged["channel_id"],
                 webhook_url=merged["webhook_url"],
-                token=merged["token"],
+                github_token=merged["github_token"],
             )
             for key, value in values.items():
                 setattr(row, key, value)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from guildbase.config import Settings
 from guildbase.db.embedded import start_embedded
+from guildbase.db.encryption import EncryptedText
 from guildbase.db.engine import with_driver
 from guildbase.db.types import SnowflakeType
 from guildbase.errors import MigrationError
@@ -41,9 +42,11 @@ def _url() -> Any:
 
 
 def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
-    """Write snowflake columns as plain ``sa.BigInteger()`` so migrations import nothing of ours."""
+    """Write snowflake columns as ``sa.BigInteger()``, encrypted ones as ``sa.Text()``: migrations import nothing of ours."""
     if type_ == "type" and isinstance(obj, SnowflakeType):
         return "sa.BigInteger()"
+    if type_ == "type" and isinstance(obj, EncryptedText):
+        return "sa.Text()"  # the stored Fernet token; the type holds no key, so none can be rendered
     return False
 
 

@@ -14,7 +14,9 @@ from guildbase.models import (
     logs,
     mod_settings,
     moderation,
+    oauth,
     reminders,
+    security,
     starboard,
     tickets,
 )
@@ -33,7 +35,9 @@ __all__ = [
     "metadata",
     "mod_settings",
     "moderation",
+    "oauth",
     "reminders",
+    "security",
     "starboard",
     "tickets",
 ]

@@ -9,8 +9,9 @@ Two guild-leading tables:
   so an unchanged feed costs a 304), the newest item seen, and the back-off
   after failures (``failure_count``, ``retry_after``, ``last_error``).
   ``webhook_url`` (its token is in it) and ``token`` (a GitHub token, for
-  private repositories and a higher rate limit) must not leak: read models
-  show only whether they are set.
+  private repositories and a higher rate limit) must not leak: they are
+  ``EncryptedText`` (MultiFernet, rotated by ``guildbase keys rotate``), and
+  read models show only whether they are set.
 - ``integration_item``: every item ever seen, keyed by (integration, item ID).
   An item is posted only by the fetch whose ``INSERT … ON CONFLICT DO NOTHING``
   returned it, so two processes fetching the same feed at once never post an
@@ -40,6 +41,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
+from guildbase.db.encryption import EncryptedText
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
@@ -111,16 +113,16 @@ class Integration(IntegrationFields, TimestampMixin, AuditMixin, CRUDMixin, tabl
         CheckConstraint("name ~ '^[a-z0-9][a-z0-9_-]*$'", name="name_format"),
         CheckConstraint("(delivery = 'channel') = (channel_id IS NOT NULL)", name="channel_iff_channel_delivery"),
         CheckConstraint("(delivery = 'channel') = (webhook_url IS NULL)", name="webhook_url_iff_webhook_delivery"),
-        CheckConstraint("source = 'github_releases' OR token IS NULL", name="token_only_for_github"),
+        CheckConstraint("source = 'github_releases' OR github_token IS NULL", name="github_token_only_for_github"),
         CheckConstraint("failure_count >= 0", name="failure_count_not_negative"),
         UniqueConstraint("guild_id", "name"),
     )
 
     integration_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    webhook_url: str | None = Field(default=None, max_length=SECRET_MAX_LENGTH, sa_type=Text)
-    """Where a webhook delivery posts; never shown in a read model."""
-    token: str | None = Field(default=None, max_length=SECRET_MAX_LENGTH, sa_type=Text)
-    """A GitHub token for a releases source; never shown in a read model."""
+    webhook_url: str | None = Field(default=None, max_length=SECRET_MAX_LENGTH, sa_type=EncryptedText)
+    """Where a webhook delivery posts; encrypted at rest, never shown in a read model."""
+    github_token: str | None = Field(default=None, max_length=SECRET_MAX_LENGTH, sa_type=EncryptedText)
+    """A GitHub token for a releases source; encrypted at rest, never shown in a read model."""
     etag: str | None = Field(default=None, sa_type=Text)
     last_modified: str | None = Field(default=None, sa_type=Text)
     last_item_id: str | None = Field(default=None, sa_type=Text)
@@ -136,7 +138,7 @@ class IntegrationCreate(IntegrationFields):
     model_config = {"extra": "forbid"}
 
     webhook_url: str | None = Field(default=None, min_length=1, max_length=SECRET_MAX_LENGTH)
-    token: str | None = Field(default=None, min_length=1, max_length=SECRET_MAX_LENGTH)
+    github_token: str | None = Field(default=None, min_length=1, max_length=SECRET_MAX_LENGTH)
 
 
 class IntegrationUpdate(SQLModel):
@@ -148,7 +150,7 @@ class IntegrationUpdate(SQLModel):
     interval_seconds: int | None = Field(default=None, ge=MIN_INTERVAL_SECONDS, le=MAX_INTERVAL_SECONDS)
     is_enabled: bool | None = None
     webhook_url: str | None = Field(default=None, min_length=1, max_length=SECRET_MAX_LENGTH)
-    token: str | None = Field(default=None, min_length=1, max_length=SECRET_MAX_LENGTH)
+    github_token: str | None = Field(default=None, min_length=1, max_length=SECRET_MAX_LENGTH)
 
 
 class IntegrationRead(IntegrationFields):
@@ -158,7 +160,7 @@ class IntegrationRead(IntegrationFields):
 
     integration_id: int
     has_webhook_url: bool
-    has_token: bool
+    has_github_token: bool
     etag: str | None
     last_modified: str | None
     last_item_id: str | None

@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("is_enabled", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("integration_id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("webhook_url", sa.Text(), nullable=True),
-        sa.Column("token", sa.Text(), nullable=True),
+        sa.Column("github_token", sa.Text(), nullable=True),
         sa.Column("etag", sa.Text(), nullable=True),
         sa.Column("last_modified", sa.Text(), nullable=True),
         sa.Column("last_item_id", sa.Text(), nullable=True),
@@ -72,7 +72,8 @@ def upgrade() -> None:
             name=op.f("ck_integration_webhook_url_iff_webhook_delivery"),
         ),
         sa.CheckConstraint(
-            "source = 'github_releases' OR token IS NULL", name=op.f("ck_integration_token_only_for_github")
+            "source = 'github_releases' OR github_token IS NULL",
+            name=op.f("ck_integration_github_token_only_for_github"),
         ),
         sa.CheckConstraint("channel_id > 0", name=op.f("ck_integration_channel_id_positive")),
         sa.CheckConstraint("created_by > 0", name=op.f("ck_integration_created_by_positive")),
