@@ -125,6 +125,9 @@ def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Setting
         "voice_stat_daily",
         "role_stat_daily",
     }
+    # Premium: every write goes through db.premium (the status state machine, its audit row, the benefits cache).
+    partitioned_or_internal |= {"premium_tier", "premium_sku", "subscription", "premium_trial"}
+    partitioned_or_internal |= {"payment_transaction", "premium_key"}
     for mapper in SQLModel._sa_registry.mappers:
         table = mapper.local_table.name
         if table not in partitioned_or_internal:

@@ -79,6 +79,16 @@ class AuditAction(enum.StrEnum):
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
     MOD_SETTINGS = "mod_settings"
+    PREMIUM_TIER_SET = "premium_tier_set"
+    PREMIUM_SKU_SET = "premium_sku_set"
+    SUBSCRIPTION_CREATE = "subscription_create"
+    SUBSCRIPTION_STATUS = "subscription_status"
+    SUBSCRIPTION_SYNC = "subscription_sync"
+    TRIAL_START = "trial_start"
+    PAYMENT_RECORD = "payment_record"
+    PAYMENT_REFUND = "payment_refund"
+    PREMIUM_KEY_CREATE = "premium_key_create"
+    PREMIUM_KEY_REDEEM = "premium_key_redeem"
 
 
 class AuditEntity(enum.StrEnum):
@@ -97,6 +107,11 @@ class AuditEntity(enum.StrEnum):
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
+    PREMIUM_TIER = "premium_tier"
+    PREMIUM_SKU = "premium_sku"
+    SUBSCRIPTION = "subscription"
+    PAYMENT = "payment"
+    PREMIUM_KEY = "premium_key"
 
 
 class AuditLog(SQLModel, table=True):
