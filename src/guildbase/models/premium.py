@@ -237,7 +237,6 @@ class Subscription(TimestampMixin, AuditMixin, table=True):
     __tablename__ = "subscription"
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_subscription_source_external_id"),
-        CheckConstraint("owner_id > 0", name="owner_id_positive"),
         CheckConstraint(f"char_length(external_id) BETWEEN 1 AND {EXTERNAL_ID_MAX_LENGTH}", name="external_id_length"),
         CheckConstraint("status <> 'grace' OR grace_until IS NOT NULL", name="grace_has_end"),
         CheckConstraint("status <> 'trialing' OR trial_end IS NOT NULL", name="trial_has_end"),
@@ -295,8 +294,6 @@ class PremiumTrial(SQLModel, table=True):
     """The one trial an owner may have of a tier; ``converted_at`` is set when it turned into a paid one."""
 
     __tablename__ = "premium_trial"
-    __table_args__ = (CheckConstraint("owner_id > 0", name="owner_id_positive"),)
-
     owner_type: OwnerType = Field(primary_key=True, sa_type=_OWNER)
     owner_id: int = Field(primary_key=True, sa_type=SnowflakeType)
     tier_id: str = Field(primary_key=True, foreign_key="premium_tier.tier_id", ondelete="CASCADE", sa_type=Text)
@@ -329,7 +326,6 @@ class PaymentTransaction(TimestampMixin, table=True):
     __tablename__ = "payment_transaction"
     __table_args__ = (
         UniqueConstraint("provider", "provider_ref", name="uq_payment_transaction_provider_ref"),
-        CheckConstraint("owner_id > 0", name="owner_id_positive"),
         CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
         CheckConstraint("refunded_minor BETWEEN 0 AND amount_minor", name="refund_within_amount"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
