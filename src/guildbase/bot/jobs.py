@@ -8,7 +8,8 @@ action here is the one Discord call that goes with it:
   who left counts as done);
 - timeout expiry → nothing to call: Discord ends timeouts itself, the case is closed;
 - reminder due → send it to its channel, or by DM for a DM reminder;
-- AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
+- AFK expiry → nothing to call: the row is cleared (the bot does not rename members);
+- a subscription's period or grace ends → DM its owner (a user, or the guild's owner).
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -25,8 +26,10 @@ import discord
 from guildbase import AFKRead, CaseRead, ReminderRead
 from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
+from guildbase.jobs.premium import register_premium
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
+from guildbase.models.premium import OwnerType, SubscriptionRead, SubscriptionStatus
 
 if TYPE_CHECKING:
     from guildbase.bot.bot import GuildbaseBot
@@ -51,6 +54,7 @@ class BotJobs:
                 end_afk=self.end_afk,
             ),
         )
+        register_premium(self.registry, self.tell_premium_owner)
         self.runner = JobRunner(bot.db, self.registry)
         self._task: asyncio.Task[None] | None = None
 
@@ -105,3 +109,20 @@ class BotJobs:
     async def end_afk(self, afk: AFKRead, attempt: int) -> None:
         """Nothing to do on Discord: the reference bot does not rename AFK members."""
         log.debug("AFK of %s in %s expired (attempt %s)", afk.user_id, afk.guild_id, attempt)
+
+    async def tell_premium_owner(self, sub: SubscriptionRead) -> None:
+        """DM the owner (the user, or the guild's owner) that a subscription entered grace or expired."""
+        if sub.status is SubscriptionStatus.GRACE:
+            text = (
+                f"Your {sub.tier_id} premium period has ended; its benefits stay until "
+                f"<t:{int(sub.grace_until.timestamp()) if sub.grace_until else 0}:f>. Renew to keep them."
+            )
+        else:
+            text = f"Your {sub.tier_id} premium has expired; its benefits are gone. Renew any time."
+        user_id = sub.owner_id
+        if sub.owner_type is OwnerType.GUILD:
+            guild = await self.bot.http.get_guild(sub.owner_id)
+            user_id = int(guild["owner_id"])
+            text = f"Server {guild['name']}: {text}"
+        user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
+        await user.send(text)

@@ -135,7 +135,7 @@ class PremiumBilling(Controller):
                         "updated_at": func.now(),
                     },
                 )
-                .returning(PaymentTransaction)
+                .returning(*PaymentTransaction.__table__.c)  # type: ignore[attr-defined]
             )
             row = PaymentTransactionRead.model_validate(dict((await session.execute(stmt)).one()._mapping))  # noqa: SLF001
             await record_audit(
@@ -171,7 +171,7 @@ class PremiumBilling(Controller):
                 ),
                 updated_at=func.now(),
             )
-            .returning(PaymentTransaction)
+            .returning(*PaymentTransaction.__table__.c)  # type: ignore[attr-defined]
         )
         async with self._write() as session:
             done = (await session.execute(stmt)).one_or_none()
