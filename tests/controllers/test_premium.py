@@ -8,9 +8,11 @@ Entitlement sync is in ``test_premium_sync.py``, payments and keys in
 import asyncio
 import itertools
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from guildbase import Database
 from guildbase.db.types import utcnow
@@ -62,8 +64,17 @@ async def in_status(db: Database, status: SubscriptionStatus) -> SubscriptionRea
 
 
 async def status_rows(db: Database, subscription_id: int) -> list[tuple[str, str]]:
-    rows = sorted(await db.audit.for_entity(AuditEntity.SUBSCRIPTION, subscription_id, limit=50), key=lambda r: r.audit_id)
+    found = await db.audit.for_entity(AuditEntity.SUBSCRIPTION, subscription_id, limit=50)
+    rows = sorted(found, key=lambda r: r.audit_id)
     return [(r.action.value, str(r.after.get("status"))) for r in rows if r.action is AuditAction.SUBSCRIPTION_STATUS]
+
+
+def trials_of(owner: int) -> Any:
+    return select(func.count()).select_from(PremiumTrial).where(col(PremiumTrial.owner_id) == owner)
+
+
+def subscriptions_of(owner: int) -> Any:
+    return select(func.count()).select_from(Subscription).where(col(Subscription.owner_id) == owner)
 
 
 # -- the state machine ------------------------------------------------------------------------
@@ -114,7 +125,8 @@ async def test_the_guilds_and_the_users_tiers_combine_by_the_documented_rule(db:
     await tiers(db)
     guild, user, other = ids.take(3)
     free = await db.premium.benefits(guild, user)
-    assert (free.tier_id, free.features, free.limits) == (None, frozenset(), {k.value: v for k, v in FREE_LIMITS.items()})
+    free_limits = {k.value: v for k, v in FREE_LIMITS.items()}
+    assert (free.tier_id, free.features, free.limits) == (None, frozenset(), free_limits)
     await db.premium.subscribe("guild", guild, "pro")
     await db.premium.subscribe("user", user, "ultra")
     both = await db.premium.benefits(guild, user)
@@ -256,8 +268,8 @@ async def test_one_trial_per_owner_and_tier(db: Database) -> None:
     await db.premium.start_trial("user", user, "ultra", days=7)  # another tier
     await db.premium.start_trial("guild", user, "pro", days=7)  # another owner (a guild with that number)
     async with db.session() as session:
-        trials = await session.scalar(select(func.count()).select_from(PremiumTrial).where(PremiumTrial.owner_id == user))
-        subs = await session.scalar(select(func.count()).select_from(Subscription).where(Subscription.owner_id == user))
+        trials = await session.scalar(trials_of(user))
+        subs = await session.scalar(subscriptions_of(user))
     assert (trials, subs) == (3, 3), "the refused trial left no subscription behind"
 
 
@@ -271,8 +283,8 @@ async def test_two_trials_for_one_owner_and_tier_are_impossible_under_concurrenc
     refused = [o for o in outcomes if isinstance(o, ConflictError)]
     assert (len(started), len(refused)) == (1, 23), outcomes
     async with pooled_db.session() as session:
-        rows = (await session.execute(select(Subscription.status).where(Subscription.owner_id == user))).all()
-        trials = await session.scalar(select(func.count()).select_from(PremiumTrial).where(PremiumTrial.owner_id == user))
+        rows = (await session.execute(select(col(Subscription.status)).where(col(Subscription.owner_id) == user))).all()
+        trials = await session.scalar(trials_of(user))
     assert (rows, trials) == ([(S.TRIALING,)], 1)
 
 

@@ -15,7 +15,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
@@ -56,6 +56,7 @@ MAX_AMOUNT = 10**12
 MAX_KEY_DAYS = 3660
 LEDGER_MAX = 500
 CODE_LENGTH = 64
+_STATUS = PaymentTransaction.__table__.c.status.type  # type: ignore[attr-defined]
 _REFUNDABLE = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
 _PAYMENT_FIELDS = ("owner_type", "owner_id", "subscription_id", "amount_minor", "currency", "status", "refunded_minor")
 
@@ -166,8 +167,8 @@ class PremiumBilling(Controller):
             .values(
                 refunded_minor=refunded,
                 status=case(
-                    (refunded == col(PaymentTransaction.amount_minor), PaymentStatus.REFUNDED),
-                    else_=PaymentStatus.PARTIALLY_REFUNDED,
+                    (refunded == col(PaymentTransaction.amount_minor), literal(PaymentStatus.REFUNDED, _STATUS)),
+                    else_=literal(PaymentStatus.PARTIALLY_REFUNDED, _STATUS),
                 ),
                 updated_at=func.now(),
             )

@@ -64,6 +64,10 @@ AUDITED_FIELDS = (
 )
 
 
+_COLUMNS = tuple(Subscription.__table__.c)  # type: ignore[attr-defined]
+"""Every column, as RETURNING lists them (a row, not an ORM object that would need a flush)."""
+
+
 def tiers_key() -> str:
     """Cache key of every tier with its benefits and SKUs; dropped by every tier or SKU write."""
     return global_key("premium", "tiers")
@@ -148,7 +152,7 @@ async def insert_subscription_in(
     reason: str | None = None,
 ) -> SubscriptionRead:
     """Insert a subscription (values already checked), audit it, schedule its deadline, drop its owner's cache."""
-    stmt = insert(Subscription).values(**values, **actor_columns(Subscription, "insert")).returning(*Subscription.__table__.c)  # type: ignore[attr-defined]
+    stmt = insert(Subscription).values(**values, **actor_columns(Subscription, "insert")).returning(*_COLUMNS)
     row = (await session.execute(stmt)).one()
     sub = SubscriptionRead.model_validate(dict(row._mapping))  # noqa: SLF001
     await _audit(session, action, None, sub, reason)
@@ -219,7 +223,7 @@ async def write_in(
         update(Subscription)
         .where(col(Subscription.subscription_id) == sub.subscription_id)
         .values(**values, updated_at=func.now(), **actor_columns(Subscription, "update"))
-        .returning(*Subscription.__table__.c)  # type: ignore[attr-defined]
+        .returning(*_COLUMNS)
     )
     row = (await session.execute(stmt)).one()
     after = SubscriptionRead.model_validate(dict(row._mapping))  # noqa: SLF001

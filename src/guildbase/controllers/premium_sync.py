@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +35,8 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.controllers.premium_state import insert_subscription_in, locked, move_in, write_in
 from guildbase.db.types import utcnow
-from guildbase.db.validation import mapping, optional_aware, validate
-from guildbase.errors import ValidationError
+from guildbase.db.validation import mapping, optional_aware
+from guildbase.errors import FieldError, ValidationError
 from guildbase.models.audit import AuditAction
 from guildbase.models.premium import (
     GRANTING,
@@ -80,7 +81,11 @@ class ReconcileReport:
 def _parse(field: str, value: object) -> EntitlementPayload:
     if isinstance(value, EntitlementPayload):
         return value
-    checked = validate(EntitlementPayload, mapping(field, value))
+    try:
+        checked = EntitlementPayload.model_validate(mapping(field, value))  # lax: Discord sends IDs as strings
+    except pydantic.ValidationError as error:
+        found = ValidationError.from_pydantic(error).errors
+        raise ValidationError([FieldError(f"{field}.{e.field}", e.rule, e.message) for e in found]) from None
     if checked.user_id is None and checked.guild_id is None:
         raise ValidationError.single(field, "owner", "must have a user_id or a guild_id, got neither")
     for name in ("starts_at", "ends_at"):
@@ -120,7 +125,7 @@ class EntitlementSync(Controller):
             raise ValidationError.single("entitlements", "type", "must be a list of entitlement objects")
         if len(entitlements) > MAX_RECONCILE:
             raise ValidationError.single("entitlements", "length", f"must hold at most {MAX_RECONCILE} entitlements")
-        parsed = [_parse(f"entitlements[{i}]", e) for i, e in enumerate(entitlements)]
+        parsed = [_parse(f"entitlements.{i}", e) for i, e in enumerate(entitlements)]
         now = utcnow()
         applied = unchanged = canceled = 0
         for payload in parsed:
@@ -169,7 +174,8 @@ class EntitlementSync(Controller):
         async with self._write() as session:
             # One event of an entitlement at a time, in every process: the row may not exist yet to lock.
             await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"ent:{external_id}", 0))))
-            tier_id = await session.scalar(select(col(PremiumSku.tier_id)).where(col(PremiumSku.sku_id) == payload.sku_id))
+            mapped = select(col(PremiumSku.tier_id)).where(col(PremiumSku.sku_id) == payload.sku_id)
+            tier_id = await session.scalar(mapped)
             found = await _by_entitlement(session, external_id, lock=True)
             if found is None:
                 if tier_id is None or phase == DELETED:
