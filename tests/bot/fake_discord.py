@@ -91,6 +91,8 @@ class FakeDiscord:
     """Per guild, the invites ``GET /guilds/{id}/invites`` lists (``invite_payload``); tests change ``uses``."""
     audit_log: list[dict[str, Any]] = field(default_factory=list)
     """Audit log entries, newest first (``audit_entry``), served by ``GET /guilds/{id}/audit-logs``."""
+    entitlements: list[dict[str, Any]] = field(default_factory=list)
+    """The application's entitlements, served by ``GET /applications/{id}/entitlements``."""
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -218,6 +220,7 @@ class FakeDiscord:
             ("PUT", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("GET", r(r"/guilds/(?P<guild>\d+)/invites"), self._guild_invites),
             ("GET", r(r"/guilds/(?P<guild>\d+)/audit-logs"), self._audit_logs),
+            ("GET", r(r"/applications/\d+/entitlements"), lambda _m, _b: _json(self.entitlements)),
             ("DELETE", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("POST", r(r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"), self._callback),
             ("POST", r(r"/webhooks/\d+/(?P<token>[^/]+)"), self._followup),
