@@ -56,6 +56,66 @@ async def _mark_processed_in(db: Database) -> Any:
         return await db.cases.mark_processed_in(session, GUILD, 5)
 
 
+# -- premium: each call sets up what it needs, under the same actor -------------------------------
+PREMIUM_SKU = BLOCK + 601
+ENTITLEMENT = BLOCK + 701
+RECONCILED = BLOCK + 702
+
+
+def _entitlement(entitlement_id: int, **fields: Any) -> dict[str, Any]:
+    return {"id": str(entitlement_id), "sku_id": str(PREMIUM_SKU), "guild_id": str(GUILD)} | fields
+
+
+async def _premium_transition(db: Database) -> Any:
+    sub = await db.premium.subscribe("user", USER, "pro")
+    return await db.premium.transition(sub.subscription_id, "grace")
+
+
+async def _premium_expire_due(db: Database) -> Any:
+    await db.premium.subscribe("user", USER + 1, "pro", period_end=utcnow() + timedelta(hours=1))
+    return await db.premium.expire_due(utcnow() + timedelta(hours=2))
+
+
+async def _premium_expire_in(db: Database) -> Any:
+    end = utcnow() + timedelta(hours=1)
+    sub = await db.premium.subscribe("user", USER + 2, "pro", period_end=end)
+    async with db.session() as session:
+        return await db.premium.expire_in(session, sub.subscription_id, "active", end)
+
+
+async def _premium_entitlement(db: Database) -> Any:
+    await db.premium.map_sku(PREMIUM_SKU, "pro")
+    return await db.premium.entitlement_created(_entitlement(ENTITLEMENT))
+
+
+async def _premium_redeem(db: Database) -> Any:
+    code = await db.premium.create_key("pro", days=7)
+    return await db.premium.redeem_key(code, owner_type="user", owner_id=USER + 3)
+
+
+PREMIUM_CALLS: dict[str, Call] = {
+    "premium.set_tier": lambda db: db.premium.set_tier("pro", name="Pro", rank=10, features=["custom_embeds"]),
+    "premium.subscribe": lambda db: db.premium.subscribe(
+        "guild", GUILD, "pro", period_end=utcnow() + timedelta(hours=1)
+    ),
+    "premium.transition": _premium_transition,
+    "premium.start_trial": lambda db: db.premium.start_trial("user", USER, "pro", days=7),
+    "premium.expire_due": _premium_expire_due,
+    "premium.expire_in": _premium_expire_in,
+    "premium.entitlement_created": _premium_entitlement,
+    "premium.entitlement_updated": lambda db: db.premium.entitlement_updated(
+        _entitlement(ENTITLEMENT, ends_at=(utcnow() - timedelta(minutes=1)).isoformat())
+    ),
+    "premium.entitlement_deleted": lambda db: db.premium.entitlement_deleted(_entitlement(ENTITLEMENT)),
+    "premium.reconcile": lambda db: db.premium.reconcile([_entitlement(RECONCILED)]),
+    "premium.create_key": lambda db: db.premium.create_key("pro", days=30),
+    "premium.redeem_key": _premium_redeem,
+}
+"""The premium writes, in an order that works (the SKU is mapped by an unstamped call before the events)."""
+PREMIUM_TABLES = {"premium.set_tier": {"premium_tier"}, "premium.create_key": {"premium_key"}}
+PREMIUM_TABLES["premium.redeem_key"] = {"premium_key", "subscription"}
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -103,6 +163,7 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
         lambda db: db.mod_settings.set_rule(GUILD, 3, within=timedelta(days=7), action="kick"),
         {"mod_escalation_rule"},
     ),
+    **{name: (call, PREMIUM_TABLES.get(name, {"subscription"})) for name, call in PREMIUM_CALLS.items()},
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -168,6 +229,9 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.sync_invites": {"invite", "invite_tally"},
     "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
     "events.maintain_partitions": set(),  # DDL
+    "premium.map_sku": {"premium_sku"},
+    "premium.record_payment": {"payment_transaction"},
+    "premium.refund": {"payment_transaction"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -251,6 +315,14 @@ READS = {
     "logs.top_errors",
     "mod_settings.escalation_of",
     "mod_settings.get",
+    "premium.benefits",
+    "premium.conversion_report",
+    "premium.get",
+    "premium.ledger",
+    "premium.limit",
+    "premium.require",
+    "premium.subscriptions",
+    "premium.tiers",
 }
 
 

@@ -71,6 +71,9 @@ INTS: dict[str, tuple[int, int]] = {
     "before": (1, 1),
     "shard_id": (0, 0),
     "warn_count": (3, 2),
+    "rank": (10, 1),
+    "subscription_id": (1, 1),
+    "amount_minor": (100, 0),
 }
 
 _JOB = JobRead.model_validate(
@@ -138,6 +141,15 @@ NAMED: dict[str, Any] = {
     "invite": InviteState(code="abc123", uses=1),
     "invites": [InviteState(code="abc123", uses=1)],
     "states": [VoiceState(user_id=ID, channel_id=ID)],
+    "tier_id": "pro",
+    "features": ["custom_embeds"],
+    "feature": "custom_embeds",
+    "deadline": NOW + timedelta(hours=1),
+    "entitlement": {"id": str(ID), "sku_id": str(ID), "guild_id": str(ID)},
+    "entitlements": [],
+    "provider": "stripe",
+    "provider_ref": "pi_1",
+    "currency": "EUR",
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

@@ -13,7 +13,7 @@ Payments and keys are in ``premium_billing.py``, Discord entitlements in
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,7 +111,7 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
         *,
         name: str,
         rank: int,
-        features: Sequence[str] | None = None,
+        features: tuple[str, ...] | list[str] | None = None,
         limits: Mapping[str, int] | None = None,
         grace: timedelta = timedelta(days=3),
     ) -> PremiumTierRead:
@@ -223,7 +223,11 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
         guild; a guild-wide check has no user). Cached; a hit touches neither
         PostgreSQL nor Redis.
         """
-        memo = self._memo.get((guild_id, user_id))  # only checked IDs are ever stored, so a bad one misses
+        memo = (  # only checked IDs are ever stored; the type checks keep True or 1.0 from hashing like one
+            self._memo.get((guild_id, user_id))
+            if (type(guild_id) is int or guild_id is None) and (type(user_id) is int or user_id is None)
+            else None
+        )
         if memo is not None:
             local = self._db.cache.local
             tiers, guild_tiers, user_tiers, result = memo
