@@ -36,6 +36,7 @@ from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
+    aware,
     duration,
     integer,
     mapping,
@@ -350,8 +351,8 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
             return [SubscriptionRead.model_validate(row) for row in await session.scalars(stmt)]
 
     # -- expiry --------------------------------------------------------------------------
-    async def expire_due(self, now: datetime, *, limit: int = 100) -> list[SubscriptionRead]:
-        """Move on every subscription whose deadline is at or before ``now``; each in its own transaction.
+    async def expire_due(self, now: datetime | None = None, *, limit: int = 100) -> list[SubscriptionRead]:
+        """Move on every subscription whose deadline is at or before ``now`` (default: now); one transaction each.
 
         What the ``premium.expiry`` jobs do one by one at each deadline, as one
         sweep: a repair after downtime, and the clock a test can move.
@@ -386,7 +387,7 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
         session = unit_of_work(session)
         subscription_id = integer("subscription_id", subscription_id, minimum=1, maximum=2**63 - 1)
         expected = validate_enum("status", SubscriptionStatus, status)
-        deadline = moment("deadline", deadline)
+        deadline = aware("deadline", deadline)
         sub = await locked(session, subscription_id)
         if sub.status is not expected or expected not in NEXT_STATUS or deadline_of(sub.status, sub) != deadline:
             return None
