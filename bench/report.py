@@ -83,6 +83,12 @@ TARGETS: dict[str, list[Target]] = {
         ("p99 ≤ 200 ms", _p99("guildbase", 200)),
         ("report total = log rows", _check("report_total_equals_log_rows", True)),
     ],
+    "W14": [
+        ("hit p99 ≤ 20 µs", _at_most("hit_p99_us", 20)),
+        ("no SQL on a hit", _check("sql_statements_during_hits", 0)),
+        ("no Redis round trip on a hit", _check("redis_round_trips_during_hits", 0)),
+        ("hits = loaded benefits", _check("hits_equal_the_loaded_benefits", True)),
+    ],
 }
 
 

@@ -15,6 +15,7 @@ Payments and keys are in ``premium_billing.py``, Discord entitlements in
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -96,6 +97,7 @@ class TierTable(SQLModel):
 
 
 _TIERS_CODEC = ModelCodec(TierTable)
+_TIERS_KEY = tiers_key()
 
 
 class PremiumController(EntitlementSync, PremiumBilling, Controller):
@@ -103,7 +105,12 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
 
     def __init__(self, db: UnitOfWork) -> None:
         super().__init__(db)
-        self._memo: dict[tuple[int | None, int | None], tuple[Any, Any, Any, Benefits]] = {}
+        self._memo: dict[tuple[int | None, int | None], tuple[Any, Any, Any, Benefits, float]] = {}
+        """(guild, user) → the three cache entries it was combined from, the result, and when the first expires."""
+        self._hot_tiers: dict[int, tuple[float, Any]] = {}
+        self._hot_guilds: dict[int, tuple[float, Any]] = {}
+        self._hot_users: dict[int, tuple[float, Any]] = {}
+        self._hot_owners = {OwnerType.GUILD: self._hot_guilds, OwnerType.USER: self._hot_users}
 
     # -- tiers ------------------------------------------------------------------------
     async def set_tier(
@@ -188,10 +195,10 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
             async with self._db.session() as session:
                 return await _load_tiers(session)
 
-        table = await self._db.cache.read_through(
-            tiers_key(), load, ttl=self._db.settings.cache_ttl_seconds, codec=_TIERS_CODEC
-        )
+        cache = self._db.cache
+        table = await cache.read_through(_TIERS_KEY, load, ttl=self._db.settings.cache_ttl_seconds, codec=_TIERS_CODEC)
         assert table is not None  # noqa: S101 - the loader always returns a table
+        cache.local.mirror(_TIERS_KEY, self._hot_tiers, 0)
         return table
 
     async def _owner_tiers(self, owner_type: OwnerType, owner_id: int | None) -> Any:
@@ -211,9 +218,10 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
             async with self._db.session() as session:
                 return sorted(await session.scalars(stmt))
 
-        return await self._db.cache.read_through(
-            owner_key(owner_type, owner_id), load, ttl=self._db.settings.cache_ttl_seconds, codec=JSON
-        )
+        cache, key = self._db.cache, owner_key(owner_type, owner_id)
+        found = await cache.read_through(key, load, ttl=self._db.settings.cache_ttl_seconds, codec=JSON)
+        cache.local.mirror(key, self._hot_owners[owner_type], owner_id)
+        return found
 
     # -- checks ------------------------------------------------------------------------
     async def benefits(self, guild_id: int | None, user_id: int | None = None) -> Benefits:
@@ -222,22 +230,24 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
         The rule (docs/premium.md): features are the union, each limit the
         highest, the tier the highest-ranked. Either ID may be None (a DM has no
         guild; a guild-wide check has no user). Cached; a hit touches neither
-        PostgreSQL nor Redis.
+        PostgreSQL nor Redis: the local cache's three entries are mirrored into
+        dicts keyed by what the caller holds (``LocalCache.mirror``), and the
+        combination is reused while it was made from those very entries (an
+        invalidation removes an entry, and with it the reuse).
         """
         memo = (  # only checked IDs are ever stored; the type checks keep True or 1.0 from hashing like one
             self._memo.get((guild_id, user_id))
             if (type(guild_id) is int or guild_id is None) and (type(user_id) is int or user_id is None)
             else None
         )
-        if memo is not None:
-            local = self._db.cache.local
-            tiers, guild_tiers, user_tiers, result = memo
-            if (
-                local.get(tiers_key())[1] is tiers
-                and (guild_id is None or local.get(owner_key(OwnerType.GUILD, guild_id))[1] is guild_tiers)
-                and (user_id is None or local.get(owner_key(OwnerType.USER, user_id))[1] is user_tiers)
-            ):
-                return result
+        if (
+            memo is not None
+            and memo[4] > monotonic()
+            and self._hot_tiers.get(0) is memo[0]
+            and self._hot_guilds.get(guild_id) is memo[1]  # type: ignore[arg-type]
+            and self._hot_users.get(user_id) is memo[2]  # type: ignore[arg-type]
+        ):
+            return memo[3]
         guild_id = optional_snowflake("guild_id", guild_id)
         user_id = optional_snowflake("user_id", user_id)
         table = await self._tier_table()
@@ -245,9 +255,16 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
         user_tiers = await self._owner_tiers(OwnerType.USER, user_id)
         granted = [table.tiers[t] for t in (*(guild_tiers or ()), *(user_tiers or ())) if t in table.tiers]
         result = combine(granted)
-        if len(self._memo) >= MEMO_SIZE:
-            self._memo.clear()
-        self._memo[(guild_id, user_id)] = (table, guild_tiers, user_tiers, result)
+        entries = (
+            self._hot_tiers.get(0),
+            None if guild_id is None else self._hot_guilds.get(guild_id),
+            None if user_id is None else self._hot_users.get(user_id),
+        )
+        cached = [e for e in entries if e is not None]
+        if entries[0] is not None and len(cached) == 1 + (guild_id is not None) + (user_id is not None):
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[(guild_id, user_id)] = (*entries, result, min(e[0] for e in cached))
         return result
 
     async def require(self, feature: str, *, guild_id: int | None, user_id: int | None = None) -> Benefits:
