@@ -26,6 +26,7 @@ from guildbase.models.premium import Benefits
 HOT_GUILDS = 50
 HOT_USERS = 20
 TARGET_P99_US = 20.0
+COUNTED_HITS = 20_000
 
 
 class PoolCounter:
@@ -86,7 +87,8 @@ async def w14(scale: Scale, rounds: int) -> dict[str, Any]:
         await rewarm()
         redis_pool = PoolCounter(db.cache.client.connection_pool)
         env.counter.reset()
-        same = [await check(i) == floor[pairs[i % len(pairs)]] for i in range(scale.pick(20_000, 200_000))]
+        # Within the local entries' lifetime (5 s): past it a check is a refresh from Redis, not a hit.
+        same = [await check(i) == floor[pairs[i % len(pairs)]] for i in range(COUNTED_HITS)]
         summary = summarize(results)
         return {
             "variants": summary,

@@ -33,7 +33,9 @@ from guildbase.errors import (
     OutcomeUnknownError,
     PermissionDeniedError,
     PoolExhaustedError,
+    PremiumRequiredError,
     SchemaNotAtHeadError,
+    TransitionRefusedError,
     ValidationError,
 )
 from guildbase.jobs import JobContext, JobRegistry, JobRunner
@@ -88,6 +90,18 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.models.premium import (
+    Benefits,
+    OwnerType,
+    PaymentStatus,
+    PaymentTransactionRead,
+    PremiumLimit,
+    PremiumTierRead,
+    SubscriptionRead,
+    SubscriptionSource,
+    SubscriptionStatus,
+    TrialConversion,
+)
 from guildbase.models.reminders import ReminderRead, ReminderStatus
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
 from guildbase.services.leaderboard import BoardEntry, Period
@@ -101,6 +115,7 @@ __all__ = [
     "AuditEntity",
     "AuditLogRead",
     "AuditSource",
+    "Benefits",
     "BlacklistEntryRead",
     "BlacklistTarget",
     "Board",
@@ -162,9 +177,15 @@ __all__ = [
     "NotFoundError",
     "NoteRead",
     "OutcomeUnknownError",
+    "OwnerType",
+    "PaymentStatus",
+    "PaymentTransactionRead",
     "Period",
     "PermissionDeniedError",
     "PoolExhaustedError",
+    "PremiumLimit",
+    "PremiumRequiredError",
+    "PremiumTierRead",
     "RankCard",
     "RateLimitResult",
     "ReactionEventRead",
@@ -177,7 +198,12 @@ __all__ = [
     "StarboardEntryRead",
     "StarboardRead",
     "StatRow",
+    "SubscriptionRead",
+    "SubscriptionSource",
+    "SubscriptionStatus",
     "SyncDatabase",
+    "TransitionRefusedError",
+    "TrialConversion",
     "ValidationError",
     "VoiceEndReason",
     "VoiceEventKind",
