@@ -147,3 +147,13 @@ async def test_the_job_handler_tells_the_owner_by_dm(world: Harness) -> None:
         world.fake.texts(world.alice.user_id + 1)[-1]
         == "Your pro premium has expired; its benefits are gone. Renew any time."
     )
+
+
+async def test_a_servers_expiry_is_told_to_the_servers_owner(world: Harness) -> None:
+    db = world.bot.db
+    sub = await db.premium.subscribe("guild", world.guild_id, "pro", period_end=utcnow() + timedelta(days=1))
+    await db.premium.transition(sub.subscription_id, "grace")
+    expired = await db.premium.transition(sub.subscription_id, "expired")
+    await BotJobs(world.bot).tell_premium_owner(expired)
+    (dm,) = world.fake.texts(world.stranger.user_id + 1)  # the harness's guild is owned by "stranger"
+    assert dm == "Server Test Guild: Your pro premium has expired; its benefits are gone. Renew any time."

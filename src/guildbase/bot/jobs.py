@@ -120,9 +120,13 @@ class BotJobs:
         else:
             text = f"Your {sub.tier_id} premium has expired; its benefits are gone. Renew any time."
         user_id = sub.owner_id
-        if sub.owner_type is OwnerType.GUILD:
-            guild = await self.bot.http.get_guild(sub.owner_id)
-            user_id = int(guild["owner_id"])
-            text = f"Server {guild['name']}: {text}"
+        if sub.owner_type is OwnerType.GUILD:  # the guild's owner: from this shard's cache, else by REST
+            cached = self.bot.get_guild(sub.owner_id)
+            if cached is not None and cached.owner_id is not None:
+                user_id, name = cached.owner_id, cached.name
+            else:
+                fetched = await self.bot.http.get_guild(sub.owner_id)
+                user_id, name = int(fetched["owner_id"]), str(fetched["name"])
+            text = f"Server {name}: {text}"
         user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
         await user.send(text)
