@@ -16,6 +16,7 @@ from bench.commandlog import w5
 from bench.compare import compare, load
 from bench.composite import w6, w7, w8
 from bench.harness import machine, peak_rss_mb
+from bench.premium import w14
 from bench.report import markdown
 from bench.tickets import w16, w17
 from bench.workloads import Scale, Workload, w1, w2, w3, w4
@@ -32,6 +33,7 @@ WORKLOADS: dict[str, Workload] = {
     "W8": w8,
     "W16": w16,
     "W17": w17,
+    "W14": w14,
 }
 _BY_UPPER = {name.upper(): name for name in WORKLOADS}
 

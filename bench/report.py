@@ -94,6 +94,12 @@ TARGETS: dict[str, list[Target]] = {
         ("year report opened = tickets", _check("year_report_opened_equals_tickets", True)),
         ("backlog = tickets not closed", _check("backlog_equals_tickets_not_closed_by_the_last_day", True)),
     ],
+    "W14": [
+        ("hit p99 ≤ 20 µs", _at_most("hit_p99_us", 20)),
+        ("no SQL on a hit", _check("sql_statements_during_hits", 0)),
+        ("no Redis round trip on a hit", _check("redis_round_trips_during_hits", 0)),
+        ("hits = loaded benefits", _check("hits_equal_the_loaded_benefits", True)),
+    ],
 }
 
 

@@ -33,7 +33,9 @@ from guildbase.errors import (
     OutcomeUnknownError,
     PermissionDeniedError,
     PoolExhaustedError,
+    PremiumRequiredError,
     SchemaNotAtHeadError,
+    TransitionRefusedError,
     ValidationError,
 )
 from guildbase.jobs import JobContext, JobRegistry, JobRunner
@@ -88,6 +90,18 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.models.premium import (
+    Benefits,
+    OwnerType,
+    PaymentStatus,
+    PaymentTransactionRead,
+    PremiumLimit,
+    PremiumTierRead,
+    SubscriptionRead,
+    SubscriptionSource,
+    SubscriptionStatus,
+    TrialConversion,
+)
 from guildbase.models.reminders import ReminderRead, ReminderStatus
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
 from guildbase.models.tickets import (
@@ -114,6 +128,7 @@ __all__ = [
     "AuditEntity",
     "AuditLogRead",
     "AuditSource",
+    "Benefits",
     "BlacklistEntryRead",
     "BlacklistTarget",
     "Board",
@@ -176,9 +191,15 @@ __all__ = [
     "NotFoundError",
     "NoteRead",
     "OutcomeUnknownError",
+    "OwnerType",
+    "PaymentStatus",
+    "PaymentTransactionRead",
     "Period",
     "PermissionDeniedError",
     "PoolExhaustedError",
+    "PremiumLimit",
+    "PremiumRequiredError",
+    "PremiumTierRead",
     "RankCard",
     "RateLimitResult",
     "ReactionEventRead",
@@ -191,6 +212,9 @@ __all__ = [
     "StarboardEntryRead",
     "StarboardRead",
     "StatRow",
+    "SubscriptionRead",
+    "SubscriptionSource",
+    "SubscriptionStatus",
     "SyncDatabase",
     "TicketAction",
     "TicketEventKind",
@@ -202,6 +226,8 @@ __all__ = [
     "TicketRead",
     "TicketStatus",
     "Transcript",
+    "TransitionRefusedError",
+    "TrialConversion",
     "ValidationError",
     "VoiceEndReason",
     "VoiceEventKind",

@@ -21,6 +21,7 @@ from guildbase.controllers.logs import LogController
 from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.oauth_tokens import OAuthTokenController
+from guildbase.controllers.premium import PremiumController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.security import SecurityController
 from guildbase.controllers.starboard import StarboardController
@@ -53,6 +54,7 @@ class DomainControllers:
     api_keys: ApiKeyController
     oauth_tokens: OAuthTokenController
     encryption: EncryptionController
+    premium: PremiumController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -79,3 +81,4 @@ class DomainControllers:
         self.api_keys = ApiKeyController(unit)
         self.oauth_tokens = OAuthTokenController(unit)
         self.encryption = EncryptionController(unit)
+        self.premium = PremiumController(unit)

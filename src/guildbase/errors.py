@@ -114,6 +114,31 @@ class FeatureDisabledError(GuildbaseError):
         )
 
 
+class PremiumRequiredError(GuildbaseError):
+    """A premium feature was used without a tier that includes it (``db.premium.require``).
+
+    ``feature`` names the feature and ``tier_id`` the lowest-ranked tier that
+    includes it (None when no tier does), so the reply can say what to buy.
+    """
+
+    def __init__(self, feature: str, tier_id: str | None, tier_name: str | None = None) -> None:
+        self.feature = feature
+        self.tier_id = tier_id
+        self.tier_name = tier_name
+        needed = "no tier includes it" if tier_id is None else f"it needs the {tier_name or tier_id} tier ({tier_id})"
+        super().__init__(f"feature: {feature} is a premium feature; {needed}")
+
+
+class TransitionRefusedError(ConflictError):
+    """A subscription status change the state machine does not allow (``models.premium.TRANSITIONS``)."""
+
+    def __init__(self, subscription_id: int, before: str, after: str) -> None:
+        self.subscription_id = subscription_id
+        self.before = before
+        self.after = after
+        super().__init__(f"status: subscription {subscription_id} cannot go from {before} to {after}")
+
+
 class SchemaNotAtHeadError(GuildbaseError):
     """The database schema is older or newer than the code expects."""
 

@@ -95,6 +95,8 @@ class FakeDiscord:
     """Channels and threads the bot created (``POST /guilds/{id}/channels``, ``POST /channels/{id}/threads``),
     with the edits it made (``PATCH /channels/{id}``: names, archived, locked)."""
     thread_members: dict[int, set[int]] = field(default_factory=dict)
+    entitlements: list[dict[str, Any]] = field(default_factory=list)
+    """The application's entitlements, served by ``GET /applications/{id}/entitlements``."""
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -222,6 +224,7 @@ class FakeDiscord:
             ("PUT", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("GET", r(r"/guilds/(?P<guild>\d+)/invites"), self._guild_invites),
             ("GET", r(r"/guilds/(?P<guild>\d+)/audit-logs"), self._audit_logs),
+            ("GET", r(r"/applications/\d+/entitlements"), lambda _m, _b: _json(self.entitlements)),
             ("DELETE", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("POST", r(r"/channels/(?P<channel>\d+)/threads"), self._create_thread),
             ("PUT", r(r"/channels/(?P<channel>\d+)/thread-members/(?P<user>\d+)"), self._add_thread_member),

@@ -69,6 +69,66 @@ async def _revoke_newest_key(db: Database) -> Any:
     return await db.api_keys.revoke(newest.key_id)
 
 
+# -- premium: each call sets up what it needs, under the same actor -------------------------------
+PREMIUM_SKU = BLOCK + 601
+ENTITLEMENT = BLOCK + 701
+RECONCILED = BLOCK + 702
+
+
+def _entitlement(entitlement_id: int, **fields: Any) -> dict[str, Any]:
+    return {"id": str(entitlement_id), "sku_id": str(PREMIUM_SKU), "guild_id": str(GUILD)} | fields
+
+
+async def _premium_transition(db: Database) -> Any:
+    sub = await db.premium.subscribe("user", USER, "pro")
+    return await db.premium.transition(sub.subscription_id, "grace")
+
+
+async def _premium_expire_due(db: Database) -> Any:
+    await db.premium.subscribe("user", USER + 1, "pro", period_end=utcnow() + timedelta(hours=1))
+    return await db.premium.expire_due(utcnow() + timedelta(hours=2))
+
+
+async def _premium_expire_in(db: Database) -> Any:
+    end = utcnow() + timedelta(hours=1)
+    sub = await db.premium.subscribe("user", USER + 2, "pro", period_end=end)
+    async with db.session() as session:
+        return await db.premium.expire_in(session, sub.subscription_id, "active", end)
+
+
+async def _premium_entitlement(db: Database) -> Any:
+    await db.premium.map_sku(PREMIUM_SKU, "pro")
+    return await db.premium.entitlement_created(_entitlement(ENTITLEMENT))
+
+
+async def _premium_redeem(db: Database) -> Any:
+    code = await db.premium.create_key("pro", days=7)
+    return await db.premium.redeem_key(code, owner_type="user", owner_id=USER + 3)
+
+
+PREMIUM_CALLS: dict[str, Call] = {
+    "premium.set_tier": lambda db: db.premium.set_tier("pro", name="Pro", rank=10, features=["custom_embeds"]),
+    "premium.subscribe": lambda db: db.premium.subscribe(
+        "guild", GUILD, "pro", period_end=utcnow() + timedelta(hours=1)
+    ),
+    "premium.transition": _premium_transition,
+    "premium.start_trial": lambda db: db.premium.start_trial("user", USER, "pro", days=7),
+    "premium.expire_due": _premium_expire_due,
+    "premium.expire_in": _premium_expire_in,
+    "premium.entitlement_created": _premium_entitlement,
+    "premium.entitlement_updated": lambda db: db.premium.entitlement_updated(
+        _entitlement(ENTITLEMENT, ends_at=(utcnow() - timedelta(minutes=1)).isoformat())
+    ),
+    "premium.entitlement_deleted": lambda db: db.premium.entitlement_deleted(_entitlement(ENTITLEMENT)),
+    "premium.reconcile": lambda db: db.premium.reconcile([_entitlement(RECONCILED)]),
+    "premium.create_key": lambda db: db.premium.create_key("pro", days=30),
+    "premium.redeem_key": _premium_redeem,
+}
+"""The premium writes, in an order that works (the SKU is mapped by an unstamped call before the events)."""
+PREMIUM_TABLES = {"premium.set_tier": {"premium_tier"}, "premium.create_key": {"premium_key"}}
+PREMIUM_TABLES["premium.redeem_key"] = {"premium_key", "subscription"}
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -131,6 +191,7 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
     "tickets.update_panel": (_update_ticket_panel, {"ticket_panel"}),
     "api_keys.create": (lambda db: db.api_keys.create("ci", guild_ids=[GUILD], actions=["cases:read"]), {"api_key"}),
     "api_keys.revoke": (_revoke_newest_key, {"api_key"}),
+    **{name: (call, PREMIUM_TABLES.get(name, {"subscription"})) for name, call in PREMIUM_CALLS.items()},
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -230,6 +291,9 @@ UNSTAMPED: dict[str, set[str]] = {
     "oauth_tokens.store": {"discord_user", "oauth_token"},
     "oauth_tokens.refresh": {"oauth_token"},
     "encryption.rotate": {"oauth_token", "security_event"},
+    "premium.map_sku": {"premium_sku"},
+    "premium.record_payment": {"payment_transaction"},
+    "premium.refund": {"payment_transaction"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -340,6 +404,14 @@ READS = {
     "security.between",
     "api_keys.list",
     "oauth_tokens.get",
+    "premium.benefits",
+    "premium.conversion_report",
+    "premium.get",
+    "premium.ledger",
+    "premium.limit",
+    "premium.require",
+    "premium.subscriptions",
+    "premium.tiers",
 }
 
 

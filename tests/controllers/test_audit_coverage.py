@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import col
-from test_actor_stamps import CHANNEL, GUILD, MOD, READS, ROLE, USER, _facade_methods, _seed
+from test_actor_stamps import CHANNEL, GUILD, MOD, PREMIUM_CALLS, PREMIUM_SKU, READS, ROLE, USER, _facade_methods, _seed
 
 from guildbase import AuditSource, Database, acting_as, audit_context
 from guildbase.controllers.base import Controller
@@ -192,6 +192,31 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
         A.API_KEY_CREATE,
     ),
     "api_keys.revoke": (_revoke_newest_key, A.API_KEY_REVOKE),
+    **{
+        name: (PREMIUM_CALLS[name], action)
+        for name, action in (
+            ("premium.set_tier", A.PREMIUM_TIER_SET),
+            ("premium.subscribe", A.SUBSCRIPTION_CREATE),
+            ("premium.transition", A.SUBSCRIPTION_STATUS),
+            ("premium.start_trial", A.TRIAL_START),
+            ("premium.expire_due", A.SUBSCRIPTION_STATUS),
+            ("premium.expire_in", A.SUBSCRIPTION_STATUS),
+            ("premium.entitlement_created", A.SUBSCRIPTION_CREATE),
+            ("premium.entitlement_updated", A.SUBSCRIPTION_SYNC),
+            ("premium.entitlement_deleted", A.SUBSCRIPTION_STATUS),
+            ("premium.reconcile", A.SUBSCRIPTION_CREATE),
+            ("premium.create_key", A.PREMIUM_KEY_CREATE),
+            ("premium.redeem_key", A.PREMIUM_KEY_REDEEM),
+        )
+    },
+    "premium.map_sku": (lambda db: db.premium.map_sku(PREMIUM_SKU + 1, "pro"), A.PREMIUM_SKU_SET),
+    "premium.record_payment": (
+        lambda db: db.premium.record_payment(
+            "guild", GUILD, provider="stripe", provider_ref="pi_audit", amount_minor=500, currency="EUR"
+        ),
+        A.PAYMENT_RECORD,
+    ),
+    "premium.refund": (lambda db: db.premium.refund("stripe", "pi_audit", amount_minor=100), A.PAYMENT_REFUND),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {

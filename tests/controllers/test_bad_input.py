@@ -80,6 +80,9 @@ INTS: dict[str, tuple[int, int]] = {
     "key_id": (1, 1),
     "api_key_id": (1, 1),
     "batch_size": (100, 1),
+    "rank": (10, 1),
+    "subscription_id": (1, 1),
+    "amount_minor": (100, 0),
 }
 
 _JOB = JobRead.model_validate(
@@ -197,6 +200,15 @@ NAMED: dict[str, Any] = {
     "scopes": ["identify"],
     "access_token": "access",
     "refresh_token": "refresh",
+    "tier_id": "pro",
+    "features": ["custom_embeds"],
+    "feature": "custom_embeds",
+    "deadline": NOW + timedelta(hours=1),
+    "entitlement": {"id": str(ID), "sku_id": str(ID), "guild_id": str(ID)},
+    "entitlements": [],
+    "provider": "stripe",
+    "provider_ref": "pi_1",
+    "currency": "EUR",
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

@@ -13,6 +13,7 @@ action here is the one Discord call that goes with it:
   are posted by the data layer itself).
 - a ticket's scheduled or idle close → its transcript posted, the rating prompt, the thread archived
   (the tickets cog's ``after_close``).
+- a subscription's period or grace ends → DM its owner (a user, or the guild's owner).
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -27,11 +28,14 @@ from typing import TYPE_CHECKING
 import discord
 
 from guildbase import AFKRead, CaseRead, ReminderRead
+from guildbase.bot.feeds import post_feed_item
 from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
+from guildbase.jobs.premium import register_premium
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
 from guildbase.models.integrations import FeedItem, IntegrationRead
+from guildbase.models.premium import OwnerType, SubscriptionRead, SubscriptionStatus
 from guildbase.models.tickets import TicketRead
 
 if TYPE_CHECKING:
@@ -59,6 +63,7 @@ class BotJobs:
                 close_ticket=self.close_ticket,
             ),
         )
+        register_premium(self.registry, self.tell_premium_owner)
         self.runner = JobRunner(bot.db, self.registry)
         self._task: asyncio.Task[None] | None = None
 
@@ -125,14 +130,23 @@ class BotJobs:
             await cog.after_close(ticket)  # type: ignore[attr-defined]
         log.debug("ticket #%s in %s closed by its job (attempt %s)", ticket.number, ticket.guild_id, attempt)
 
-
-async def post_feed_item(bot: "discord.Client", integration: IntegrationRead, item: FeedItem) -> None:
-    """Post one new feed item to its channel: the title in bold, then the link (which Discord previews)."""
-    if integration.channel_id is None:
-        return
-    text = f"📰 **{discord.utils.escape_markdown(item.title) or 'New item'}**"
-    if item.url:
-        text += f"\n{item.url}"
-    await bot.get_partial_messageable(integration.channel_id).send(
-        text[:2000], allowed_mentions=discord.AllowedMentions.none()
-    )
+    async def tell_premium_owner(self, sub: SubscriptionRead) -> None:
+        """DM the owner (the user, or the guild's owner) that a subscription entered grace or expired."""
+        if sub.status is SubscriptionStatus.GRACE:
+            text = (
+                f"Your {sub.tier_id} premium period has ended; its benefits stay until "
+                f"<t:{int(sub.grace_until.timestamp()) if sub.grace_until else 0}:f>. Renew to keep them."
+            )
+        else:
+            text = f"Your {sub.tier_id} premium has expired; its benefits are gone. Renew any time."
+        user_id = sub.owner_id
+        if sub.owner_type is OwnerType.GUILD:  # the guild's owner: from this shard's cache, else by REST
+            cached = self.bot.get_guild(sub.owner_id)
+            if cached is not None and cached.owner_id is not None:
+                user_id, name = cached.owner_id, cached.name
+            else:
+                fetched = await self.bot.http.get_guild(sub.owner_id)
+                user_id, name = int(fetched["owner_id"]), str(fetched["name"])
+            text = f"Server {name}: {text}"
+        user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
+        await user.send(text)

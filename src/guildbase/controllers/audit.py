@@ -28,6 +28,7 @@ from guildbase.errors import ValidationError, shown
 from guildbase.models.audit import AuditEntity, AuditLog, AuditLogRead
 from guildbase.models.core import BlacklistTarget, Feature
 from guildbase.models.levels import MultiplierKind
+from guildbase.models.premium import tier_slug
 
 __all__ = ["MAX_PAGE", "AuditController"]
 
@@ -88,6 +89,7 @@ _TEXT_KEYS: dict[AuditEntity, type[enum.Enum] | None] = {
     AuditEntity.GUILD_FEATURE: None,  # the feature's name
     AuditEntity.GLOBAL_BLACKLIST: BlacklistTarget,  # ``user:<id>`` / ``guild:<id>``
     AuditEntity.LEVEL_MULTIPLIER: MultiplierKind,  # ``role:<id>`` / ``channel:<id>``
+    AuditEntity.PREMIUM_TIER: None,  # the tier's slug
 }
 
 
@@ -101,6 +103,8 @@ def _entity_id(kind: AuditEntity, value: object) -> str:
         return str(integer("entity_id", value, minimum=1, maximum=BIGINT_MAX))
     if kind is AuditEntity.GUILD_FEATURE:
         return validate_enum("entity_id", Feature, value).value
+    if kind is AuditEntity.PREMIUM_TIER:
+        return tier_slug("entity_id", value)
     prefix_enum = _TEXT_KEYS[kind]
     assert prefix_enum is not None  # noqa: S101 - every other text key has a kind prefix
     if not isinstance(value, str) or ":" not in value:

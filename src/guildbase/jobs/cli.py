@@ -13,6 +13,7 @@ from guildbase.cli_support import console, load_settings, reported
 from guildbase.config import Settings
 from guildbase.database import Database
 from guildbase.jobs.handlers import register_maintenance
+from guildbase.jobs.premium import register_premium
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
 
@@ -43,6 +44,7 @@ async def _run_worker(
         loop.add_signal_handler(signum, stop_requested.set)
     registry = JobRegistry()
     register_maintenance(registry)
+    register_premium(registry)  # a downgrade happens whether or not a bot is running
     for registrar in registrars:
         registrar(registry)
     async with Database(settings) as db:
@@ -128,6 +130,7 @@ def _registry(paths: list[str]) -> JobRegistry:
     """The registry a worker started with these ``--handlers`` would run (maintenance included)."""
     registry = JobRegistry()
     register_maintenance(registry)
+    register_premium(registry)  # a downgrade happens whether or not a bot is running
     for path in paths:
         load_registrar(path)(registry)
     return registry

@@ -9,6 +9,7 @@ from guildbase.bot.cogs.integrations import IntegrationsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
+from guildbase.bot.cogs.premium import PremiumCog
 from guildbase.bot.cogs.reminders import RemindersCog
 from guildbase.bot.cogs.starboard import StarboardCog
 from guildbase.bot.cogs.tickets import TicketsCog
@@ -26,6 +27,7 @@ COGS = (
     EventsCog,
     IntegrationsCog,
     TicketsCog,
+    PremiumCog,
 )
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "LevelsCog",
     "ModSettingsCog",
     "ModerationCog",
+    "PremiumCog",
     "RemindersCog",
     "StarboardCog",
     "TicketsCog",

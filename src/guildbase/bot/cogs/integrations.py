@@ -12,7 +12,7 @@ import discord
 from discord.ext import commands
 
 from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid
-from guildbase.bot.jobs import post_feed_item
+from guildbase.bot.feeds import post_feed_item
 from guildbase.bot.ui import chunk_pages, send_pages, timestamp
 from guildbase.models.integrations import FetchOutcome, IntegrationDelivery, IntegrationRead, IntegrationSource
 
