@@ -6,6 +6,7 @@ from guildbase.models import (
     audit,
     content,
     core,
+    custom_commands,
     event_stats,
     events,
     jobs,
@@ -13,7 +14,9 @@ from guildbase.models import (
     logs,
     mod_settings,
     moderation,
+    polls,
     reminders,
+    snippets,
     starboard,
 )
 
@@ -22,6 +25,7 @@ __all__ = [
     "audit",
     "content",
     "core",
+    "custom_commands",
     "event_stats",
     "events",
     "jobs",
@@ -30,6 +34,8 @@ __all__ = [
     "metadata",
     "mod_settings",
     "moderation",
+    "polls",
     "reminders",
+    "snippets",
     "starboard",
 ]

@@ -79,6 +79,16 @@ class AuditAction(enum.StrEnum):
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
     MOD_SETTINGS = "mod_settings"
+    SNIPPET_CREATE = "snippet_create"
+    SNIPPET_EDIT = "snippet_edit"
+    SNIPPET_DELETE = "snippet_delete"
+    SNIPPET_ALIAS = "snippet_alias"
+    CUSTOM_COMMAND_CREATE = "custom_command_create"
+    CUSTOM_COMMAND_EDIT = "custom_command_edit"
+    CUSTOM_COMMAND_DELETE = "custom_command_delete"
+    POLL_CREATE = "poll_create"
+    POLL_CLOSE = "poll_close"
+    POLL_DELETE = "poll_delete"
 
 
 class AuditEntity(enum.StrEnum):
@@ -97,6 +107,9 @@ class AuditEntity(enum.StrEnum):
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
+    SNIPPET = "snippet"
+    CUSTOM_COMMAND = "custom_command"
+    POLL = "poll"
 
 
 class AuditLog(SQLModel, table=True):
