@@ -10,6 +10,7 @@ from guildbase.controllers.audit import AuditController
 from guildbase.controllers.base import UnitOfWork
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.custom_commands import CustomCommandController
 from guildbase.controllers.events import EventController
 from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
@@ -43,6 +44,7 @@ class DomainControllers:
     audit: AuditController
     events: EventController
     snippets: SnippetController
+    custom_commands: CustomCommandController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -64,3 +66,4 @@ class DomainControllers:
         self.audit = AuditController(unit)
         self.events = EventController(unit)
         self.snippets = SnippetController(unit)
+        self.custom_commands = CustomCommandController(unit)

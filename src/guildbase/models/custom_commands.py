@@ -4,7 +4,8 @@
   shared with snippets and their aliases, and never a built-in command's
   name), the ``template`` (``{user}``, ``{channel}``, ``{guild}``, ``{args}``,
   ``{1}`` … ``{9}``; see ``controllers/custom_commands.render``), the
-  ``required_rank`` a member needs (None: everyone; the permissions domain
+  ``arg_count`` (the highest ``{n}`` in the template: how many arguments a run
+  needs), the ``required_rank`` a member needs (None: everyone; the permissions domain
   supplies a member's rank), a per-member ``cooldown_seconds`` and ``uses``.
 - ``custom_command_use``: when each member last ran each command. The cooldown
   is ONE upsert (``… DO UPDATE … WHERE last_used_at <= now() - cooldown``): a
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_COOLDOWN_SECONDS",
     "MAX_RANK",
     "TEMPLATE_MAX_LENGTH",
+    "CommandRun",
     "CustomCommand",
     "CustomCommandCreate",
     "CustomCommandRead",
@@ -85,9 +87,11 @@ class CustomCommand(CustomCommandBase, TimestampMixin, AuditMixin, CRUDMixin, ta
         CheckConstraint(f"required_rank BETWEEN 0 AND {MAX_RANK}", name="rank_range"),
         CheckConstraint(f"cooldown_seconds BETWEEN 0 AND {MAX_COOLDOWN_SECONDS}", name="cooldown_range"),
         CheckConstraint("uses >= 0", name="uses_not_negative"),
+        CheckConstraint("arg_count BETWEEN 0 AND 9", name="arg_count_range"),
     )
 
     command_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+    arg_count: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})
     uses: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
 
 
@@ -111,8 +115,23 @@ class CustomCommandRead(CustomCommandBase):
     model_config = READ_ONLY
 
     command_id: int
+    arg_count: int
     uses: int
     created_at: datetime
     updated_at: datetime
     created_by: int | None = None
     updated_by: int | None = None
+
+
+class CommandRun(SQLModel):
+    """What ``db.custom_commands.invoke`` did: ran (``is_run``), or why not, and the arguments it was given."""
+
+    model_config = READ_ONLY
+
+    command: CustomCommandRead
+    arguments: list[str] = Field(default_factory=list)
+    is_run: bool
+    is_allowed: bool
+    """False: the member's rank is below ``required_rank`` (nothing was counted)."""
+    retry_after_seconds: float = 0.0
+    """While cooling down: how long until this member may run it again."""

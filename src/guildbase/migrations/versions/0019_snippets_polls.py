@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("cooldown_seconds", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("author_id", sa.BigInteger(), nullable=False),
         sa.Column("command_id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("arg_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("uses", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.CheckConstraint("name !~ '[[:space:]@<>#`]'", name=op.f("ck_custom_command_name_characters")),
         sa.CheckConstraint("author_id > 0", name=op.f("ck_custom_command_author_id_positive")),
@@ -86,6 +87,7 @@ def upgrade() -> None:
         sa.CheckConstraint("required_rank BETWEEN 0 AND 100", name=op.f("ck_custom_command_rank_range")),
         sa.CheckConstraint("updated_by > 0", name=op.f("ck_custom_command_updated_by_positive")),
         sa.CheckConstraint("uses >= 0", name=op.f("ck_custom_command_uses_not_negative")),
+        sa.CheckConstraint("arg_count BETWEEN 0 AND 9", name=op.f("ck_custom_command_arg_count_range")),
         sa.ForeignKeyConstraint(
             ["guild_id"], ["guild.guild_id"], name=op.f("fk_custom_command_guild_id_guild"), ondelete="CASCADE"
         ),
