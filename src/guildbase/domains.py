@@ -18,6 +18,7 @@ from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.logs import LogController
 from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
+from guildbase.controllers.polls import PollController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.snippets import SnippetController
 from guildbase.controllers.starboard import StarboardController
@@ -45,6 +46,7 @@ class DomainControllers:
     events: EventController
     snippets: SnippetController
     custom_commands: CustomCommandController
+    polls: PollController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -67,3 +69,4 @@ class DomainControllers:
         self.events = EventController(unit)
         self.snippets = SnippetController(unit)
         self.custom_commands = CustomCommandController(unit)
+        self.polls = PollController(unit)
