@@ -56,6 +56,12 @@ async def _mark_processed_in(db: Database) -> Any:
         return await db.cases.mark_processed_in(session, GUILD, 5)
 
 
+async def _close_poll_in(db: Database) -> Any:
+    poll = await db.polls.create(GUILD, CHANNEL, USER, "Dinner?", ["soup", "bread"])
+    async with db.session() as session:
+        return await db.polls.close_in(session, GUILD, poll.number)
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -103,6 +109,22 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
         lambda db: db.mod_settings.set_rule(GUILD, 3, within=timedelta(days=7), action="kick"),
         {"mod_escalation_rule"},
     ),
+    "snippets.create": (lambda db: db.snippets.create(GUILD, "faq", "Read the pins.", author_id=USER), {"snippet"}),
+    "snippets.edit": (lambda db: db.snippets.edit(GUILD, "faq", "Pinned.", editor_id=USER), {"snippet"}),
+    "snippets.set_locked": (lambda db: db.snippets.set_locked(GUILD, "faq", locked=True), {"snippet"}),
+    "custom_commands.create": (
+        lambda db: db.custom_commands.create(GUILD, "greet", "Hi {1}", author_id=USER),
+        {"custom_command"},
+    ),
+    "custom_commands.edit": (
+        lambda db: db.custom_commands.edit(GUILD, "greet", cooldown_seconds=5),
+        {"custom_command"},
+    ),
+    "polls.create": (lambda db: db.polls.create(GUILD, CHANNEL, USER, "Lunch?", ["pizza", "sushi"]), {"poll"}),
+    "polls.set_message": (lambda db: db.polls.set_message(GUILD, 1, CHANNEL), {"poll"}),
+    "polls.close": (lambda db: db.polls.close(GUILD, 1), {"poll"}),
+    "polls.close_in": (_close_poll_in, {"poll"}),
+    "polls.delete": (lambda db: db.polls.delete(GUILD, 1), {"poll"}),
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -168,13 +190,25 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.sync_invites": {"invite", "invite_tally"},
     "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
     "events.maintain_partitions": set(),  # DDL
+    "snippets.add_alias": {"snippet_name"},
+    "polls.vote": {"poll_vote", "poll_option"},
+    "polls.retract": {"poll_vote", "poll_option"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
-DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule"}
+DELETES = {
+    "guilds.delete",
+    "levels.remove_level_role",
+    "mod_settings.remove_rule",
+    "snippets.remove_alias",
+    "snippets.delete",
+    "custom_commands.delete",
+}
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
+    "snippets.use": "a use only counts (uses + 1): updated_by records the last editor of the snippet",
+    "custom_commands.invoke": "a run only counts (uses + 1, the member's cooldown row): updated_by is the last editor",
 }
 
 READS = {
@@ -251,6 +285,15 @@ READS = {
     "logs.top_errors",
     "mod_settings.escalation_of",
     "mod_settings.get",
+    "snippets.get",
+    "snippets.suggest",
+    "snippets.list_for_guild",
+    "snippets.count",
+    "custom_commands.get",
+    "custom_commands.list_for_guild",
+    "polls.get",
+    "polls.open_polls",
+    "polls.tally",
 }
 
 

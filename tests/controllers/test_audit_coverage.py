@@ -56,6 +56,12 @@ async def _mark_processed_in(db: Database) -> Any:
         return await db.cases.mark_processed_in(session, GUILD, 5)
 
 
+async def _close_poll_in(db: Database) -> Any:
+    poll = await db.polls.create(GUILD, CHANNEL, USER, "Dinner?", ["soup", "bread"])
+    async with db.session() as session:
+        return await db.polls.close_in(session, GUILD, poll.number)
+
+
 # method → (the call, the action its row records). Ordered: later calls use earlier rows.
 AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD, name="fresh"), A.GUILD_JOIN),
@@ -114,6 +120,28 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
         A.MOD_SETTINGS,
     ),
     "mod_settings.remove_rule": (lambda db: db.mod_settings.remove_rule(GUILD, 3), A.MOD_SETTINGS),
+    "snippets.create": (
+        lambda db: db.snippets.create(GUILD, "faq", "Read the pins.", author_id=USER),
+        A.SNIPPET_CREATE,
+    ),
+    "snippets.edit": (lambda db: db.snippets.edit(GUILD, "faq", "Pinned.", editor_id=USER), A.SNIPPET_EDIT),
+    "snippets.set_locked": (lambda db: db.snippets.set_locked(GUILD, "faq", locked=True), A.SNIPPET_EDIT),
+    "snippets.add_alias": (lambda db: db.snippets.add_alias(GUILD, "faq", "help", editor_id=USER), A.SNIPPET_ALIAS),
+    "snippets.remove_alias": (lambda db: db.snippets.remove_alias(GUILD, "help", editor_id=USER), A.SNIPPET_ALIAS),
+    "snippets.delete": (lambda db: db.snippets.delete(GUILD, "faq", editor_id=USER), A.SNIPPET_DELETE),
+    "custom_commands.create": (
+        lambda db: db.custom_commands.create(GUILD, "greet", "Hi {1}", author_id=USER),
+        A.CUSTOM_COMMAND_CREATE,
+    ),
+    "custom_commands.edit": (
+        lambda db: db.custom_commands.edit(GUILD, "greet", cooldown_seconds=5),
+        A.CUSTOM_COMMAND_EDIT,
+    ),
+    "custom_commands.delete": (lambda db: db.custom_commands.delete(GUILD, "greet"), A.CUSTOM_COMMAND_DELETE),
+    "polls.create": (lambda db: db.polls.create(GUILD, CHANNEL, USER, "Lunch?", ["pizza", "sushi"]), A.POLL_CREATE),
+    "polls.close": (lambda db: db.polls.close(GUILD, 1), A.POLL_CLOSE),
+    "polls.close_in": (_close_poll_in, A.POLL_CLOSE),
+    "polls.delete": (lambda db: db.polls.delete(GUILD, 1), A.POLL_DELETE),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {
@@ -137,6 +165,11 @@ EXEMPT_METHODS: dict[str, str] = {
     "starboard.set_posted_message": "star bookkeeping: which board message the bot posted",
     "members.ensure": "mirrors Discord's membership (a gateway event), decided by no one here",
     "members.leave": "mirrors Discord's membership, as above",
+    "snippets.use": "a use is counted (uses + 1), nothing is changed; the count is its own record",
+    "custom_commands.invoke": "a run is counted (uses + 1, the member's cooldown), nothing is configured",
+    "polls.vote": "a member's own vote: the poll_vote row is its record, like a star",
+    "polls.retract": "a member's own vote taken back, as above",
+    "polls.set_message": "poll bookkeeping: which message the bot posted it as",
 }
 """Single methods whose writes are not audited, and why."""
 

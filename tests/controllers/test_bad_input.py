@@ -71,6 +71,10 @@ INTS: dict[str, tuple[int, int]] = {
     "before": (1, 1),
     "shard_id": (0, 0),
     "warn_count": (3, 2),
+    "required_rank": (5, 0),
+    "cooldown_seconds": (0, 0),
+    "rank": (0, 0),
+    "position": (1, 1),
 }
 
 _JOB = JobRead.model_validate(
@@ -138,6 +142,11 @@ NAMED: dict[str, Any] = {
     "invite": InviteState(code="abc123", uses=1),
     "invites": [InviteState(code="abc123", uses=1)],
     "states": [VoiceState(user_id=ID, channel_id=ID)],
+    "alias": "help",
+    "template": "Hi {1}",
+    "args": "bob",
+    "question": "Lunch?",
+    "options": ["pizza", "sushi"],
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""
