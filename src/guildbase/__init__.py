@@ -49,6 +49,7 @@ from guildbase.models.core import (
     GuildRead,
     MemberRead,
 )
+from guildbase.models.custom_commands import CommandRun, CustomCommandRead
 from guildbase.models.event_stats import ExportFormat, GroupBy, Metric, StatRow
 from guildbase.models.events import (
     GuildEventKind,
@@ -88,7 +89,9 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.models.polls import PollKind, PollOptionRead, PollRead, PollStatus, VoteChange
 from guildbase.models.reminders import ReminderRead, ReminderStatus
+from guildbase.models.snippets import SnippetRead
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
 from guildbase.services.leaderboard import BoardEntry, Period
 from guildbase.services.ratelimit import RateLimitResult
@@ -112,11 +115,13 @@ __all__ = [
     "CaseSummary",
     "CaseType",
     "CommandLogRead",
+    "CommandRun",
     "CommandStat",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
     "CounterKind",
+    "CustomCommandRead",
     "Database",
     "DatabaseUnavailableError",
     "ErrorGroupStat",
@@ -164,6 +169,10 @@ __all__ = [
     "OutcomeUnknownError",
     "Period",
     "PermissionDeniedError",
+    "PollKind",
+    "PollOptionRead",
+    "PollRead",
+    "PollStatus",
     "PoolExhaustedError",
     "RankCard",
     "RateLimitResult",
@@ -173,6 +182,7 @@ __all__ = [
     "Restriction",
     "SchemaNotAtHeadError",
     "Settings",
+    "SnippetRead",
     "StarChange",
     "StarboardEntryRead",
     "StarboardRead",
@@ -183,6 +193,7 @@ __all__ = [
     "VoiceEventKind",
     "VoiceSessionRead",
     "VoiceState",
+    "VoteChange",
     "WebSession",
     "XPAward",
     "acting_as",
