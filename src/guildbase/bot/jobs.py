@@ -8,7 +8,8 @@ action here is the one Discord call that goes with it:
   who left counts as done);
 - timeout expiry → nothing to call: Discord ends timeouts itself, the case is closed;
 - reminder due → send it to its channel, or by DM for a DM reminder;
-- AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
+- AFK expiry → nothing to call: the row is cleared (the bot does not rename members);
+- poll end → the poll's message shows its final counts (a deleted message counts as done).
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from guildbase import AFKRead, CaseRead, ReminderRead
+from guildbase import AFKRead, CaseRead, PollRead, ReminderRead
 from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
 from guildbase.jobs.registry import JobRegistry
@@ -49,6 +50,7 @@ class BotJobs:
                 unjail=self.unjail,
                 deliver_reminder=self.deliver_reminder,
                 end_afk=self.end_afk,
+                end_poll=self.end_poll,
             ),
         )
         self.runner = JobRunner(bot.db, self.registry)
@@ -105,3 +107,11 @@ class BotJobs:
     async def end_afk(self, afk: AFKRead, attempt: int) -> None:
         """Nothing to do on Discord: the reference bot does not rename AFK members."""
         log.debug("AFK of %s in %s expired (attempt %s)", afk.user_id, afk.guild_id, attempt)
+
+    async def end_poll(self, poll: PollRead, attempt: int) -> None:
+        """Show the final counts on the poll's message (the job closes the poll in its transaction)."""
+        from guildbase.bot.cogs.polls import show_final  # noqa: PLC0415 - cogs import the bot module's types
+
+        closed = poll.model_copy(update={"status": "closed"})
+        await show_final(self.bot, closed)
+        log.debug("poll #%s in %s ended (attempt %s)", poll.number, poll.guild_id, attempt)
