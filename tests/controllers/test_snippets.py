@@ -43,9 +43,9 @@ async def test_a_name_cannot_collide_with_a_name_or_an_alias_in_any_letter_case(
     await db.snippets.add_alias(GUILD, "faq", "help", editor_id=AUTHOR)
     await db.snippets.create(GUILD, "rules", "Be kind.", author_id=AUTHOR)
     names = await _names(db)
-    with pytest.raises(ConflictError, match="name: .* is already"):
+    with pytest.raises(ConflictError, match=r"name: .* is already"):
         await db.snippets.create(GUILD, taken, "again", author_id=AUTHOR)
-    with pytest.raises(ConflictError, match="alias: .* is already"):
+    with pytest.raises(ConflictError, match=r"alias: .* is already"):
         await db.snippets.add_alias(GUILD, "rules", taken, editor_id=AUTHOR)
     assert await _names(db) == names
 
