@@ -83,12 +83,12 @@ NUMBER_EMOJIS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣
 
 _OPEN = "p.guild_id = :guild_id AND p.number = :number AND p.deleted_at IS NULL AND p.status = 'open'"
 _VOTE_SQL = text(f"""
-WITH poll AS (
+WITH open_poll AS (
     SELECT p.poll_id FROM poll AS p
     WHERE {_OPEN} AND (p.ends_at IS NULL OR p.ends_at > now())
     FOR SHARE
 ), choice AS (
-    SELECT o.option_id, o.poll_id FROM poll_option AS o JOIN poll USING (poll_id) WHERE o.position = :position
+    SELECT o.option_id, o.poll_id FROM poll_option AS o JOIN open_poll USING (poll_id) WHERE o.position = :position
 ), vote AS (
     INSERT INTO poll_vote AS v (guild_id, poll_id, user_id, option_id, previous_option_id)
     SELECT :guild_id, choice.poll_id, :user_id, choice.option_id, NULL FROM choice
@@ -97,7 +97,7 @@ WITH poll AS (
     WHERE v.option_id <> excluded.option_id
     RETURNING v.option_id, v.previous_option_id
 )
-SELECT EXISTS (SELECT FROM poll) AS is_open,
+SELECT EXISTS (SELECT FROM open_poll) AS is_open,
        EXISTS (SELECT FROM choice) AS is_option,
        EXISTS (SELECT FROM vote) AS is_changed,
        (SELECT option_id FROM vote) AS option_id,
@@ -106,16 +106,16 @@ SELECT EXISTS (SELECT FROM poll) AS is_open,
            AS previous_position
 """)  # noqa: S608 - _OPEN is this module's constant
 _RETRACT_SQL = text(f"""
-WITH poll AS (
+WITH open_poll AS (
     SELECT p.poll_id FROM poll AS p WHERE {_OPEN} FOR SHARE
 ), gone AS (
-    DELETE FROM poll_vote AS v USING poll
-    WHERE v.guild_id = :guild_id AND v.poll_id = poll.poll_id AND v.user_id = :user_id
+    DELETE FROM poll_vote AS v USING open_poll
+    WHERE v.guild_id = :guild_id AND v.poll_id = open_poll.poll_id AND v.user_id = :user_id
       AND (CAST(:position AS integer) IS NULL OR v.option_id = (
-          SELECT o.option_id FROM poll_option AS o WHERE o.poll_id = poll.poll_id AND o.position = :position))
+          SELECT o.option_id FROM poll_option AS o WHERE o.poll_id = open_poll.poll_id AND o.position = :position))
     RETURNING v.option_id
 )
-SELECT EXISTS (SELECT FROM poll) AS is_open, (SELECT option_id FROM gone) AS option_id,
+SELECT EXISTS (SELECT FROM open_poll) AS is_open, (SELECT option_id FROM gone) AS option_id,
        (SELECT o.position FROM poll_option AS o WHERE o.option_id = (SELECT option_id FROM gone)) AS previous_position
 """)  # noqa: S608 - as above
 _COUNT_SQL = text("UPDATE poll_option SET votes = votes + :delta WHERE option_id = :option_id")
@@ -368,7 +368,7 @@ class PollController(Controller):
             SELECT o.position, count(v.user_id) AS votes
             FROM poll AS p JOIN poll_option AS o ON o.poll_id = p.poll_id
             LEFT JOIN poll_vote AS v ON v.option_id = o.option_id
-            WHERE p.guild_id = :guild_id AND p.number = :number
+            WHERE p.guild_id = :guild_id AND p.number = :number AND p.deleted_at IS NULL
             GROUP BY o.position ORDER BY o.position
         """)
         async with self._write() as session:
