@@ -16,6 +16,8 @@ ALLOWED = {
     ("guild", "name"): "the server's own name, shown on the dashboard; not a person's data",
     ("guild_config", "locale"): "the server's language setting",
     ("afk", "nickname"): "the nickname the bot itself set (AFK prefix) and must restore; erased with the AFK",
+    ("snippet_name", "name"): "a snippet's name or alias, chosen by the server (like `faq`); not a person's data",
+    ("custom_command", "name"): "a custom command's name, chosen by the server; not a person's data",
 }
 """Columns that match the pattern on purpose, and why each is not stored profile data."""
 
