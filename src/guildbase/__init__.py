@@ -51,6 +51,7 @@ from guildbase.models.core import (
     GuildRead,
     MemberRead,
 )
+from guildbase.models.custom_commands import CommandRun, CustomCommandRead
 from guildbase.models.event_stats import ExportFormat, GroupBy, Metric, StatRow
 from guildbase.models.events import (
     GuildEventKind,
@@ -90,6 +91,7 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.models.polls import PollKind, PollOptionRead, PollRead, PollStatus, VoteChange
 from guildbase.models.premium import (
     Benefits,
     OwnerType,
@@ -103,6 +105,7 @@ from guildbase.models.premium import (
     TrialConversion,
 )
 from guildbase.models.reminders import ReminderRead, ReminderStatus
+from guildbase.models.snippets import SnippetRead
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
 from guildbase.models.tickets import (
     DurationMetric,
@@ -140,11 +143,13 @@ __all__ = [
     "CaseSummary",
     "CaseType",
     "CommandLogRead",
+    "CommandRun",
     "CommandStat",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
     "CounterKind",
+    "CustomCommandRead",
     "Database",
     "DatabaseUnavailableError",
     "DurationMetric",
@@ -196,6 +201,10 @@ __all__ = [
     "PaymentTransactionRead",
     "Period",
     "PermissionDeniedError",
+    "PollKind",
+    "PollOptionRead",
+    "PollRead",
+    "PollStatus",
     "PoolExhaustedError",
     "PremiumLimit",
     "PremiumRequiredError",
@@ -208,6 +217,7 @@ __all__ = [
     "Restriction",
     "SchemaNotAtHeadError",
     "Settings",
+    "SnippetRead",
     "StarChange",
     "StarboardEntryRead",
     "StarboardRead",
@@ -233,6 +243,7 @@ __all__ = [
     "VoiceEventKind",
     "VoiceSessionRead",
     "VoiceState",
+    "VoteChange",
     "WebSession",
     "XPAward",
     "acting_as",

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     web_session_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="Dashboard session lifetime, pushed forward on each request."
     )
+    snippet_limit: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Snippets one guild may keep (premium tiers will raise it per guild).",
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level.")
     data_dir: Path = Field(default=Path(".guildbase"), description="Where the embedded PostgreSQL keeps its data.")
     jobs_batch_size: int = Field(default=20, ge=1, le=500, description="Jobs one worker claims per statement.")

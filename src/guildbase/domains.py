@@ -11,6 +11,7 @@ from guildbase.controllers.audit import AuditController
 from guildbase.controllers.base import UnitOfWork
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
+from guildbase.controllers.custom_commands import CustomCommandController
 from guildbase.controllers.events import EventController
 from guildbase.controllers.integrations import IntegrationController
 from guildbase.controllers.jobs import JobController
@@ -21,9 +22,11 @@ from guildbase.controllers.logs import LogController
 from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.oauth_tokens import OAuthTokenController
+from guildbase.controllers.polls import PollController
 from guildbase.controllers.premium import PremiumController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.security import SecurityController
+from guildbase.controllers.snippets import SnippetController
 from guildbase.controllers.starboard import StarboardController
 from guildbase.controllers.tickets import TicketController
 
@@ -55,6 +58,9 @@ class DomainControllers:
     oauth_tokens: OAuthTokenController
     encryption: EncryptionController
     premium: PremiumController
+    snippets: SnippetController
+    custom_commands: CustomCommandController
+    polls: PollController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -82,3 +88,6 @@ class DomainControllers:
         self.oauth_tokens = OAuthTokenController(unit)
         self.encryption = EncryptionController(unit)
         self.premium = PremiumController(unit)
+        self.snippets = SnippetController(unit)
+        self.custom_commands = CustomCommandController(unit)
+        self.polls = PollController(unit)

@@ -36,7 +36,13 @@ EVERYONE_PERMISSIONS = discord.Permissions(
     embed_links=True,
     use_application_commands=True,
 ).value
-DISPATCH_TASKS = ("discord.py:", "CommandTree-invoker", "discord-ui-view-dispatch", "discord-ui-modal-dispatch")
+DISPATCH_TASKS = (
+    "discord.py:",
+    "CommandTree-invoker",
+    "discord-ui-view-dispatch",
+    "discord-ui-modal-dispatch",
+    "discord-ui-dynamic-item",
+)
 WAIT_SECONDS = 60.0
 T = TypeVar("T")
 
@@ -451,7 +457,7 @@ async def running_bot(db: Database, settings: Settings, fake: FakeDiscord, **cha
     try:
         await world.start(bot)
         yield world
-        assert listener_errors == [], "a listener raised"
+        assert listener_errors == [], f"a listener raised: {listener_errors}"
     finally:
         await bot.close()
         discord.http.Route.BASE = original_base

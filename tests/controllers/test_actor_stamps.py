@@ -129,6 +129,12 @@ PREMIUM_TABLES = {"premium.set_tier": {"premium_tier"}, "premium.create_key": {"
 PREMIUM_TABLES["premium.redeem_key"] = {"premium_key", "subscription"}
 
 
+async def _close_poll_in(db: Database) -> Any:
+    poll = await db.polls.create(GUILD, CHANNEL, USER, "Dinner?", ["soup", "bread"])
+    async with db.session() as session:
+        return await db.polls.close_in(session, GUILD, poll.number)
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -192,6 +198,22 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
     "api_keys.create": (lambda db: db.api_keys.create("ci", guild_ids=[GUILD], actions=["cases:read"]), {"api_key"}),
     "api_keys.revoke": (_revoke_newest_key, {"api_key"}),
     **{name: (call, PREMIUM_TABLES.get(name, {"subscription"})) for name, call in PREMIUM_CALLS.items()},
+    "snippets.create": (lambda db: db.snippets.create(GUILD, "faq", "Read the pins.", author_id=USER), {"snippet"}),
+    "snippets.edit": (lambda db: db.snippets.edit(GUILD, "faq", "Pinned.", editor_id=USER), {"snippet"}),
+    "snippets.set_locked": (lambda db: db.snippets.set_locked(GUILD, "faq", locked=True), {"snippet"}),
+    "custom_commands.create": (
+        lambda db: db.custom_commands.create(GUILD, "greet", "Hi {1}", author_id=USER),
+        {"custom_command"},
+    ),
+    "custom_commands.edit": (
+        lambda db: db.custom_commands.edit(GUILD, "greet", cooldown_seconds=5),
+        {"custom_command"},
+    ),
+    "polls.create": (lambda db: db.polls.create(GUILD, CHANNEL, USER, "Lunch?", ["pizza", "sushi"]), {"poll"}),
+    "polls.set_message": (lambda db: db.polls.set_message(GUILD, 1, CHANNEL), {"poll"}),
+    "polls.close": (lambda db: db.polls.close(GUILD, 1), {"poll"}),
+    "polls.close_in": (_close_poll_in, {"poll"}),
+    "polls.delete": (lambda db: db.polls.delete(GUILD, 1), {"poll"}),
 }
 
 # method → the tables it writes; none of them has actor columns (checked below).
@@ -294,6 +316,9 @@ UNSTAMPED: dict[str, set[str]] = {
     "premium.map_sku": {"premium_sku"},
     "premium.record_payment": {"payment_transaction"},
     "premium.refund": {"payment_transaction"},
+    "snippets.add_alias": {"snippet_name"},
+    "polls.vote": {"poll_vote", "poll_option"},
+    "polls.retract": {"poll_vote", "poll_option"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -303,12 +328,17 @@ DELETES = {
     "mod_settings.remove_rule",
     "integrations.remove",
     "oauth_tokens.revoke",
+    "snippets.remove_alias",
+    "snippets.delete",
+    "custom_commands.delete",
 }
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
     "integrations.fetch": "fetch state written by the feed's job with nobody acting; who configured it is kept",
     "api_keys.verify": "a key's use sets last_used_at only: the key is the one acting, recorded as a security event",
+    "snippets.use": "a use only counts (uses + 1): updated_by records the last editor of the snippet",
+    "custom_commands.invoke": "a run only counts (uses + 1, the member's cooldown row): updated_by is the last editor",
 }
 
 READS = {
@@ -412,6 +442,15 @@ READS = {
     "premium.require",
     "premium.subscriptions",
     "premium.tiers",
+    "snippets.get",
+    "snippets.suggest",
+    "snippets.list_for_guild",
+    "snippets.count",
+    "custom_commands.get",
+    "custom_commands.list_for_guild",
+    "polls.get",
+    "polls.open_polls",
+    "polls.tally",
 }
 
 

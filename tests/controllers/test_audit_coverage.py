@@ -97,6 +97,12 @@ async def _revoke_newest_key(db: Database) -> Any:
     return await db.api_keys.revoke(newest.key_id)
 
 
+async def _close_poll_in(db: Database) -> Any:
+    poll = await db.polls.create(GUILD, CHANNEL, USER, "Dinner?", ["soup", "bread"])
+    async with db.session() as session:
+        return await db.polls.close_in(session, GUILD, poll.number)
+
+
 # method → (the call, the action its row records). Ordered: later calls use earlier rows.
 AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD, name="fresh"), A.GUILD_JOIN),
@@ -217,6 +223,28 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
         A.PAYMENT_RECORD,
     ),
     "premium.refund": (lambda db: db.premium.refund("stripe", "pi_audit", amount_minor=100), A.PAYMENT_REFUND),
+    "snippets.create": (
+        lambda db: db.snippets.create(GUILD, "faq", "Read the pins.", author_id=USER),
+        A.SNIPPET_CREATE,
+    ),
+    "snippets.edit": (lambda db: db.snippets.edit(GUILD, "faq", "Pinned.", editor_id=USER), A.SNIPPET_EDIT),
+    "snippets.set_locked": (lambda db: db.snippets.set_locked(GUILD, "faq", locked=True), A.SNIPPET_EDIT),
+    "snippets.add_alias": (lambda db: db.snippets.add_alias(GUILD, "faq", "help", editor_id=USER), A.SNIPPET_ALIAS),
+    "snippets.remove_alias": (lambda db: db.snippets.remove_alias(GUILD, "help", editor_id=USER), A.SNIPPET_ALIAS),
+    "snippets.delete": (lambda db: db.snippets.delete(GUILD, "faq", editor_id=USER), A.SNIPPET_DELETE),
+    "custom_commands.create": (
+        lambda db: db.custom_commands.create(GUILD, "greet", "Hi {1}", author_id=USER),
+        A.CUSTOM_COMMAND_CREATE,
+    ),
+    "custom_commands.edit": (
+        lambda db: db.custom_commands.edit(GUILD, "greet", cooldown_seconds=5),
+        A.CUSTOM_COMMAND_EDIT,
+    ),
+    "custom_commands.delete": (lambda db: db.custom_commands.delete(GUILD, "greet"), A.CUSTOM_COMMAND_DELETE),
+    "polls.create": (lambda db: db.polls.create(GUILD, CHANNEL, USER, "Lunch?", ["pizza", "sushi"]), A.POLL_CREATE),
+    "polls.close": (lambda db: db.polls.close(GUILD, 1), A.POLL_CLOSE),
+    "polls.close_in": (_close_poll_in, A.POLL_CLOSE),
+    "polls.delete": (lambda db: db.polls.delete(GUILD, 1), A.POLL_DELETE),
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {
@@ -252,6 +280,11 @@ EXEMPT_METHODS: dict[str, str] = {
     "tickets.record_edit": "a message edited on Discord: archived in the transcript's edits",
     "tickets.erase_author": "the privacy erase: an audit row keeping what was erased would defeat it",
     "api_keys.verify": "a key's use (last_used_at): recorded as an api_key_used or api_key_refused security event",
+    "snippets.use": "a use is counted (uses + 1), nothing is changed; the count is its own record",
+    "custom_commands.invoke": "a run is counted (uses + 1, the member's cooldown), nothing is configured",
+    "polls.vote": "a member's own vote: the poll_vote row is its record, like a star",
+    "polls.retract": "a member's own vote taken back, as above",
+    "polls.set_message": "poll bookkeeping: which message the bot posted it as",
 }
 """Single methods whose writes are not audited, and why."""
 

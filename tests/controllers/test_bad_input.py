@@ -80,9 +80,13 @@ INTS: dict[str, tuple[int, int]] = {
     "key_id": (1, 1),
     "api_key_id": (1, 1),
     "batch_size": (100, 1),
-    "rank": (10, 1),
+    "premium.set_tier.rank": (10, 1),  # a tier's rank starts at 1 (0 is "no tier")
     "subscription_id": (1, 1),
     "amount_minor": (100, 0),
+    "required_rank": (5, 0),
+    "cooldown_seconds": (0, 0),
+    "rank": (0, 0),
+    "position": (1, 1),
 }
 
 _JOB = JobRead.model_validate(
@@ -209,6 +213,11 @@ NAMED: dict[str, Any] = {
     "provider": "stripe",
     "provider_ref": "pi_1",
     "currency": "EUR",
+    "alias": "help",
+    "template": "Hi {1}",
+    "args": "bob",
+    "question": "Lunch?",
+    "options": ["pizza", "sushi"],
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""
@@ -274,7 +283,7 @@ def valid(param: Param) -> Any:  # noqa: PLR0911 - one answer per kind of parame
     if param.name in NAMED:
         return NAMED[param.name]
     if main is int:
-        return INTS[param.name][0] if param.name in INTS else ID
+        return _ints(param)[0] if _ints(param) else ID
     if main is bool:
         return False
     if main is AsyncSession:
@@ -320,6 +329,11 @@ def bad(param: Param) -> st.SearchStrategy[Any]:
     return st.one_of(by_kind, st.sampled_from(extra)) if extra else by_kind
 
 
+def _ints(param: Param) -> tuple[int, int] | None:
+    """``INTS`` for ``param``: an entry for ``controller.method.name`` wins over one for the name alone."""
+    return INTS.get(f"{param.controller}.{param.method}.{param.name}") or INTS.get(param.name)
+
+
 def _bad_by_kind(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911, PLR0912 - one branch per kind
     """The classic wrong values for ``param``'s annotation."""
     parts, optional = _parts(param.annotation)
@@ -332,7 +346,7 @@ def _bad_by_kind(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911
     if param.name == "changes":
         return st.sampled_from([5, "prefix", [("prefix", "!")], {"bogus_setting": 1}, {"prefix": "a\x00"}])
     if main is int:
-        strategy = _int_bad(INTS[param.name][1]) if param.name in INTS else _snowflake_bad()
+        strategy = _int_bad(_ints(param)[1]) if _ints(param) else _snowflake_bad()
         return st.one_of(none, strategy)
     if main is float:
         return st.one_of(none, st.sampled_from([True, "1.5", math.nan, math.inf, -math.inf, -1.0, 1e300]))
@@ -403,7 +417,7 @@ def hostile(param: Param) -> list[Any]:  # noqa: PLR0911 - one list per kind of 
     if param.name == "changes":
         return [{"prefix": value} for value in _SURROGATES] + _WRONG_MAPPINGS[:2]
     if main is int:
-        return [True, False, 1.0, float(ID)] if param.name not in INTS else [True, 1.0, 5.0]
+        return [True, False, 1.0, float(ID)] if not _ints(param) else [True, 1.0, 5.0]
     if main is str:
         return [*_SURROGATES, "nul\x00", b"bytes"]
     if main is datetime:

@@ -61,6 +61,12 @@ PROBES: dict[str, Probe] = {
     "VoiceSessions.voice_update": lambda db: db.events.voice_update(GUILD, USER, channel_id=CHANNEL),
     "InviteTracker.member_joined": lambda db: db.events.member_joined(GUILD, USER, invites_seen=False),
     "TicketController.open": open_ticket,
+    "SnippetController.create": lambda db: db.snippets.create(GUILD, "new", "text", author_id=USER),
+    "SnippetController.use": lambda db: db.snippets.use(GUILD, "faq"),
+    "CustomCommandController.invoke": lambda db: db.custom_commands.invoke(GUILD, "greet", USER),
+    "PollController.create": lambda db: db.polls.create(GUILD, CHANNEL, USER, "Lunch?", ["pizza", "sushi"]),
+    "PollController.vote": lambda db: db.polls.vote(GUILD, 1, USER, 1),
+    "PollController.retract": lambda db: db.polls.retract(GUILD, 1, USER),
 }
 
 
@@ -73,6 +79,12 @@ async def prepare(db: Database, feature: Feature) -> None:
         await db.afk.set(GUILD, AWAY, reason="away")
     if feature is Feature.TICKETS:
         await db.tickets.create_panel(GUILD, "Support", open_limit=5)
+    if feature is Feature.SNIPPETS:
+        await db.snippets.create(GUILD, "faq", "Read the pins.", author_id=AUTHOR)
+    if feature is Feature.CUSTOM_COMMANDS:
+        await db.custom_commands.create(GUILD, "greet", "Hi!", author_id=AUTHOR)
+    if feature is Feature.POLLS:
+        await db.polls.create(GUILD, CHANNEL, AUTHOR, "Tea?", ["yes", "no"])
 
 
 async def row_counts(db: Database) -> dict[str, int]:

@@ -89,6 +89,8 @@ async def _seed(db: Database) -> None:
     await db.notes.create(GUILD, GONE, MOD, "deleted note")  # 1
     await db.notes.delete(GUILD, 1)
     await db.notes.create(GUILD, USER, MOD, "live note")  # 2
+    await db.polls.create(GUILD, MOD, MOD, "deleted poll?", ["yes", "no"])  # 1
+    await db.polls.delete(GUILD, 1)
 
 
 async def _blacklist_get(db: Database) -> Any:
@@ -104,6 +106,12 @@ async def _note_get(db: Database) -> Any:
 async def _edit_deleted(db: Database) -> Any:
     with pytest.raises(NotFoundError):
         await db.notes.edit(GUILD, 1, "resurrected?")
+
+
+async def _not_found(call: Awaitable[Any]) -> bool:
+    with pytest.raises(NotFoundError):
+        await call
+    return True
 
 
 # Every controller read (and write that looks rows up) of a soft-delete table, and
@@ -123,6 +131,14 @@ READS: dict[str, tuple[Callable[[Database], Awaitable[Any]], Callable[[Any], boo
     "notes.edit": (_edit_deleted, lambda _: True),
     "notes.delete": (lambda db: db.notes.delete(GUILD, 1), lambda r: r is False),
     "Note.get": (_note_get, lambda r: r is None),
+    "polls.get": (lambda db: db.polls.get(GUILD, 1), lambda r: r is None),
+    "polls.open_polls": (lambda db: db.polls.open_polls(GUILD), lambda r: r.polls == []),
+    "polls.tally": (lambda db: db.polls.tally(GUILD, 1), lambda r: r == {}),
+    "polls.vote": (lambda db: _not_found(db.polls.vote(GUILD, 1, USER, 1)), lambda _: True),
+    "polls.retract": (lambda db: _not_found(db.polls.retract(GUILD, 1, USER)), lambda _: True),
+    "polls.close": (lambda db: _not_found(db.polls.close(GUILD, 1)), lambda _: True),
+    "polls.set_message": (lambda db: _not_found(db.polls.set_message(GUILD, 1, MOD)), lambda _: True),
+    "polls.delete": (lambda db: db.polls.delete(GUILD, 1), lambda r: r is False),
 }
 
 

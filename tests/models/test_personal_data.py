@@ -20,6 +20,8 @@ ALLOWED = {
     ("integration", "name"): 'the name an admin gives a feed ("news"), not a person\'s data',
     ("security_event", "ip"): "where a login or an API call came from, for investigations (R10.4); kept for the "
     "trail's retention (SECURITY_RETENTION_MONTHS), then its partition is dropped",
+    ("snippet_name", "name"): "a snippet's name or alias, chosen by the server (like `faq`); not a person's data",
+    ("custom_command", "name"): "a custom command's name, chosen by the server; not a person's data",
 }
 """Columns that match the pattern on purpose, and why each is not stored profile data."""
 

@@ -14,6 +14,7 @@ action here is the one Discord call that goes with it:
 - a ticket's scheduled or idle close → its transcript posted, the rating prompt, the thread archived
   (the tickets cog's ``after_close``).
 - a subscription's period or grace ends → DM its owner (a user, or the guild's owner).
+- poll end → the poll's message shows its final counts (a deleted message counts as done).
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from guildbase import AFKRead, CaseRead, ReminderRead
+from guildbase import AFKRead, CaseRead, PollRead, ReminderRead
 from guildbase.bot.feeds import post_feed_item
 from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
@@ -61,6 +62,7 @@ class BotJobs:
                 end_afk=self.end_afk,
                 post_feed_item=self.post_feed_item,
                 close_ticket=self.close_ticket,
+                end_poll=self.end_poll,
             ),
         )
         register_premium(self.registry, self.tell_premium_owner)
@@ -150,3 +152,11 @@ class BotJobs:
             text = f"Server {name}: {text}"
         user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
         await user.send(text)
+
+    async def end_poll(self, poll: PollRead, attempt: int) -> None:
+        """Show the final counts on the poll's message (the job closes the poll in its transaction)."""
+        from guildbase.bot.cogs.polls import show_final  # noqa: PLC0415 - cogs import the bot module's types
+
+        closed = poll.model_copy(update={"status": "closed"})
+        await show_final(self.bot, closed)
+        log.debug("poll #%s in %s ended (attempt %s)", poll.number, poll.guild_id, attempt)

@@ -60,7 +60,6 @@ GATED: dict[Feature, list[GatedOperation]] = {feature: [] for feature in Feature
 """Every ``@gated`` method by feature, in declaration order (filled as controller modules import)."""
 
 AWAITING_DOMAIN: dict[Feature, str] = {
-    Feature.SNIPPETS: "snippets",
     Feature.AUTOMOD: "automation",
     Feature.WELCOME: "welcome",
 }

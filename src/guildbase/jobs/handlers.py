@@ -17,6 +17,9 @@ What each handler guarantees, in the one transaction that marks its job done:
   ``failed`` with the last error. Cancelled or sent reminders are skipped.
 - AFK: the AFK row that was due is deleted (the callback restores the
   nickname); an AFK set again meanwhile has a new job and is left alone.
+- Polls: a poll whose ``ends_at`` has come is closed (``polls.close_in``,
+  audited as the job); the callback shows its final counts. A poll closed or
+  deleted meanwhile is left alone.
 """
 
 from collections.abc import Awaitable, Callable
@@ -36,6 +39,7 @@ from guildbase.models.events import EVENT_RETENTION, RetentionPayload
 from guildbase.models.integrations import INTEGRATION_FETCH, IntegrationFetchPayload
 from guildbase.models.jobs import JobKind
 from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
+from guildbase.models.polls import POLL_CLOSE, PollClosePayload, PollRead, PollStatus
 from guildbase.models.reminders import REMINDER_DELIVERY, ReminderDeliveryPayload, ReminderRead, ReminderStatus
 from guildbase.models.tickets import TICKET_AUTOCLOSE, TICKET_SCHEDULED_CLOSE
 
@@ -43,6 +47,7 @@ CaseAction = Callable[[CaseRead, int], Awaitable[object]]
 UnjailAction = Callable[[CaseRead, list[int], int], Awaitable[object]]
 ReminderAction = Callable[[ReminderRead, int], Awaitable[object]]
 AFKAction = Callable[[AFKRead, int], Awaitable[object]]
+PollAction = Callable[[PollRead, int], Awaitable[object]]
 
 CLOSING: dict[CaseType, CaseType] = {
     CaseType.TEMPBAN: CaseType.UNTEMPBAN,
@@ -72,6 +77,7 @@ class BotActions:
         post_feed_item: post a new feed item to its integration's channel.
         close_ticket: the Discord side of a ticket closed by its scheduled or
             inactivity close (post the transcript, archive the channel).
+        end_poll: show a poll's final counts once its time is up.
     """
 
     unban: CaseAction | None = None
@@ -81,6 +87,7 @@ class BotActions:
     end_afk: AFKAction | None = None
     post_feed_item: ChannelPoster | None = None
     close_ticket: TicketCloseAction | None = None
+    end_poll: PollAction | None = None
 
 
 def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
@@ -110,6 +117,9 @@ def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
         registry.register(TICKET_SCHEDULED_CLOSE, partial(scheduled_close, action=actions.close_ticket))
         registry.register(TICKET_AUTOCLOSE, partial(idle_close, action=actions.close_ticket))
 
+    if actions.end_poll is not None:
+        registry.register(POLL_CLOSE, partial(close_poll, action=actions.end_poll))
+
 
 BUILTIN_KINDS: tuple[JobKind[Any], ...] = (
     *CASE_EXPIRY.values(),
@@ -118,6 +128,7 @@ BUILTIN_KINDS: tuple[JobKind[Any], ...] = (
     TICKET_SCHEDULED_CLOSE,
     TICKET_AUTOCLOSE,
     INTEGRATION_FETCH,
+    POLL_CLOSE,
 )
 """Every kind the data layer's controllers enqueue; ``register_builtin`` with every callback handles each."""
 
@@ -199,6 +210,15 @@ async def end_afk(ctx: JobContext, payload: AFKExpiryPayload, *, action: AFKActi
     ctx.then(
         partial(ctx.db.afk.clear_expired_in, guild_id=payload.guild_id, user_id=payload.user_id, until=payload.until)
     )
+
+
+async def close_poll(ctx: JobContext, payload: PollClosePayload, *, action: PollAction) -> None:
+    """Close a poll whose time is up and show its final counts (no vote is taken after ``ends_at``)."""
+    poll = await ctx.db.polls.get(payload.guild_id, payload.number)
+    if poll is None or poll.status is not PollStatus.OPEN:
+        return
+    await action(poll, ctx.attempt)
+    ctx.then(partial(ctx.db.polls.close_in, guild_id=payload.guild_id, number=payload.number))
 
 
 PURGE_KIND = "jobs.purge"

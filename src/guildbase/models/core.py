@@ -38,6 +38,8 @@ class Feature(enum.StrEnum):
     AUTOMOD = "automod"
     LOGGING = "logging"
     BOOKMARKS = "bookmarks"
+    POLLS = "polls"
+    CUSTOM_COMMANDS = "custom_commands"
 
 
 DEFAULT_FEATURES: dict[Feature, bool] = {
@@ -51,6 +53,8 @@ DEFAULT_FEATURES: dict[Feature, bool] = {
     Feature.AUTOMOD: False,
     Feature.LOGGING: True,
     Feature.BOOKMARKS: True,
+    Feature.POLLS: True,
+    Feature.CUSTOM_COMMANDS: True,
 }
 
 
@@ -60,6 +64,7 @@ class CounterKind(enum.StrEnum):
     CASE = "case"
     NOTE = "note"
     TICKET = "ticket"
+    POLL = "poll"
 
 
 class BlacklistTarget(enum.StrEnum):

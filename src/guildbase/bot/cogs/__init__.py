@@ -4,15 +4,19 @@ from guildbase.bot.cogs.afk import AFKCog
 from guildbase.bot.cogs.blacklist import BlacklistCog
 from guildbase.bot.cogs.bookmarks import BookmarksCog
 from guildbase.bot.cogs.config import ConfigCog
+from guildbase.bot.cogs.custom_commands import CustomCommandsCog
 from guildbase.bot.cogs.events import EventsCog
 from guildbase.bot.cogs.integrations import IntegrationsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
+from guildbase.bot.cogs.polls import PollsCog
 from guildbase.bot.cogs.premium import PremiumCog
 from guildbase.bot.cogs.reminders import RemindersCog
+from guildbase.bot.cogs.snippets import SnippetsCog
 from guildbase.bot.cogs.starboard import StarboardCog
 from guildbase.bot.cogs.tickets import TicketsCog
+from guildbase.bot.cogs.utilities import UtilitiesCog
 
 COGS = (
     ConfigCog,
@@ -28,6 +32,10 @@ COGS = (
     IntegrationsCog,
     TicketsCog,
     PremiumCog,
+    SnippetsCog,
+    CustomCommandsCog,
+    PollsCog,
+    UtilitiesCog,
 )
 
 __all__ = [
@@ -36,13 +44,17 @@ __all__ = [
     "BlacklistCog",
     "BookmarksCog",
     "ConfigCog",
+    "CustomCommandsCog",
     "EventsCog",
     "IntegrationsCog",
     "LevelsCog",
     "ModSettingsCog",
     "ModerationCog",
+    "PollsCog",
     "PremiumCog",
     "RemindersCog",
+    "SnippetsCog",
     "StarboardCog",
     "TicketsCog",
+    "UtilitiesCog",
 ]
