@@ -7,10 +7,13 @@ reference (``scripts/mkdocs_hooks.py``) finds it on an unconnected ``Database``.
 
 from guildbase.controllers.afk import AFKController
 from guildbase.controllers.audit import AuditController
+from guildbase.controllers.autoresponders import AutoresponderController
 from guildbase.controllers.base import UnitOfWork
+from guildbase.controllers.channel_settings import ChannelSettingsController
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
 from guildbase.controllers.events import EventController
+from guildbase.controllers.filters import FilterController
 from guildbase.controllers.jobs import JobController
 from guildbase.controllers.leaderboards import LeaderboardController
 from guildbase.controllers.levels import LevelsController
@@ -41,6 +44,9 @@ class DomainControllers:
     logs: LogController
     audit: AuditController
     events: EventController
+    autoresponders: AutoresponderController
+    filters: FilterController
+    channel_settings: ChannelSettingsController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -61,3 +67,13 @@ class DomainControllers:
         self.logs = LogController(unit)
         self.audit = AuditController(unit)
         self.events = EventController(unit)
+        self.autoresponders = AutoresponderController(unit)
+        self.filters = FilterController(unit)
+        self.channel_settings = ChannelSettingsController(unit)
+
+    async def _flush_hit_counts(self) -> None:
+        """Write the autoresponder and filter hit counts still buffered (``Database.close``)."""
+        try:
+            await self.autoresponders.flush_hits()
+        finally:
+            await self.filters.flush_hits()

@@ -79,6 +79,15 @@ class AuditAction(enum.StrEnum):
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
     MOD_SETTINGS = "mod_settings"
+    AUTORESPONDER_CREATE = "autoresponder_create"
+    AUTORESPONDER_UPDATE = "autoresponder_update"
+    AUTORESPONDER_DELETE = "autoresponder_delete"
+    FILTER_CREATE = "filter_create"
+    FILTER_UPDATE = "filter_update"
+    FILTER_DELETE = "filter_delete"
+    CHANNEL_SLOWMODE = "channel_slowmode"
+    CHANNEL_LOCK = "channel_lock"
+    CHANNEL_UNLOCK = "channel_unlock"
 
 
 class AuditEntity(enum.StrEnum):
@@ -97,6 +106,9 @@ class AuditEntity(enum.StrEnum):
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
+    AUTORESPONDER = "autoresponder"
+    MESSAGE_FILTER = "message_filter"
+    CHANNEL = "channel"
 
 
 class AuditLog(SQLModel, table=True):
