@@ -29,7 +29,7 @@ CONFUSABLES = {
     "τ": "t", "υ": "u", "χ": "x", "ω": "w",
     # digits and symbols used as letters
     "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
-    "!": "i", "|": "l", "€": "e",
+    "|": "l", "€": "e",
 }  # fmt: skip
 _INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
 _TABLE = str.maketrans({**CONFUSABLES, **dict.fromkeys(_INVISIBLE, None)})

@@ -19,8 +19,8 @@ MAX_PATTERN_LENGTH = 300
 """Longest pattern (or literal trigger) accepted, in characters."""
 REGEX_MAX_MEM = 256 * 1024
 """Memory RE2 may use for one compiled pattern, in bytes: a bigger program is refused, never built."""
-SET_MAX_MEM = 64 * 1024 * 1024
-"""Memory for a guild's whole set of patterns (at most a few hundred patterns of ``REGEX_MAX_MEM``)."""
+SET_BASE_MEM = 8 * 1024 * 1024
+"""Memory a set starts with; each pattern adds twice ``REGEX_MAX_MEM``, so stored patterns always fit together."""
 
 
 def options(max_mem: int = REGEX_MAX_MEM, *, capture: bool = False) -> Any:
@@ -61,7 +61,7 @@ def regex_set(patterns: list[str]) -> Any:
     """
     if not patterns:
         return None
-    compiled = re2.Set.SearchSet(options(SET_MAX_MEM))
+    compiled = re2.Set.SearchSet(options(SET_BASE_MEM + 2 * REGEX_MAX_MEM * len(patterns)))
     for pattern in patterns:
         compiled.Add(pattern)
     compiled.Compile()
