@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -216,7 +216,7 @@ async def _end(
                 locked_at=None,
                 lock_ends_at=None,
                 lock_reason=None,
-                saved_overwrites=None,
+                saved_overwrites=null(),
                 updated_at=func.now(),
                 **actor_columns(ChannelSetting, "update"),
             )
