@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+
 from guildbase import Database, Settings
 from guildbase.db.context import acting_as
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -49,7 +50,9 @@ async def test_scope_and_disabled_triggers(db: Database, guild: int) -> None:
 
 async def test_a_cooldown_holds_back_the_user_or_the_channel(db: Database, guild: int) -> None:
     await db.autoresponders.create(guild, "faq", ["read the faq"], cooldown=timedelta(minutes=5))
-    await db.autoresponders.create(guild, "rules", ["read the rules"], cooldown=timedelta(minutes=5), cooldown_scope="channel")
+    await db.autoresponders.create(
+        guild, "rules", ["read the rules"], cooldown=timedelta(minutes=5), cooldown_scope="channel"
+    )
     assert await db.autoresponders.respond(guild, CHANNEL, USER, "faq") is not None
     assert await db.autoresponders.respond(guild, CHANNEL, USER, "faq") is None
     assert await db.autoresponders.respond(guild, CHANNEL, OTHER_USER, "faq") is not None  # per user
@@ -84,7 +87,7 @@ async def test_bad_patterns_duplicates_and_unknown_triggers_are_refused(db: Data
 async def test_every_change_is_audited_with_its_actor(db: Database, guild: int) -> None:
     with acting_as(MOD):
         created = await db.autoresponders.create(guild, "hey", ["hi"])
-        await db.autoresponders.update(guild, created.autoresponder_id, responses=["hello"])
+        await db.autoresponders.set_responses(guild, created.autoresponder_id, ["hello"])
         assert await db.autoresponders.delete(guild, created.autoresponder_id)
     trail = list(reversed(await db.audit.for_entity("autoresponder", created.autoresponder_id)))
     assert [(row.action.value, row.actor_id) for row in trail] == [
@@ -96,9 +99,7 @@ async def test_every_change_is_audited_with_its_actor(db: Database, guild: int) 
     assert trail[1].after == {"responses": ["hello"]}
 
 
-async def test_a_change_in_one_process_reaches_another_within_a_second(
-    pooled_db: Database, settings: Settings
-) -> None:
+async def test_a_change_in_one_process_reaches_another_within_a_second(pooled_db: Database, settings: Settings) -> None:
     """Two facades with their own in-process caches: the second recompiles as soon as the first writes."""
     guild_id = ids()
     await pooled_db.guilds.join(guild_id)
@@ -108,7 +109,7 @@ async def test_a_change_in_one_process_reaches_another_within_a_second(
         before = await other.autoresponders.matcher(guild_id)
         await pooled_db.autoresponders.create(guild_id, "sup", ["hey"])
         async with asyncio.timeout(1.0):
-            while await other.autoresponders.matcher(guild_id) is before:
+            while await other.autoresponders.matcher(guild_id) is before:  # noqa: ASYNC110 - another facade's cache
                 await asyncio.sleep(0.01)
         answer = await other.autoresponders.respond(guild_id, CHANNEL, USER, "sup")
         assert answer is not None

@@ -71,6 +71,11 @@ INTS: dict[str, tuple[int, int]] = {
     "before": (1, 1),
     "shard_id": (0, 0),
     "warn_count": (3, 2),
+    "autoresponder_id": (1, 1),
+    "filter_id": (1, 1),
+    "threshold": (5, 1),
+    "seconds": (10, 0),
+    "mentions": (0, 0),
 }
 
 _JOB = JobRead.model_validate(
@@ -97,6 +102,14 @@ _JOB = JobRead.model_validate(
 
 NAMED: dict[str, Any] = {
     # name: a valid sample, for parameters whose annotation does not say enough
+    "pattern": "hello",
+    "responses": ["hi"],
+    "guild_name": "Guild",
+    "words": ["bad"],
+    "regex": "ba+d",
+    "domains": ["example.com"],
+    "overwrites": [{"id": ID, "type": 0, "allow": 0, "deny": 0}],
+    "locked_at": NOW,
     "prefix": "!",
     "reason": "spam",
     "content": "hello",

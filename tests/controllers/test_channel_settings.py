@@ -62,9 +62,12 @@ async def test_the_end_job_only_ends_the_lock_it_was_made_for(db: Database, guil
     lock = await db.channel_settings.lock(guild, CHANNEL, OVERWRITES)
     assert lock.locked_at is not None
     async with db.session() as session:
-        assert await db.channel_settings.end_lockdown_in(
-            session, guild, CHANNEL, locked_at=lock.locked_at - timedelta(seconds=1)
-        ) is None
+        assert (
+            await db.channel_settings.end_lockdown_in(
+                session, guild, CHANNEL, locked_at=lock.locked_at - timedelta(seconds=1)
+            )
+            is None
+        )
     async with db.session() as session:
         ended = await db.channel_settings.end_lockdown_in(session, guild, CHANNEL, locked_at=lock.locked_at)
     assert ended is not None

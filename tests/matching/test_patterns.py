@@ -1,7 +1,7 @@
 """User patterns cannot hang the bot: RE2 is the engine, and what it cannot bound is refused before storing."""
 
-import re2
 import pytest
+import re2
 
 from guildbase.errors import ValidationError
 from guildbase.matching import MAX_PATTERN_LENGTH, REGEX_MAX_MEM, FilterMatcher, TriggerMatcher, check_regex

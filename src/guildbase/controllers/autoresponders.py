@@ -228,28 +228,45 @@ class AutoresponderController(Controller):
         guild_id: int,
         autoresponder_id: int,
         *,
-        responses: Sequence[str] | None = None,
         is_enabled: bool | None = None,
-        channel_ids: Sequence[int] | None = None,
-        role_ids: Sequence[int] | None = None,
-        exempt_role_ids: Sequence[int] | None = None,
         cooldown: timedelta | None = None,
         cooldown_scope: CooldownScope | str | None = None,
     ) -> AutoresponderRead:
-        """Change what a trigger answers, where it applies, its cooldown or whether it is on."""
+        """Turn a trigger on or off, or change its cooldown; only what is given changes."""
         guild_id, rule_id = snowflake("guild_id", guild_id), positive("autoresponder_id", autoresponder_id)
         changes: dict[str, Any] = {}
-        if responses is not None:
-            changes["responses"] = _responses(responses)
         if is_enabled is not None:
             changes["is_enabled"] = flag("is_enabled", is_enabled)
-        for name, given in zip(_SCOPES, (channel_ids, role_ids, exempt_role_ids), strict=True):
-            if given is not None:
-                changes[name] = _ids(name, given)
         if cooldown is not None:
             changes["cooldown_seconds"] = _cooldown(cooldown)
         if cooldown_scope is not None:
             changes["cooldown_scope"] = validate_enum("cooldown_scope", CooldownScope, cooldown_scope)
+        return await self._change(guild_id, rule_id, changes)
+
+    async def set_responses(self, guild_id: int, autoresponder_id: int, responses: Sequence[str]) -> AutoresponderRead:
+        """Replace what a trigger answers (1-10 responses, one picked at random)."""
+        guild_id, rule_id = snowflake("guild_id", guild_id), positive("autoresponder_id", autoresponder_id)
+        return await self._change(guild_id, rule_id, {"responses": _responses(responses)})
+
+    async def set_scope(
+        self,
+        guild_id: int,
+        autoresponder_id: int,
+        *,
+        channel_ids: Sequence[int] = (),
+        role_ids: Sequence[int] = (),
+        exempt_role_ids: Sequence[int] = (),
+    ) -> AutoresponderRead:
+        """Replace where a trigger applies (empty lists: every channel, every member, nobody exempt)."""
+        guild_id, rule_id = snowflake("guild_id", guild_id), positive("autoresponder_id", autoresponder_id)
+        scope = {
+            name: _ids(name, given)
+            for name, given in zip(_SCOPES, (channel_ids, role_ids, exempt_role_ids), strict=True)
+        }
+        return await self._change(guild_id, rule_id, scope)
+
+    async def _change(self, guild_id: int, rule_id: int, changes: dict[str, Any]) -> AutoresponderRead:
+        """Apply checked ``changes`` to one trigger, audited, and drop the guild's compiled matcher."""
         async with self._write() as session:
             before = await _one(session, guild_id, rule_id, lock=True)
             if changes:

@@ -256,19 +256,36 @@ class FilterController(Controller):
         action: FilterAction | str | None = None,
         timeout_duration: timedelta | None = None,
         is_enabled: bool | None = None,
-        exempt_channel_ids: Sequence[int] | None = None,
-        exempt_role_ids: Sequence[int] | None = None,
     ) -> MessageFilterRead:
-        """Change a rule's action, its timeout (kept only by a timeout rule), exemptions, or whether it is on."""
+        """Change a rule's action, its timeout (kept only by a timeout rule), or whether it is on."""
         guild_id, rule_id = snowflake("guild_id", guild_id), positive("filter_id", filter_id)
         changes: dict[str, Any] = {}
         new_action = None if action is None else validate_enum("action", FilterAction, action)
         new_timeout = None if timeout_duration is None else _timeout(FilterAction.TIMEOUT, timeout_duration)
         if is_enabled is not None:
             changes["is_enabled"] = flag("is_enabled", is_enabled)
-        for name, given in (("exempt_channel_ids", exempt_channel_ids), ("exempt_role_ids", exempt_role_ids)):
-            if given is not None:
-                changes[name] = sorted(set(snowflakes(name, given, max_items=MAX_EXEMPT_IDS)))
+        return await self._change(guild_id, rule_id, changes, new_action, new_timeout)
+
+    async def set_exemptions(
+        self, guild_id: int, filter_id: int, *, channel_ids: Sequence[int] = (), role_ids: Sequence[int] = ()
+    ) -> MessageFilterRead:
+        """Replace the channels and roles a rule leaves alone."""
+        guild_id, rule_id = snowflake("guild_id", guild_id), positive("filter_id", filter_id)
+        changes = {
+            "exempt_channel_ids": _exempt("channel_ids", channel_ids),
+            "exempt_role_ids": _exempt("role_ids", role_ids),
+        }
+        return await self._change(guild_id, rule_id, changes, None, None)
+
+    async def _change(
+        self,
+        guild_id: int,
+        rule_id: int,
+        changes: dict[str, Any],
+        new_action: FilterAction | None,
+        new_timeout: int | None,
+    ) -> MessageFilterRead:
+        """Apply checked changes to one rule, audited, and drop the guild's compiled filters."""
         async with self._write() as session:
             before = await _one(session, guild_id, rule_id, lock=True)
             if new_action is not None or new_timeout is not None:  # a timeout is kept only by a timeout rule

@@ -11,6 +11,7 @@ from typing import Any
 
 import re2
 
+from guildbase.db.validation import text
 from guildbase.errors import ValidationError, shown
 
 __all__ = ["MAX_PATTERN_LENGTH", "REGEX_MAX_MEM", "check_regex", "options", "regex_set"]
@@ -34,9 +35,7 @@ def options(max_mem: int = REGEX_MAX_MEM, *, capture: bool = False) -> Any:
 
 def check_regex(field: str, pattern: object, *, is_case_sensitive: bool = True) -> str:
     """``pattern`` if RE2 compiles it within the limits; else a ValidationError naming ``field``."""
-    if not isinstance(pattern, str) or not 1 <= len(pattern) <= MAX_PATTERN_LENGTH:
-        msg = f"must be a regular expression of 1 to {MAX_PATTERN_LENGTH} characters, got {shown(pattern)}"
-        raise ValidationError.single(field, "length", msg)
+    pattern = text(field, pattern, min_length=1, max_length=MAX_PATTERN_LENGTH)
     try:
         compiled = re2.compile(flagged(pattern, is_case_sensitive=is_case_sensitive), options())
     except re2.error as error:
