@@ -16,6 +16,8 @@ extends the schema, not for bots.
 """
 
 from guildbase.config import Settings
+from guildbase.controllers.autoresponders import Autoresponse
+from guildbase.controllers.filters import FilterVerdict
 from guildbase.controllers.leaderboards import Board
 from guildbase.database import Database, Health
 from guildbase.db.context import AuditSource, acting_as, audit_context
@@ -39,6 +41,8 @@ from guildbase.errors import (
 from guildbase.jobs import JobContext, JobRegistry, JobRunner
 from guildbase.models.afk import AFKRead
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
+from guildbase.models.autoresponders import AutoresponderRead, CooldownScope, MatchType
+from guildbase.models.channel_settings import ChannelSettingRead
 from guildbase.models.content import BookmarkRead
 from guildbase.models.core import (
     BlacklistEntryRead,
@@ -62,6 +66,7 @@ from guildbase.models.events import (
     VoiceSessionRead,
     VoiceState,
 )
+from guildbase.models.filters import FilterAction, FilterKind, MessageFilterRead
 from guildbase.models.jobs import JobKind, JobKindStatus, JobRead, JobStatus
 from guildbase.models.levels import (
     LeaderboardCursor,
@@ -101,6 +106,8 @@ __all__ = [
     "AuditEntity",
     "AuditLogRead",
     "AuditSource",
+    "AutoresponderRead",
+    "Autoresponse",
     "BlacklistEntryRead",
     "BlacklistTarget",
     "Board",
@@ -111,11 +118,13 @@ __all__ = [
     "CaseStatus",
     "CaseSummary",
     "CaseType",
+    "ChannelSettingRead",
     "CommandLogRead",
     "CommandStat",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
+    "CooldownScope",
     "CounterKind",
     "Database",
     "DatabaseUnavailableError",
@@ -126,6 +135,9 @@ __all__ = [
     "Feature",
     "FeatureDisabledError",
     "FieldError",
+    "FilterAction",
+    "FilterKind",
+    "FilterVerdict",
     "GroupBy",
     "GuildConfigRead",
     "GuildEventKind",
@@ -151,8 +163,10 @@ __all__ = [
     "LevelMultiplierRead",
     "LevelRoleMode",
     "LevelRoleRead",
+    "MatchType",
     "MemberLevelRead",
     "MemberRead",
+    "MessageFilterRead",
     "Metric",
     "MigrationError",
     "ModActionRead",

@@ -91,6 +91,8 @@ class FakeDiscord:
     """Per guild, the invites ``GET /guilds/{id}/invites`` lists (``invite_payload``); tests change ``uses``."""
     audit_log: list[dict[str, Any]] = field(default_factory=list)
     """Audit log entries, newest first (``audit_entry``), served by ``GET /guilds/{id}/audit-logs``."""
+    channels: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """What the bot last set on each channel with ``PATCH /channels/{id}`` (overwrites, slowmode)."""
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -217,6 +219,8 @@ class FakeDiscord:
             ("DELETE", r(r"/guilds/(?P<guild>\d+)/members/(?P<user>\d+)"), self._kick),
             ("PUT", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("GET", r(r"/guilds/(?P<guild>\d+)/invites"), self._guild_invites),
+            ("PATCH", r(r"/channels/(?P<channel>\d+)"), self._edit_channel),
+            ("GET", r(r"/invites/(?P<code>[^/]+)"), self._get_invite),
             ("GET", r(r"/guilds/(?P<guild>\d+)/audit-logs"), self._audit_logs),
             ("DELETE", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("POST", r(r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"), self._callback),
@@ -369,6 +373,15 @@ class FakeDiscord:
             "reason": reason,
         }
         self.audit_log.insert(0, entry)
+
+    def _edit_channel(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
+        channel = self.channels.setdefault(int(m["channel"]), {"id": m["channel"], "type": 0})
+        channel.update(body)
+        return _json(channel)
+
+    def _get_invite(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
+        found = next((i for listed in self.invites.values() for i in listed if i["code"] == m["code"]), None)
+        return _error(404, 10006, "Unknown Invite") if found is None else _json(found)
 
     def _guild_invites(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
         return _json(self.invites.get(int(m["guild"]), []))

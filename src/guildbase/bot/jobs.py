@@ -9,6 +9,7 @@ action here is the one Discord call that goes with it:
 - timeout expiry → nothing to call: Discord ends timeouts itself, the case is closed;
 - reminder due → send it to its channel, or by DM for a DM reminder;
 - AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
+- lockdown end → the channel's saved permission overwrites written back as its whole list.
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from guildbase import AFKRead, CaseRead, ReminderRead
+from guildbase.bot.lockdown import restore_overwrites
 from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
 from guildbase.jobs.registry import JobRegistry
@@ -30,6 +32,7 @@ from guildbase.jobs.runner import JobRunner
 
 if TYPE_CHECKING:
     from guildbase.bot.bot import GuildbaseBot
+    from guildbase.models.channel_settings import ChannelSettingRead
 
 log = logging.getLogger("guildbase.bot")
 
@@ -49,6 +52,7 @@ class BotJobs:
                 unjail=self.unjail,
                 deliver_reminder=self.deliver_reminder,
                 end_afk=self.end_afk,
+                end_lockdown=self.end_lockdown,
             ),
         )
         self.runner = JobRunner(bot.db, self.registry)
@@ -101,6 +105,11 @@ class BotJobs:
             user = self.bot.get_user(reminder.user_id) or await self.bot.fetch_user(reminder.user_id)
             await user.send(text)
         log.debug("delivered reminder %s (attempt %s)", reminder.reminder_id, attempt)
+
+    async def end_lockdown(self, setting: "ChannelSettingRead", attempt: int) -> None:
+        """Give the channel back exactly the overwrites its lockdown saved."""
+        await restore_overwrites(self.bot, setting, reason="lockdown expired")
+        log.debug("lockdown of %s in %s ended (attempt %s)", setting.channel_id, setting.guild_id, attempt)
 
     async def end_afk(self, afk: AFKRead, attempt: int) -> None:
         """Nothing to do on Discord: the reference bot does not rename AFK members."""

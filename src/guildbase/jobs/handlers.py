@@ -17,6 +17,8 @@ What each handler guarantees, in the one transaction that marks its job done:
   ``failed`` with the last error. Cancelled or sent reminders are skipped.
 - AFK: the AFK row that was due is deleted (the callback restores the
   nickname); an AFK set again meanwhile has a new job and is left alone.
+- Lockdown end: the callback writes the saved overwrites back, then the lock
+  is cleared; a lock ended by hand, or set again, meanwhile is left alone.
 """
 
 from collections.abc import Awaitable, Callable
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
 from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
+from guildbase.models.channel_settings import LOCKDOWN_END, ChannelSettingRead, LockdownEndPayload
 from guildbase.models.events import EVENT_RETENTION, RetentionPayload
 from guildbase.models.jobs import JobKind
 from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
@@ -39,6 +42,7 @@ CaseAction = Callable[[CaseRead, int], Awaitable[object]]
 UnjailAction = Callable[[CaseRead, list[int], int], Awaitable[object]]
 ReminderAction = Callable[[ReminderRead, int], Awaitable[object]]
 AFKAction = Callable[[AFKRead, int], Awaitable[object]]
+LockdownAction = Callable[[ChannelSettingRead, int], Awaitable[object]]
 
 CLOSING: dict[CaseType, CaseType] = {
     CaseType.TEMPBAN: CaseType.UNTEMPBAN,
@@ -65,6 +69,7 @@ class BotActions:
         unjail: lift an expired JAIL, given the roles saved by it to restore.
         deliver_reminder: send a due reminder (DM when ``channel_id`` is None).
         end_afk: end an expired AFK (restore ``nickname``).
+        end_lockdown: end an expired lockdown (write the saved overwrites back).
     """
 
     unban: CaseAction | None = None
@@ -72,6 +77,7 @@ class BotActions:
     unjail: UnjailAction | None = None
     deliver_reminder: ReminderAction | None = None
     end_afk: AFKAction | None = None
+    end_lockdown: LockdownAction | None = None
 
 
 def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
@@ -95,9 +101,11 @@ def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
         )
     if actions.end_afk is not None:
         registry.register(AFK_EXPIRY, partial(end_afk, action=actions.end_afk))
+    if actions.end_lockdown is not None:
+        registry.register(LOCKDOWN_END, partial(end_lockdown, action=actions.end_lockdown))
 
 
-BUILTIN_KINDS: tuple[JobKind[Any], ...] = (*CASE_EXPIRY.values(), REMINDER_DELIVERY, AFK_EXPIRY)
+BUILTIN_KINDS: tuple[JobKind[Any], ...] = (*CASE_EXPIRY.values(), REMINDER_DELIVERY, AFK_EXPIRY, LOCKDOWN_END)
 """Every kind the data layer's controllers enqueue; ``register_builtin`` with every callback handles each."""
 
 
@@ -172,6 +180,22 @@ async def end_afk(ctx: JobContext, payload: AFKExpiryPayload, *, action: AFKActi
     await action(afk, ctx.attempt)
     ctx.then(
         partial(ctx.db.afk.clear_expired_in, guild_id=payload.guild_id, user_id=payload.user_id, until=payload.until)
+    )
+
+
+async def end_lockdown(ctx: JobContext, payload: LockdownEndPayload, *, action: LockdownAction) -> None:
+    """End the lockdown set at ``payload.locked_at``: its overwrites back, its row cleared in the job's commit."""
+    setting = await ctx.db.channel_settings.get(payload.guild_id, payload.channel_id)
+    if setting is None or setting.locked_at != payload.locked_at:
+        return  # unlocked by hand meanwhile, or locked again (that lock has its own job)
+    await action(setting, ctx.attempt)
+    ctx.then(
+        partial(
+            ctx.db.channel_settings.end_lockdown_in,
+            guild_id=payload.guild_id,
+            channel_id=payload.channel_id,
+            locked_at=payload.locked_at,
+        )
     )
 
 
