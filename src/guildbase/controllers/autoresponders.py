@@ -102,7 +102,7 @@ class AutoresponderController(Controller):
 
     def __init__(self, db: UnitOfWork) -> None:
         super().__init__(db)
-        self._codec: CompiledCodec[TriggerMatcher] = CompiledCodec(_compile)
+        self._codec: CompiledCodec[TriggerMatcher] = CompiledCodec(_compile, "autoresponder_id")
         self._hits = HitCounter("autoresponder", "autoresponder_id")
 
     # -- the message path ---------------------------------------------------------------
@@ -141,9 +141,8 @@ class AutoresponderController(Controller):
         fired = compiled.matcher.match(content, channel_id, roles)
         if not fired:
             return None
-        rows = {row["autoresponder_id"]: row for row in compiled.rows}
         for rule_id in fired:
-            row = rows[rule_id]
+            row = compiled.by_id[rule_id]
             if not await self._cooldown_free(guild_id, row, user_id, channel_id):
                 continue
             if self._hits.add((rule_id,)):

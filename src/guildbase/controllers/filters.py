@@ -106,7 +106,7 @@ class FilterController(Controller):
 
     def __init__(self, db: UnitOfWork) -> None:
         super().__init__(db)
-        self._codec: CompiledCodec[FilterMatcher] = CompiledCodec(_compile)
+        self._codec: CompiledCodec[FilterMatcher] = CompiledCodec(_compile, "filter_id")
         self._hits = HitCounter("message_filter", "filter_id")
 
     async def matcher(self, guild_id: int) -> Compiled[FilterMatcher]:
@@ -138,7 +138,7 @@ class FilterController(Controller):
             return FilterVerdict()
         if self._hits.add(hit.rule_id for hit in hits):
             await self._hits.flush_quietly(self)
-        rows = {row["filter_id"]: row for row in compiled.rows}
+        rows = compiled.by_id
         action = max((hit.action for hit in hits), key=SEVERITY.__getitem__)
         timeouts = [rows[h.rule_id]["timeout_seconds"] for h in hits if h.action is FilterAction.TIMEOUT]
         allowed = [g for h in hits if h.kind is FilterKind.INVITES for g in rows[h.rule_id]["allowed_guild_ids"]]

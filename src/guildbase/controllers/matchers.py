@@ -40,22 +40,24 @@ MEMO_SIZE = 2048
 
 @dataclass(frozen=True, slots=True)
 class Compiled(Generic[M]):
-    """A guild's rules as stored (``rows``, JSON-ready) and compiled (``matcher``)."""
+    """A guild's rules as stored (``rows``, JSON-ready; ``by_id`` keyed by rule ID) and compiled (``matcher``)."""
 
     rows: list[dict[str, Any]]
     matcher: M
+    by_id: dict[int, dict[str, Any]]
 
 
 class CompiledCodec(Generic[M]):
     """Cache codec: JSON rows in Redis, the compiled matcher in process."""
 
-    def __init__(self, compile_rows: Callable[[list[dict[str, Any]]], M]) -> None:
+    def __init__(self, compile_rows: Callable[[list[dict[str, Any]]], M], key: str) -> None:
         self._compile = compile_rows
+        self._key = key
         self._memo: dict[str, Compiled[M]] = {}
 
     def build(self, rows: list[dict[str, Any]]) -> Compiled[M]:
         """Compile freshly loaded rows."""
-        return Compiled(rows, self._compile(rows))
+        return Compiled(rows, self._compile(rows), {row[self._key]: row for row in rows})
 
     def encode(self, value: Compiled[M]) -> str:
         return json.dumps(value.rows, separators=(",", ":"))

@@ -38,6 +38,8 @@ _REPEATS = re.compile(r"(.)\1+", re.DOTALL)
 
 def normalize(text: str) -> str:
     """``text`` with case, look-alikes, invisible characters, accents and repeated letters folded away."""
+    if text.isascii():  # NFKC changes no ASCII text and no accent is left to strip
+        return _REPEATS.sub(r"\1", text.casefold().translate(_TABLE))
     folded = unicodedata.normalize("NFKC", text).casefold()
     if not folded.isascii():
         decomposed = unicodedata.normalize("NFD", folded)
