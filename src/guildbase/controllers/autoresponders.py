@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -54,6 +55,17 @@ _FIELDS = (
     "cooldown_scope",
     "is_enabled",
 )
+_COMPILED = (
+    "autoresponder_id",
+    "pattern",
+    "match_type",
+    "is_case_sensitive",
+    "responses",
+    *_SCOPES,
+    "cooldown_seconds",
+    "cooldown_scope",
+)
+"""The columns the message path needs: what the compiled matcher and its cache hold."""
 _random = random.SystemRandom()
 
 
@@ -74,9 +86,12 @@ def render(template: str, *, user_id: int, channel_id: int, guild_name: str) -> 
     )
 
 
-class Autoresponse(AutoresponderRead):
-    """The trigger that answered a message, with its response already rendered in ``text``."""
+class Autoresponse(BaseModel):
+    """The trigger that answered a message, and its response already rendered."""
 
+    model_config = ConfigDict(frozen=True)
+
+    autoresponder_id: int
     text: str
 
 
@@ -111,9 +126,14 @@ class AutoresponderController(Controller):
         guild_id = snowflake("guild_id", guild_id)
 
         async def load() -> Compiled[TriggerMatcher]:
+            stmt = (
+                select(*(Autoresponder.__table__.c[name] for name in _COMPILED))  # type: ignore[attr-defined]
+                .where(col(Autoresponder.guild_id) == guild_id, col(Autoresponder.is_enabled))
+                .order_by(col(Autoresponder.autoresponder_id))
+            )
             async with self._write() as session:
-                rows = await _rows(session, guild_id, enabled_only=True)
-            return self._codec.build([row.model_dump(mode="json") for row in rows])
+                rows = [dict(row) for row in (await session.execute(stmt)).mappings()]
+            return self._codec.loaded(rows)
 
         found = await self._db.cache.read_through(
             autoresponders_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds, codec=self._codec
@@ -149,7 +169,7 @@ class AutoresponderController(Controller):
                 await self._hits.flush_quietly(self)
             chosen = _random.choice(row["responses"])
             answer = render(chosen, user_id=user_id, channel_id=channel_id, guild_name=guild_name)
-            return Autoresponse.model_validate({**row, "text": answer})
+            return Autoresponse(autoresponder_id=rule_id, text=answer)
         return None
 
     async def flush_hits(self) -> int:

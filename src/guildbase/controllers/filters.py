@@ -59,6 +59,9 @@ _FIELDS = (
     "is_enabled",
 )
 
+_COMPILED = ("filter_id", *(name for name in _FIELDS if name != "is_enabled"))
+"""The columns the message path needs: what the compiled matcher and its cache hold."""
+
 
 def filters_key(guild_id: int) -> str:
     """Cache key of a guild's compiled filters; dropped by every write of this controller."""
@@ -114,9 +117,14 @@ class FilterController(Controller):
         guild_id = snowflake("guild_id", guild_id)
 
         async def load() -> Compiled[FilterMatcher]:
+            stmt = (
+                select(*(MessageFilter.__table__.c[name] for name in _COMPILED))  # type: ignore[attr-defined]
+                .where(col(MessageFilter.guild_id) == guild_id, col(MessageFilter.is_enabled))
+                .order_by(col(MessageFilter.filter_id))
+            )
             async with self._write() as session:
-                rows = await _rows(session, guild_id, enabled_only=True)
-            return self._codec.build([row.model_dump(mode="json") for row in rows])
+                rows = [dict(row) for row in (await session.execute(stmt)).mappings()]
+            return self._codec.loaded(rows)
 
         found = await self._db.cache.read_through(
             filters_key(guild_id), load, ttl=self._db.settings.cache_ttl_seconds, codec=self._codec

@@ -35,7 +35,8 @@ __all__ = ["FLUSH_SECONDS", "Compiled", "CompiledCodec", "HitCounter", "cooldown
 log = logging.getLogger("guildbase.matching")
 M = TypeVar("M")
 FLUSH_SECONDS = 1.0
-MEMO_SIZE = 2048
+MEMO_CHARS = 32 * 1024 * 1024
+"""How much rule JSON the codec's memo of compilations may hold (oldest dropped first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +55,42 @@ class CompiledCodec(Generic[M]):
         self._compile = compile_rows
         self._key = key
         self._memo: dict[str, Compiled[M]] = {}
+        self._memo_chars = 0
 
     def build(self, rows: list[dict[str, Any]]) -> Compiled[M]:
         """Compile freshly loaded rows."""
         return Compiled(rows, self._compile(rows), {row[self._key]: row for row in rows})
 
+    def loaded(self, rows: list[dict[str, Any]]) -> Compiled[M]:
+        """Rows just read from PostgreSQL, compiled (or the memo's compilation of the very same rules).
+
+        Rows go through their JSON text either way, so a value is the same
+        whether it was loaded here, read from Redis, or loaded while Redis was
+        away (then nothing is cached, and the memo spares a recompilation per message).
+        """
+        return self.decode(json.dumps(rows, separators=(",", ":"), default=str))
+
     def encode(self, value: Compiled[M]) -> str:
-        return json.dumps(value.rows, separators=(",", ":"))
+        raw = json.dumps(value.rows, separators=(",", ":"))
+        self._remember(raw, value)  # this process reads the same text back from Redis: no recompilation
+        return raw
 
     def decode(self, raw: str) -> Compiled[M]:
         found = self._memo.get(raw)
         if found is None:
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            found = self._memo[raw] = self.build(json.loads(raw))
+            found = self.build(json.loads(raw))
+            self._remember(raw, found)
         return found
+
+    def _remember(self, raw: str, value: Compiled[M]) -> None:
+        if raw in self._memo:
+            return
+        self._memo[raw] = value
+        self._memo_chars += len(raw)
+        while self._memo_chars > MEMO_CHARS and len(self._memo) > 1:
+            oldest = next(iter(self._memo))
+            del self._memo[oldest]
+            self._memo_chars -= len(oldest)
 
 
 def cooldown_key(guild_id: int, rule_id: int, holder: int) -> str:
