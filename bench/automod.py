@@ -5,7 +5,9 @@ mix of literal triggers of every match type, regex triggers, word lists, regex
 filters and one rule of each other kind. ``matching`` measures what one message
 costs on the compiled matchers the facade caches (``db.autoresponders.matcher``,
 ``db.filters.matcher``), side by side with the loop most bots run: one
-``re.search`` per rule, over the same rules, on the same messages.
+``re.search`` per rule, over the same rules, on the same messages. Each
+message's time is its best of ``REPEATS`` runs, for both, so the p99 is the
+slowest messages' cost and not the scheduler's.
 """
 
 import re
@@ -18,6 +20,9 @@ from guildbase import Database
 from guildbase.matching.normalize import normalize
 
 TRIGGERS, FILTERS = 500, 200
+REPEATS = 3
+"""Each message is matched this many times and its best time kept: what one message costs, without the
+preemptions of a shared machine (a process descheduled mid-message says nothing about the matcher)."""
 MATCH_KINDS = ("contains", "starts_with", "word", "exact")
 
 
@@ -125,16 +130,20 @@ async def matching(db: Database, guild_id: int, channel_id: int, count: int) -> 
     ours: list[float] = []
     theirs: list[float] = []
     found_ours = found_theirs = 0
-    for text in texts:  # interleaved, message by message
-        began = time.perf_counter_ns()
-        fired = triggers.matcher.match(text, channel_id)
-        caught = filters.matcher.check(text, channel_id)
-        ours.append(time.perf_counter_ns() - began)
+    for text in texts:  # interleaved, message by message; each timed as the best of REPEATS runs
+        best = best_loop = 1 << 62
+        for _ in range(REPEATS):
+            began = time.perf_counter_ns()
+            fired = triggers.matcher.match(text, channel_id)
+            caught = filters.matcher.check(text, channel_id)
+            best = min(best, time.perf_counter_ns() - began)
+            began = time.perf_counter_ns()
+            folded = normalize(text)
+            hits = [rx for rx, on_folded in loop if rx.search(folded if on_folded else text)]
+            best_loop = min(best_loop, time.perf_counter_ns() - began)
+        ours.append(best)
+        theirs.append(best_loop)
         found_ours += bool(fired) + bool(caught)
-        began = time.perf_counter_ns()
-        folded = normalize(text)
-        hits = [rx for rx, on_folded in loop if rx.search(folded if on_folded else text)]
-        theirs.append(time.perf_counter_ns() - began)
         found_theirs += bool(hits)
     ours.sort()
     return {
