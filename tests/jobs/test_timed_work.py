@@ -92,7 +92,10 @@ async def test_every_kind_the_controllers_enqueue_has_a_builtin_handler() -> Non
         return None
 
     registry = JobRegistry()
-    register_builtin(registry, BotActions(unban=act, end_timeout=act, unjail=act, deliver_reminder=act, end_afk=act))
+    register_builtin(
+        registry,
+        BotActions(unban=act, end_timeout=act, unjail=act, deliver_reminder=act, end_afk=act, end_lockdown=act),
+    )
 
     assert sorted(kind.name for kind in BUILTIN_KINDS) == registry.kinds
     for kind in BUILTIN_KINDS:

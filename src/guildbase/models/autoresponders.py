@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Identity, Integer, Text, Uni
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
 from guildbase.matching.patterns import MAX_PATTERN_LENGTH
@@ -61,7 +62,7 @@ class CooldownScope(enum.StrEnum):
     CHANNEL = "channel"
 
 
-class Autoresponder(TimestampMixin, AuditMixin, SQLModel, table=True):
+class Autoresponder(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True):
     """One trigger of a guild and its responses."""
 
     __tablename__ = "autoresponder"

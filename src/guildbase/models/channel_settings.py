@@ -25,6 +25,7 @@ from sqlalchemy import CheckConstraint, Integer, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
@@ -61,7 +62,7 @@ class Overwrite(pydantic.BaseModel):
         return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
 
 
-class ChannelSetting(TimestampMixin, AuditMixin, SQLModel, table=True):
+class ChannelSetting(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True):
     """A channel's slowmode and lockdown state."""
 
     __tablename__ = "channel_setting"

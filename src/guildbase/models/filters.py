@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, Te
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
 from guildbase.matching.filters import FilterAction, FilterKind
@@ -49,7 +50,7 @@ _LISTS = "'words', 'domains'"
 _COUNTED = "'mentions', 'caps'"
 
 
-class MessageFilter(TimestampMixin, AuditMixin, SQLModel, table=True):
+class MessageFilter(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True):
     """One filter rule of a guild."""
 
     __tablename__ = "message_filter"
