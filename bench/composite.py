@@ -3,6 +3,7 @@
 W6's world and limit are shared with W6b (``bench/botpath.py``), which runs the same path through the bot.
 """
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from bench.automod import matching, messages, seed_automod
 from bench.harness import Env, Runner, Variant, environment
 from bench.workloads import (
     CHANNEL,
@@ -26,7 +28,9 @@ from bench.workloads import (
     xp_target,
 )
 from guildbase.models.afk import AFK
+from guildbase.models.autoresponders import Autoresponder
 from guildbase.models.core import GlobalBlacklist, GuildConfig, GuildConfigRead
+from guildbase.models.filters import MessageFilter
 from guildbase.models.logs import CommandLog
 from guildbase.models.moderation import Case
 
@@ -102,6 +106,13 @@ async def w6(scale: Scale, rounds: int) -> dict[str, Any]:
     async with environment() as env:
         world = await w6_world(env, scale, {"guildbase": G0 + 100, "limit": G0 + 200, "naive": G0 + 300})
         guilds, members = world.guilds, world.members
+        for first in world.firsts.values():
+            await seed_automod(env, first, guilds)
+        texts = messages(1000)
+        limit_path = w6_limit(env, world)
+        compiled = {}
+        for g in range(world.firsts["limit"], world.firsts["limit"] + guilds):  # the limit: matchers in a dict
+            compiled[g] = ((await env.db.autoresponders.matcher(g)).matcher, (await env.db.filters.matcher(g)).matcher)
 
         async def ours(index: int) -> Any:
             g, u, now = xp_target(index, guilds, members, world.firsts["guildbase"])
@@ -109,10 +120,22 @@ async def w6(scale: Scale, rounds: int) -> dict[str, Any]:
             if await env.db.blacklist.is_blacklisted("user", u):
                 return config
             away = await env.db.afk.get_many(g, [u, *world.mentions(index)])
-            return away, await env.db.levels.award_message_xp(g, u, CHANNEL, [], now, roll=roll(index))
+            text = texts[index % len(texts)]
+            verdict = await env.db.filters.check(g, CHANNEL, text, (), 2)
+            answer = None if verdict.action else await env.db.autoresponders.respond(g, CHANNEL, u, text)
+            return away, answer, await env.db.levels.award_message_xp(g, u, CHANNEL, [], now, roll=roll(index))
+
+        async def limit(index: int) -> Any:
+            g, _, _ = xp_target(index, guilds, members, world.firsts["limit"])
+            triggers, filters = compiled[g]
+            text = texts[index % len(texts)]
+            caught = filters.check(text, CHANNEL, frozenset(), 2)
+            fired = None if caught else triggers.match(text, CHANNEL)
+            return await limit_path(index), fired
 
         async def naive(index: int) -> Any:
             g, u, now = xp_target(index, guilds, members, world.firsts["naive"])
+            text = texts[index % len(texts)]
             async with env.naive() as session:
                 config = GuildConfigRead.model_validate(await session.get(GuildConfig, g))
                 banned = (
@@ -127,20 +150,33 @@ async def w6(scale: Scale, rounds: int) -> dict[str, Any]:
                 if banned is not None:
                     return config
                 away = [await session.get(AFK, (g, uid)) for uid in [u, *world.mentions(index)]]
+                rules = (await session.execute(select(MessageFilter).where(col(MessageFilter.guild_id) == g))).all()
+                caught = [r for (r,) in rules if r.pattern and re.search(r.pattern, text)]
+                caught += [r for (r,) in rules for w in r.words if w in text]
+                if not caught:
+                    triggers = (
+                        await session.execute(select(Autoresponder).where(col(Autoresponder.guild_id) == g))
+                    ).all()
+                    _ = [t for (t,) in triggers if re.search(re.escape(t.pattern), text, re.IGNORECASE)]
             await naive_award(env, g, u, now, index)
             return away
 
         results = await Runner(env, rounds=rounds).compare(
             [
                 Variant("guildbase", ours, world.ops, world.tasks),
-                Variant("limit", w6_limit(env, world), world.ops, world.tasks),
-                Variant("naive", naive, scale.pick(400, 2000), world.tasks),
+                Variant("limit", limit, world.ops, world.tasks),
+                Variant("naive", naive, scale.pick(200, 1000), world.tasks),
             ]
         )
+        checks = await matching(env.db, world.firsts["guildbase"], CHANNEL, scale.pick(3000, 20_000))
         return {
             "variants": summarize(results),
-            "notes": "no autoresponder or permission domain exists yet: the path is config, blacklist, AFK, XP; "
-            "the limit reads config from an in-process dict and checks blacklist+AFK in one statement",
+            "checks": checks,
+            "notes": "the path is config, blacklist, AFK, filters (200 rules), autoresponders (500 triggers), XP; "
+            "the limit reads config from an in-process dict, checks blacklist+AFK in one statement and matches on "
+            "compiled matchers held in a dict; checks.match_* time one message on the cached compiled matchers "
+            "against a loop of re.search over the same rules (checks.re_loop_*), interleaved message by message, "
+            "each message's time the best of 3 runs (bench/automod.py)",
         }
 
 

@@ -39,6 +39,14 @@ def _at_most(name: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, boo
     return check
 
 
+def _at_least(name: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        value = w["checks"][name]
+        return f"{value}", value >= bar
+
+    return check
+
+
 def _check(name: str, expected: Any) -> Callable[[dict[str, Any]], tuple[str, bool]]:
     def check(w: dict[str, Any]) -> tuple[str, bool]:
         value = w["checks"][name]
@@ -73,7 +81,11 @@ TARGETS: dict[str, list[Target]] = {
         ("0 rows lost on close", _check("guildbase_rows_lost_after_close", 0)),
         ("caller p99 ≤ 1 ms (record_command)", _at_most("caller_p99_ms", 1)),
     ],
-    "W6": [("guildbase ≥ 0.7× limit", _ratio("guildbase", 0.7))],
+    "W6": [
+        ("guildbase ≥ 0.7× limit", _ratio("guildbase", 0.7)),
+        ("match one message p99 ≤ 50 µs", _at_most("match_p99_us", 50)),
+        ("matching ≥ 20× a loop of re.search", _at_least("match_speedup_vs_re_loop", 20)),
+    ],
     "W6b": [
         ("bot listeners ≥ 0.6× W6 limit", _ratio("guildbase_bot", 0.6)),
         ("every guild config cached", _check("guild_configs_in_local_cache", 10_000)),

@@ -16,6 +16,8 @@ extends the schema, not for bots.
 """
 
 from guildbase.config import Settings
+from guildbase.controllers.autoresponders import Autoresponse
+from guildbase.controllers.filters import FilterVerdict
 from guildbase.controllers.leaderboards import Board
 from guildbase.database import Database, Health
 from guildbase.db.context import AuditSource, acting_as, audit_context
@@ -41,6 +43,8 @@ from guildbase.errors import (
 from guildbase.jobs import JobContext, JobRegistry, JobRunner
 from guildbase.models.afk import AFKRead
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
+from guildbase.models.autoresponders import AutoresponderRead, CooldownScope, MatchType
+from guildbase.models.channel_settings import ChannelSettingRead
 from guildbase.models.content import BookmarkRead
 from guildbase.models.core import (
     BlacklistEntryRead,
@@ -65,6 +69,7 @@ from guildbase.models.events import (
     VoiceSessionRead,
     VoiceState,
 )
+from guildbase.models.filters import FilterAction, FilterKind, MessageFilterRead
 from guildbase.models.jobs import JobKind, JobKindStatus, JobRead, JobStatus
 from guildbase.models.levels import (
     LeaderboardCursor,
@@ -131,6 +136,8 @@ __all__ = [
     "AuditEntity",
     "AuditLogRead",
     "AuditSource",
+    "AutoresponderRead",
+    "Autoresponse",
     "Benefits",
     "BlacklistEntryRead",
     "BlacklistTarget",
@@ -142,12 +149,14 @@ __all__ = [
     "CaseStatus",
     "CaseSummary",
     "CaseType",
+    "ChannelSettingRead",
     "CommandLogRead",
     "CommandRun",
     "CommandStat",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",
+    "CooldownScope",
     "CounterKind",
     "CustomCommandRead",
     "Database",
@@ -160,6 +169,9 @@ __all__ = [
     "Feature",
     "FeatureDisabledError",
     "FieldError",
+    "FilterAction",
+    "FilterKind",
+    "FilterVerdict",
     "GroupBy",
     "GuildConfigRead",
     "GuildEventKind",
@@ -185,8 +197,10 @@ __all__ = [
     "LevelMultiplierRead",
     "LevelRoleMode",
     "LevelRoleRead",
+    "MatchType",
     "MemberLevelRead",
     "MemberRead",
+    "MessageFilterRead",
     "Metric",
     "MigrationError",
     "ModActionRead",

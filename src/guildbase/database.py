@@ -169,7 +169,10 @@ class Database(DomainControllers):
             try:
                 await self.logs.close()
             finally:
-                await self.events.close()  # written out even when the command log could not be
+                try:
+                    await self.events.close()  # written out even when the command log could not be
+                finally:
+                    await self._flush_hit_counts()
 
     async def _close_services(self) -> None:
         services, self._services = self._services, None

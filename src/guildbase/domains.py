@@ -8,11 +8,14 @@ reference (``scripts/mkdocs_hooks.py``) finds it on an unconnected ``Database``.
 from guildbase.controllers.afk import AFKController
 from guildbase.controllers.api_keys import ApiKeyController
 from guildbase.controllers.audit import AuditController
+from guildbase.controllers.autoresponders import AutoresponderController
 from guildbase.controllers.base import UnitOfWork
+from guildbase.controllers.channel_settings import ChannelSettingsController
 from guildbase.controllers.content import BookmarkController
 from guildbase.controllers.core import BlacklistController, GuildConfigController, GuildController, MemberController
 from guildbase.controllers.custom_commands import CustomCommandController
 from guildbase.controllers.events import EventController
+from guildbase.controllers.filters import FilterController
 from guildbase.controllers.integrations import IntegrationController
 from guildbase.controllers.jobs import JobController
 from guildbase.controllers.key_rotation import EncryptionController
@@ -61,6 +64,9 @@ class DomainControllers:
     snippets: SnippetController
     custom_commands: CustomCommandController
     polls: PollController
+    autoresponders: AutoresponderController
+    filters: FilterController
+    channel_settings: ChannelSettingsController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -91,3 +97,13 @@ class DomainControllers:
         self.snippets = SnippetController(unit)
         self.custom_commands = CustomCommandController(unit)
         self.polls = PollController(unit)
+        self.autoresponders = AutoresponderController(unit)
+        self.filters = FilterController(unit)
+        self.channel_settings = ChannelSettingsController(unit)
+
+    async def _flush_hit_counts(self) -> None:
+        """Write the autoresponder and filter hit counts still buffered (``Database.close``)."""
+        try:
+            await self.autoresponders.flush_hits()
+        finally:
+            await self.filters.flush_hits()

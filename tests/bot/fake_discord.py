@@ -97,6 +97,7 @@ class FakeDiscord:
     thread_members: dict[int, set[int]] = field(default_factory=dict)
     entitlements: list[dict[str, Any]] = field(default_factory=list)
     """The application's entitlements, served by ``GET /applications/{id}/entitlements``."""
+    """What the bot last set on each channel with ``PATCH /channels/{id}`` (overwrites, slowmode)."""
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -223,6 +224,8 @@ class FakeDiscord:
             ("DELETE", r(r"/guilds/(?P<guild>\d+)/members/(?P<user>\d+)"), self._kick),
             ("PUT", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("GET", r(r"/guilds/(?P<guild>\d+)/invites"), self._guild_invites),
+            ("PATCH", r(r"/channels/(?P<channel>\d+)"), self._edit_channel),
+            ("GET", r(r"/invites/(?P<code>[^/]+)"), self._get_invite),
             ("GET", r(r"/guilds/(?P<guild>\d+)/audit-logs"), self._audit_logs),
             ("GET", r(r"/applications/\d+/entitlements"), lambda _m, _b: _json(self.entitlements)),
             ("DELETE", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
@@ -380,6 +383,15 @@ class FakeDiscord:
             "reason": reason,
         }
         self.audit_log.insert(0, entry)
+
+    def _edit_channel(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
+        channel = self.channels.setdefault(int(m["channel"]), {"id": m["channel"], "type": 0})
+        channel.update(body)
+        return _json(channel)
+
+    def _get_invite(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
+        found = next((i for listed in self.invites.values() for i in listed if i["code"] == m["code"]), None)
+        return _error(404, 10006, "Unknown Invite") if found is None else _json(found)
 
     def _guild_invites(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
         return _json(self.invites.get(int(m["guild"]), []))

@@ -135,6 +135,68 @@ async def _close_poll_in(db: Database) -> Any:
         return await db.polls.close_in(session, GUILD, poll.number)
 
 
+async def _first_autoresponder(db: Database) -> int:
+    return (await db.autoresponders.list_for(GUILD))[0].autoresponder_id
+
+
+async def _first_filter(db: Database) -> int:
+    return (await db.filters.list_for(GUILD))[0].filter_id
+
+
+async def _update_autoresponder(db: Database) -> Any:
+    return await db.autoresponders.update(GUILD, await _first_autoresponder(db), is_enabled=False)
+
+
+async def _autoresponder_responses(db: Database) -> Any:
+    return await db.autoresponders.set_responses(GUILD, await _first_autoresponder(db), ["stamped"])
+
+
+async def _autoresponder_scope(db: Database) -> Any:
+    return await db.autoresponders.set_scope(GUILD, await _first_autoresponder(db), channel_ids=[CHANNEL])
+
+
+async def _filter_exemptions(db: Database) -> Any:
+    return await db.filters.set_exemptions(GUILD, await _first_filter(db), role_ids=[ROLE])
+
+
+async def _update_filter(db: Database) -> Any:
+    return await db.filters.update(GUILD, await _first_filter(db), action="log")
+
+
+OVERWRITES = [{"id": GUILD, "type": 0, "allow": 0, "deny": 2048}]
+
+
+async def _lock_then_end(db: Database) -> Any:
+    lock = await db.channel_settings.lock(GUILD, CHANNEL, OVERWRITES)
+    async with db.session() as session:
+        assert lock.locked_at is not None
+        return await db.channel_settings.end_lockdown_in(session, GUILD, CHANNEL, locked_at=lock.locked_at)
+
+
+AUTOMOD_CALLS: dict[str, tuple[Call, set[str]]] = {
+    "autoresponders.create": (lambda db: db.autoresponders.create(GUILD, "stamp", ["x"]), {"autoresponder"}),
+    "autoresponders.update": (_update_autoresponder, {"autoresponder"}),
+    "autoresponders.set_responses": (_autoresponder_responses, {"autoresponder"}),
+    "autoresponders.set_scope": (_autoresponder_scope, {"autoresponder"}),
+    "filters.add_words": (lambda db: db.filters.add_words(GUILD, ["stamp"], "delete"), {"message_filter"}),
+    "filters.add_regex": (lambda db: db.filters.add_regex(GUILD, "st+amp", "delete"), {"message_filter"}),
+    "filters.add_invites": (lambda db: db.filters.add_invites(GUILD, "delete"), {"message_filter"}),
+    "filters.add_domains": (lambda db: db.filters.add_domains(GUILD, ["stamp.com"], "log"), {"message_filter"}),
+    "filters.add_mentions": (lambda db: db.filters.add_mentions(GUILD, 5, "warn"), {"message_filter"}),
+    "filters.add_caps": (lambda db: db.filters.add_caps(GUILD, 80, "timeout"), {"message_filter"}),
+    "filters.update": (_update_filter, {"message_filter"}),
+    "filters.set_exemptions": (_filter_exemptions, {"message_filter"}),
+    "channel_settings.set_slowmode": (
+        lambda db: db.channel_settings.set_slowmode(GUILD, CHANNEL, 10),
+        {"channel_setting"},
+    ),
+    "channel_settings.lock": (lambda db: db.channel_settings.lock(GUILD, CHANNEL, OVERWRITES), {"channel_setting"}),
+    "channel_settings.unlock": (lambda db: db.channel_settings.unlock(GUILD, CHANNEL), {"channel_setting"}),
+    "channel_settings.end_lockdown_in": (_lock_then_end, {"channel_setting"}),
+}
+"""Automod's writes (R15.2, R15.4), in order: updates find the rows the creations made."""
+
+
 # method → (the call, the stamped tables it must write). Ordered: later calls use earlier rows.
 STAMPED: dict[str, tuple[Call, set[str]]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD), {"guild_config"}),
@@ -215,6 +277,7 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
     "polls.close_in": (_close_poll_in, {"poll"}),
     "polls.delete": (lambda db: db.polls.delete(GUILD, 1), {"poll"}),
 }
+STAMPED.update(AUTOMOD_CALLS)
 
 # method → the tables it writes; none of them has actor columns (checked below).
 UNSTAMPED: dict[str, set[str]] = {
@@ -331,6 +394,8 @@ DELETES = {
     "snippets.remove_alias",
     "snippets.delete",
     "custom_commands.delete",
+    "autoresponders.delete",
+    "filters.delete",
 }
 
 EXEMPT: dict[str, str] = {
@@ -339,6 +404,10 @@ EXEMPT: dict[str, str] = {
     "api_keys.verify": "a key's use sets last_used_at only: the key is the one acting, recorded as a security event",
     "snippets.use": "a use only counts (uses + 1): updated_by records the last editor of the snippet",
     "custom_commands.invoke": "a run only counts (uses + 1, the member's cooldown row): updated_by is the last editor",
+    "autoresponders.respond": "the message path: only hit counts change; updated_by names who edited the trigger",
+    "autoresponders.flush_hits": "hit counts, as above",
+    "filters.check": "the message path: only hit counts change; updated_by names who edited the rule",
+    "filters.flush_hits": "hit counts, as above",
 }
 
 READS = {
@@ -451,6 +520,13 @@ READS = {
     "polls.get",
     "polls.open_polls",
     "polls.tally",
+    "autoresponders.get",
+    "autoresponders.list_for",
+    "autoresponders.matcher",
+    "filters.list_for",
+    "filters.matcher",
+    "channel_settings.get",
+    "channel_settings.locked",
 }
 
 

@@ -21,7 +21,21 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import col
-from test_actor_stamps import CHANNEL, GUILD, MOD, PREMIUM_CALLS, PREMIUM_SKU, READS, ROLE, USER, _facade_methods, _seed
+from test_actor_stamps import (
+    AUTOMOD_CALLS,
+    CHANNEL,
+    GUILD,
+    MOD,
+    PREMIUM_CALLS,
+    PREMIUM_SKU,
+    READS,
+    ROLE,
+    USER,
+    _facade_methods,
+    _first_autoresponder,
+    _first_filter,
+    _seed,
+)
 
 from guildbase import AuditSource, Database, acting_as, audit_context
 from guildbase.controllers.base import Controller
@@ -246,6 +260,37 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "polls.close_in": (_close_poll_in, A.POLL_CLOSE),
     "polls.delete": (lambda db: db.polls.delete(GUILD, 1), A.POLL_DELETE),
 }
+_AUTOMOD_ACTIONS = {
+    "autoresponders.create": A.AUTORESPONDER_CREATE,
+    "autoresponders.update": A.AUTORESPONDER_UPDATE,
+    "autoresponders.set_responses": A.AUTORESPONDER_UPDATE,
+    "autoresponders.set_scope": A.AUTORESPONDER_UPDATE,
+    "filters.add_words": A.FILTER_CREATE,
+    "filters.add_regex": A.FILTER_CREATE,
+    "filters.add_invites": A.FILTER_CREATE,
+    "filters.add_domains": A.FILTER_CREATE,
+    "filters.add_mentions": A.FILTER_CREATE,
+    "filters.add_caps": A.FILTER_CREATE,
+    "filters.update": A.FILTER_UPDATE,
+    "filters.set_exemptions": A.FILTER_UPDATE,
+    "channel_settings.set_slowmode": A.CHANNEL_SLOWMODE,
+    "channel_settings.lock": A.CHANNEL_LOCK,
+    "channel_settings.unlock": A.CHANNEL_UNLOCK,
+    "channel_settings.end_lockdown_in": A.CHANNEL_UNLOCK,
+}
+AUDITED.update({name: (AUTOMOD_CALLS[name][0], action) for name, action in _AUTOMOD_ACTIONS.items()})
+
+
+async def _delete_first_autoresponder(db: Database) -> bool:
+    return await db.autoresponders.delete(GUILD, await _first_autoresponder(db))
+
+
+async def _delete_first_filter(db: Database) -> bool:
+    return await db.filters.delete(GUILD, await _first_filter(db))
+
+
+AUDITED["autoresponders.delete"] = (_delete_first_autoresponder, A.AUTORESPONDER_DELETE)
+AUDITED["filters.delete"] = (_delete_first_filter, A.FILTER_DELETE)
 
 EXEMPT_DOMAINS: dict[str, str] = {
     "logs": "log writes are the record themselves (command and error log); auditing them would log the log",
@@ -285,6 +330,10 @@ EXEMPT_METHODS: dict[str, str] = {
     "polls.vote": "a member's own vote: the poll_vote row is its record, like a star",
     "polls.retract": "a member's own vote taken back, as above",
     "polls.set_message": "poll bookkeeping: which message the bot posted it as",
+    "autoresponders.respond": "the message path: hit counts and cooldowns only, no configuration changes",
+    "autoresponders.flush_hits": "hit counts written out in a batch: statistics, not configuration",
+    "filters.check": "the message path: hit counts only, no configuration changes",
+    "filters.flush_hits": "hit counts written out in a batch: statistics, not configuration",
 }
 """Single methods whose writes are not audited, and why."""
 

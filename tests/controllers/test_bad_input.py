@@ -87,6 +87,11 @@ INTS: dict[str, tuple[int, int]] = {
     "cooldown_seconds": (0, 0),
     "rank": (0, 0),
     "position": (1, 1),
+    "autoresponder_id": (1, 1),
+    "filter_id": (1, 1),
+    "threshold": (5, 1),
+    "seconds": (10, 0),
+    "mentions": (0, 0),
 }
 
 _JOB = JobRead.model_validate(
@@ -116,6 +121,14 @@ EMPTY_ALLOWED = {"attachment_urls"}
 
 NAMED: dict[str, Any] = {
     # name: a valid sample, for parameters whose annotation does not say enough
+    "pattern": "hello",
+    "responses": ["hi"],
+    "guild_name": "Guild",
+    "words": ["bad"],
+    "regex": "ba+d",
+    "domains": ["example.com"],
+    "overwrites": [{"id": ID, "type": 0, "allow": 0, "deny": 0}],
+    "locked_at": NOW,
     "prefix": "!",
     "reason": "spam",
     "content": "hello",

@@ -103,6 +103,7 @@ async def test_every_kind_the_controllers_enqueue_has_a_builtin_handler() -> Non
             post_feed_item=act,
             close_ticket=act,
             end_poll=act,
+            end_lockdown=act,
         ),
     )
 

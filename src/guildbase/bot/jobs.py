@@ -15,6 +15,8 @@ action here is the one Discord call that goes with it:
   (the tickets cog's ``after_close``).
 - a subscription's period or grace ends → DM its owner (a user, or the guild's owner).
 - poll end → the poll's message shows its final counts (a deleted message counts as done).
+- AFK expiry → nothing to call: the row is cleared (the bot does not rename members).
+- lockdown end → the channel's saved permission overwrites written back as its whole list.
 
 A Discord failure (missing permission, deleted channel, closed DMs) raises, so the
 job fails with that reason, is retried with backoff, and shows in
@@ -30,6 +32,7 @@ import discord
 
 from guildbase import AFKRead, CaseRead, PollRead, ReminderRead
 from guildbase.bot.feeds import post_feed_item
+from guildbase.bot.lockdown import restore_overwrites
 from guildbase.bot.moderation import restored_roles
 from guildbase.jobs.handlers import BotActions, register_builtin, register_maintenance
 from guildbase.jobs.premium import register_premium
@@ -41,6 +44,7 @@ from guildbase.models.tickets import TicketRead
 
 if TYPE_CHECKING:
     from guildbase.bot.bot import GuildbaseBot
+    from guildbase.models.channel_settings import ChannelSettingRead
 
 log = logging.getLogger("guildbase.bot")
 
@@ -63,6 +67,7 @@ class BotJobs:
                 post_feed_item=self.post_feed_item,
                 close_ticket=self.close_ticket,
                 end_poll=self.end_poll,
+                end_lockdown=self.end_lockdown,
             ),
         )
         register_premium(self.registry, self.tell_premium_owner)
@@ -116,6 +121,11 @@ class BotJobs:
             user = self.bot.get_user(reminder.user_id) or await self.bot.fetch_user(reminder.user_id)
             await user.send(text)
         log.debug("delivered reminder %s (attempt %s)", reminder.reminder_id, attempt)
+
+    async def end_lockdown(self, setting: "ChannelSettingRead", attempt: int) -> None:
+        """Give the channel back exactly the overwrites its lockdown saved."""
+        await restore_overwrites(self.bot, setting, reason="lockdown expired")
+        log.debug("lockdown of %s in %s ended (attempt %s)", setting.channel_id, setting.guild_id, attempt)
 
     async def end_afk(self, afk: AFKRead, attempt: int) -> None:
         """Nothing to do on Discord: the reference bot does not rename AFK members."""

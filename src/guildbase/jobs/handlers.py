@@ -20,6 +20,8 @@ What each handler guarantees, in the one transaction that marks its job done:
 - Polls: a poll whose ``ends_at`` has come is closed (``polls.close_in``,
   audited as the job); the callback shows its final counts. A poll closed or
   deleted meanwhile is left alone.
+- Lockdown end: the callback writes the saved overwrites back, then the lock
+  is cleared; a lock ended by hand, or set again, meanwhile is left alone.
 """
 
 from collections.abc import Awaitable, Callable
@@ -35,6 +37,7 @@ from guildbase.db.validation import validate
 from guildbase.jobs.registry import JobContext, JobRegistry
 from guildbase.jobs.ticket_handlers import TicketCloseAction, idle_close, scheduled_close
 from guildbase.models.afk import AFK_EXPIRY, AFKExpiryPayload, AFKRead
+from guildbase.models.channel_settings import LOCKDOWN_END, ChannelSettingRead, LockdownEndPayload
 from guildbase.models.events import EVENT_RETENTION, RetentionPayload
 from guildbase.models.integrations import INTEGRATION_FETCH, IntegrationFetchPayload
 from guildbase.models.jobs import JobKind
@@ -48,6 +51,7 @@ UnjailAction = Callable[[CaseRead, list[int], int], Awaitable[object]]
 ReminderAction = Callable[[ReminderRead, int], Awaitable[object]]
 AFKAction = Callable[[AFKRead, int], Awaitable[object]]
 PollAction = Callable[[PollRead, int], Awaitable[object]]
+LockdownAction = Callable[[ChannelSettingRead, int], Awaitable[object]]
 
 CLOSING: dict[CaseType, CaseType] = {
     CaseType.TEMPBAN: CaseType.UNTEMPBAN,
@@ -78,6 +82,7 @@ class BotActions:
         close_ticket: the Discord side of a ticket closed by its scheduled or
             inactivity close (post the transcript, archive the channel).
         end_poll: show a poll's final counts once its time is up.
+        end_lockdown: end an expired lockdown (write the saved overwrites back).
     """
 
     unban: CaseAction | None = None
@@ -88,9 +93,10 @@ class BotActions:
     post_feed_item: ChannelPoster | None = None
     close_ticket: TicketCloseAction | None = None
     end_poll: PollAction | None = None
+    end_lockdown: LockdownAction | None = None
 
 
-def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
+def register_builtin(registry: JobRegistry, actions: BotActions) -> None:  # noqa: C901 - one branch per callback
     """Register the built-in kinds the bot has callbacks for."""
     expiry = CASE_EXPIRY
     if actions.unban is not None:
@@ -116,9 +122,10 @@ def register_builtin(registry: JobRegistry, actions: BotActions) -> None:
     if actions.close_ticket is not None:
         registry.register(TICKET_SCHEDULED_CLOSE, partial(scheduled_close, action=actions.close_ticket))
         registry.register(TICKET_AUTOCLOSE, partial(idle_close, action=actions.close_ticket))
-
     if actions.end_poll is not None:
         registry.register(POLL_CLOSE, partial(close_poll, action=actions.end_poll))
+    if actions.end_lockdown is not None:
+        registry.register(LOCKDOWN_END, partial(end_lockdown, action=actions.end_lockdown))
 
 
 BUILTIN_KINDS: tuple[JobKind[Any], ...] = (
@@ -129,6 +136,7 @@ BUILTIN_KINDS: tuple[JobKind[Any], ...] = (
     TICKET_AUTOCLOSE,
     INTEGRATION_FETCH,
     POLL_CLOSE,
+    LOCKDOWN_END,
 )
 """Every kind the data layer's controllers enqueue; ``register_builtin`` with every callback handles each."""
 
@@ -219,6 +227,22 @@ async def close_poll(ctx: JobContext, payload: PollClosePayload, *, action: Poll
         return
     await action(poll, ctx.attempt)
     ctx.then(partial(ctx.db.polls.close_in, guild_id=payload.guild_id, number=payload.number))
+
+
+async def end_lockdown(ctx: JobContext, payload: LockdownEndPayload, *, action: LockdownAction) -> None:
+    """End the lockdown set at ``payload.locked_at``: its overwrites back, its row cleared in the job's commit."""
+    setting = await ctx.db.channel_settings.get(payload.guild_id, payload.channel_id)
+    if setting is None or setting.locked_at != payload.locked_at:
+        return  # unlocked by hand meanwhile, or locked again (that lock has its own job)
+    await action(setting, ctx.attempt)
+    ctx.then(
+        partial(
+            ctx.db.channel_settings.end_lockdown_in,
+            guild_id=payload.guild_id,
+            channel_id=payload.channel_id,
+            locked_at=payload.locked_at,
+        )
+    )
 
 
 PURGE_KIND = "jobs.purge"

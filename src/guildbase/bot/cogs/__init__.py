@@ -1,11 +1,14 @@
 """One cog per domain; each uses only the ``Database`` facade."""
 
 from guildbase.bot.cogs.afk import AFKCog
+from guildbase.bot.cogs.autoresponders import AutorespondersCog
 from guildbase.bot.cogs.blacklist import BlacklistCog
 from guildbase.bot.cogs.bookmarks import BookmarksCog
+from guildbase.bot.cogs.channel_settings import ChannelSettingsCog
 from guildbase.bot.cogs.config import ConfigCog
 from guildbase.bot.cogs.custom_commands import CustomCommandsCog
 from guildbase.bot.cogs.events import EventsCog
+from guildbase.bot.cogs.filters import FiltersCog
 from guildbase.bot.cogs.integrations import IntegrationsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.mod_settings import ModSettingsCog
@@ -36,16 +39,22 @@ COGS = (
     CustomCommandsCog,
     PollsCog,
     UtilitiesCog,
+    FiltersCog,
+    AutorespondersCog,
+    ChannelSettingsCog,
 )
 
 __all__ = [
     "COGS",
     "AFKCog",
+    "AutorespondersCog",
     "BlacklistCog",
     "BookmarksCog",
+    "ChannelSettingsCog",
     "ConfigCog",
     "CustomCommandsCog",
     "EventsCog",
+    "FiltersCog",
     "IntegrationsCog",
     "LevelsCog",
     "ModSettingsCog",

@@ -1,7 +1,7 @@
 """Integrations (R15.5): per-guild feeds (RSS/Atom, GitHub releases) with their fetch state and seen items.
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-01 15:10:00.000000
 
 Two guild-leading tables (``guildbase/models/integrations.py``) and two enum
@@ -17,7 +17,7 @@ from alembic_postgresql_enum import TableReference
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0022"
-down_revision: str | Sequence[str] | None = "0019"
+down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
