@@ -79,6 +79,10 @@ class AuditAction(enum.StrEnum):
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
     MOD_SETTINGS = "mod_settings"
+    PERMISSION_RANKS = "permission_ranks"
+    PERMISSION_RULE_ADD = "permission_rule_add"
+    PERMISSION_RULE_REMOVE = "permission_rule_remove"
+    PERMISSION_RULE_EXPIRE = "permission_rule_expire"
 
 
 class AuditEntity(enum.StrEnum):
@@ -97,6 +101,8 @@ class AuditEntity(enum.StrEnum):
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
+    PERMISSION_RANKS = "permission_ranks"
+    PERMISSION_RULE = "permission_rule"
 
 
 class AuditLog(SQLModel, table=True):
