@@ -63,9 +63,9 @@ async def read_set(session: AsyncSession, guild_id: int) -> PermissionSetRead:
     return PermissionSetRead(
         guild_id=guild_id,
         is_unconfigured_allowed=True if config is None else config.is_unconfigured_allowed,
-        rank_names=dict(names.tuples().all()),
-        role_ranks=dict(roles.tuples().all()),
-        command_ranks={f"{kind}:{name}": level for kind, name, level in commands.tuples().all()},
+        rank_names={int(r): n for r, n in names.all()},
+        role_ranks={int(r): int(k) for r, k in roles.all()},
+        command_ranks={f"{kind}:{name}": level for kind, name, level in commands.all()},
         rules=[PermissionRuleRead.model_validate(rule) for rule in rules],
     )
 

@@ -134,7 +134,7 @@ class PermissionController(PermissionRanks):
         """Every registered command name → its module."""
         async with self._write() as session:
             rows = await session.execute(select(col(BotCommand.name), col(BotCommand.module)).order_by(BotCommand.name))
-            return dict(rows.tuples().all())
+            return dict(rows.all())
 
     # -- reading ------------------------------------------------------------------------------
     async def get(self, guild_id: int) -> PermissionSetRead:
