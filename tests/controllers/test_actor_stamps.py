@@ -40,6 +40,11 @@ ACTOR = BLOCK + 500  # each call acts as ACTOR + its index, so no stamp is inher
 Call = Callable[[Database], Awaitable[Any]]
 
 
+async def _command_rank(db: Database) -> Any:
+    await db.permissions.register_commands({"ban": "Moderation"})  # rank targets must be known commands
+    return await db.permissions.set_command_rank(GUILD, "command", "ban", 3)
+
+
 async def _create_in(db: Database) -> Any:
     checked = CaseCreate(guild_id=GUILD, type="WARN", user_id=USER, moderator_id=MOD)
     async with db.session() as session:
@@ -102,6 +107,21 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
     "mod_settings.set_rule": (
         lambda db: db.mod_settings.set_rule(GUILD, 3, within=timedelta(days=7), action="kick"),
         {"mod_escalation_rule"},
+    ),
+    "permissions.set_rank_name": (lambda db: db.permissions.set_rank_name(GUILD, 3, "Helper"), {"permission_rank"}),
+    "permissions.set_role_rank": (lambda db: db.permissions.set_role_rank(GUILD, ROLE, 3), {"permission_role_rank"}),
+    "permissions.set_role_ranks": (
+        lambda db: db.permissions.set_role_ranks(GUILD, {ROLE: 4}),
+        {"permission_role_rank"},
+    ),
+    "permissions.set_command_rank": (_command_rank, {"permission_command_rank"}),
+    "permissions.set_unconfigured_allowed": (
+        lambda db: db.permissions.set_unconfigured_allowed(GUILD, False),
+        {"permission_config"},
+    ),
+    "permissions.add_rule": (
+        lambda db: db.permissions.add_rule(GUILD, "role", ROLE, "all", None, effect="deny"),
+        {"permission_rule"},
     ),
 }
 
@@ -168,16 +188,32 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.sync_invites": {"invite", "invite_tally"},
     "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
     "events.maintain_partitions": set(),  # DDL
+    "permissions.register_commands": {"bot_command"},
+    "permissions.check": {"permission_check"},
+    "permissions.write_checks": {"permission_check"},
+    "permissions.flush": {"permission_check"},
+    "permissions.close": {"permission_check"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
-DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rule"}
+DELETES = {
+    "guilds.delete",
+    "levels.remove_level_role",
+    "mod_settings.remove_rule",
+    "permissions.remove_rule",
+    "permissions.remove_expired",
+}
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
 }
 
 READS = {
+    "permissions.known_commands",
+    "permissions.get",
+    "permissions.rules",
+    "permissions.explain",
+    "permissions.recent_checks",
     "audit.by_actor",
     "audit.for_entity",
     "audit.for_guild",

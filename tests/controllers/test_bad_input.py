@@ -71,6 +71,8 @@ INTS: dict[str, tuple[int, int]] = {
     "before": (1, 1),
     "shard_id": (0, 0),
     "warn_count": (3, 2),
+    "rank_value": (3, 0),
+    "rule_id": (1, 1),
 }
 
 _JOB = JobRead.model_validate(
@@ -138,6 +140,10 @@ NAMED: dict[str, Any] = {
     "invite": InviteState(code="abc123", uses=1),
     "invites": [InviteState(code="abc123", uses=1)],
     "states": [VoiceState(user_id=ID, channel_id=ID)],
+    "commands": {"ping": "Config"},
+    "role_ranks": {ID: 3},
+    "target_name": "ping",
+    "module": "Config",
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

@@ -280,7 +280,11 @@ async def test_every_rank_and_rule_change_is_audited(db: Database, guild: int) -
     assert (added[0], added[1], added[2]["effect"], added[2]["reason"]) == (
         AuditAction.PERMISSION_RULE_ADD, {}, "deny", "muted"
     )  # fmt: skip
-    assert (removed[0], removed[1]["subject_id"], removed[2]) == (AuditAction.PERMISSION_RULE_REMOVE, str(MUTED_ROLE), {})
+    assert (removed[0], removed[1]["subject_id"], removed[2]) == (
+        AuditAction.PERMISSION_RULE_REMOVE,
+        str(MUTED_ROLE),
+        {},
+    )
 
 
 async def test_checks_are_logged_with_the_deciding_rule_and_allows_are_sampled(db: Database, guild: int) -> None:

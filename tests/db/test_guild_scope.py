@@ -46,6 +46,8 @@ LOG_TABLES = {
         ("message_stat_daily", "member_stat_daily", "voice_stat_daily", "role_stat_daily"),
         "the trail's daily rollups outlive the guilds, members and channels they count",
     ),
+    "permission_check": "the check log: range-partitioned by time and written by COPY before every command; "
+    "no foreign keys; it outlives the guild like the command log",
 }
 """Tables with a ``guild_id`` but, on purpose, no foreign key to ``guild``."""
 

@@ -296,6 +296,8 @@ class PermissionController(PermissionRanks):
     async def remove_expired(self, *, now: datetime | None = None) -> int:
         """Delete every rule expired by ``now`` (default: the database's clock), each with its audit row.
 
+        The rows name the acting user, which is nobody when the job runs it.
+
         Checks ignore expired rules already; this keeps the table and the
         cached sets small (the ``permissions.expire`` job runs it).
         """
@@ -316,7 +318,6 @@ class PermissionController(PermissionRanks):
                     rule.rule_id,
                     guild_id=rule.guild_id,
                     before=_fields(rule),
-                    actor=None,
                 )
             self._stale(session, *sorted({permissions_key(rule.guild_id) for rule in rows}))
         return len(rows)
