@@ -72,6 +72,13 @@ TARGETS: dict[str, list[Target]] = {
         ("guildbase ≥ 0.5× COPY", _ratio("guildbase", 0.5)),
         ("0 rows lost on close", _check("guildbase_rows_lost_after_close", 0)),
     ],
+    "W10": [
+        ("hit ≥ 50× one SQL query per check", _ratio("guildbase", 50)),
+        ("hit p99 ≤ 20 µs", _p99("guildbase", 0.020)),
+        ("log writes ≥ 0.5× COPY", _ratio("log_guildbase_writer", 0.5)),
+        ("same decisions as SQL", _check("decisions_differing_from_sql", 0)),
+        ("0 log rows lost on close", _check("log_rows_lost_after_close", 0)),
+    ],
     "W6": [("guildbase ≥ 0.7× limit", _ratio("guildbase", 0.7))],
     "W6b": [
         ("bot listeners ≥ 0.6× W6 limit", _ratio("guildbase_bot", 0.6)),
