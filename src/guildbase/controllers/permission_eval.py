@@ -159,7 +159,16 @@ class TargetRules:
 class CompiledPermissions:
     """A guild's ``PermissionSetRead`` indexed for ``decide``; rebuilt in place when a rule expires."""
 
-    __slots__ = ("command_ranks", "next_expiry", "rank_names", "role_ranks", "source", "targets", "unconfigured")
+    __slots__ = (
+        "command_ranks",
+        "decisions",
+        "next_expiry",
+        "rank_names",
+        "role_ranks",
+        "source",
+        "targets",
+        "unconfigured",
+    )
 
     def __init__(self, source: PermissionSetRead, now: float) -> None:
         self.source = source
@@ -169,6 +178,8 @@ class CompiledPermissions:
         self.unconfigured = source.is_unconfigured_allowed
         self.targets: dict[str, TargetRules] = {}
         self.next_expiry = math.inf
+        self.decisions: dict[tuple[object, ...], Decision] = {}
+        """Decisions made so far (they are values: one rule at one level on one target decides alike)."""
         self._build(now)
 
     def _build(self, now: float) -> None:
@@ -187,6 +198,7 @@ class CompiledPermissions:
             rules.add(rule)
         self.targets = targets
         self.next_expiry = next_expiry
+        self.decisions = {}
 
     def refresh(self, now: float) -> None:
         """Drop the rules that expired by ``now`` (a no-op until the earliest expiry)."""
@@ -277,6 +289,7 @@ def decide(  # noqa: PLR0917 - the check's context, passed flat: this runs befor
     """
     if owner is not None:
         return Decision(allowed=True, decided_by=DecidedBy.OWNER, level=owner)
+    decisions = compiled.decisions
     by_target = compiled.targets
     for key in targets:
         rules = by_target.get(key)
@@ -284,30 +297,51 @@ def decide(  # noqa: PLR0917 - the check's context, passed flat: this runs befor
             continue
         found = _at_levels(rules, user_id, role_ids, channel_id, parent_id, category_id, voice_channel_id)
         if found is not None:
-            level, rule, whitelisted = found
-            if whitelisted:
-                return Decision(allowed=False, decided_by=DecidedBy.WHITELIST, rule=rule, level=level, target=key)
-            return Decision(
-                allowed=rule.effect is Effect.ALLOW, decided_by=DecidedBy.RULE, rule=rule, level=level, target=key
-            )
+            memo: tuple[object, ...] = (key, found[0], id(found[1]), found[2])  # the rule object, by identity
+            decision = decisions.get(memo)
+            if decision is None:
+                level, rule, whitelisted = found
+                allowed = rule.effect is Effect.ALLOW and not whitelisted
+                decided_by = DecidedBy.WHITELIST if whitelisted else DecidedBy.RULE
+                decision = Decision(allowed=allowed, decided_by=decided_by, rule=rule, level=level, target=key)
+                decisions[memo] = decision
+            return decision
+    ranked = _by_rank(compiled, ranks, role_ids)
+    if ranked is not None:
+        return ranked
+    decision = decisions.get(())
+    if decision is None:
+        allowed = compiled.unconfigured
+        decision = decisions[()] = Decision(allowed=allowed, decided_by=DecidedBy.DEFAULT, is_default_allowed=allowed)
+    return decision
+
+
+def _by_rank(
+    compiled: CompiledPermissions, ranks: tuple[str, ...], role_ids: tuple[int, ...] | list[int]
+) -> Decision | None:
+    """Step 4: the first required rank found (command, parents, module) against the member's rank."""
     command_ranks = compiled.command_ranks
-    if command_ranks:
-        for key in ranks:
-            required = command_ranks.get(key)
-            if required is not None:
-                role_ranks = compiled.role_ranks
-                member_rank = max((role_ranks.get(r, 0) for r in role_ids), default=0) if role_ranks else 0
-                return Decision(
-                    allowed=member_rank >= required,
-                    decided_by=DecidedBy.RANK,
-                    target=key,
-                    required_rank=required,
-                    member_rank=member_rank,
-                    rank_name=compiled.rank_names.get(required),
-                )
-    return Decision(
-        allowed=compiled.unconfigured, decided_by=DecidedBy.DEFAULT, is_default_allowed=compiled.unconfigured
-    )
+    if not command_ranks:
+        return None
+    for key in ranks:
+        required = command_ranks.get(key)
+        if required is None:
+            continue
+        role_ranks = compiled.role_ranks
+        member_rank = max((role_ranks.get(r, 0) for r in role_ids), default=0) if role_ranks else 0
+        memo = (key, member_rank)
+        decision = compiled.decisions.get(memo)
+        if decision is None:
+            decision = compiled.decisions[memo] = Decision(
+                allowed=member_rank >= required,
+                decided_by=DecidedBy.RANK,
+                target=key,
+                required_rank=required,
+                member_rank=member_rank,
+                rank_name=compiled.rank_names.get(required),
+            )
+        return decision
+    return None
 
 
 def expired(rule: PermissionRuleRead, now: datetime) -> bool:

@@ -12,7 +12,7 @@ by default); denials are always kept.
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from random import random
 
 from sqlalchemy import text
@@ -81,19 +81,18 @@ class PermissionCheckLog(Controller):
         rate = self._db.settings.permission_log_allow_rate
         return rate >= 1.0 or random() < rate  # noqa: S311 - sampling, not security
 
-    async def _log(self, row: Row) -> None:
-        writer = self.check_writer
-        if not writer.offer(row):
-            await writer.put(row)
-
     async def write_checks(self, rows: Sequence[Row]) -> None:
-        """One batch of checks: one binary COPY into ``permission_check`` (missing months are created)."""
+        """One batch of checks: one binary COPY into ``permission_check`` (missing months are created).
+
+        ``check`` queues ``checked_at`` as epoch seconds (a float), turned into a timestamp here, per batch.
+        """
         checked = instances("rows", rows, tuple)
         for index, row in enumerate(checked):
             if len(row) != len(CHECK_COLUMNS):
                 msg = f"must be a tuple of {len(CHECK_COLUMNS)} values, got {len(row)}"
                 raise ValidationError.single(f"rows.{index}", "row", msg)
-        await copy_into(self._fast, "permission_check", CHECK_COLUMNS, checked)
+        records = [(datetime.fromtimestamp(r[0], UTC), *r[1:]) if type(r[0]) is float else r for r in checked]
+        await copy_into(self._fast, "permission_check", CHECK_COLUMNS, records)
 
     async def flush(self) -> int:
         """Write the queued checks now; returns how many were written."""

@@ -13,7 +13,7 @@ this class inherits both, so ``db.permissions`` is one face.
 """
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from time import monotonic, time
 from typing import Any
 
@@ -90,6 +90,10 @@ _CODEC = _CompiledCodec()
 
 def _is_id(value: object) -> bool:
     return type(value) is int and 0 < value <= BIGINT_MAX
+
+
+def _is_optional_id(value: object) -> bool:
+    return value is None or (type(value) is int and 0 < value <= BIGINT_MAX)
 
 
 class PermissionController(PermissionRanks):
@@ -350,8 +354,10 @@ class PermissionController(PermissionRanks):
             guild_id, user_id, command, role_ids, channel_id, parent_id, category_id, voice_channel_id,
             module, feature, is_guild_owner, is_bot_owner,
         )  # fmt: skip
-        if self._sampled(decision.allowed):
-            await self._log(row)
+        if not decision.allowed or self._db.settings.permission_log_allow_rate >= 1.0 or self._sampled(allowed=True):
+            writer = self.check_writer
+            if not writer.offer(row):
+                await writer.put(row)
         return decision
 
     async def explain(
@@ -399,17 +405,21 @@ class PermissionController(PermissionRanks):
             user_id = snowflake("user_id", user_id)
         if type(role_ids) is not tuple or len(role_ids) > MAX_ROLES or not all(map(_is_id, role_ids)):
             role_ids = tuple(snowflakes("role_ids", role_ids, max_items=MAX_ROLES))
-        for field, value in (
-            ("channel_id", channel_id),
-            ("parent_id", parent_id),
-            ("category_id", category_id),
-            ("voice_channel_id", voice_channel_id),
+        if not (
+            _is_optional_id(channel_id)
+            and _is_optional_id(parent_id)
+            and _is_optional_id(category_id)
+            and _is_optional_id(voice_channel_id)
         ):
-            if value is not None and not _is_id(value):
-                snowflake(field, value)
-        if type(is_guild_owner) is not bool:
+            for field, value in (
+                ("channel_id", channel_id),
+                ("parent_id", parent_id),
+                ("category_id", category_id),
+                ("voice_channel_id", voice_channel_id),
+            ):
+                optional_snowflake(field, value)
+        if type(is_guild_owner) is not bool or type(is_bot_owner) is not bool:
             flag("is_guild_owner", is_guild_owner)
-        if type(is_bot_owner) is not bool:
             flag("is_bot_owner", is_bot_owner)
         hashable = type(command) is str and isinstance(module, str | None) and isinstance(feature, str | None)
         context = self._contexts.get((command, module, feature)) if hashable else None
@@ -424,7 +434,7 @@ class PermissionController(PermissionRanks):
         )
         rule = decision.rule
         row = (
-            datetime.fromtimestamp(now, UTC),
+            now,  # epoch seconds: the writer's batch makes the timestamp (off the command's path)
             guild_id,
             user_id,
             channel_id,
