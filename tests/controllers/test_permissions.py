@@ -312,9 +312,16 @@ async def test_checks_are_logged_with_the_deciding_rule_and_allows_are_sampled(d
         (USER, "ping", True, DecidedBy.DEFAULT, None),
         (OTHER_USER, "ban", False, DecidedBy.RULE, rule.rule_id),
     ]
-    never = Database(db.settings.model_copy(update={"permission_log_allow_rate": 0.0}))
-    assert never.permissions._sampled(allowed=True) is False
-    assert never.permissions._sampled(allowed=False) is True
+    sampled = await Database(db.settings.model_copy(update={"permission_log_allow_rate": 0.0})).connect()
+    try:  # allows at a rate of 0: none logged; denials still all
+        await check(sampled, "ping", user_id=OTHER_USER + 1)
+        await check(sampled, "warn", user_id=OTHER_USER)
+        await sampled.permissions.flush()
+    finally:
+        await sampled.close()
+    logged = await db.permissions.recent_checks(guild)
+    assert [(c.user_id, c.command) for c in logged][:1] == [(OTHER_USER, "warn")]
+    assert len(logged) == 3
 
 
 async def test_no_check_is_lost_at_shutdown(settings: Settings, pooled_db: Database) -> None:

@@ -354,7 +354,7 @@ class PermissionController(PermissionRanks):
             guild_id, user_id, command, role_ids, channel_id, parent_id, category_id, voice_channel_id,
             module, feature, is_guild_owner, is_bot_owner,
         )  # fmt: skip
-        if not decision.allowed or self._db.settings.permission_log_allow_rate >= 1.0 or self._sampled(allowed=True):
+        if self._sampled(allowed=decision.allowed):
             writer = self.check_writer
             if not writer.offer(row):
                 await writer.put(row)
