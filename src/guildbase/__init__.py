@@ -88,6 +88,15 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.models.permissions import (
+    DecidedBy,
+    Effect,
+    PermissionCheckRead,
+    PermissionRuleRead,
+    PermissionSetRead,
+    SubjectKind,
+    TargetKind,
+)
 from guildbase.models.reminders import ReminderRead, ReminderStatus
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
 from guildbase.services.leaderboard import BoardEntry, Period
@@ -119,6 +128,8 @@ __all__ = [
     "CounterKind",
     "Database",
     "DatabaseUnavailableError",
+    "DecidedBy",
+    "Effect",
     "ErrorGroupStat",
     "ErrorLogRead",
     "EscalationRuleRead",
@@ -163,7 +174,10 @@ __all__ = [
     "NoteRead",
     "OutcomeUnknownError",
     "Period",
+    "PermissionCheckRead",
     "PermissionDeniedError",
+    "PermissionRuleRead",
+    "PermissionSetRead",
     "PoolExhaustedError",
     "RankCard",
     "RateLimitResult",
@@ -177,7 +191,9 @@ __all__ = [
     "StarboardEntryRead",
     "StarboardRead",
     "StatRow",
+    "SubjectKind",
     "SyncDatabase",
+    "TargetKind",
     "ValidationError",
     "VoiceEndReason",
     "VoiceEventKind",

@@ -16,6 +16,9 @@ ALLOWED = {
     ("guild", "name"): "the server's own name, shown on the dashboard; not a person's data",
     ("guild_config", "locale"): "the server's language setting",
     ("afk", "nickname"): "the nickname the bot itself set (AFK prefix) and must restore; erased with the AFK",
+    ("permission_rank", "name"): "the name a server gives one of its permission ranks (Moderator), not a person's",
+    ("permission_command_rank", "name"): "a command's or module's name",
+    ("bot_command", "name"): "a command's qualified name, from the bot's own command tree",
 }
 """Columns that match the pattern on purpose, and why each is not stored profile data."""
 
