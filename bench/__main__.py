@@ -16,6 +16,7 @@ from bench.commandlog import w5
 from bench.compare import compare, load
 from bench.composite import w6, w7, w8
 from bench.harness import machine, peak_rss_mb
+from bench.permissions import w10
 from bench.premium import w14
 from bench.report import markdown
 from bench.tickets import w16, w17
@@ -34,6 +35,7 @@ WORKLOADS: dict[str, Workload] = {
     "W16": w16,
     "W17": w17,
     "W14": w14,
+    "W10": w10,
 }
 _BY_UPPER = {name.upper(): name for name in WORKLOADS}
 

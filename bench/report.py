@@ -86,6 +86,13 @@ TARGETS: dict[str, list[Target]] = {
         ("match one message p99 ≤ 50 µs", _at_most("match_p99_us", 50)),
         ("matching ≥ 20× a loop of re.search", _at_least("match_speedup_vs_re_loop", 20)),
     ],
+    "W10": [
+        ("hit ≥ 50× one SQL query per check", _ratio("guildbase", 50)),
+        ("hit p99 ≤ 20 µs", _p99("guildbase", 0.020)),
+        ("log writes ≥ 0.5× COPY", _ratio("log_guildbase_writer", 0.5)),
+        ("same decisions as SQL", _check("decisions_differing_from_sql", 0)),
+        ("0 log rows lost on close", _check("log_rows_lost_after_close", 0)),
+    ],
     "W6b": [
         ("bot listeners ≥ 0.6× W6 limit", _ratio("guildbase_bot", 0.6)),
         ("every guild config cached", _check("guild_configs_in_local_cache", 10_000)),

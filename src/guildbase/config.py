@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=3600, description="First retry delay of a failed log write; it doubles per failure."
     )
     log_retry_max_seconds: float = Field(default=30.0, gt=0, le=3600, description="Longest log-write retry delay.")
+    permission_log_allow_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of allowed permission checks written to the check log (denials are always written).",
+    )
     jobs_listen: bool = Field(
         default=True, description="LISTEN for new jobs (turn off behind PgBouncer transaction mode; polling remains)."
     )

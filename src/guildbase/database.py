@@ -172,7 +172,10 @@ class Database(DomainControllers):
                 try:
                     await self.events.close()  # written out even when the command log could not be
                 finally:
-                    await self._flush_hit_counts()
+                    try:
+                        await self._flush_hit_counts()
+                    finally:
+                        await self.permissions.close()  # the permission check log, likewise
 
     async def _close_services(self) -> None:
         services, self._services = self._services, None
@@ -196,7 +199,11 @@ class Database(DomainControllers):
         each signal is chained, never replaced: the default SIGTERM action still
         ends the process, only later, with its rows written (``db.signals``).
         """
-        flush_then_chain(signals, self.logs.flush, name="buffered log rows")
+
+        async def flush() -> int:
+            return await self.logs.flush() + await self.permissions.flush()
+
+        flush_then_chain(signals, flush, name="buffered log rows")
 
     async def __aenter__(self) -> Self:
         return await self.connect()

@@ -25,6 +25,7 @@ from guildbase.controllers.logs import LogController
 from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.oauth_tokens import OAuthTokenController
+from guildbase.controllers.permissions import PermissionController
 from guildbase.controllers.polls import PollController
 from guildbase.controllers.premium import PremiumController
 from guildbase.controllers.reminders import ReminderController
@@ -67,6 +68,7 @@ class DomainControllers:
     autoresponders: AutoresponderController
     filters: FilterController
     channel_settings: ChannelSettingsController
+    permissions: PermissionController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -100,6 +102,7 @@ class DomainControllers:
         self.autoresponders = AutoresponderController(unit)
         self.filters = FilterController(unit)
         self.channel_settings = ChannelSettingsController(unit)
+        self.permissions = PermissionController(unit)
 
     async def _flush_hit_counts(self) -> None:
         """Write the autoresponder and filter hit counts still buffered (``Database.close``)."""

@@ -40,6 +40,11 @@ ACTOR = BLOCK + 500  # each call acts as ACTOR + its index, so no stamp is inher
 Call = Callable[[Database], Awaitable[Any]]
 
 
+async def _command_rank(db: Database) -> Any:
+    await db.permissions.register_commands({"ban": "Moderation"})  # rank targets must be known commands
+    return await db.permissions.set_command_rank(GUILD, "command", "ban", 3)
+
+
 async def _create_in(db: Database) -> Any:
     checked = CaseCreate(guild_id=GUILD, type="WARN", user_id=USER, moderator_id=MOD)
     async with db.session() as session:
@@ -276,6 +281,21 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
     "polls.close": (lambda db: db.polls.close(GUILD, 1), {"poll"}),
     "polls.close_in": (_close_poll_in, {"poll"}),
     "polls.delete": (lambda db: db.polls.delete(GUILD, 1), {"poll"}),
+    "permissions.set_rank_name": (lambda db: db.permissions.set_rank_name(GUILD, 3, "Helper"), {"permission_rank"}),
+    "permissions.set_role_rank": (lambda db: db.permissions.set_role_rank(GUILD, ROLE, 3), {"permission_role_rank"}),
+    "permissions.set_role_ranks": (
+        lambda db: db.permissions.set_role_ranks(GUILD, {ROLE: 4}),
+        {"permission_role_rank"},
+    ),
+    "permissions.set_command_rank": (_command_rank, {"permission_command_rank"}),
+    "permissions.set_unconfigured_allowed": (
+        lambda db: db.permissions.set_unconfigured_allowed(GUILD, False),
+        {"permission_config"},
+    ),
+    "permissions.add_rule": (
+        lambda db: db.permissions.add_rule(GUILD, "role", ROLE, "all", None, effect="deny"),
+        {"permission_rule"},
+    ),
 }
 STAMPED.update(AUTOMOD_CALLS)
 
@@ -382,6 +402,11 @@ UNSTAMPED: dict[str, set[str]] = {
     "snippets.add_alias": {"snippet_name"},
     "polls.vote": {"poll_vote", "poll_option"},
     "polls.retract": {"poll_vote", "poll_option"},
+    "permissions.register_commands": {"bot_command"},
+    "permissions.check": {"permission_check"},
+    "permissions.write_checks": {"permission_check"},
+    "permissions.flush": {"permission_check"},
+    "permissions.close": {"permission_check"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -396,6 +421,8 @@ DELETES = {
     "custom_commands.delete",
     "autoresponders.delete",
     "filters.delete",
+    "permissions.remove_rule",
+    "permissions.remove_expired",
 }
 
 EXEMPT: dict[str, str] = {
@@ -411,6 +438,11 @@ EXEMPT: dict[str, str] = {
 }
 
 READS = {
+    "permissions.known_commands",
+    "permissions.get",
+    "permissions.rules",
+    "permissions.explain",
+    "permissions.recent_checks",
     "audit.by_actor",
     "audit.for_entity",
     "audit.for_guild",

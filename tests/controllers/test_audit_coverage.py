@@ -117,6 +117,23 @@ async def _close_poll_in(db: Database) -> Any:
         return await db.polls.close_in(session, GUILD, poll.number)
 
 
+async def _command_rank(db: Database) -> Any:
+    await db.permissions.register_commands({"ban": "Moderation"})  # rank targets must be known commands
+    return await db.permissions.set_command_rank(GUILD, "command", "ban", 3)
+
+
+async def _remove_rule(db: Database) -> Any:
+    rules = await db.permissions.rules(GUILD)
+    return await db.permissions.remove_rule(GUILD, rules[0].rule_id)
+
+
+async def _remove_expired(db: Database) -> Any:
+    await db.permissions.add_rule(
+        GUILD, "member", OTHER_USER, "all", None, effect="deny", expires_at=utcnow() + timedelta(minutes=5)
+    )
+    return await db.permissions.remove_expired(now=utcnow() + timedelta(hours=1))
+
+
 # method → (the call, the action its row records). Ordered: later calls use earlier rows.
 AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "guilds.join": (lambda db: db.guilds.join(FRESH_GUILD, name="fresh"), A.GUILD_JOIN),
@@ -259,6 +276,20 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
     "polls.close": (lambda db: db.polls.close(GUILD, 1), A.POLL_CLOSE),
     "polls.close_in": (_close_poll_in, A.POLL_CLOSE),
     "polls.delete": (lambda db: db.polls.delete(GUILD, 1), A.POLL_DELETE),
+    "permissions.set_rank_name": (lambda db: db.permissions.set_rank_name(GUILD, 3, "Helper"), A.PERMISSION_RANKS),
+    "permissions.set_role_rank": (lambda db: db.permissions.set_role_rank(GUILD, ROLE, 3), A.PERMISSION_RANKS),
+    "permissions.set_role_ranks": (lambda db: db.permissions.set_role_ranks(GUILD, {ROLE: 4}), A.PERMISSION_RANKS),
+    "permissions.set_command_rank": (_command_rank, A.PERMISSION_RANKS),
+    "permissions.set_unconfigured_allowed": (
+        lambda db: db.permissions.set_unconfigured_allowed(GUILD, False),
+        A.PERMISSION_RANKS,
+    ),
+    "permissions.add_rule": (
+        lambda db: db.permissions.add_rule(GUILD, "role", ROLE, "all", None, effect="deny", reason="muted"),
+        A.PERMISSION_RULE_ADD,
+    ),
+    "permissions.remove_rule": (_remove_rule, A.PERMISSION_RULE_REMOVE),
+    "permissions.remove_expired": (_remove_expired, A.PERMISSION_RULE_EXPIRE),
 }
 _AUTOMOD_ACTIONS = {
     "autoresponders.create": A.AUTORESPONDER_CREATE,
@@ -334,6 +365,11 @@ EXEMPT_METHODS: dict[str, str] = {
     "autoresponders.flush_hits": "hit counts written out in a batch: statistics, not configuration",
     "filters.check": "the message path: hit counts only, no configuration changes",
     "filters.flush_hits": "hit counts written out in a batch: statistics, not configuration",
+    "permissions.register_commands": "the bot's own command tree at startup, not a guild's configuration",
+    "permissions.check": "a check is recorded in the permission_check log (R22.5), the trail of checks itself",
+    "permissions.write_checks": "the check log's batch write, as above",
+    "permissions.flush": "the check log's buffer written out, as above",
+    "permissions.close": "the check log's buffer written out at shutdown, as above",
 }
 """Single methods whose writes are not audited, and why."""
 

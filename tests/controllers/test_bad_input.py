@@ -92,6 +92,8 @@ INTS: dict[str, tuple[int, int]] = {
     "threshold": (5, 1),
     "seconds": (10, 0),
     "mentions": (0, 0),
+    "rank_value": (3, 0),
+    "rule_id": (1, 1),
 }
 
 _JOB = JobRead.model_validate(
@@ -231,6 +233,10 @@ NAMED: dict[str, Any] = {
     "args": "bob",
     "question": "Lunch?",
     "options": ["pizza", "sushi"],
+    "commands": {"ping": "Config"},
+    "role_ranks": {ID: 3},
+    "target_name": "ping",
+    "module": "Config",
 }
 CUT_TO_FIT = {"error"}
 """Text kept as an excerpt by design (an exception's message), so a huge value is not an error."""

@@ -48,6 +48,8 @@ LOG_TABLES = {
     ),
     "security_event": "the security trail outlives the guild an event happened in (investigations); append-only, "
     "range-partitioned; retention drops whole partitions",
+    "permission_check": "the check log: range-partitioned by time and written by COPY before every command; "
+    "no foreign keys; it outlives the guild like the command log",
 }
 """Tables with a ``guild_id`` but, on purpose, no foreign key to ``guild``."""
 

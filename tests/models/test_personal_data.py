@@ -22,6 +22,9 @@ ALLOWED = {
     "trail's retention (SECURITY_RETENTION_MONTHS), then its partition is dropped",
     ("snippet_name", "name"): "a snippet's name or alias, chosen by the server (like `faq`); not a person's data",
     ("custom_command", "name"): "a custom command's name, chosen by the server; not a person's data",
+    ("permission_rank", "name"): "the name a server gives one of its permission ranks (Moderator), not a person's",
+    ("permission_command_rank", "name"): "a command's or module's name",
+    ("bot_command", "name"): "a command's qualified name, from the bot's own command tree",
 }
 """Columns that match the pattern on purpose, and why each is not stored profile data."""
 

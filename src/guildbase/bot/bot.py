@@ -151,6 +151,8 @@ class GuildbaseBot(commands.AutoShardedBot):
         self.after_invoke(_stop_acting)
         for cog in self._cog_types:
             await self.add_cog(cog(self))
+        # The command tree rules and ranks are validated against, in every process (db.permissions).
+        await self.db.permissions.register_commands({c.qualified_name: c.cog_name for c in self.walk_commands()})
         if self._run_jobs:
             from guildbase.bot.jobs import BotJobs  # noqa: PLC0415 - only bots that run jobs load the runner
 
@@ -173,6 +175,7 @@ class GuildbaseBot(commands.AutoShardedBot):
         else:
             await self.db.logs.flush()
             await self.db.events.flush()
+            await self.db.permissions.flush()
         log.info(
             "guildbase bot stopped: %s in-flight commands finished; command log flushed, pools closed", finished[0]
         )

@@ -5,9 +5,11 @@ In this order:
 1. the global blacklist (user): a blacklisted user is refused everywhere;
 2. the global blacklist (guild): every command in a blacklisted guild is refused;
 3. the guild-level blacklist (``db.members.set_blacklisted``);
-4. the feature toggle of the command's cog (``GuildbaseCog.feature``), if it has one.
+4. the feature toggle of the command's cog (``GuildbaseCog.feature``), if it has one;
+5. ``db.permissions.check``: the guild's ranks and access rules (``docs/permissions.md``);
+   a refusal says which rule or rank decided it.
 
-The permissions issue adds its step here, after 4. Every command of the reference
+Every command of the reference
 bot is a hybrid command, so ``bot.check`` covers slash invocations too (discord.py
 runs a hybrid command's global checks for interactions). A refusal raises
 ``BlockedError`` with the sentence the user sees; the error mapper sends it
@@ -16,6 +18,7 @@ runs a hybrid command's global checks for interactions). A refusal raises
 
 from typing import TYPE_CHECKING, Any
 
+import discord
 from discord.ext import commands
 
 from guildbase.bot.errors import BlockedError
@@ -38,7 +41,46 @@ async def refusal(bot: "GuildbaseBot", ctx: commands.Context[Any]) -> str | None
     feature = getattr(ctx.cog, "feature", None)
     if feature is not None and not await db.guild_config.is_enabled(ctx.guild.id, feature):
         return f"The {feature} feature is turned off in this server (`feature {feature} on` turns it on)."
-    return None
+    return await permission_refusal(bot, ctx)
+
+
+async def permission_refusal(bot: "GuildbaseBot", ctx: commands.Context[Any]) -> str | None:
+    """Step 5: the guild's ranks and rules (``db.permissions.check``, which logs the check)."""
+    assert ctx.guild is not None  # noqa: S101 - refusal() answered for direct messages
+    decision = await bot.db.permissions.check(ctx.guild.id, ctx.author.id, **await use_of(bot, ctx, ctx.author))
+    if decision.allowed:
+        return None
+    return f"You can't use `{ctx.command.qualified_name if ctx.command else '?'}` here: {decision.reason()}."
+
+
+async def use_of(
+    bot: "GuildbaseBot", ctx: commands.Context[Any], who: Any, channel: Any = None, command: Any = None
+) -> dict[str, Any]:
+    """The context ``db.permissions.check`` takes for ``who`` running ``command`` in ``channel``.
+
+    Defaults: the invoking command in the invoking channel. Roles go highest
+    first; a thread's parent is the channel level's second entry.
+    """
+    channel = ctx.channel if channel is None else channel
+    command = ctx.command if command is None else command
+    guild = ctx.guild
+    parent = getattr(channel, "parent", None) if isinstance(channel, discord.Thread) else None
+    holder = parent if parent is not None else channel
+    category_id = getattr(holder, "category_id", None)
+    voice = getattr(getattr(who, "voice", None), "channel", None)
+    cog = command.cog if command is not None else None
+    return {
+        "command": command.qualified_name if command is not None else "?",
+        "role_ids": tuple(role.id for role in reversed(getattr(who, "roles", ()))),
+        "channel_id": getattr(channel, "id", None),
+        "parent_id": None if parent is None else parent.id,
+        "category_id": category_id,
+        "voice_channel_id": None if voice is None else voice.id,
+        "module": None if cog is None else cog.qualified_name,
+        "feature": getattr(cog, "feature", None),
+        "is_guild_owner": guild is not None and guild.owner_id == who.id,
+        "is_bot_owner": await bot.is_owner(who),
+    }
 
 
 def global_check(bot: "GuildbaseBot") -> Any:

@@ -42,6 +42,7 @@ from guildbase.models.events import EVENT_RETENTION, RetentionPayload
 from guildbase.models.integrations import INTEGRATION_FETCH, IntegrationFetchPayload
 from guildbase.models.jobs import JobKind
 from guildbase.models.moderation import CASE_EXPIRY, CaseCreate, CaseExpiryPayload, CaseRead, CaseStatus, CaseType
+from guildbase.models.permissions import PERMISSION_EXPIRY, ExpiryPayload
 from guildbase.models.polls import POLL_CLOSE, PollClosePayload, PollRead, PollStatus
 from guildbase.models.reminders import REMINDER_DELIVERY, ReminderDeliveryPayload, ReminderRead, ReminderStatus
 from guildbase.models.tickets import TICKET_AUTOCLOSE, TICKET_SCHEDULED_CLOSE
@@ -265,7 +266,16 @@ async def maintain_event_partitions(ctx: JobContext, payload: RetentionPayload) 
     await ctx.db.events.maintain_partitions(months_ahead=payload.months_ahead)
 
 
-MAINTENANCE_KINDS = (PURGE_KIND, EVENT_RETENTION.name)
+PERMISSION_EXPIRY_EVERY = timedelta(minutes=5)
+"""How often expired permission rules are deleted; checks stop applying them at their expiry regardless."""
+
+
+async def remove_expired_rules(ctx: JobContext, _payload: ExpiryPayload) -> None:
+    """Delete expired permission rules, each with its audit row (``permissions.expire``)."""
+    await ctx.db.permissions.remove_expired()
+
+
+MAINTENANCE_KINDS = (PURGE_KIND, EVENT_RETENTION.name, PERMISSION_EXPIRY.name)
 """The recurring kinds ``register_maintenance`` adds: each always has its next run pending."""
 
 
@@ -273,3 +283,4 @@ def register_maintenance(registry: JobRegistry) -> None:
     """Register the data layer's own recurring jobs (later issues add theirs here)."""
     registry.every(PURGE_KIND, PURGE_EVERY, purge_done_jobs)
     registry.every(EVENT_RETENTION, RETENTION_EVERY, maintain_event_partitions)
+    registry.every(PERMISSION_EXPIRY, PERMISSION_EXPIRY_EVERY, remove_expired_rules)

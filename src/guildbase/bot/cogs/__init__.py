@@ -13,6 +13,7 @@ from guildbase.bot.cogs.integrations import IntegrationsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
+from guildbase.bot.cogs.permissions import PermissionsCog
 from guildbase.bot.cogs.polls import PollsCog
 from guildbase.bot.cogs.premium import PremiumCog
 from guildbase.bot.cogs.reminders import RemindersCog
@@ -42,6 +43,7 @@ COGS = (
     FiltersCog,
     AutorespondersCog,
     ChannelSettingsCog,
+    PermissionsCog,
 )
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "LevelsCog",
     "ModSettingsCog",
     "ModerationCog",
+    "PermissionsCog",
     "PollsCog",
     "PremiumCog",
     "RemindersCog",

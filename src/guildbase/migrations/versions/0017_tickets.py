@@ -1,7 +1,7 @@
 """Tickets (R12): panels, numbered tickets, participants, the event trail, transcripts and daily rollups.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-01 15:00:00.000000
 
 Seven tables (see ``guildbase/models/tickets.py``) and five enum types; ticket
@@ -19,7 +19,7 @@ from alembic_postgresql_enum import TableReference
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0014"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
