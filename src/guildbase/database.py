@@ -174,13 +174,30 @@ class Database(DomainControllers):
                 await engine.dispose()
 
     def flush_on_signals(self, signals: Sequence[signal.Signals] = (signal.SIGTERM,)) -> None:
-        """On ``signals``: write every buffered log row out, then pass the signal on (the process stops).
+        """On ``signals``: write every buffered log and event row out, then pass the signal on (the process stops).
 
         Call it once the loop runs (after ``connect``). The previous handler of
         each signal is chained, never replaced: the default SIGTERM action still
         ends the process, only later, with its rows written (``db.signals``).
         """
-        flush_then_chain(signals, self.logs.flush, name="buffered log rows")
+        flush_then_chain(signals, self.flush_buffers, name="buffered log and event rows")
+
+    async def flush_buffers(self) -> int:
+        """Write every buffered row out now: the command and error logs, then the event trail.
+
+        Both are flushed whatever the other does; the first failure is raised
+        after that. Returns how many rows were written.
+        """
+        written = 0
+        failures: list[Exception] = []
+        for flush in (self.logs.flush, self.events.flush):
+            try:
+                written += await flush()
+            except Exception as error:  # noqa: BLE001 - the other buffer is still written; raised below
+                failures.append(error)
+        if failures:
+            raise failures[0]
+        return written
 
     async def __aenter__(self) -> Self:
         return await self.connect()

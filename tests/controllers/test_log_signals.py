@@ -44,11 +44,11 @@ def child(settings: Settings, *args: str, **env: str) -> Iterator[subprocess.Pop
         process.communicate(timeout=60)
 
 
-async def _stored(database_url: URL) -> int:
+async def _stored(database_url: URL, table: str = "command_log") -> int:
     engine = create_async_engine(with_driver(database_url, "asyncpg"))
     try:
         async with engine.connect() as connection:
-            return int((await connection.execute(text("SELECT count(*) FROM command_log"))).scalar_one())
+            return int((await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
     finally:
         await engine.dispose()
 
@@ -66,6 +66,24 @@ async def test_sigterm_writes_every_buffered_row_and_still_stops_the_process(
             await asyncio.to_thread(process.wait, 60)
             assert process.returncode == -signal.SIGTERM  # the default action ran: it did not swallow the signal
         assert await _stored(database_url) == rows
+    finally:
+        await asyncio.to_thread(truncate_all, database_url)
+
+
+async def test_sigterm_writes_the_buffered_event_trail_too(settings: Settings, database_url: URL) -> None:
+    rows = 1500
+    try:
+        with child(settings, "events", str(rows), log_flush_seconds="60", log_flush_rows="100000") as process:
+            assert process.stdout is not None
+            assert await asyncio.to_thread(process.stdout.readline) == "ready\n"
+            assert await _stored(database_url, "reaction_event") == 0  # the trail waits in its buffers
+            assert await _stored(database_url, "guild_event") == 0
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 60)
+            assert process.returncode == -signal.SIGTERM
+        assert await _stored(database_url, "reaction_event") == rows
+        assert await _stored(database_url, "guild_event") == rows
+        assert await _stored(database_url, "command_log") == 1
     finally:
         await asyncio.to_thread(truncate_all, database_url)
 
