@@ -14,6 +14,7 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.features import AWAITING_DOMAIN, GATED, RAISES, GatedOperation
 from guildbase.db.types import utcnow
 from guildbase.models.core import Feature
+from guildbase.models.events import InviteState
 from guildbase.testing import ids, statements_on
 
 BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
@@ -54,6 +55,8 @@ PROBES: dict[str, Probe] = {
     "EventController.record_message": lambda db: db.events.record_message(GUILD, CHANNEL, USER),
     "VoiceSessions.voice_update": lambda db: db.events.voice_update(GUILD, USER, channel_id=CHANNEL),
     "InviteTracker.member_joined": lambda db: db.events.member_joined(GUILD, USER, invites_seen=False),
+    "InviteTracker.invite_created": lambda db: db.events.invite_created(GUILD, InviteState(code="probe", uses=0)),
+    "InviteTracker.invite_deleted": lambda db: db.events.invite_deleted(GUILD, "probe"),
 }
 
 
