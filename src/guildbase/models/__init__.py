@@ -14,6 +14,7 @@ from guildbase.models import (
     mod_settings,
     moderation,
     reminders,
+    runtime_metrics,
     starboard,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "mod_settings",
     "moderation",
     "reminders",
+    "runtime_metrics",
     "starboard",
 ]
