@@ -168,6 +168,8 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.sync_invites": {"invite", "invite_tally"},
     "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
     "events.maintain_partitions": set(),  # DDL
+    "runtime_metrics.record_samples": {"runtime_metric_sample"},
+    "runtime_metrics.maintain_partitions": set(),  # DDL
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -251,6 +253,9 @@ READS = {
     "logs.top_errors",
     "mod_settings.escalation_of",
     "mod_settings.get",
+    "runtime_metrics.command_error_rates",
+    "runtime_metrics.partitions",
+    "runtime_metrics.series",
 }
 
 

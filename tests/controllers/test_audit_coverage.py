@@ -126,6 +126,7 @@ EXEMPT_DOMAINS: dict[str, str] = {
     "leaderboards": "Redis only, rebuilt from PostgreSQL: nothing durable changes",
     "events": "the Discord event trail records what happened on Discord, not a change made through guildbase; "
     "it is a trail itself (its retention drops whole partitions by policy)",
+    "runtime_metrics": "a process's own measurements (latency, pool, lag), sampled; no one changes anything",
 }
 """Whole domains whose writes are not audited, and why (docs/audit.md repeats this list)."""
 

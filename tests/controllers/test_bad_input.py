@@ -71,6 +71,8 @@ INTS: dict[str, tuple[int, int]] = {
     "before": (1, 1),
     "shard_id": (0, 0),
     "warn_count": (3, 2),
+    "bucket_seconds": (60, 1),
+    "retention_months": (3, 1),
 }
 
 _JOB = JobRead.model_validate(
