@@ -39,6 +39,14 @@ def _at_most(name: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, boo
     return check
 
 
+def _at_least(variant: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        value = w["variants"][variant]["median"]
+        return f"{value:,.0f}/s", value >= bar
+
+    return check
+
+
 def _check(name: str, expected: Any) -> Callable[[dict[str, Any]], tuple[str, bool]]:
     def check(w: dict[str, Any]) -> tuple[str, bool]:
         value = w["checks"][name]
@@ -82,6 +90,21 @@ TARGETS: dict[str, list[Target]] = {
     "W8": [
         ("p99 ≤ 200 ms", _p99("guildbase", 200)),
         ("report total = log rows", _check("report_total_equals_log_rows", True)),
+    ],
+    "W8b": [
+        ("p99 ≤ 200 ms", _p99("guildbase", 200)),
+        ("top members = SQL", _check("top_members_equal_to_sql", True)),
+    ],
+    "W9": [
+        ("guildbase ≥ 0.5× COPY", _ratio("guildbase", 0.5)),
+        ("0 events lost on close", _check("guildbase_events_lost_after_close", 0)),
+    ],
+    "W12": [
+        ("CSV ≥ 100k rows/s", _at_least("guildbase_csv", 100_000)),
+        ("JSON Lines ≥ 100k rows/s", _at_least("guildbase_jsonl", 100_000)),
+        ("peak RSS ≤ 200 MB (CSV)", _at_most("peak_rss_mb_csv", 200)),
+        ("peak RSS ≤ 200 MB (JSON Lines)", _at_most("peak_rss_mb_jsonl", 200)),
+        ("every row written (CSV)", _check("csv_lines_equal_rows_plus_header", True)),
     ],
 }
 
