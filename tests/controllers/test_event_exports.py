@@ -217,3 +217,22 @@ async def test_a_million_row_export_stays_in_flat_memory_and_its_csv_parses_back
             parsed = (datetime.fromisoformat(t), int(g), int(c), int(m), int(u), e, a == "true")
             mismatched += parsed != reaction(n)
     assert (rows, mismatched) == (MILLION, 0)
+
+
+async def test_csv_fields_with_commas_quotes_and_line_breaks_parse_back_unchanged(pooled_db: Database) -> None:
+    reason = 'spam, "again"\nand again'
+    await pooled_db.events.record_guild_event(
+        GUILD, GuildEventKind.ROLE_UPDATE, target_id=CHANNEL, before={"name": "a,b"}, reason=reason, occurred_at=NOON
+    )
+    await pooled_db.events.record_guild_event(GUILD, GuildEventKind.ROLE_DELETE, target_id=CHANNEL, occurred_at=NOON)
+    await pooled_db.events.flush()
+    out = io.StringIO()
+    columns = "occurred_at,kind,user_id,before,reason"
+    since, until = NOON - timedelta(minutes=1), NOON + timedelta(minutes=1)
+    assert await pooled_db.events.export(out, "guild_event", since=since, until=until, columns=columns) == 2
+    header, *rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert header == columns.split(",")
+    assert sorted(rows, key=lambda row: row[1]) == [
+        [NOON.isoformat(), "role_delete", "", "{}", ""],
+        [NOON.isoformat(), "role_update", "", '{"name": "a,b"}', reason],
+    ]

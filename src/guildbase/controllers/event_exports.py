@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import ARRAY, JSON, Boolean, DateTime, TypeDecorator
+from sqlalchemy import ARRAY, JSON, Boolean, Date, DateTime, Float, Integer, TypeDecorator
 
 from guildbase.controllers.event_stats import EventStats
 from guildbase.db.types import SnowflakeType
@@ -64,29 +64,46 @@ def _iso(column: str) -> str:
 
 
 def _column_kind(column: Any) -> str:
-    """How an export renders a column: ``id``, ``time``, ``bool``, ``array``, ``json`` or ``plain``."""
+    """How an export renders a column: id, time, date, bool, array, json, number or text (``_KINDS``)."""
     kind = column.type
     if isinstance(kind, SnowflakeType):
         return "id"
     base = kind.impl_instance if isinstance(kind, TypeDecorator) else kind
-    if isinstance(base, DateTime):
-        return "time"
-    if isinstance(base, Boolean):
-        return "bool"
-    if isinstance(base, ARRAY):
-        return "array"
-    if isinstance(base, JSON):
-        return "json"
-    return "plain"
+    found = "text"
+    for sql_type, name in _KINDS:
+        if isinstance(base, sql_type):
+            found = name
+            break
+    return found
+
+
+_KINDS: tuple[tuple[type[Any], str], ...] = (
+    (DateTime, "time"),
+    (Boolean, "bool"),
+    (ARRAY, "array"),
+    (JSON, "json"),
+    (Integer, "number"),
+    (Float, "number"),
+    (Date, "date"),
+)
+
+
+def _quoted(value: str) -> str:
+    """CSV quoting in SQL, as Python's ``csv`` does it: only a field holding a comma, a quote or a line break."""
+    return f"CASE WHEN {value} ~ '[\",\\r\\n]' THEN '\"' || replace({value}, '\"', '\"\"') || '\"' ELSE {value} END"
 
 
 def _csv_sql(name: str, kind: str) -> str:
-    return {
+    """One column's CSV field (NULL as an empty field)."""
+    field = {
         "time": _iso(name),
+        "date": f"to_char({name}, 'YYYY-MM-DD')",
         "bool": f"CASE WHEN {name} THEN 'true' WHEN NOT {name} THEN 'false' END",
-        "array": f"to_json({name})::text",
-        "json": f"{name}::text",
-    }.get(kind, name)
+        "array": _quoted(f"to_json({name})::text"),
+        "json": _quoted(f"{name}::text"),
+        "text": _quoted(f"{name}::text"),
+    }.get(kind, f"{name}::text")
+    return f"coalesce({field}, '')"
 
 
 def _json_sql(name: str, kind: str) -> str:
@@ -112,9 +129,9 @@ class ExportPlan:
     def sql(self, *, count: bool = False) -> str:
         """The statement; identifiers come from the metadata, values are bound ($1 since, $2 until, $3 guild).
 
-        PostgreSQL renders each value as the export writes it (ISO 8601 times,
-        ``true``/``false``, JSON text; for JSON Lines the whole line), so the
-        Python side makes no call per value: a batch is one C-level write.
+        PostgreSQL renders each row as the line the export writes (CSV fields
+        quoted as Python's ``csv`` quotes them, ISO 8601 times, ``true``/``false``;
+        JSON Lines objects), so Python only joins a batch's lines.
         """
         when = self.time_column
         if when == "day":
@@ -124,7 +141,7 @@ class ExportPlan:
             return f"SELECT count(*) FROM {self.table} WHERE {where}"  # noqa: S608 - identifiers from the metadata
         named = zip(self.columns, self.kinds, strict=True)
         if self.fmt is ExportFormat.CSV:
-            selected = ", ".join(_csv_sql(name, kind) for name, kind in named)
+            selected = " || ',' || ".join(_csv_sql(name, kind) for name, kind in named)
         else:
             selected = "json_build_object(" + ", ".join(f"'{name}', {_json_sql(name, kind)}" for name, kind in named)
             selected += ")::text"
@@ -185,18 +202,13 @@ def _csv_value(value: Any) -> Any:
 
 
 def render(plan: ExportPlan, records: Iterable[Sequence[Any]], *, header: bool) -> str:
-    """One batch of rows rendered by ``plan.sql()`` as CSV (with the header when asked) or as JSON Lines."""
-    out = io.StringIO()
-    if plan.fmt is ExportFormat.CSV:
-        writer = csv.writer(out, lineterminator="\n")
-        if header:
-            writer.writerow(plan.columns)
-        writer.writerows(records)
-    else:
-        for record in records:
-            out.write(record[0])
-            out.write("\n")
-    return out.getvalue()
+    """One batch of lines rendered by ``plan.sql()`` (CSV or JSON Lines), after the CSV header when asked."""
+    lines = [record[0] for record in records]
+    if header and plan.fmt is ExportFormat.CSV:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(plan.columns)
+        lines.insert(0, out.getvalue()[:-1])
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 class EventExports(EventStats):
