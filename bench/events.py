@@ -104,7 +104,7 @@ async def _seed_rollups(env: Env, guild: int, last: date, *, days: int, channels
 async def w8b(scale: Scale, rounds: int) -> dict[str, Any]:
     """One operation = one report over the whole seeded period (90 days full), cycling through five kinds."""
     guild, last = G0 + 81, date(2026, 11, 30)
-    days, channels, users = scale.pick(30, 90), scale.pick(5, 10), scale.pick(50, 2000)
+    days, channels, users = scale.pick(30, 90), scale.pick(5, 10), scale.pick(50, 200)  # full: ~10M messages
     first = last - timedelta(days=days - 1)
     async with environment() as env:
         events_seeded = await _seed_rollups(env, guild, last, days=days, channels=channels, users=users)
