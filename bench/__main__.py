@@ -15,6 +15,7 @@ from bench.botpath import w6b
 from bench.commandlog import w5
 from bench.compare import compare, load
 from bench.composite import w6, w7, w8
+from bench.events import w8b, w9, w12
 from bench.harness import machine, peak_rss_mb
 from bench.permissions import w10
 from bench.premium import w14
@@ -36,6 +37,9 @@ WORKLOADS: dict[str, Workload] = {
     "W17": w17,
     "W14": w14,
     "W10": w10,
+    "W8b": w8b,
+    "W9": w9,
+    "W12": w12,
 }
 _BY_UPPER = {name.upper(): name for name in WORKLOADS}
 

@@ -47,6 +47,14 @@ def _at_least(name: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, bo
     return check
 
 
+def _rate_at_least(variant: str, bar: float) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    def check(w: dict[str, Any]) -> tuple[str, bool]:
+        value = w["variants"][variant]["median"]
+        return f"{value:,.0f}/s", value >= bar
+
+    return check
+
+
 def _check(name: str, expected: Any) -> Callable[[dict[str, Any]], tuple[str, bool]]:
     def check(w: dict[str, Any]) -> tuple[str, bool]:
         value = w["checks"][name]
@@ -118,6 +126,21 @@ TARGETS: dict[str, list[Target]] = {
         ("no SQL on a hit", _check("sql_statements_during_hits", 0)),
         ("no Redis round trip on a hit", _check("redis_round_trips_during_hits", 0)),
         ("hits = loaded benefits", _check("hits_equal_the_loaded_benefits", True)),
+    ],
+    "W8b": [
+        ("p99 ≤ 200 ms", _p99("guildbase", 200)),
+        ("top members = SQL", _check("top_members_equal_to_sql", True)),
+    ],
+    "W9": [
+        ("guildbase ≥ 0.5× COPY", _ratio("guildbase", 0.5)),
+        ("0 events lost on close", _check("guildbase_events_lost_after_close", 0)),
+    ],
+    "W12": [
+        ("CSV ≥ 100k rows/s", _rate_at_least("guildbase_csv", 100_000)),
+        ("JSON Lines ≥ 100k rows/s", _rate_at_least("guildbase_jsonl", 100_000)),
+        ("peak RSS ≤ 200 MB (CSV)", _at_most("peak_rss_mb_csv", 200)),
+        ("peak RSS ≤ 200 MB (JSON Lines)", _at_most("peak_rss_mb_jsonl", 200)),
+        ("every row written (CSV)", _check("csv_lines_equal_rows_plus_header", True)),
     ],
 }
 

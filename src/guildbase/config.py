@@ -170,6 +170,22 @@ class Settings(BaseSettings):
         le=1,
         description="Share of allowed permission checks written to the check log (denials are always written).",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65_535,
+        description="Port of /metrics (Prometheus) in the bot and the job worker; unset: off, 0: any free port.",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address the Prometheus endpoint listens on.")
+    metrics_sample_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="Seconds between samples of the runtime figures into runtime_metric_sample (0: no samples).",
+    )
+    metrics_process: str | None = Field(
+        default=None, min_length=1, max_length=200, description="This process's name in the samples (host:pid)."
+    )
     jobs_listen: bool = Field(
         default=True, description="LISTEN for new jobs (turn off behind PgBouncer transaction mode; polling remains)."
     )

@@ -193,17 +193,30 @@ class Database(DomainControllers):
                 await engine.dispose()
 
     def flush_on_signals(self, signals: Sequence[signal.Signals] = (signal.SIGTERM,)) -> None:
-        """On ``signals``: write every buffered log row out, then pass the signal on (the process stops).
+        """On ``signals``: write every buffered log and event row out, then pass the signal on (the process stops).
 
         Call it once the loop runs (after ``connect``). The previous handler of
         each signal is chained, never replaced: the default SIGTERM action still
         ends the process, only later, with its rows written (``db.signals``).
         """
+        flush_then_chain(signals, self.flush_buffers, name="buffered log, event and check rows")
 
-        async def flush() -> int:
-            return await self.logs.flush() + await self.permissions.flush()
+    async def flush_buffers(self) -> int:
+        """Write every buffered row out now: the command and error logs, the event trail, the permission checks.
 
-        flush_then_chain(signals, flush, name="buffered log rows")
+        Each is flushed whatever the others do; the first failure is raised
+        after that. Returns how many rows were written.
+        """
+        written = 0
+        failures: list[Exception] = []
+        for flush in (self.logs.flush, self.events.flush, self.permissions.flush):
+            try:
+                written += await flush()
+            except Exception as error:  # noqa: BLE001 - the other buffer is still written; raised below
+                failures.append(error)
+        if failures:
+            raise failures[0]
+        return written
 
     async def __aenter__(self) -> Self:
         return await self.connect()

@@ -29,6 +29,7 @@ from guildbase.controllers.permissions import PermissionController
 from guildbase.controllers.polls import PollController
 from guildbase.controllers.premium import PremiumController
 from guildbase.controllers.reminders import ReminderController
+from guildbase.controllers.runtime_metrics import RuntimeMetricsController
 from guildbase.controllers.security import SecurityController
 from guildbase.controllers.snippets import SnippetController
 from guildbase.controllers.starboard import StarboardController
@@ -69,6 +70,7 @@ class DomainControllers:
     filters: FilterController
     channel_settings: ChannelSettingsController
     permissions: PermissionController
+    runtime_metrics: RuntimeMetricsController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -103,6 +105,7 @@ class DomainControllers:
         self.filters = FilterController(unit)
         self.channel_settings = ChannelSettingsController(unit)
         self.permissions = PermissionController(unit)
+        self.runtime_metrics = RuntimeMetricsController(unit)
 
     async def _flush_hit_counts(self) -> None:
         """Write the autoresponder and filter hit counts still buffered (``Database.close``)."""

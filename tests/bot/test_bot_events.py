@@ -220,3 +220,23 @@ async def test_nothing_is_recorded_while_the_logging_feature_is_off(harness: Har
     assert await harness.bot.db.events.stats(harness.guild_id, Metric.MESSAGES, since=today, until=today) == []
     assert await harness.bot.db.events.reactions(harness.guild_id, int(message["id"])) == []
     assert await harness.bot.db.events.invite_uses(harness.guild_id) == []
+
+
+async def test_invites_created_and_deleted_are_not_recorded_while_logging_is_off(harness: Harness) -> None:
+    await harness.bot.db.guild_config.set_feature(harness.guild_id, "logging", enabled=False)
+    await create_invite(harness, "hushed", harness.mod)
+    harness.state.parse_invite_delete(
+        {"channel_id": str(harness.channel_id), "guild_id": str(harness.guild_id), "code": "hushed"}
+    )
+    await harness.settle()
+    assert await since_yesterday(harness, GuildEventKind.INVITE_CREATE) == []
+    assert await since_yesterday(harness, GuildEventKind.INVITE_DELETE) == []
+    await harness.bot.db.guild_config.set_feature(harness.guild_id, "logging", enabled=True)
+    await create_invite(harness, "heard", harness.mod)
+    harness.state.parse_invite_delete(
+        {"channel_id": str(harness.channel_id), "guild_id": str(harness.guild_id), "code": "heard"}
+    )
+    await harness.settle()
+    [created] = await since_yesterday(harness, GuildEventKind.INVITE_CREATE)
+    [deleted] = await since_yesterday(harness, GuildEventKind.INVITE_DELETE)
+    assert created.after["code"] == deleted.before["code"] == "heard"

@@ -39,10 +39,11 @@ def child(settings: Settings, *args: str, **env: str) -> Iterator[subprocess.Pop
         process.communicate(timeout=60)
 
 
-async def stored_rows(database_url: URL) -> int:
+async def stored_rows(database_url: URL, table: str = "command_log") -> int:
     engine = create_async_engine(with_driver(database_url, "asyncpg"))
     try:
         async with engine.connect() as connection:
-            return int((await connection.execute(text("SELECT count(*) FROM command_log"))).scalar_one())
+            count = text(f"SELECT count(*) FROM {table}")
+            return int((await connection.execute(count)).scalar_one())
     finally:
         await engine.dispose()

@@ -1,10 +1,12 @@
-"""A process that logs commands (driven by ``test_log_signals.py``): ``term ROWS``, ``kill`` or ``spill ROWS``.
+"""A process that logs commands (driven by ``test_log_signals.py``): ``term ROWS``, ``events ROWS``,
+``kill`` or ``spill ROWS``.
 
 ``term ROWS`` queues ROWS rows, says ``ready`` and idles until a signal ends
-it; ``kill`` logs without end, one row per loop turn like a busy bot, and
-prints how many rows were accepted every 100; ``spill ROWS`` queues ROWS rows
-without yielding to the writer (a burst), says how many went to the spill file,
-and idles until it is killed.
+it; ``events ROWS`` does the same with ROWS reactions, ROWS member updates and
+one command row (the event trail's writers); ``kill`` logs without end, one
+row per loop turn like a busy bot, and prints how many rows were accepted every 100;
+``spill ROWS`` queues ROWS rows without yielding to the writer (a burst), says how
+many went to the spill file, and idles until it is killed.
 """
 
 import asyncio
@@ -13,6 +15,9 @@ import sys
 from guildbase import Database, Settings
 
 USER = 1_100_000_000_000_000_101
+GUILD = 1_100_000_000_000_000_201
+CHANNEL = 1_100_000_000_000_000_202
+ROLE = 1_100_000_000_000_000_203
 
 
 async def main(mode: str, rows: int) -> None:
@@ -27,6 +32,14 @@ async def main(mode: str, rows: int) -> None:
         for n in range(rows):
             await db.logs.record_command(USER, "ping", params={"n": n})
         print(f"spilled {db.logs.command_writer.spilled}", flush=True)  # noqa: T201
+        await asyncio.Event().wait()
+    if mode == "events":
+        await db.guilds.join(GUILD, name="signals")
+        for n in range(rows):
+            await db.events.record_reaction(GUILD, CHANNEL, USER + n, USER, "⭐")
+            await db.events.record_member_update(GUILD, USER + n, roles_added=[ROLE])
+        await db.logs.record_command(USER, "ping")
+        print("ready", flush=True)  # noqa: T201
         await asyncio.Event().wait()
     accepted = 0
     while True:

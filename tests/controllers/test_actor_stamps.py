@@ -407,6 +407,8 @@ UNSTAMPED: dict[str, set[str]] = {
     "permissions.write_checks": {"permission_check"},
     "permissions.flush": {"permission_check"},
     "permissions.close": {"permission_check"},
+    "runtime_metrics.record_samples": {"runtime_metric_sample"},
+    "runtime_metrics.maintain_partitions": set(),  # DDL
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -559,6 +561,9 @@ READS = {
     "filters.matcher",
     "channel_settings.get",
     "channel_settings.locked",
+    "runtime_metrics.command_error_rates",
+    "runtime_metrics.partitions",
+    "runtime_metrics.series",
 }
 
 

@@ -336,6 +336,7 @@ EXEMPT_DOMAINS: dict[str, str] = {
     "security": "the security event trail is a trail itself (append-only; its retention drops whole partitions)",
     "oauth_tokens": "a user's own login tokens, not configuration; the login itself is a security event",
     "encryption": "key rotation rewrites ciphertext, never a value; each run is recorded as a key_rotation event",
+    "runtime_metrics": "a process's own measurements (latency, pool, lag), sampled; no one changes anything",
 }
 """Whole domains whose writes are not audited, and why (docs/audit.md repeats this list)."""
 

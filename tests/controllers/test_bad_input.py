@@ -94,6 +94,8 @@ INTS: dict[str, tuple[int, int]] = {
     "mentions": (0, 0),
     "rank_value": (3, 0),
     "rule_id": (1, 1),
+    "bucket_seconds": (60, 1),
+    "retention_months": (3, 1),
 }
 
 _JOB = JobRead.model_validate(

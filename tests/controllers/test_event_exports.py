@@ -4,11 +4,15 @@ import asyncio
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import tracemalloc
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from guildbase import Database, Settings, ValidationError
@@ -148,3 +152,87 @@ async def test_the_export_command_writes_the_file_and_explains_a_bad_table(
     )
     assert late.exit_code == 1
     assert "since: must be an ISO 8601 date" in late.output
+
+
+MILLION = 1_000_000
+PEAK_RSS_BYTES = 200 * 1024 * 1024
+"""Peak RSS of the whole export process (``guildbase export``): the million rows held at once would take
+over 300 MiB as tuples alone, so an export that held them instead of one batch fails this."""
+_SEED_SQL = """
+INSERT INTO reaction_event (occurred_at, guild_id, channel_id, message_id, user_id, emoji, is_added)
+SELECT CAST(:noon AS timestamptz) + n * interval '1 microsecond', :guild, :channel, CAST(:user AS bigint) + n, :user,
+       CASE WHEN n % 3 = 0 THEN '🔥' ELSE '⭐' END, n % 2 = 0
+FROM generate_series(1, :last) AS n
+"""
+
+
+PEAK_REPORTER = """
+import atexit, runpy, sys
+from pathlib import Path
+
+def report(target=Path(sys.argv[1])):
+    status = Path("/proc/self/status").read_text()
+    target.write_text(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+atexit.register(report)
+sys.argv = ["guildbase", *sys.argv[2:]]
+runpy.run_module("guildbase.cli", run_name="__main__")
+"""
+"""Runs the CLI and, as it exits, writes its own peak RSS (VmHWM, KiB) to argv[1]. Measured inside the process:
+the rusage ``wait4`` reports also counts the forked copy of the test process from before the exec."""
+
+
+def _export_in_a_process(settings: Settings, target: Path) -> tuple[int, int]:
+    """``guildbase export table reaction_event …`` as its own process: (exit status, its peak RSS in bytes)."""
+    assert settings.database_url is not None
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GUILDBASE_")}
+    environment |= {"GUILDBASE_DATABASE_URL": settings.database_url, "GUILDBASE_REDIS_URL": settings.redis_url or ""}
+    since, until = NOON.isoformat(), (NOON + timedelta(hours=1)).isoformat()
+    peak = target.with_suffix(".peak")
+    command = [sys.executable, "-c", PEAK_REPORTER, str(peak), "export", "table", "reaction_event"]
+    command += ["--since", since, "--until", until, "--guild", str(GUILD), "--columns", COLUMNS, "-o", str(target)]
+    done = subprocess.run(command, env=environment, capture_output=True, check=False, timeout=600)  # noqa: S603
+    return done.returncode, int(peak.read_text()) * 1024
+
+
+async def test_a_million_row_export_stays_in_flat_memory_and_its_csv_parses_back_to_the_same_rows(
+    pooled_db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    await pooled_db.events.write_reactions([reaction(0)])  # creates the month's partition if it is missing
+    params = {"noon": NOON, "guild": GUILD, "channel": CHANNEL, "user": USER, "last": MILLION - 1}
+    async with pooled_db.session() as session:
+        await session.execute(text(_SEED_SQL), params)
+    target = tmp_path / "million.csv"
+
+    status, peak = await asyncio.to_thread(_export_in_a_process, settings, target)
+
+    assert status == 0
+    assert peak < PEAK_RSS_BYTES, f"peak RSS {peak / 2**20:.0f} MiB"
+    with target.open(encoding="utf-8", newline="") as source:
+        reader = csv.reader(source)
+        assert next(reader) == COLUMNS.split(",")
+        rows = mismatched = 0
+        for n, (t, g, c, m, u, e, a) in enumerate(reader):  # streamed: the expected rows are never all held
+            rows += 1
+            parsed = (datetime.fromisoformat(t), int(g), int(c), int(m), int(u), e, a == "true")
+            mismatched += parsed != reaction(n)
+    assert (rows, mismatched) == (MILLION, 0)
+
+
+async def test_csv_fields_with_commas_quotes_and_line_breaks_parse_back_unchanged(pooled_db: Database) -> None:
+    reason = 'spam, "again"\nand again'
+    await pooled_db.events.record_guild_event(
+        GUILD, GuildEventKind.ROLE_UPDATE, target_id=CHANNEL, before={"name": "a,b"}, reason=reason, occurred_at=NOON
+    )
+    await pooled_db.events.record_guild_event(GUILD, GuildEventKind.ROLE_DELETE, target_id=CHANNEL, occurred_at=NOON)
+    await pooled_db.events.flush()
+    out = io.StringIO()
+    columns = "occurred_at,kind,user_id,before,reason"
+    since, until = NOON - timedelta(minutes=1), NOON + timedelta(minutes=1)
+    assert await pooled_db.events.export(out, "guild_event", since=since, until=until, columns=columns) == 2
+    header, *rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert header == columns.split(",")
+    assert sorted(rows, key=lambda row: row[1]) == [
+        [NOON.isoformat(), "role_delete", "", "{}", ""],
+        [NOON.isoformat(), "role_update", "", '{"name": "a,b"}', reason],
+    ]

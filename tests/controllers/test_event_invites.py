@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from guildbase import Database, ValidationError
+from guildbase import Database, FeatureDisabledError, ValidationError
 from guildbase.db.types import make_snowflake
 from guildbase.models.events import GuildEventKind, InviteConfidence, InviteState
 from guildbase.testing import shifted_noon
@@ -108,3 +108,19 @@ async def test_bad_invites_are_refused_naming_the_field(pooled_db: Database) -> 
         await pooled_db.events.invite_deleted(GUILD, "")
     assert raised.value.fields == ["code"]
     assert await pooled_db.events.invite_uses(GUILD) == []
+
+
+async def test_invites_are_neither_tracked_nor_logged_while_logging_is_off(pooled_db: Database) -> None:
+    await pooled_db.guilds.join(GUILD, name="quiet")
+    await pooled_db.guild_config.set_feature(GUILD, "logging", enabled=False)
+    with pytest.raises(FeatureDisabledError):
+        await pooled_db.events.invite_created(GUILD, invite("hidden", 0), occurred_at=NOON)
+    with pytest.raises(FeatureDisabledError):
+        await pooled_db.events.invite_deleted(GUILD, "hidden", occurred_at=NOON)
+    await pooled_db.events.flush()
+    assert await pooled_db.events.guild_events(GUILD, since=NOON - timedelta(days=1)) == []
+    await pooled_db.guild_config.set_feature(GUILD, "logging", enabled=True)
+    await pooled_db.events.invite_created(GUILD, invite("open", 0), occurred_at=NOON)
+    await pooled_db.events.flush()
+    [created] = await pooled_db.events.guild_events(GUILD, since=NOON - timedelta(days=1))
+    assert (created.kind, created.after["code"]) == (GuildEventKind.INVITE_CREATE, "open")

@@ -14,6 +14,7 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.features import AWAITING_DOMAIN, GATED, RAISES, GatedOperation
 from guildbase.db.types import utcnow
 from guildbase.models.core import Feature
+from guildbase.models.events import InviteState
 from guildbase.testing import ids, statements_on
 
 BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
@@ -67,6 +68,8 @@ PROBES: dict[str, Probe] = {
     "PollController.create": lambda db: db.polls.create(GUILD, CHANNEL, USER, "Lunch?", ["pizza", "sushi"]),
     "PollController.vote": lambda db: db.polls.vote(GUILD, 1, USER, 1),
     "PollController.retract": lambda db: db.polls.retract(GUILD, 1, USER),
+    "InviteTracker.invite_created": lambda db: db.events.invite_created(GUILD, InviteState(code="probe", uses=0)),
+    "InviteTracker.invite_deleted": lambda db: db.events.invite_deleted(GUILD, "probe"),
 }
 
 

@@ -31,6 +31,24 @@ async def test_sigterm_writes_every_buffered_row_and_still_stops_the_process(
         await asyncio.to_thread(truncate_all, database_url)
 
 
+async def test_sigterm_writes_the_buffered_event_trail_too(settings: Settings, database_url: URL) -> None:
+    rows = 1500
+    try:
+        with child(settings, "events", str(rows), log_flush_seconds="60", log_flush_rows="100000") as process:
+            assert process.stdout is not None
+            assert await asyncio.to_thread(process.stdout.readline) == "ready\n"
+            assert await stored_rows(database_url, "reaction_event") == 0  # the trail waits in its buffers
+            assert await stored_rows(database_url, "guild_event") == 0
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 60)
+            assert process.returncode == -signal.SIGTERM
+        assert await stored_rows(database_url, "reaction_event") == rows
+        assert await stored_rows(database_url, "guild_event") == rows
+        assert await stored_rows(database_url, "command_log") == 1
+    finally:
+        await asyncio.to_thread(truncate_all, database_url)
+
+
 async def test_sigkill_loses_at_most_the_pending_bound_of_rows(settings: Settings, database_url: URL) -> None:
     bound = 2000
     limits = {"log_flush_seconds": "0.2", "log_flush_rows": "500", "log_max_pending_rows": str(bound)}

@@ -9,7 +9,8 @@ What it wires, once, for every cog:
   every unexpected error recorded in the error log (``db.logs.record_error``)
   under the error ID its reply shows, and every refusal for want of a permission,
   a role or ownership recorded as an ``access_denied`` security event (``db.security``);
-- the command log (``guildbase.bot.commandlog``) from the completion and error events;
+- the command log (``guildbase.bot.commandlog``) from the completion and error events, which
+  also feed the runtime metrics (``guildbase.metrics``: ``/metrics`` on ``GUILDBASE_METRICS_PORT``);
 - the Discord event trail (``cogs/events.py``: joins, updates, reactions, voice, invites) into ``db.events``;
 - ``acting_as(author)`` and ``audit_context("bot", <message or interaction ID>)``
   around every command, so audit columns and audit rows name the invoker, the
@@ -49,6 +50,7 @@ from guildbase.bot.commandlog import CommandLog
 from guildbase.bot.errors import ErrorMapper, unwrap
 from guildbase.bot.settings import BotSettings
 from guildbase.errors import PermissionDeniedError
+from guildbase.metrics import RuntimeMetrics
 from guildbase.models.security import SecurityEventKind
 
 log = logging.getLogger("guildbase.bot")
@@ -130,7 +132,9 @@ class GuildbaseBot(commands.AutoShardedBot):
         self.db = db or Database(settings)
         self._owns_db = db is None
         self.errors = ErrorMapper()
-        self.command_log = CommandLog(self.db)
+        self.metrics = RuntimeMetrics(self.db, role="bot", settings=settings)
+        """Prometheus endpoint and samples (``guildbase.metrics``); started with the bot, off by default."""
+        self.command_log = CommandLog(self.db, self.metrics)
         self._cog_types = default_cogs() if cogs is None else list(cogs)
         self._run_jobs = settings.bot_run_jobs if run_jobs is None else run_jobs
         self.jobs: Any = None
@@ -146,6 +150,7 @@ class GuildbaseBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         """Connect the facade, install the global check and hooks, load the cogs, start jobs."""
         await self.db.connect()
+        await self.metrics.start()
         self.add_check(global_check(self))
         self.before_invoke(_act_as_author)
         self.after_invoke(_stop_acting)
@@ -170,6 +175,7 @@ class GuildbaseBot(commands.AutoShardedBot):
         grace = self.settings.jobs_shutdown_timeout_seconds
         finished = await asyncio.gather(self._drain_commands(grace), self._stop_jobs())
         await super().close()
+        await self.metrics.stop()  # its last sample is written before the pools close
         if self._owns_db:
             await self.db.close()  # writes out the buffered command log and event trail first
         else:

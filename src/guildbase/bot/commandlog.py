@@ -6,6 +6,8 @@ commands invoked as slash commands raise the same two events, so each invocation
 is one row. The duration runs from the moment discord.py built the context
 (``GuildbaseContext.started``) to the event. Rows go through the facade's buffered
 writer; ``Database.close`` (and so the bot's shutdown) writes out what is queued.
+The same two events feed the process's runtime metrics (``guildbase.metrics``:
+the latency histogram per command and the error counter), whatever the log does.
 """
 
 import logging
@@ -15,6 +17,7 @@ from typing import Any
 from discord.ext import commands
 
 from guildbase import Database, GuildbaseError
+from guildbase.metrics import RuntimeMetrics
 
 log = logging.getLogger("guildbase.bot")
 PARAM_MAX_LENGTH = 200
@@ -39,15 +42,19 @@ def _params(ctx: commands.Context[Any]) -> dict[str, str]:
 class CommandLog:
     """Writes one ``command_log`` row per invocation; a logging failure never breaks a command."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, metrics: RuntimeMetrics | None = None) -> None:
         self.db = db
+        self.metrics = metrics
 
     async def record(self, ctx: commands.Context[Any], error: BaseException | None = None) -> None:
         """Queue the row for ``ctx``; ``error`` None means success."""
         if ctx.command is None:
             return
         started = getattr(ctx, "started", None)
-        duration_ms = 0 if started is None else max(0, round((time.perf_counter() - started) * 1000))
+        seconds = 0.0 if started is None else max(0.0, time.perf_counter() - started)
+        duration_ms = round(seconds * 1000)
+        if self.metrics is not None:
+            self.metrics.observe_command(ctx.command.qualified_name, seconds, error=error)
         try:
             await self.db.logs.record_command(
                 ctx.author.id,

@@ -88,8 +88,14 @@ WHERE guild_id = :guild_id AND joined_at >= :since ORDER BY joined_at DESC, use_
 class InviteTracker(VoiceSessions):
     """The invite part of ``db.events``."""
 
+    @gated(Feature.LOGGING)
     async def invite_created(self, guild_id: int, invite: InviteState, *, occurred_at: datetime | None = None) -> None:
-        """Start tracking a new invite (its uses so far are not joins to match) and log it."""
+        """Start tracking a new invite (its uses so far are not joins to match) and log it.
+
+        Gated like every event a member triggers: with ``logging`` off nothing
+        is tracked or logged (a join after it is turned on counts such an
+        invite's first use at most, as for any invite never seen).
+        """
         at = moment("occurred_at", occurred_at)
         guild = snowflake("guild_id", guild_id)
         state = instance("invite", invite, InviteState)
@@ -100,8 +106,9 @@ class InviteTracker(VoiceSessions):
         row: Row = (at, guild, GuildEventKind.INVITE_CREATE, state.inviter_id, state.channel_id, None, {}, after, None)
         await self._queue("guild_event", row)
 
+    @gated(Feature.LOGGING)
     async def invite_deleted(self, guild_id: int, code: str, *, occurred_at: datetime | None = None) -> None:
-        """Mark an invite deleted (kept a while: a join may have used it up) and log it."""
+        """Mark an invite deleted (kept a while: a join may have used it up) and log it (gated on ``logging``)."""
         at = moment("occurred_at", occurred_at)
         guild = snowflake("guild_id", guild_id)
         code = checked_text("code", code, min_length=1, max_length=INVITE_CODE_MAX_LENGTH)

@@ -93,8 +93,15 @@ class EventWriters(Controller):
                 "voice_event": self.write_voice_events,
                 "message": self.write_messages,
             }[name]
+            settings = self._db.settings  # the command log's timing: a row waits at most log_flush_seconds
             current = BufferedWriter(
-                write, name=f"{name} rows", batch_size=self._batch_size, max_pending=self._max_pending
+                write,
+                name=f"{name} rows",
+                batch_size=self._batch_size,
+                max_pending=self._max_pending,
+                interval=settings.log_flush_seconds,
+                retry_delay=settings.log_retry_seconds,
+                max_retry_delay=settings.log_retry_max_seconds,
             )
             self._writers[name] = current
         return current

@@ -16,6 +16,7 @@ from guildbase.jobs.handlers import register_maintenance
 from guildbase.jobs.premium import register_premium
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
+from guildbase.metrics import RuntimeMetrics
 
 jobs_app = typer.Typer(help="Durable jobs: run a worker, inspect and retry.", no_args_is_help=True)
 
@@ -51,11 +52,14 @@ async def _run_worker(
         if stop_requested.is_set():
             return
         runner = JobRunner(db, registry, worker=worker)
+        metrics = RuntimeMetrics(db, role="jobs")  # /metrics on GUILDBASE_METRICS_PORT, samples; off by default
+        await metrics.start()
         stopper = asyncio.create_task(_stop_when(stop_requested, runner))
         try:
             await runner.run()
         finally:
             stopper.cancel()
+            await metrics.stop()
 
 
 async def _stop_when(requested: asyncio.Event, runner: JobRunner) -> None:

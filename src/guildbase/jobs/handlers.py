@@ -262,8 +262,12 @@ RETENTION_EVERY = timedelta(hours=6)
 
 
 async def maintain_event_partitions(ctx: JobContext, payload: RetentionPayload) -> None:
-    """Drop event-trail partitions past their retention and create the next months (``events.retention``)."""
+    """Drop event-trail and runtime-metric partitions past their retention, create the next months.
+
+    The ``events.retention`` job: the metric samples are partitioned and kept the same way.
+    """
     await ctx.db.events.maintain_partitions(months_ahead=payload.months_ahead)
+    await ctx.db.runtime_metrics.maintain_partitions(months_ahead=payload.months_ahead)
 
 
 PERMISSION_EXPIRY_EVERY = timedelta(minutes=5)

@@ -323,12 +323,12 @@ class EventsCog(GuildbaseCog, name="Events"):
 
     @commands.Cog.listener()
     async def on_invite_create(self, invite: discord.Invite) -> None:
-        if invite.guild is not None:
+        if invite.guild is not None and await self.enabled(invite.guild.id):
             await self.db.events.invite_created(invite.guild.id, invite_state(invite))
 
     @commands.Cog.listener()
     async def on_invite_delete(self, invite: discord.Invite) -> None:
-        if invite.guild is not None:
+        if invite.guild is not None and await self.enabled(invite.guild.id):
             await self.db.events.invite_deleted(invite.guild.id, invite.code)
 
     @commands.Cog.listener()

@@ -1,7 +1,7 @@
 """Automod (R15.2, R15.4): autoresponders, message filters, channel settings (slowmode, lockdowns).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-01 15:00:00.000000
 
 Three guild-leading tables (see ``guildbase/models/autoresponders.py``,
@@ -20,7 +20,7 @@ from alembic_postgresql_enum import TableReference
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0021"
-down_revision: str | Sequence[str] | None = "0019"
+down_revision: str | Sequence[str] | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
