@@ -17,6 +17,7 @@ from guildbase.controllers.levels import LevelsController
 from guildbase.controllers.logs import LogController
 from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
+from guildbase.controllers.privacy import PrivacyController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.starboard import StarboardController
 
@@ -41,6 +42,7 @@ class DomainControllers:
     logs: LogController
     audit: AuditController
     events: EventController
+    privacy: PrivacyController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -61,3 +63,4 @@ class DomainControllers:
         self.logs = LogController(unit)
         self.audit = AuditController(unit)
         self.events = EventController(unit)
+        self.privacy = PrivacyController(unit)

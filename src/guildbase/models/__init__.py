@@ -13,6 +13,7 @@ from guildbase.models import (
     logs,
     mod_settings,
     moderation,
+    privacy,
     reminders,
     starboard,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "metadata",
     "mod_settings",
     "moderation",
+    "privacy",
     "reminders",
     "starboard",
 ]

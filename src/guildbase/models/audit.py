@@ -31,6 +31,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.context import CORRELATION_MAX_LENGTH, AuditSource
 from guildbase.db.types import READ_ONLY, SnowflakeType, UTCDateTimeType, pg_enum
+from guildbase.privacy.policy import Erase, personal_data
 
 __all__ = [
     "AUDIT_REASON_MAX_LENGTH",
@@ -79,6 +80,8 @@ class AuditAction(enum.StrEnum):
     XP_UNBLACKLIST = "xp_unblacklist"
     STARBOARD_CONFIG = "starboard_config"
     MOD_SETTINGS = "mod_settings"
+    PRIVACY_EXPORT = "privacy_export"
+    PRIVACY_ERASE = "privacy_erase"
 
 
 class AuditEntity(enum.StrEnum):
@@ -97,6 +100,7 @@ class AuditEntity(enum.StrEnum):
     LEVEL_MULTIPLIER = "level_multiplier"
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
+    PRIVACY_REQUEST = "privacy_request"
 
 
 class AuditLog(SQLModel, table=True):
@@ -137,6 +141,22 @@ class AuditLog(SQLModel, table=True):
     )
     reason: str | None = Field(default=None, sa_type=Text)
     correlation_id: str | None = Field(default=None, sa_type=Text)
+
+
+personal_data(
+    AuditLog,
+    "The audit trail (R6.3): who changed configuration, permissions or cases, and what changed.",
+    retention="kept: the trail outlives what it records",
+    keep_rows="entity_type = 'privacy_request'",
+    keep_reason=(
+        "the trail of privacy requests themselves: proof of who asked for an export or an erase and that it "
+        "was done (GDPR Art. 5(2) accountability, Art. 12(3))"
+    ),
+    actor_id=Erase.ANONYMISE,
+    entity_id=Erase.ANONYMISE,
+    before=Erase.ANONYMISE,
+    after=Erase.ANONYMISE,
+)
 
 
 class AuditLogRead(SQLModel):
