@@ -88,6 +88,7 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.models.privacy import PrivacyRequestKind, PrivacyRequestRead, PrivacyRequestStatus
 from guildbase.models.reminders import ReminderRead, ReminderStatus
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
 from guildbase.services.leaderboard import BoardEntry, Period
@@ -157,6 +158,9 @@ __all__ = [
     "MigrationError",
     "ModActionRead",
     "ModSettingsRead",
+    "PrivacyRequestKind",
+    "PrivacyRequestRead",
+    "PrivacyRequestStatus",
     "MultiplierKind",
     "NotConnectedError",
     "NotFoundError",

@@ -45,6 +45,7 @@ from sqlalchemy import ARRAY, BigInteger, Column, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from guildbase.db.metadata import metadata
 from guildbase.db.types import SnowflakeType
 
 __all__ = [
@@ -160,9 +161,6 @@ class TablePolicy:
         return next((c for c in self.columns if c.column == name), None)
 
 
-_POLICIES: dict[str, TablePolicy] = {}
-
-
 def _table_of(model: Any) -> Table:
     table = model if isinstance(model, Table) else getattr(model, "__table__", None)
     if not isinstance(table, Table):
@@ -253,19 +251,25 @@ def personal_data(  # noqa: PLR0913 - the declaration's parts, all named
         keep_reason,
         run_first,
     )
-    _POLICIES[table.name] = policy
-    table.info["privacy"] = policy
+    table.info["privacy"] = policy  # on the table itself: a throwaway table's policy dies with its metadata
     return policy
 
 
-def policies() -> list[TablePolicy]:
-    """Every declared policy, by table name."""
-    return [_POLICIES[name] for name in sorted(_POLICIES)]
+def _declared(table: Table) -> TablePolicy | None:
+    policy = table.info.get("privacy")
+    return policy if isinstance(policy, TablePolicy) else None
 
 
-def policy_for(table: str) -> TablePolicy | None:
+def policies(within: MetaData = metadata) -> list[TablePolicy]:
+    """Every policy declared on the tables of ``within`` (the models' metadata), by table name."""
+    found = (_declared(table) for _, table in sorted(within.tables.items()))
+    return [policy for policy in found if policy is not None]
+
+
+def policy_for(table: str, within: MetaData = metadata) -> TablePolicy | None:
     """The policy of ``table``, if it declared one."""
-    return _POLICIES.get(table)
+    found = within.tables.get(table)
+    return None if found is None else _declared(found)
 
 
 def is_encrypted(column: Column[Any]) -> bool:
@@ -278,9 +282,7 @@ def unaccounted(metadata: MetaData) -> list[str]:
     problems = []
     for table in sorted(metadata.tables.values(), key=lambda t: t.name):
         candidates = user_id_columns(table)
-        policy = table.info.get("privacy")
-        if not isinstance(policy, TablePolicy):
-            policy = None
+        policy = _declared(table)
         if policy is None:
             if candidates:
                 problems.append(f"{table.name}: no personal_data() policy for {', '.join(sorted(candidates))}")
