@@ -168,6 +168,7 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.sync_invites": {"invite", "invite_tally"},
     "events.member_joined": {"invite", "invite_tally", "invite_use", "guild_event", "member_stat_daily"},
     "events.maintain_partitions": set(),  # DDL
+    "privacy.export_to": {"privacy_request", "audit_log"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -175,6 +176,8 @@ DELETES = {"guilds.delete", "levels.remove_level_role", "mod_settings.remove_rul
 
 EXEMPT: dict[str, str] = {
     "levels.award_message_xp": "per-message XP: updated_by records who set or reset XP by hand (models/levels.py)",
+    "privacy.erase": "rewrites the erased user's actor stamps to the tombstone on purpose (R10.2); privacy_request "
+    "and its audit row record who asked",
 }
 
 READS = {
@@ -251,6 +254,8 @@ READS = {
     "logs.top_errors",
     "mod_settings.escalation_of",
     "mod_settings.get",
+    "privacy.locate",
+    "privacy.requests",
 }
 
 

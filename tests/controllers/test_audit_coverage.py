@@ -14,6 +14,7 @@ database, so the rows it wrote are those with an ``audit_id`` above the
 largest one before the call.
 """
 
+import io
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -114,6 +115,8 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
         A.MOD_SETTINGS,
     ),
     "mod_settings.remove_rule": (lambda db: db.mod_settings.remove_rule(GUILD, 3), A.MOD_SETTINGS),
+    "privacy.export_to": (lambda db: db.privacy.export_to(io.StringIO(), USER, requested_by=MOD), A.PRIVACY_EXPORT),
+    "privacy.erase": (lambda db: db.privacy.erase(USER, requested_by=MOD), A.PRIVACY_ERASE),  # last: USER is gone
 }
 
 EXEMPT_DOMAINS: dict[str, str] = {

@@ -38,38 +38,69 @@ KEPT = {
 """Where the ID may stay after an erase, each by its table's policy (docs/privacy.md says why)."""
 
 _TRAIL = """
-SELECT partition_ensure('guild_event'::regclass, now()::date), partition_ensure('reaction_event'::regclass, now()::date),
-       partition_ensure('voice_event'::regclass, now()::date), partition_ensure('voice_session'::regclass, now()::date),
-       partition_ensure('invite_use'::regclass, now()::date), command_log_ensure_partition(now()::date)
+SELECT partition_ensure('guild_event'::regclass, now()::date),
+       partition_ensure('reaction_event'::regclass, now()::date),
+       partition_ensure('voice_event'::regclass, now()::date),
+       partition_ensure('voice_session'::regclass, now()::date),
+       partition_ensure('invite_use'::regclass, now()::date),
+       command_log_ensure_partition(now()::date)
 """
 _ROWS = [
-    "INSERT INTO command_log (user_id, guild_id, channel_id, command, params, is_success, duration_ms)"
-    " VALUES (:user, :guild, :channel, 'ping', '{}', true, 3)",
-    "INSERT INTO command_log (user_id, guild_id, command, params, is_success, duration_ms)"
-    " VALUES (:other, :guild, 'ban', jsonb_build_object('member', CAST(:user_text AS text)), true, 3)",
-    "INSERT INTO command_log_dead_letter (user_id, error, row) VALUES (:user, 'copy failed', '{\"user_id\": ' || CAST(:user_text AS text) || '}')",
-    "INSERT INTO error_group (fingerprint, type, message, location, first_seen_at, last_seen_at, count)"
-    " VALUES (repeat('a', 32), 'KeyError', 'boom', 'x.py:1', now(), now(), 1) ON CONFLICT DO NOTHING",
-    "INSERT INTO error_log (fingerprint, created_at, type, message, traceback, process, user_id, context)"
-    " VALUES (repeat('a', 32), now(), 'KeyError', 'no member ' || CAST(:user_text AS text), 'Traceback', 'bot', :user,"
-    " jsonb_build_object('author', CAST(:user AS bigint)))",
+    (
+        "INSERT INTO command_log (user_id, guild_id, channel_id, command, params, is_success, duration_ms)"
+        " VALUES (:user, :guild, :channel, 'ping', '{}', true, 3)"
+    ),
+    (
+        "INSERT INTO command_log (user_id, guild_id, command, params, is_success, duration_ms)"
+        " VALUES (:other, :guild, 'ban', jsonb_build_object('member', CAST(:user_text AS text)), true, 3)"
+    ),
+    (
+        "INSERT INTO command_log_dead_letter (user_id, error, row)"
+        " VALUES (:user, 'copy failed', '{\"user_id\": ' || CAST(:user_text AS text) || '}')"
+    ),
+    (
+        "INSERT INTO error_group (fingerprint, type, message, location, first_seen_at, last_seen_at, count)"
+        " VALUES (repeat('a', 32), 'KeyError', 'boom', 'x.py:1', now(), now(), 1) ON CONFLICT DO NOTHING"
+    ),
+    (
+        "INSERT INTO error_log (fingerprint, created_at, type, message, traceback, process, user_id, context)"
+        " VALUES (repeat('a', 32), now(), 'KeyError', 'no member ' || CAST(:user_text AS text), 'Traceback',"
+        " 'bot', :user, jsonb_build_object('author', CAST(:user AS bigint)))"
+    ),
     "INSERT INTO guild_event (guild_id, kind, user_id) VALUES (:guild, 'member_join', :user)",
-    "INSERT INTO guild_event (guild_id, kind, user_id, executor_id, after)"
-    " VALUES (:guild, 'member_update', :other, :user, jsonb_build_object('nick_set_by', CAST(:user_text AS text)))",
-    "INSERT INTO reaction_event (guild_id, channel_id, message_id, user_id, emoji, is_added)"
-    " VALUES (:guild, :channel, :m0, :user, 'x', true)",
+    (
+        "INSERT INTO guild_event (guild_id, kind, user_id, executor_id, after)"
+        " VALUES (:guild, 'member_update', :other, :user,"
+        " jsonb_build_object('nick_set_by', CAST(:user_text AS text)))"
+    ),
+    (
+        "INSERT INTO reaction_event (guild_id, channel_id, message_id, user_id, emoji, is_added)"
+        " VALUES (:guild, :channel, :m0, :user, 'x', true)"
+    ),
     "INSERT INTO voice_event (guild_id, user_id, kind, channel_id) VALUES (:guild, :user, 'join', :channel)",
-    "INSERT INTO voice_session (guild_id, user_id, channel_id, started_at, state_at) VALUES (:guild, :user, :channel, now(), now())",
+    (
+        "INSERT INTO voice_session (guild_id, user_id, channel_id, started_at, state_at)"
+        " VALUES (:guild, :user, :channel, now(), now())"
+    ),
     "INSERT INTO invite (guild_id, code, inviter_id, uses, unclaimed, max_uses) VALUES (:guild, 'abc', :user, 0, 0, 0)",
     "INSERT INTO invite_use (guild_id, user_id, confidence) VALUES (:guild, :user, 'exact')",
     "INSERT INTO invite_use (guild_id, user_id, inviter_id, confidence) VALUES (:guild, :other, :user, 'exact')",
-    "INSERT INTO message_stat_daily (guild_id, day, channel_id, user_id, messages) VALUES"
-    " (:guild, current_date, :channel, :user, 5), (:guild, current_date, :channel, :other, 2)",
-    "INSERT INTO voice_stat_daily (guild_id, day, channel_id, user_id, seconds) VALUES (:guild, current_date, :channel, :user, 60)",
-    "INSERT INTO starboard_entry (guild_id, message_id, channel_id, author_id, star_count)"
-    " VALUES (:guild, :m1, :channel, :user, 1), (:guild, :m2, :channel, :other, 2)",
-    "INSERT INTO starboard_star (guild_id, message_id, user_id) VALUES (:guild, :m1, :other), (:guild, :m2, :user),"
-    " (:guild, :m2, :mod)",
+    (
+        "INSERT INTO message_stat_daily (guild_id, day, channel_id, user_id, messages) VALUES"
+        " (:guild, current_date, :channel, :user, 5), (:guild, current_date, :channel, :other, 2)"
+    ),
+    (
+        "INSERT INTO voice_stat_daily (guild_id, day, channel_id, user_id, seconds)"
+        " VALUES (:guild, current_date, :channel, :user, 60)"
+    ),
+    (
+        "INSERT INTO starboard_entry (guild_id, message_id, channel_id, author_id, star_count)"
+        " VALUES (:guild, :m1, :channel, :user, 1), (:guild, :m2, :channel, :other, 2)"
+    ),
+    (
+        "INSERT INTO starboard_star (guild_id, message_id, user_id) VALUES (:guild, :m1, :other), (:guild, :m2, :user),"
+        " (:guild, :m2, :mod)"
+    ),
 ]
 
 
@@ -92,7 +123,14 @@ async def seed(db: Database) -> None:
     await db.blacklist.add("user", USER, reason="raid")
     await db.bookmarks.add(GUILD, OTHER, MESSAGES[3], channel_id=CHANNEL, author_id=USER, content="hi")
     await db.bookmarks.add(GUILD, USER, MESSAGES[0], channel_id=CHANNEL, author_id=OTHER, content="yo")
-    params: dict[str, Any] = {"user": USER, "user_text": str(USER), "other": OTHER, "mod": MOD, "guild": GUILD, "channel": CHANNEL}
+    params: dict[str, Any] = {
+        "user": USER,
+        "user_text": str(USER),
+        "other": OTHER,
+        "mod": MOD,
+        "guild": GUILD,
+        "channel": CHANNEL,
+    }
     params |= {f"m{n}": message for n, message in enumerate(MESSAGES)}
     async with db.session() as session:
         await session.execute(text(_TRAIL))
@@ -144,7 +182,7 @@ async def test_erase_clears_redis_and_is_recorded_and_audited_without_the_erased
     assert (request.kind, request.user_id, request.requested_by) == (PrivacyRequestKind.ERASE, USER, MOD)
     assert request.finished_at is not None
     assert request.total > 25
-    assert str(USER) not in json.dumps({k: v for k, v in request.counts.items()})
+    assert str(USER) not in json.dumps(dict(request.counts.items()))
     trail = await db.audit.for_entity("privacy_request", request.request_id)
     assert [row.action for row in trail] == [AuditAction.PRIVACY_ERASE]
     assert trail[0].actor_id == MOD  # nobody acting: the requester

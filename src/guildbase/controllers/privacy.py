@@ -153,9 +153,7 @@ class PrivacyController(Controller):
         """Every export and erase of ``user_id``, oldest first."""
         user = snowflake("user_id", user_id)
         stmt = (
-            select(PrivacyRequest)
-            .where(col(PrivacyRequest.user_id) == user)
-            .order_by(col(PrivacyRequest.request_id))
+            select(PrivacyRequest).where(col(PrivacyRequest.user_id) == user).order_by(col(PrivacyRequest.request_id))
         )
         async with self._read() as session:
             return [PrivacyRequestRead.model_validate(row) for row in (await session.scalars(stmt)).all()]
@@ -163,11 +161,14 @@ class PrivacyController(Controller):
     # -- the request record -------------------------------------------------------
     async def _open(self, kind: PrivacyRequestKind, user: int, by: int) -> int:
         """Record the request before anything is read or erased (it survives a failure)."""
-        stmt = insert(PrivacyRequest).values(kind=kind, user_id=user, requested_by=by).returning(
-            col(PrivacyRequest.request_id)
+        stmt = (
+            insert(PrivacyRequest)
+            .values(kind=kind, user_id=user, requested_by=by)
+            .returning(col(PrivacyRequest.request_id))
         )
         async with self._write() as session:
-            return int((await session.execute(stmt)).scalar_one())
+            request_id = (await session.execute(stmt)).scalar_one()
+        return int(request_id or 0)  # an identity: never NULL
 
     async def _finish(
         self,

@@ -161,7 +161,9 @@ class GuildConfig(GuildConfigFields, CRUDMixin, TimestampMixin, AuditMixin, tabl
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
 
 
-personal_data(GuildConfig, "Who set or last changed the guild's settings.", retention="while the guild's settings exist", **STAMPS)
+personal_data(
+    GuildConfig, "Who set or last changed the guild's settings.", retention="while the guild's settings exist", **STAMPS
+)
 
 
 @event.listens_for(GuildbaseSession, "before_flush")

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
-from guildbase.privacy.policy import anonymise, Erase, personal_data
+from guildbase.privacy.policy import Erase, anonymise, personal_data
 
 COMMAND_MAX_LENGTH = 100
 ERROR_MAX_LENGTH = 2000

@@ -133,9 +133,7 @@ class ModActionConfig(ModActionConfigBase, TimestampMixin, AuditMixin, CRUDMixin
     )
 
 
-personal_data(
-    ModActionConfig, "Who set a case type's duration or log channel.", retention="while it exists", **STAMPS
-)
+personal_data(ModActionConfig, "Who set a case type's duration or log channel.", retention="while it exists", **STAMPS)
 
 
 class ModActionRead(ModActionConfigBase):

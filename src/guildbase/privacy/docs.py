@@ -55,7 +55,7 @@ holds their ID, plus the free text written by or about them in those rows, plus 
 
 | data | export | erase |
 |---|---|---|
-| dashboard sessions | when created and last used, and their data (not the secret session IDs) | ended (log out everywhere) |
+| dashboard sessions | when created and last used, and their data (not the secret IDs) | ended (log out everywhere) |
 | leaderboard entries | guild, board and XP of each | removed from every board |
 | rate-limit windows and per-user cache entries | the key names, type and expiry | deleted |
 """

@@ -39,7 +39,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ARRAY, BigInteger, Column, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -87,7 +87,12 @@ class Erase(enum.StrEnum):
     KEEP = "keep"
 
 
-STAMPS: dict[str, Erase] = {"created_by": Erase.ANONYMISE, "updated_by": Erase.ANONYMISE}
+class _Stamps(TypedDict):
+    created_by: Erase
+    updated_by: Erase
+
+
+STAMPS: _Stamps = {"created_by": Erase.ANONYMISE, "updated_by": Erase.ANONYMISE}
 """The actor stamps of ``AuditMixin`` tables (``**STAMPS``): who set a row is anonymised, the setting stays."""
 
 
@@ -205,7 +210,7 @@ def user_id_columns(table: Table) -> dict[str, ColumnShape]:
     return found
 
 
-def personal_data(  # noqa: PLR0913 - the declaration's parts, all named
+def personal_data(
     model: Any,
     purpose: str,
     *,

@@ -23,6 +23,17 @@ __all__ = ["RowWriter"]
 _ID_NAME = re.compile(r".*_(id|by)$")
 
 
+def _plain(value: Any) -> Any:
+    """A value of no special column: times as ISO 8601, durations in seconds, decimals as text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
 class RowWriter:
     """Turns one table's rows (asyncpg records as mappings) into JSON text."""
 
@@ -51,13 +62,7 @@ class RowWriter:
             return [str(item) for item in value]
         if name in self.json:
             return json.loads(value) if isinstance(value, str) else value
-        if isinstance(value, datetime | date):
-            return value.isoformat()
-        if isinstance(value, timedelta):
-            return value.total_seconds()
-        if isinstance(value, Decimal):
-            return str(value)
-        return value
+        return _plain(value)
 
     def render(self, row: Mapping[str, Any]) -> str:
         """One row as a JSON object."""

@@ -1,10 +1,10 @@
-"""The SQL of export and erase, built from a table's policy: one place decides how an ID is matched.
+r"""The SQL of export and erase, built from a table's policy: one place decides how an ID is matched.
 
 An ID is matched by the shape of its column (``policy.ColumnShape``):
 
 - ``BIGINT``: equality (the indexes on ``user_id`` columns serve it);
 - ``BIGINT[]``: ``= ANY``;
-- ``JSONB`` and text: the ID as a whole number in the text (``\\m<id>\\M``), so
+- ``JSONB`` and text: the ID as a whole number in the text (``\m<id>\M``), so
   ``{"user_id": "123"}``, ``{"ids": [123]}`` and ``user:123`` all match and
   ``1234`` does not.
 
@@ -57,7 +57,9 @@ def _rewritten(column: ColumnPolicy, param: str) -> str:
     if column.shape is ColumnShape.ARRAY:
         return f"array_remove({name}, {param})" if nulled else f"array_replace({name}, {param}, {TOMBSTONE_USER_ID})"
     if column.shape is ColumnShape.JSONB:
-        return "'{}'::jsonb" if nulled else f"regexp_replace({name}::text, {pattern}, '{TOMBSTONE_USER_ID}', 'g')::jsonb"
+        return (
+            "'{}'::jsonb" if nulled else f"regexp_replace({name}::text, {pattern}, '{TOMBSTONE_USER_ID}', 'g')::jsonb"
+        )
     return "NULL" if nulled else f"regexp_replace({name}, {pattern}, '{TOMBSTONE_USER_ID}', 'g')"
 
 
