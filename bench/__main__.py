@@ -11,6 +11,7 @@ from typing import Any
 from bench.botpath import w6b
 from bench.composite import w6, w7, w8
 from bench.harness import machine, peak_rss_mb
+from bench.privacy import w13
 from bench.report import markdown
 from bench.workloads import Scale, Workload, w1, w2, w3, w4, w5
 
@@ -24,6 +25,7 @@ WORKLOADS: dict[str, Workload] = {
     "W6b": w6b,
     "W7": w7,
     "W8": w8,
+    "W13": w13,
 }
 _BY_UPPER = {name.upper(): name for name in WORKLOADS}
 
