@@ -8,6 +8,7 @@ from guildbase.bot.cogs.events import EventsCog
 from guildbase.bot.cogs.levels import LevelsCog
 from guildbase.bot.cogs.mod_settings import ModSettingsCog
 from guildbase.bot.cogs.moderation import ModerationCog
+from guildbase.bot.cogs.privacy import PrivacyCog
 from guildbase.bot.cogs.reminders import RemindersCog
 from guildbase.bot.cogs.starboard import StarboardCog
 
@@ -22,6 +23,7 @@ COGS = (
     RemindersCog,
     BookmarksCog,
     EventsCog,
+    PrivacyCog,
 )
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "LevelsCog",
     "ModSettingsCog",
     "ModerationCog",
+    "PrivacyCog",
     "RemindersCog",
     "StarboardCog",
 ]
