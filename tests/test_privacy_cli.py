@@ -59,3 +59,12 @@ def test_a_bad_user_id_is_refused_before_connecting() -> None:
     result = CliRunner().invoke(app, ["privacy", "erase", "0", "--yes"], env=env)
     assert result.exit_code == 1
     assert "user_id: must be a Discord snowflake" in result.output
+
+
+def test_privacy_docs_writes_the_generated_page(tmp_path: Path) -> None:
+    from guildbase.privacy.docs import render  # noqa: PLC0415 - imports every model
+
+    target = tmp_path / "privacy.md"
+    result = CliRunner().invoke(app, ["privacy", "docs", "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == render()
