@@ -1,6 +1,6 @@
 """The privacy cog (R10.2) through discord.py's dispatch: a member's copy by DM, an owner's erase."""
 
-from harness import Harness
+from harness import Harness, logged_commands
 
 
 async def test_mydata_sends_the_members_data_as_a_file_in_their_dms(harness: Harness) -> None:
@@ -33,5 +33,8 @@ async def test_only_owners_erase_and_only_with_confirm(harness: Harness) -> None
     assert (await db.privacy.locate(alice)).remaining == {}
     (request,) = await db.privacy.requests(alice)
     assert request.requested_by == harness.mod.user_id
+    erases = [row for row in await logged_commands(harness, harness.mod) if row.command == "privacyerase"]
+    assert [row.params for row in erases] == [{}, {}]  # the log keeps no trace of whom
+    assert (await db.privacy.locate(alice)).remaining == {}
     await harness.say(harness.mod, "$privacyerase 0 confirm")
     assert "**user_id**: must be a Discord snowflake" in harness.last_reply()

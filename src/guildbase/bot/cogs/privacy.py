@@ -7,7 +7,8 @@
 - ``privacyerase <user_id> [confirm]`` (owners only): without ``confirm`` it
   says what would happen; with it, the erase runs by every table's policy
   (docs/privacy.md) and the reply gives the rows per action. The erase is
-  recorded with the owner as the requester, and audited.
+  recorded with the owner as the requester, and audited. The command log
+  keeps no arguments for it, so the erased ID does not come back through the log.
 """
 
 import io
@@ -44,7 +45,7 @@ class PrivacyCog(GuildbaseCog, name="Privacy"):
             return
         await ctx.send("I sent you your data in a DM.")
 
-    @hybrid(name="privacyerase")
+    @hybrid(name="privacyerase", extras={"log_params": False})  # the log must not name the erased user again
     @commands.is_owner()
     async def erase(self, ctx: Ctx, user_id: str, confirm: str | None = None) -> None:
         """Erase a user's data everywhere, as docs/privacy.md says (owners only; add `confirm`)."""
