@@ -19,6 +19,7 @@ from bench.events import w8b, w9, w12
 from bench.harness import machine, peak_rss_mb
 from bench.permissions import w10
 from bench.premium import w14
+from bench.privacy import w13
 from bench.report import markdown
 from bench.tickets import w16, w17
 from bench.workloads import Scale, Workload, w1, w2, w3, w4
@@ -40,6 +41,7 @@ WORKLOADS: dict[str, Workload] = {
     "W8b": w8b,
     "W9": w9,
     "W12": w12,
+    "W13": w13,
 }
 _BY_UPPER = {name.upper(): name for name in WORKLOADS}
 

@@ -24,7 +24,8 @@ from sqlmodel import col
 from bench.harness import Runner, Variant, environment
 from bench.workloads import G0, U0, Scale, seed_guilds, summarize
 from guildbase.controllers.tickets import GUARD_SQL, LOCK_SQL, OPEN_TICKET, TRAIL_SQL, open_lock_key
-from guildbase.models.tickets import Ticket, TicketEvent, TicketEventKind, TicketRead
+from guildbase.models.ticket_records import TicketEvent
+from guildbase.models.tickets import Ticket, TicketEventKind, TicketRead
 
 DAYS = 365
 PANELS = 5

@@ -142,6 +142,8 @@ def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Setting
     partitioned_or_internal |= {"payment_transaction", "premium_key"}
     # The permission check log (partitioned, by COPY) and the command tree the bot registers at startup.
     partitioned_or_internal |= {"permission_check", "bot_command"}
+    # The record of privacy requests: written only by db.privacy, the proof an erase was done.
+    partitioned_or_internal |= {"privacy_request"}
     for mapper in SQLModel._sa_registry.mappers:
         table = mapper.local_table.name
         if table not in partitioned_or_internal:

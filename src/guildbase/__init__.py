@@ -110,7 +110,6 @@ from guildbase.models.premium import (
     Benefits,
     OwnerType,
     PaymentStatus,
-    PaymentTransactionRead,
     PremiumLimit,
     PremiumTierRead,
     SubscriptionRead,
@@ -118,21 +117,22 @@ from guildbase.models.premium import (
     SubscriptionStatus,
     TrialConversion,
 )
+from guildbase.models.premium_payments import PaymentTransactionRead
+from guildbase.models.privacy import PrivacyRequestKind, PrivacyRequestRead, PrivacyRequestStatus
 from guildbase.models.reminders import ReminderRead, ReminderStatus
 from guildbase.models.snippets import SnippetRead
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
+from guildbase.models.ticket_records import TicketEventRead, Transcript
+from guildbase.models.ticket_stats import TicketMetrics
 from guildbase.models.tickets import (
     DurationMetric,
     TicketAction,
     TicketEventKind,
-    TicketEventRead,
-    TicketMetrics,
     TicketMode,
     TicketPanelRead,
     TicketPriority,
     TicketRead,
     TicketStatus,
-    Transcript,
 )
 from guildbase.services.leaderboard import BoardEntry, Period
 from guildbase.services.ratelimit import RateLimitResult
@@ -237,6 +237,9 @@ __all__ = [
     "PremiumLimit",
     "PremiumRequiredError",
     "PremiumTierRead",
+    "PrivacyRequestKind",
+    "PrivacyRequestRead",
+    "PrivacyRequestStatus",
     "RankCard",
     "RateLimitResult",
     "ReactionEventRead",

@@ -1,4 +1,4 @@
-"""``guildbase`` command line: migrations, the demo, keys and their rotation, API keys, jobs, exports, the bot.
+"""``guildbase`` command line: migrations, the demo, keys, API keys, jobs, exports, privacy, the bot.
 
 Every command reads the same ``GUILDBASE_*`` settings as the bot; with no
 database URL it works on the embedded PostgreSQL under ``./.guildbase``.
@@ -18,6 +18,7 @@ from guildbase.db.migrations import alembic_config
 from guildbase.errors import GuildbaseError
 from guildbase.export_cli import export_app
 from guildbase.jobs.cli import jobs_app
+from guildbase.privacy_cli import privacy_app
 from guildbase.security_cli import api_keys_app, rotate_keys
 
 app = typer.Typer(help="guildbase: the database layer for all-in-one discord.py bots.", no_args_is_help=True)
@@ -28,6 +29,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(export_app, name="export")
 app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(privacy_app, name="privacy")
 # Relative revisions such as -1 look like options to Click; let them through as arguments.
 _REVISION_ARGUMENT = {"ignore_unknown_options": True}
 

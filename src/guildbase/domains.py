@@ -28,6 +28,7 @@ from guildbase.controllers.oauth_tokens import OAuthTokenController
 from guildbase.controllers.permissions import PermissionController
 from guildbase.controllers.polls import PollController
 from guildbase.controllers.premium import PremiumController
+from guildbase.controllers.privacy import PrivacyController
 from guildbase.controllers.reminders import ReminderController
 from guildbase.controllers.runtime_metrics import RuntimeMetricsController
 from guildbase.controllers.security import SecurityController
@@ -71,6 +72,7 @@ class DomainControllers:
     channel_settings: ChannelSettingsController
     permissions: PermissionController
     runtime_metrics: RuntimeMetricsController
+    privacy: PrivacyController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -106,6 +108,7 @@ class DomainControllers:
         self.channel_settings = ChannelSettingsController(unit)
         self.permissions = PermissionController(unit)
         self.runtime_metrics = RuntimeMetricsController(unit)
+        self.privacy = PrivacyController(unit)
 
     async def _flush_hit_counts(self) -> None:
         """Write the autoresponder and filter hit counts still buffered (``Database.close``)."""

@@ -409,6 +409,7 @@ UNSTAMPED: dict[str, set[str]] = {
     "permissions.close": {"permission_check"},
     "runtime_metrics.record_samples": {"runtime_metric_sample"},
     "runtime_metrics.maintain_partitions": set(),  # DDL
+    "privacy.export_to": {"privacy_request", "audit_log"},
 }
 
 # Hard deletes: no row is left to carry a stamp (their audit_log row names who did it).
@@ -437,6 +438,8 @@ EXEMPT: dict[str, str] = {
     "autoresponders.flush_hits": "hit counts, as above",
     "filters.check": "the message path: only hit counts change; updated_by names who edited the rule",
     "filters.flush_hits": "hit counts, as above",
+    "privacy.erase": "rewrites the erased user's actor stamps to the tombstone on purpose (R10.2); privacy_request "
+    "and its audit row record who asked",
 }
 
 READS = {
@@ -564,6 +567,8 @@ READS = {
     "runtime_metrics.command_error_rates",
     "runtime_metrics.partitions",
     "runtime_metrics.series",
+    "privacy.locate",
+    "privacy.requests",
 }
 
 

@@ -14,6 +14,7 @@ database, so the rows it wrote are those with an ``audit_id`` above the
 largest one before the call.
 """
 
+import io
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -290,6 +291,8 @@ AUDITED: dict[str, tuple[Call, AuditAction]] = {
     ),
     "permissions.remove_rule": (_remove_rule, A.PERMISSION_RULE_REMOVE),
     "permissions.remove_expired": (_remove_expired, A.PERMISSION_RULE_EXPIRE),
+    "privacy.export_to": (lambda db: db.privacy.export_to(io.StringIO(), USER, requested_by=MOD), A.PRIVACY_EXPORT),
+    "privacy.erase": (lambda db: db.privacy.erase(USER, requested_by=MOD), A.PRIVACY_ERASE),  # last: USER is gone
 }
 _AUTOMOD_ACTIONS = {
     "autoresponders.create": A.AUTORESPONDER_CREATE,

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from guildbase import Database
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
 from guildbase.models.audit import AuditEntity
-from guildbase.models.premium import PaymentStatus, PaymentTransaction, SubscriptionRead, SubscriptionStatus
+from guildbase.models.premium import PaymentStatus, SubscriptionRead, SubscriptionStatus
+from guildbase.models.premium_payments import PaymentTransaction
 from guildbase.testing import ids
 
 pytestmark = pytest.mark.clock  # key periods are measured from now

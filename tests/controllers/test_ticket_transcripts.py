@@ -7,7 +7,7 @@ import pytest
 from guildbase import Database
 from guildbase.controllers.ticket_transcripts import transcript_from_html
 from guildbase.errors import NotFoundError, ValidationError
-from guildbase.models.tickets import Transcript
+from guildbase.models.ticket_records import Transcript
 from guildbase.testing import ids
 
 BLOCK = ids.block()

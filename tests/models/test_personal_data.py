@@ -18,6 +18,7 @@ ALLOWED = {
     ("afk", "nickname"): "the nickname the bot itself set (AFK prefix) and must restore; erased with the AFK",
     ("api_key", "name"): 'the label an admin gives a key ("ci bot"), not a person\'s data',
     ("integration", "name"): 'the name an admin gives a feed ("news"), not a person\'s data',
+    ("premium_tier", "name"): "a tier's display name (\"Pro\"), not a person's data",
     ("security_event", "ip"): "where a login or an API call came from, for investigations (R10.4); kept for the "
     "trail's retention (SECURITY_RETENTION_MONTHS), then its partition is dropped",
     ("snippet_name", "name"): "a snippet's name or alias, chosen by the server (like `faq`); not a person's data",

@@ -27,9 +27,13 @@ def _params(ctx: commands.Context[Any]) -> dict[str, str]:
     """The parsed arguments by name, as short strings (IDs of Discord objects, not their repr).
 
     Prefix invocations pass positional arguments in ``ctx.args`` (after the cog and the
-    context); slash invocations pass everything in ``ctx.kwargs``.
+    context); slash invocations pass everything in ``ctx.kwargs``. A command declared with
+    ``extras={"log_params": False}`` keeps its arguments out of the log (the privacy
+    erase: its argument is the user being erased, who must not reappear in the log).
     """
     assert ctx.command is not None  # noqa: S101 - only called for commands
+    if ctx.command.extras.get("log_params") is False:
+        return {}
     skip = 2 if ctx.command.cog is not None else 1
     named = dict(zip(ctx.command.clean_params, ctx.args[skip:], strict=False)) | ctx.kwargs
     shown: dict[str, str] = {}

@@ -20,12 +20,14 @@ commit, and never on rollback. No caller ever invalidates for a controller.
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
+import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.config import Settings
 from guildbase.db.unit_of_work import DriverUnit, Unit, invalidate_after_commit
 from guildbase.services.cache import CacheService
 from guildbase.services.leaderboard import LeaderboardStore
+from guildbase.services.websessions import WebSessionStore
 
 __all__ = ["Controller", "UnitOfWork"]
 
@@ -57,6 +59,16 @@ class UnitOfWork(Protocol):
     @property
     def leaderboard_store(self) -> LeaderboardStore:
         """The Redis half of the leaderboards."""
+        ...
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The shared Redis client (``db.privacy`` finds and erases what Redis holds about a user)."""
+        ...
+
+    @property
+    def web_sessions(self) -> WebSessionStore:
+        """Dashboard sessions (``db.privacy`` exports and ends a user's)."""
         ...
 
     @property

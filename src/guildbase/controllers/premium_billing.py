@@ -39,8 +39,6 @@ from guildbase.models.premium import (
     PROVIDER_MAX_LENGTH,
     OwnerType,
     PaymentStatus,
-    PaymentTransaction,
-    PaymentTransactionRead,
     PremiumKey,
     PremiumTier,
     SubscriptionRead,
@@ -49,6 +47,7 @@ from guildbase.models.premium import (
     check_currency,
     tier_slug,
 )
+from guildbase.models.premium_payments import PaymentTransaction, PaymentTransactionRead
 
 __all__ = ["PremiumBilling", "hash_code"]
 

@@ -17,13 +17,12 @@ from sqlmodel import col
 
 from guildbase.db.context import current_actor
 from guildbase.errors import ConflictError, NotFoundError
+from guildbase.models.ticket_records import TicketEvent
+from guildbase.models.ticket_stats import TicketDaily, TicketDailyDuration
 from guildbase.models.tickets import (
     TRANSITIONS,
     DurationMetric,
     Ticket,
-    TicketDaily,
-    TicketDailyDuration,
-    TicketEvent,
     TicketEventKind,
     TicketPanel,
     TicketPanelRead,

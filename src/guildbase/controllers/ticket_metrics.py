@@ -20,7 +20,8 @@ from sqlalchemy import text
 from guildbase.controllers.base import Controller
 from guildbase.db.validation import calendar_date, optional_positive, snowflake
 from guildbase.errors import ValidationError
-from guildbase.models.tickets import DurationMetric, DurationStats, TicketMetrics, bucket_seconds
+from guildbase.models.ticket_stats import DurationStats, TicketMetrics
+from guildbase.models.tickets import DurationMetric, bucket_seconds
 
 __all__ = ["TicketMetricsReport", "percentiles"]
 

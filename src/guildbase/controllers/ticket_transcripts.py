@@ -28,6 +28,7 @@ from guildbase.controllers.ticket_common import add_event, bump_daily, bump_dura
 from guildbase.controllers.ticket_flow import TicketFlow
 from guildbase.db.validation import flag, positive, snowflake, snowflakes, text, texts
 from guildbase.errors import NotFoundError, ValidationError
+from guildbase.models.ticket_records import TicketMessage, Transcript, TranscriptMessage
 from guildbase.models.tickets import (
     CONTENT_MAX_LENGTH,
     MAX_ATTACHMENTS,
@@ -36,11 +37,8 @@ from guildbase.models.tickets import (
     DurationMetric,
     Ticket,
     TicketEventKind,
-    TicketMessage,
     TicketRead,
     TicketStatus,
-    Transcript,
-    TranscriptMessage,
 )
 
 __all__ = ["TicketTranscripts", "transcript_from_html", "transcript_html"]

@@ -51,6 +51,7 @@ from guildbase.db.validation import (
 from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import CounterKind, Feature
+from guildbase.models.ticket_records import TicketEvent, TicketEventRead
 from guildbase.models.tickets import (
     ANSWER_MAX_LENGTH,
     CLEARABLE,
@@ -59,9 +60,7 @@ from guildbase.models.tickets import (
     SUBJECT_MAX_LENGTH,
     Ticket,
     TicketAction,
-    TicketEvent,
     TicketEventKind,
-    TicketEventRead,
     TicketPanel,
     TicketPanelRead,
     TicketPanelUpdate,

@@ -36,3 +36,15 @@ def mark_stale(unit: Unit, rows: Iterable[object]) -> None:
         keys_of = _REGISTRY.get(type(row))
         if keys_of is not None:
             invalidate_after_commit(unit, *keys_of(row))
+
+
+def keys_of_table(table: str) -> KeysOf | None:
+    """The keys declared for the model stored in ``table``: for Core writers that know tables, not models.
+
+    ``db.privacy``'s erase rewrites rows of every table with SQL built from
+    the metadata; it asks here which of them feed a cache.
+    """
+    for model, keys_of in _REGISTRY.items():
+        if getattr(getattr(model, "__table__", None), "name", None) == table:
+            return keys_of
+    return None

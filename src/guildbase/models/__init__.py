@@ -21,11 +21,14 @@ from guildbase.models import (
     oauth,
     permissions,
     polls,
+    privacy,
     reminders,
     runtime_metrics,
     security,
     snippets,
     starboard,
+    ticket_records,
+    ticket_stats,
     tickets,
 )
 
@@ -50,10 +53,13 @@ __all__ = [
     "oauth",
     "permissions",
     "polls",
+    "privacy",
     "reminders",
     "runtime_metrics",
     "security",
     "snippets",
     "starboard",
+    "ticket_records",
+    "ticket_stats",
     "tickets",
 ]

@@ -17,6 +17,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import Erase, personal_data
 
 NICKNAME_MAX_LENGTH = 32  # Discord's limit
 DEFAULT_REASON = "No reason given"
@@ -57,6 +58,15 @@ class AFK(AFKFields, CRUDMixin, table=True):
     since: datetime | None = Field(
         default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
     )
+
+
+personal_data(
+    AFK,
+    "A member's away status, shown to whoever mentions them, and the nickname to restore.",
+    retention="until the member returns or the AFK expires",
+    personal={"reason": "the away message the member wrote", "nickname": "the nickname the bot must restore"},
+    user_id=Erase.DELETE,
+)
 
 
 class AFKSet(AFKFields):

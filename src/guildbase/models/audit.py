@@ -31,6 +31,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.context import CORRELATION_MAX_LENGTH, AuditSource
 from guildbase.db.types import READ_ONLY, SnowflakeType, UTCDateTimeType, pg_enum
+from guildbase.privacy.policy import Erase, personal_data
 
 __all__ = [
     "AUDIT_REASON_MAX_LENGTH",
@@ -81,6 +82,8 @@ class AuditAction(enum.StrEnum):
     MOD_SETTINGS = "mod_settings"
     API_KEY_CREATE = "api_key_create"
     API_KEY_REVOKE = "api_key_revoke"
+    PRIVACY_EXPORT = "privacy_export"
+    PRIVACY_ERASE = "privacy_erase"
     PERMISSION_RANKS = "permission_ranks"
     PERMISSION_RULE_ADD = "permission_rule_add"
     PERMISSION_RULE_REMOVE = "permission_rule_remove"
@@ -142,6 +145,7 @@ class AuditEntity(enum.StrEnum):
     STARBOARD = "starboard"
     MOD_SETTINGS = "mod_settings"
     API_KEY = "api_key"
+    PRIVACY_REQUEST = "privacy_request"
     PERMISSION_RANKS = "permission_ranks"
     PERMISSION_RULE = "permission_rule"
     TICKET = "ticket"
@@ -198,6 +202,22 @@ class AuditLog(SQLModel, table=True):
     )
     reason: str | None = Field(default=None, sa_type=Text)
     correlation_id: str | None = Field(default=None, sa_type=Text)
+
+
+personal_data(
+    AuditLog,
+    "The audit trail (R6.3): who changed configuration, permissions or cases, and what changed.",
+    retention="kept: the trail outlives what it records",
+    keep_rows="entity_type = 'privacy_request'",
+    keep_reason=(
+        "the trail of privacy requests themselves: proof of who asked for an export or an erase and that it "
+        "was done (GDPR Art. 5(2) accountability, Art. 12(3))"
+    ),
+    actor_id=Erase.ANONYMISE,
+    entity_id=Erase.ANONYMISE,
+    before=Erase.ANONYMISE,
+    after=Erase.ANONYMISE,
+)
 
 
 class AuditLogRead(SQLModel):

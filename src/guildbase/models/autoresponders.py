@@ -33,6 +33,7 @@ from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
 from guildbase.matching.patterns import MAX_PATTERN_LENGTH
 from guildbase.matching.triggers import MatchType
 from guildbase.models.core import GUILD_FK
+from guildbase.privacy.policy import STAMPS, personal_data
 
 __all__ = [
     "MAX_AUTORESPONDERS",
@@ -118,3 +119,7 @@ class AutoresponderRead(SQLModel):
     updated_at: datetime
     created_by: int | None = None
     updated_by: int | None = None
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(Autoresponder, "Who set up an autoresponder.", retention="until deleted", **STAMPS)

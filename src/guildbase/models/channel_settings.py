@@ -30,6 +30,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 __all__ = [
     "LOCKDOWN_END",
@@ -114,3 +115,13 @@ class LockdownEndPayload(pydantic.BaseModel):
 
 LOCKDOWN_END = JobKind("channel.lockdown_end", LockdownEndPayload)
 """Ends a timed lockdown at its ``lock_ends_at``: the bot writes the saved overwrites back."""
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    ChannelSetting,
+    "Slowmode and lockdowns, with the overwrites a lockdown saved (member overwrites name members).",
+    retention="until the lockdown ends",
+    saved_overwrites=Erase.ANONYMISE,
+    **STAMPS,
+)

@@ -12,6 +12,7 @@ from sqlmodel import Field, SQLModel
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
+from guildbase.privacy.policy import Erase, personal_data
 
 EXCERPT_MAX_LENGTH = 200
 
@@ -34,6 +35,16 @@ class Bookmark(BookmarkFields, CRUDMixin, table=True):
     created_at: datetime | None = Field(
         default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
     )
+
+
+personal_data(
+    Bookmark,
+    "Messages a user saved for later, with an excerpt.",
+    retention="until the user removes the bookmark",
+    personal={"excerpt": "the start of the saved message (written by its author)"},
+    user_id=Erase.DELETE,
+    author_id=Erase.ANONYMISE,
+)
 
 
 class BookmarkCreate(BookmarkFields):

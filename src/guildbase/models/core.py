@@ -16,6 +16,7 @@ from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.session import GuildbaseSession
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.errors import shown
+from guildbase.privacy.policy import STAMPS, Erase, keep, personal_data
 
 PREFIX_MAX_LENGTH = 10
 MAX_EXTRA_PREFIXES = 5
@@ -165,6 +166,11 @@ class GuildConfig(GuildConfigFields, CRUDMixin, TimestampMixin, AuditMixin, tabl
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
 
 
+personal_data(
+    GuildConfig, "Who set or last changed the guild's settings.", retention="while the guild's settings exist", **STAMPS
+)
+
+
 @event.listens_for(GuildbaseSession, "before_flush")
 def _every_guild_has_a_config(session: Session, _context: Any, _instances: Any) -> None:
     """A guild created through the ORM (``Guild.create`` in a script) gets its config row too.
@@ -210,6 +216,9 @@ class GuildFeature(CRUDMixin, TimestampMixin, AuditMixin, table=True):
     is_enabled: bool
 
 
+personal_data(GuildFeature, "Who last switched a feature on or off.", retention="while the toggle exists", **STAMPS)
+
+
 # -- discord_user / member ----------------------------------------------------------
 class DiscordUser(CRUDMixin, TimestampMixin, table=True):
     """A Discord account seen by the bot. Holds only the ID: names are fetched live."""
@@ -218,6 +227,14 @@ class DiscordUser(CRUDMixin, TimestampMixin, table=True):
 
     user_id: Snowflake = snowflake_field(primary_key=True)
     is_bot: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+
+
+personal_data(
+    DiscordUser,
+    "The account the bot has seen: its ID and whether it is a bot, the anchor of its memberships.",
+    retention="until the user is erased (a guild's deletion does not remove the account)",
+    user_id=Erase.DELETE,
+)
 
 
 class MemberBase(SQLModel):
@@ -240,6 +257,15 @@ class Member(MemberBase, CRUDMixin, TimestampMixin, table=True):
         default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
     )
     left_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+
+
+personal_data(
+    Member,
+    "Membership of a guild: when the user joined and left, and a guild-level block with its reason.",
+    retention="while the guild exists; a member who left keeps their row (left_at) until erased",
+    personal={"blacklist_reason": "why staff blocked the member from the bot in this guild"},
+    user_id=Erase.DELETE,
+)
 
 
 class MemberRead(MemberBase):
@@ -289,6 +315,20 @@ class GlobalBlacklist(BlacklistEntryBase, CRUDMixin, TimestampMixin, SoftDeleteM
     )
 
     entry_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
+
+
+personal_data(
+    GlobalBlacklist,
+    "Users (or guilds) the bot ignores everywhere, who blocked them and why.",
+    retention="until the entry expires or is lifted; lifted entries stay as history",
+    personal={"reason": "why the user was blocked"},
+    target_id=keep(
+        "legitimate interest in preventing abuse (GDPR Art. 6(1)(f)): erasing the entry would lift the block, "
+        "and a block overrides an objection (Art. 17(1)(c), 21(1)); a guild's entry holds a guild ID"
+    ),
+    author_id=Erase.ANONYMISE,
+    deleted_by=Erase.ANONYMISE,
+)
 
 
 class BlacklistEntryCreate(BlacklistEntryBase):

@@ -24,6 +24,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.snippets import NAME_MAX_LENGTH, check_name
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 __all__ = [
     "MAX_COOLDOWN_SECONDS",
@@ -135,3 +136,21 @@ class CommandRun(SQLModel):
     """False: the member's rank is below ``required_rank`` (nothing was counted)."""
     retry_after_seconds: float = 0.0
     """While cooling down: how long until this member may run it again."""
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    CustomCommand,
+    "Custom commands and who wrote them.",
+    retention="until deleted",
+    author_id=Erase.ANONYMISE,
+    **STAMPS,
+)
+
+personal_data(
+    CustomCommandUse,
+    "When a member last ran a command (its cooldown).",
+    retention="until the cooldown is over",
+    not_user={"command_id": "the command"},
+    user_id=Erase.DELETE,
+)

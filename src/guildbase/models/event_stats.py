@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Date
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.types import READ_ONLY, Snowflake, snowflake_field
+from guildbase.privacy.policy import anonymise, personal_data
 
 MAX_REPORT_DAYS = 3660
 MAX_TOP = 1000
@@ -39,6 +40,14 @@ class MessageStatDaily(SQLModel, table=True):
     channel_id: Snowflake = snowflake_field(primary_key=True)
     user_id: Snowflake = snowflake_field(primary_key=True)
     messages: int = _count()
+
+
+personal_data(
+    MessageStatDaily,
+    "Messages per member, channel and day: the guild's activity reports.",
+    retention="as long as the guild keeps its reports",
+    user_id=anonymise(fold=("messages",)),
+)
 
 
 class MemberStatDaily(SQLModel, table=True):
@@ -60,6 +69,14 @@ class VoiceStatDaily(SQLModel, table=True):
     channel_id: Snowflake = snowflake_field(primary_key=True)
     user_id: Snowflake = snowflake_field(primary_key=True)
     seconds: int = _count()
+
+
+personal_data(
+    VoiceStatDaily,
+    "Voice time per member, channel and day: the guild's activity reports.",
+    retention="as long as the guild keeps its reports",
+    user_id=anonymise(fold=("seconds",)),
+)
 
 
 class RoleStatDaily(SQLModel, table=True):

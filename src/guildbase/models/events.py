@@ -38,6 +38,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, pg_enum, snowflake_field
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import Erase, personal_data
 
 EMOJI_MAX_LENGTH = 100
 REASON_MAX_LENGTH = 512
@@ -153,6 +154,19 @@ class GuildEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_type=Text)
 
 
+personal_data(
+    GuildEvent,
+    "The guild's event trail: joins, leaves, bans, role and nickname changes, who did them.",
+    retention="the trail's retention (partitions older than it are dropped by the retention job)",
+    not_user={"target_id": "the role, channel, emoji, sticker or invite channel concerned"},
+    personal={"reason": "the reason given on Discord"},
+    user_id=Erase.DELETE,
+    executor_id=Erase.ANONYMISE,
+    before=Erase.ANONYMISE,
+    after=Erase.ANONYMISE,
+)
+
+
 class ReactionEvent(SQLModel, table=True):
     """A reaction added or removed (the starboard and polls read the current state elsewhere)."""
 
@@ -175,6 +189,14 @@ class ReactionEvent(SQLModel, table=True):
     is_added: bool = Field(sa_type=Boolean)
 
 
+personal_data(
+    ReactionEvent,
+    "Reactions added and removed: the guild's engagement reports.",
+    retention="the trail's retention",
+    user_id=Erase.DELETE,
+)
+
+
 class VoiceEvent(SQLModel, table=True):
     """One voice state transition; ``from_channel_id`` is set for moves and leaves."""
 
@@ -191,6 +213,14 @@ class VoiceEvent(SQLModel, table=True):
     kind: VoiceEventKind = Field(sa_type=pg_enum(VoiceEventKind, "voice_event_kind"))
     channel_id: Snowflake | None = snowflake_field(default=None, nullable=True)
     from_channel_id: Snowflake | None = snowflake_field(default=None, nullable=True)
+
+
+personal_data(
+    VoiceEvent,
+    "Voice joins, moves, leaves and state changes.",
+    retention="the trail's retention",
+    user_id=Erase.DELETE,
+)
 
 
 class VoiceSession(SQLModel, table=True):
@@ -227,6 +257,14 @@ class VoiceSession(SQLModel, table=True):
     streaming_ms: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
 
 
+personal_data(
+    VoiceSession,
+    "One stay in a voice channel, from join to leave, and its totals.",
+    retention="the trail's retention",
+    user_id=Erase.DELETE,
+)
+
+
 class Invite(SQLModel, table=True):
     """The tracker's view of one invite: uses seen, and uses not yet matched to a join."""
 
@@ -247,6 +285,14 @@ class Invite(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
     created_at: datetime = _at()
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+
+
+personal_data(
+    Invite,
+    "The guild's invites and who created them (invite tracking).",
+    retention="while the invite exists on Discord, then as history",
+    inviter_id=Erase.NULL,
+)
 
 
 class InviteTally(SQLModel, table=True):
@@ -281,6 +327,15 @@ class InviteUse(SQLModel, table=True):
         default_factory=list, sa_type=ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'::text[]")}
     )
     """The invites that may have been used (several when uncertain)."""
+
+
+personal_data(
+    InviteUse,
+    "Which invite a member joined through, and whose it was.",
+    retention="the trail's retention",
+    user_id=Erase.DELETE,
+    inviter_id=Erase.NULL,
+)
 
 
 # -- inputs and read models -------------------------------------------------------------------

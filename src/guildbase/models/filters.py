@@ -27,6 +27,7 @@ from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
 from guildbase.matching.filters import FilterAction, FilterKind
 from guildbase.matching.patterns import MAX_PATTERN_LENGTH
 from guildbase.models.core import GUILD_FK
+from guildbase.privacy.policy import STAMPS, personal_data
 
 __all__ = [
     "MAX_FILTERS",
@@ -112,3 +113,13 @@ class MessageFilterRead(SQLModel):
     updated_at: datetime
     created_by: int | None = None
     updated_by: int | None = None
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    MessageFilter,
+    "Who set up a message filter.",
+    retention="until deleted",
+    not_user={"allowed_guild_ids": "servers whose invites pass, not people"},
+    **STAMPS,
+)

@@ -46,6 +46,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import STAMPS, personal_data
 
 NAME_MAX_LENGTH = 50
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -226,3 +227,11 @@ class IntegrationFetchPayload(pydantic.BaseModel):
 
 INTEGRATION_FETCH = JobKind("integration.fetch", IntegrationFetchPayload)
 """Fetches one integration every ``interval_seconds`` (recurring, deduplicated by the integration's ID)."""
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(Integration, "Who set up a feed.", retention="until removed", **STAMPS)
+
+personal_data(
+    IntegrationItem, "Items a feed has seen.", retention="with the feed", not_user={"integration_id": "the feed"}
+)

@@ -46,6 +46,7 @@ from guildbase.db.mixins import TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.errors import FieldError, ValidationError
 from guildbase.models.core import GUILD_FK
+from guildbase.privacy.policy import Erase, personal_data
 
 KIND_MAX_LENGTH = 64
 KIND_PATTERN = r"^[a-z][a-z0-9_.]*$"
@@ -180,6 +181,15 @@ class Job(JobFields, TimestampMixin, table=True):
     locked_by: str | None = Field(default=None, sa_type=String(WORKER_MAX_LENGTH))
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
     guild_id: Snowflake | None = snowflake_field(default=None, foreign_key=GUILD_FK, ondelete="CASCADE")
+
+
+personal_data(
+    Job,
+    "Timed work; a payload may name a user (an AFK's expiry).",
+    retention="pending until run; finished jobs until the purge job removes them",
+    payload=Erase.DELETE,
+    dedupe_key=Erase.DELETE,
+)
 
 
 class JobCreate(JobFields):

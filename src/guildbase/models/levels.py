@@ -32,6 +32,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 DEFAULT_XP_MIN = 15
 DEFAULT_XP_MAX = 25
@@ -127,6 +128,15 @@ class MemberLevel(TimestampMixin, AuditMixin, CRUDMixin, table=True):
     is_blacklisted: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
+personal_data(
+    MemberLevel,
+    "A member's XP, level and message count, and who last set their XP by hand.",
+    retention="while the guild has levels; reset or erased on request",
+    user_id=Erase.DELETE,
+    **STAMPS,
+)
+
+
 # -- member_xp_daily -----------------------------------------------------------
 class MemberXPDaily(CRUDMixin, table=True):
     """XP earned per member per UTC day: the source the period leaderboards are rebuilt from.
@@ -147,6 +157,14 @@ class MemberXPDaily(CRUDMixin, table=True):
     user_id: Snowflake = snowflake_field(primary_key=True)
     day: date = Field(primary_key=True, sa_type=Date)
     xp: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+
+
+personal_data(
+    MemberXPDaily,
+    "XP per member and day: the weekly and monthly leaderboards.",
+    retention="as long as the period boards need (the level domain's rollup)",
+    user_id=Erase.DELETE,
+)
 
 
 class MemberLevelRead(SQLModel):
@@ -299,6 +317,9 @@ class LevelConfig(LevelConfigFields, TimestampMixin, AuditMixin, CRUDMixin, tabl
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
 
 
+personal_data(LevelConfig, "Who set the guild's XP rules.", retention="while the rules exist", **STAMPS)
+
+
 class LevelConfigRead(LevelConfigFields):
     model_config = READ_ONLY
 
@@ -322,6 +343,14 @@ class LevelMultiplier(LevelMultiplierBase, CRUDMixin, table=True):
     __table_args__ = (CheckConstraint(f"multiplier >= 0 AND multiplier <= {MAX_MULTIPLIER}", name="multiplier_range"),)
 
 
+personal_data(
+    LevelMultiplier,
+    "XP multipliers of roles and channels; no user data.",
+    retention="while the multiplier exists",
+    not_user={"target_id": "a role or a channel (kind says which), never a user"},
+)
+
+
 class LevelMultiplierRead(LevelMultiplierBase):
     model_config = READ_ONLY
 
@@ -341,6 +370,9 @@ class LevelRole(LevelRoleBase, TimestampMixin, AuditMixin, CRUDMixin, table=True
         CheckConstraint("level >= 1", name="level_positive"),
         UniqueConstraint("guild_id", "role_id"),
     )
+
+
+personal_data(LevelRole, "Who set a level-role reward.", retention="while the reward exists", **STAMPS)
 
 
 class LevelRoleRead(LevelRoleBase):

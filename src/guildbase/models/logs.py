@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
+from guildbase.privacy.policy import Erase, anonymise, personal_data
 
 COMMAND_MAX_LENGTH = 100
 ERROR_MAX_LENGTH = 2000
@@ -68,6 +69,17 @@ class CommandLog(SQLModel, table=True):
     duration_ms: int = Field(sa_type=Integer)
 
 
+personal_data(
+    CommandLog,
+    "Every command run: who, where, with what arguments, and the outcome (usage statistics, abuse review).",
+    retention="the command log's retention (monthly partitions dropped by the retention job)",
+    personal={"params": "the command's arguments (may name other users)", "error": "the failure message"},
+    user_id=Erase.DELETE,
+    params=Erase.ANONYMISE,
+    error=anonymise(),
+)
+
+
 class CommandLogDeadLetter(SQLModel, table=True):
     """A command-log row PostgreSQL refused, kept for a person to look at instead of retried forever.
 
@@ -86,6 +98,15 @@ class CommandLogDeadLetter(SQLModel, table=True):
     user_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     error: str = Field(sa_type=Text)
     row: str = Field(sa_type=Text)
+
+
+personal_data(
+    CommandLogDeadLetter,
+    "Command log rows that could not be written, kept to be replayed or inspected.",
+    retention="until an operator replays or clears them",
+    user_id=Erase.DELETE,
+    row=Erase.DELETE,
+)
 
 
 class CommandLogRead(SQLModel):
@@ -204,6 +225,18 @@ class ErrorLog(SQLModel, table=True):
     context: dict[str, Any] = Field(
         default_factory=dict, sa_type=JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb")}
     )
+
+
+personal_data(
+    ErrorLog,
+    "Errors the bot raised, with the user whose command failed (debugging).",
+    retention="the error log's retention",
+    personal={"message": "the exception's message", "traceback": "the stack trace"},
+    user_id=Erase.NULL,
+    context=Erase.ANONYMISE,
+    message=Erase.ANONYMISE,
+    traceback=Erase.ANONYMISE,
+)
 
 
 class ErrorLogRead(SQLModel):

@@ -33,6 +33,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.moderation import MAY_EXPIRE, CaseType
+from guildbase.privacy.policy import STAMPS, personal_data
 
 ESCALATION_ACTIONS = frozenset({CaseType.TIMEOUT, CaseType.KICK, CaseType.TEMPBAN, CaseType.BAN})
 """What a rule may do: actions that need nothing but the user (a JAIL would need the roles to save)."""
@@ -86,6 +87,9 @@ class ModConfig(ModConfigBase, TimestampMixin, AuditMixin, CRUDMixin, table=True
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
 
 
+personal_data(ModConfig, "Who set the moderation switches.", retention="while they exist", **STAMPS)
+
+
 # -- mod_action_config --------------------------------------------------------------
 class ModActionConfigBase(SQLModel):
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
@@ -127,6 +131,9 @@ class ModActionConfig(ModActionConfigBase, TimestampMixin, AuditMixin, CRUDMixin
         ),
         CheckConstraint("num_nonnulls(default_duration_seconds, log_channel_id) > 0", name="says_something"),
     )
+
+
+personal_data(ModActionConfig, "Who set a case type's duration or log channel.", retention="while it exists", **STAMPS)
 
 
 class ModActionRead(ModActionConfigBase):
@@ -197,6 +204,9 @@ class EscalationRule(EscalationRuleBase, TimestampMixin, AuditMixin, CRUDMixin, 
             f"(action IN ({_labels(TIMED_ACTIONS)})) = (duration_seconds IS NOT NULL)", name="duration_matches_action"
         ),
     )
+
+
+personal_data(EscalationRule, "Who set an escalation rule.", retention="while it exists", **STAMPS)
 
 
 class EscalationRuleRead(EscalationRuleBase):

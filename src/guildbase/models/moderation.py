@@ -49,6 +49,7 @@ from guildbase.db.types import (
 )
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import STAMPS, Erase, keep, personal_data
 
 NOTE_MAX_LENGTH = 2000
 MAX_ROLE_IDS = 250  # Discord's limit on roles per guild
@@ -193,6 +194,21 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
 
 
+personal_data(
+    Case,
+    "Moderation cases: who was warned, banned or timed out, by whom, and why.",
+    retention="kept: a guild's moderation record has no end date unless the guild deletes it",
+    personal={"reason": "the moderator's reason"},
+    user_id=keep(
+        "legitimate interest (GDPR Art. 6(1)(f)) and legal claims (Art. 17(3)(e)): a ban or warning must "
+        "outlive an erase request, or erasure becomes ban evasion"
+    ),
+    moderator_id=Erase.ANONYMISE,
+    details=Erase.ANONYMISE,
+    **STAMPS,
+)
+
+
 class CaseSummary(SQLModel):
     """What a bot checks about a user on most commands: case counts and pair restrictions.
 
@@ -251,6 +267,18 @@ class Note(NoteBase, TimestampMixin, AuditMixin, SoftDeleteMixin, CRUDMixin, tab
 
     note_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)
+
+
+personal_data(
+    Note,
+    "Staff notes about a member.",
+    retention="until staff delete them (soft delete keeps them as history)",
+    personal={"content": "what staff wrote about the member"},
+    user_id=Erase.DELETE,
+    moderator_id=Erase.ANONYMISE,
+    deleted_by=Erase.ANONYMISE,
+    **STAMPS,
+)
 
 
 class NoteRead(NoteBase):

@@ -24,6 +24,7 @@ from sqlmodel import Field, SQLModel
 from guildbase.db.encryption import EncryptedText
 from guildbase.db.mixins import TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
+from guildbase.privacy.policy import Erase, personal_data
 
 __all__ = ["MAX_SCOPES", "SCOPE_MAX_LENGTH", "TOKEN_MAX_LENGTH", "OAuthToken", "OAuthTokenRead"]
 
@@ -65,3 +66,12 @@ class OAuthTokenRead(SQLModel):
     def is_expired(self, now: datetime) -> bool:
         """Whether the access token has expired at ``now`` (refresh it first)."""
         return self.expires_at <= now
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    OAuthToken,
+    "A user's Discord login tokens for the dashboard (encrypted).",
+    retention="until logout, revocation or expiry",
+    user_id=Erase.DELETE,
+)

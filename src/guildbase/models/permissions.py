@@ -38,6 +38,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 MIN_RANK = 0
 MAX_RANK = 10
@@ -304,3 +305,30 @@ def legacy_role_ranks(config: dict[str, Any]) -> dict[int, int]:
         if role is not None:
             ranks[int(role)] = max(level, ranks.get(int(role), level))
     return ranks
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(PermissionConfig, "Who changed a guild's permission settings.", retention="while set", **STAMPS)
+
+personal_data(PermissionRank, "Who named a permission rank.", retention="while set", **STAMPS)
+
+personal_data(PermissionRoleRank, "Who mapped a role to a rank.", retention="while set", **STAMPS)
+
+personal_data(PermissionCommandRank, "Who set a command's rank.", retention="while set", **STAMPS)
+
+personal_data(
+    PermissionRule,
+    "Allow and deny rules; a rule about a member names them.",
+    retention="until removed or expired",
+    subject_id=Erase.DELETE,
+    author_id=Erase.ANONYMISE,
+    **STAMPS,
+)
+
+personal_data(
+    PermissionCheck,
+    "The permission check log: who was allowed or refused what.",
+    retention="until its monthly partition is dropped",
+    not_user={"rule_id": "the deciding rule, not a person"},
+    user_id=Erase.DELETE,
+)

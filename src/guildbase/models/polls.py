@@ -36,6 +36,7 @@ from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 __all__ = [
     "LABEL_MAX_LENGTH",
@@ -220,3 +221,28 @@ class PollClosePayload(pydantic.BaseModel):
 
 POLL_CLOSE = JobKind("poll.close", PollClosePayload)
 """Closes an open poll at its ``ends_at``; the bot's callback shows the final counts on Discord."""
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    Poll,
+    "Polls and who ran them.",
+    retention="until deleted",
+    author_id=Erase.ANONYMISE,
+    deleted_by=Erase.ANONYMISE,
+    **STAMPS,
+)
+
+personal_data(PollOption, "A poll's options.", retention="with the poll", not_user={"poll_id": "the poll"})
+
+personal_data(
+    PollVote,
+    "Who voted for what; an erased member's votes go and the live counts lose them.",
+    retention="with the poll",
+    not_user={"poll_id": "the poll", "option_id": "the option", "previous_option_id": "the option before a change"},
+    run_first=(
+        "UPDATE poll_option AS o SET votes = greatest(o.votes - 1, 0) FROM poll_vote AS v "
+        "WHERE v.user_id = :user_id AND o.option_id = v.option_id"
+    ),
+    user_id=Erase.DELETE,
+)

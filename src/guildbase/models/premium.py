@@ -40,6 +40,7 @@ from guildbase.db.validation import text as checked_text
 from guildbase.errors import ValidationError, shown
 from guildbase.models.currencies import ISO_4217
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import STAMPS, keep, personal_data
 
 __all__ = [
     "FEATURE_PATTERN",
@@ -53,8 +54,6 @@ __all__ = [
     "ExpiryPayload",
     "OwnerType",
     "PaymentStatus",
-    "PaymentTransaction",
-    "PaymentTransactionRead",
     "PremiumKey",
     "PremiumLimit",
     "PremiumSku",
@@ -319,52 +318,6 @@ class TrialConversion(SQLModel):
         return self.converted / self.started if self.started else 0.0
 
 
-# -- payments ------------------------------------------------------------------------
-class PaymentTransaction(TimestampMixin, table=True):
-    """One payment at a provider; no card data, ever: the provider holds that."""
-
-    __tablename__ = "payment_transaction"
-    __table_args__ = (
-        UniqueConstraint("provider", "provider_ref", name="uq_payment_transaction_provider_ref"),
-        CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
-        CheckConstraint("refunded_minor BETWEEN 0 AND amount_minor", name="refund_within_amount"),
-        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
-        CheckConstraint(f"char_length(provider) BETWEEN 1 AND {PROVIDER_MAX_LENGTH}", name="provider_length"),
-        CheckConstraint(f"char_length(provider_ref) BETWEEN 1 AND {EXTERNAL_ID_MAX_LENGTH}", name="ref_length"),
-        Index("ix_payment_transaction_owner", "owner_type", "owner_id", "created_at"),
-    )
-
-    transaction_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    owner_type: OwnerType = Field(sa_type=_OWNER)
-    owner_id: int = Field(sa_type=SnowflakeType)
-    subscription_id: int | None = Field(
-        default=None, foreign_key="subscription.subscription_id", ondelete="SET NULL", sa_type=BigInteger
-    )
-    provider: str = Field(sa_type=Text)
-    provider_ref: str = Field(sa_type=Text)
-    amount_minor: int = Field(sa_type=BigInteger)
-    currency: str = Field(sa_type=Text)
-    status: PaymentStatus = Field(sa_type=pg_enum(PaymentStatus, "payment_status"))
-    refunded_minor: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
-
-
-class PaymentTransactionRead(SQLModel):
-    model_config = READ_ONLY
-
-    transaction_id: int
-    owner_type: OwnerType
-    owner_id: int
-    subscription_id: int | None
-    provider: str
-    provider_ref: str
-    amount_minor: int
-    currency: str
-    status: PaymentStatus
-    refunded_minor: int
-    created_at: datetime
-    updated_at: datetime
-
-
 def tier_slug(field: str, value: object) -> str:
     """A premium tier's ID: a slug of a-z, 0-9, '_' and '-' starting with a letter (``pro``, ``gold-2``)."""
     slug = checked_text(field, value, min_length=1, max_length=32)
@@ -475,3 +428,44 @@ def deadline_of(status: SubscriptionStatus, row: Any) -> datetime | None:
     if status is S.GRACE:
         return row.grace_until  # type: ignore[no-any-return]
     return None
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    PremiumTier,
+    "Who defined a premium tier.",
+    retention="while the tier exists",
+    not_user={"features": "the tier's feature flags", "limits": "the tier's named limits"},
+    **STAMPS,
+)
+
+personal_data(
+    PremiumSku,
+    "A Discord SKU mapped to a tier.",
+    retention="while mapped",
+    not_user={"sku_id": "a Discord SKU ID, not a person"},
+)
+
+personal_data(
+    Subscription,
+    "Premium subscriptions of users and guilds.",
+    retention="kept with the payments that paid for them",
+    owner_id=keep("contract and accounting (GDPR Art. 6(1)(b), (c)): a subscription is the record of what was sold"),
+    **STAMPS,
+)
+
+personal_data(
+    PremiumTrial,
+    "Which owners have had a trial of a tier.",
+    retention="kept: one trial per owner and tier",
+    not_user={"subscription_id": "the trial's subscription"},
+    owner_id=keep("legitimate interest (GDPR Art. 6(1)(f)): one trial per owner, or erasure becomes endless trials"),
+)
+
+personal_data(
+    PremiumKey,
+    "Redeemable premium keys and who made them.",
+    retention="until redeemed or deleted",
+    not_user={"subscription_id": "the subscription a redeemed key started"},
+    **STAMPS,
+)

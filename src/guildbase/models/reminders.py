@@ -22,6 +22,7 @@ from guildbase.db.mixins import TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import Erase, personal_data
 
 CONTENT_MAX_LENGTH = 2000
 ERROR_MAX_LENGTH = 2000
@@ -72,6 +73,20 @@ class Reminder(ReminderFields, TimestampMixin, CRUDMixin, table=True):
     attempts: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})
     last_error: str | None = Field(default=None, sa_type=Text)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
+
+
+personal_data(
+    Reminder,
+    "Reminders the user set, delivered to them at the time they chose.",
+    retention="pending until delivered; delivered ones stay as the user's history",
+    personal={"content": "what the user asked to be reminded of"},
+    # The pending delivery jobs go first: they name the reminder, not the user.
+    run_first=(
+        "DELETE FROM job WHERE kind = 'reminder_delivery' AND status IN ('pending', 'running') "
+        "AND dedupe_key IN (SELECT reminder_id::text FROM reminder WHERE user_id = :user_id)"
+    ),
+    user_id=Erase.DELETE,
+)
 
 
 class ReminderCreate(ReminderFields):

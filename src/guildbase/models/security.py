@@ -34,6 +34,7 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.privacy.policy import STAMPS, Erase, keep, personal_data
 
 __all__ = [
     "API_KEY_NAME_MAX_LENGTH",
@@ -188,3 +189,26 @@ class ApiKeyCreated(SQLModel):
 
     key: ApiKeyRead
     token: SecretStr
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    ApiKey,
+    "API keys admins made for scripts and dashboards: who made and revoked them.",
+    retention="until revoked and deleted by an admin",
+    not_user={"guild_ids": "the guilds a key may act in (its scope), not people"},
+    revoked_by=Erase.ANONYMISE,
+    **STAMPS,
+)
+
+personal_data(
+    SecurityEvent,
+    "The security trail: logins, refusals, key use (R10.4).",
+    retention="SECURITY_RETENTION_MONTHS, then the month's partition is dropped",
+    not_user={"api_key_id": "the key used, not a person"},
+    user_id=keep(
+        "legitimate interest and legal claims (GDPR Art. 6(1)(f), 17(3)(e)): an append-only security trail "
+        "proves who accessed what; it is dropped with its partition at the end of its retention"
+    ),
+    detail=keep("part of the same append-only security record"),
+)

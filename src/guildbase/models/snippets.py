@@ -31,6 +31,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, snowflake_field
 from guildbase.models.core import GUILD_FK
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 __all__ = [
     "CONTENT_MAX_LENGTH",
@@ -141,3 +142,17 @@ class SnippetRead(SnippetBase):
     updated_at: datetime
     created_by: int | None = None
     updated_by: int | None = None
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    Snippet,
+    "Snippets and their authors; a snippet stays for the server, its author anonymised.",
+    retention="until deleted",
+    author_id=Erase.ANONYMISE,
+    **STAMPS,
+)
+
+personal_data(
+    SnippetName, "A snippet's names and aliases.", retention="with the snippet", not_user={"snippet_id": "the snippet"}
+)

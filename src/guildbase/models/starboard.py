@@ -16,6 +16,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.models.core import GUILD_FK
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 DEFAULT_EMOJI = "⭐"
 EMOJI_MAX_LENGTH = 64  # a custom emoji's "<a:name:id>" form fits comfortably
@@ -55,6 +56,9 @@ class Starboard(StarboardFields, TimestampMixin, AuditMixin, CRUDMixin, table=Tr
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
 
 
+personal_data(Starboard, "Who set the starboard up.", retention="while it exists", **STAMPS)
+
+
 class StarboardUpdate(SQLModel):
     """A partial change of the settings; ``channel_id`` is required the first time."""
 
@@ -85,6 +89,14 @@ class StarboardEntry(TimestampMixin, CRUDMixin, table=True):
     author_id: Snowflake = snowflake_field()
     star_count: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})
     posted_message_id: Snowflake | None = snowflake_field(default=None)
+
+
+personal_data(
+    StarboardEntry,
+    "Starred messages and their authors; the entry (and its stars) goes with its author.",
+    retention="while the starboard exists",
+    author_id=Erase.DELETE,
+)
 
 
 class StarboardEntryRead(SQLModel):
@@ -118,6 +130,19 @@ class StarboardStar(CRUDMixin, table=True):
     created_at: datetime | None = Field(
         default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
     )
+
+
+personal_data(
+    StarboardStar,
+    "Who starred which message.",
+    retention="while the starred message's entry exists",
+    # The entries' cached counts lose the user's stars before the stars go.
+    run_first=(
+        "UPDATE starboard_entry AS e SET star_count = greatest(e.star_count - 1, 0) FROM starboard_star AS s "
+        "WHERE s.user_id = :user_id AND e.guild_id = s.guild_id AND e.message_id = s.message_id"
+    ),
+    user_id=Erase.DELETE,
+)
 
 
 class StarChange(SQLModel):

@@ -35,20 +35,18 @@ Design decisions (compared with TicketsBot's and discord-tickets' schemas):
 
 import enum
 import math
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, field_validator
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Date,
     ForeignKey,
     Identity,
     Index,
     Integer,
     SmallInteger,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -60,6 +58,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
 from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 from guildbase.models.jobs import JobKind
+from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 MAX_QUESTIONS = 5  # a Discord modal holds at most five text inputs
 QUESTION_MAX_LENGTH = 45  # a text input's label
@@ -415,164 +414,6 @@ class TicketParticipant(SQLModel, table=True):
     )
 
 
-class TicketEvent(SQLModel, table=True):
-    """One entry of a ticket's trail: what happened, who did it, and its details."""
-
-    __tablename__ = "ticket_event"
-    __table_args__ = (Index("ix_ticket_event_ticket_id_event_id", "ticket_id", "event_id"),)
-
-    event_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    ticket_id: int = Field(sa_type=BigInteger, sa_column_args=[ForeignKey("ticket.ticket_id", ondelete="CASCADE")])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
-    kind: TicketEventKind = Field(sa_type=pg_enum(TicketEventKind, "ticket_event_kind"))
-    actor_id: Snowflake | None = snowflake_field(default=None)
-    details: dict[str, Any] = Field(
-        default_factory=dict, sa_type=JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb"), "default": None}
-    )
-    created_at: datetime | None = Field(
-        default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
-    )
-
-
-class TicketEventRead(SQLModel):
-    model_config = READ_ONLY
-
-    event_id: int
-    ticket_id: int
-    kind: TicketEventKind
-    actor_id: int | None
-    details: dict[str, Any]
-    created_at: datetime
-
-
-class TicketMessage(SQLModel, table=True):
-    """One archived message of a ticket's transcript (IDs only; ``edits`` holds earlier versions)."""
-
-    __tablename__ = "ticket_message"
-    __table_args__ = (Index("ix_ticket_message_ticket_id_message_id", "ticket_id", "message_id"),)
-
-    message_id: Snowflake = snowflake_field(primary_key=True)
-    ticket_id: int = Field(sa_type=BigInteger, sa_column_args=[ForeignKey("ticket.ticket_id", ondelete="CASCADE")])
-    author_id: Snowflake = snowflake_field()
-    content: str = Field(default="", sa_type=Text)
-    attachment_urls: list[str] = Field(
-        default_factory=list, sa_type=ARRAY(Text), sa_column_kwargs={"server_default": "{}", "default": None}
-    )
-    is_staff: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
-    edits: list[dict[str, Any]] = Field(
-        default_factory=list, sa_type=JSONB, sa_column_kwargs={"server_default": text("'[]'::jsonb"), "default": None}
-    )
-    sent_at: datetime | None = Field(
-        default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
-    )
-    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
-
-
-class TranscriptEdit(BaseModel):
-    model_config = {"frozen": True}
-
-    content: str
-    edited_at: datetime
-
-
-class TranscriptMessage(BaseModel):
-    """A transcript line as exported (JSON) and imported back."""
-
-    model_config = {"frozen": True}
-
-    message_id: int
-    author_id: int
-    content: str
-    attachment_urls: list[str]
-    is_staff: bool
-    sent_at: datetime
-    edited_at: datetime | None = None
-    edits: list[TranscriptEdit] = []
-
-
-class Transcript(BaseModel):
-    """A whole ticket's transcript: what ``export_json`` writes and ``Transcript.model_validate_json`` reads."""
-
-    model_config = {"frozen": True}
-
-    guild_id: int
-    number: int
-    subject: str | None
-    opener_id: int
-    status: TicketStatus
-    opened_at: datetime
-    closed_at: datetime | None
-    messages: list[TranscriptMessage]
-
-
-# -- rollups ----------------------------------------------------------------------------
-class TicketDaily(SQLModel, table=True):
-    """Per day, panel and staff member (0: none): tickets opened, closed, reopened, first responses, ratings."""
-
-    __tablename__ = "ticket_daily"
-
-    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
-    day: date = Field(primary_key=True, sa_type=Date)
-    panel_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
-    staff_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
-    opened: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})
-    closed: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})
-    reopened: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})
-    first_responses: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})
-    ratings: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})
-    rating_sum: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})
-
-
-class TicketDailyDuration(SQLModel, table=True):
-    """Per day, panel and metric: how many durations fell in each log-scale bucket.
-
-    No staff dimension: the report gives durations per guild or panel, and a
-    per-staff histogram would multiply the rows a period's report sums by the
-    number of staff members.
-    """
-
-    __tablename__ = "ticket_daily_duration"
-
-    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
-    day: date = Field(primary_key=True, sa_type=Date)
-    panel_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
-    metric: DurationMetric = Field(primary_key=True, sa_type=pg_enum(DurationMetric, "ticket_duration_metric"))
-    bucket: int = Field(primary_key=True, sa_type=SmallInteger, sa_column_kwargs={"autoincrement": False})
-    count: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})
-
-
-class DurationStats(BaseModel):
-    model_config = {"frozen": True}
-
-    count: int
-    median_seconds: float | None
-    p90_seconds: float | None
-
-
-class TicketMetrics(BaseModel):
-    """A period's metrics (``db.tickets.metrics``); durations are read from the histogram (±12 %)."""
-
-    model_config = {"frozen": True}
-
-    first_day: date
-    last_day: date
-    opened: int
-    closed: int
-    reopened: int
-    per_day: dict[date, tuple[int, int]]
-    """day → (opened, closed)."""
-    per_panel: dict[int, tuple[int, int]]
-    """panel → (opened, closed)."""
-    per_staff: dict[int, tuple[int, int]]
-    """staff member → (tickets closed, first responses)."""
-    first_response: DurationStats
-    resolution: DurationStats
-    backlog: int
-    """Tickets not closed at the end of ``last_day``."""
-    ratings: int
-    average_rating: float | None
-
-
 # -- timed work -------------------------------------------------------------------------
 class TicketClosePayload(BaseModel):
     guild_id: int = Field(gt=0)
@@ -589,17 +430,10 @@ __all__ = [
     "TICKET_SCHEDULED_CLOSE",
     "TRANSITIONS",
     "DurationMetric",
-    "DurationStats",
     "Ticket",
     "TicketAction",
     "TicketClosePayload",
-    "TicketDaily",
-    "TicketDailyDuration",
-    "TicketEvent",
     "TicketEventKind",
-    "TicketEventRead",
-    "TicketMessage",
-    "TicketMetrics",
     "TicketMode",
     "TicketPanel",
     "TicketPanelRead",
@@ -608,8 +442,42 @@ __all__ = [
     "TicketPriority",
     "TicketRead",
     "TicketStatus",
-    "Transcript",
-    "TranscriptEdit",
-    "TranscriptMessage",
     "WorkingHours",
 ]
+
+
+# -- personal data (R10.2): what erasing a user does to each table of this module ----------
+personal_data(
+    TicketPanel,
+    "Who set up a ticket panel.",
+    retention="while the panel exists",
+    not_user={
+        "category_id": "a Discord category, not a person",
+        "questions": "the panel's questions (configuration)",
+        "working_hours": "the panel's opening hours (configuration)",
+    },
+    **STAMPS,
+)
+
+personal_data(
+    Ticket,
+    "Support tickets: who opened, claimed and closed them; the guild keeps its support history, anonymised.",
+    retention="while the guild keeps it",
+    not_user={"panel_id": "the ticket's panel"},
+    personal={"answers": "what the opener answered at open"},
+    opener_id=Erase.ANONYMISE,
+    assignee_id=Erase.ANONYMISE,
+    claimed_by=Erase.ANONYMISE,
+    close_requested_by=Erase.ANONYMISE,
+    closed_by=Erase.ANONYMISE,
+    answers=Erase.ANONYMISE,
+)
+
+personal_data(
+    TicketParticipant,
+    "Members added to a ticket.",
+    retention="while the ticket exists",
+    not_user={"ticket_id": "the ticket"},
+    user_id=Erase.DELETE,
+    added_by=Erase.ANONYMISE,
+)

@@ -16,6 +16,7 @@ from guildbase.bot.cogs.moderation import ModerationCog
 from guildbase.bot.cogs.permissions import PermissionsCog
 from guildbase.bot.cogs.polls import PollsCog
 from guildbase.bot.cogs.premium import PremiumCog
+from guildbase.bot.cogs.privacy import PrivacyCog
 from guildbase.bot.cogs.reminders import RemindersCog
 from guildbase.bot.cogs.snippets import SnippetsCog
 from guildbase.bot.cogs.starboard import StarboardCog
@@ -44,6 +45,7 @@ COGS = (
     AutorespondersCog,
     ChannelSettingsCog,
     PermissionsCog,
+    PrivacyCog,
 )
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "PermissionsCog",
     "PollsCog",
     "PremiumCog",
+    "PrivacyCog",
     "RemindersCog",
     "SnippetsCog",
     "StarboardCog",

@@ -1,7 +1,7 @@
 """Permissions (R3.3, R4.5, R22): ranks, role and command ranks, access rules, known commands, the check log.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01 15:01:00.995129
 
 Drafted by autogenerate, then finished by hand: ``permission_check`` is
@@ -20,7 +20,7 @@ from alembic_postgresql_enum import TableReference
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0014"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
