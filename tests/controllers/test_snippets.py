@@ -250,6 +250,30 @@ async def test_the_guild_limit_and_the_alias_limit_hold(db: Database) -> None:
     assert await db.snippets.count(GUILD) == limit
 
 
+async def test_a_premium_tier_raises_the_snippet_limit_and_losing_it_lowers_it_again(db: Database) -> None:
+    await db.guilds.join(GUILD)
+    base = db.settings.snippet_limit
+    async with db.session() as session:
+        await session.execute(
+            text(
+                "WITH s AS (INSERT INTO snippet (guild_id, content, author_id)"
+                " SELECT :g, 'x', :a FROM generate_series(1, :n) RETURNING snippet_id)"
+                " INSERT INTO snippet_name (guild_id, snippet_id, name) SELECT :g, snippet_id, 'n' || snippet_id FROM s"
+            ),
+            {"g": GUILD, "a": AUTHOR, "n": base},
+        )
+    with pytest.raises(ConflictError, match=f"already has {base} snippets"):
+        await db.snippets.create(GUILD, "over", "the base limit", author_id=AUTHOR)
+    await db.premium.set_tier("big", name="Big", rank=5, limits={"max_snippets": base + 1})
+    sub = await db.premium.subscribe("guild", GUILD, "big")
+    await db.snippets.create(GUILD, "over", "fits the tier", author_id=AUTHOR)
+    with pytest.raises(ConflictError, match=f"already has {base + 1} snippets"):
+        await db.snippets.create(GUILD, "past", "the tier's limit", author_id=AUTHOR)
+    await db.premium.transition(sub.subscription_id, "canceled")
+    with pytest.raises(ConflictError, match=f"already has {base} snippets"):
+        await db.snippets.create(GUILD, "past", "the base limit again", author_id=AUTHOR)
+
+
 async def test_a_snippet_banned_member_cannot_create_or_change_snippets(db: Database) -> None:
     await db.guilds.join(GUILD)
     await db.snippets.create(GUILD, "faq", "v1", author_id=AUTHOR)

@@ -34,6 +34,7 @@ __all__ = ["Controller", "UnitOfWork"]
 if TYPE_CHECKING:
     from guildbase.controllers.jobs import JobController
     from guildbase.controllers.leaderboards import LeaderboardController
+    from guildbase.controllers.premium import PremiumController
 
 
 class UnitOfWork(Protocol):
@@ -84,6 +85,11 @@ class UnitOfWork(Protocol):
     @property
     def leaderboards(self) -> "LeaderboardController":
         """The Redis boards (``db.leaderboards``) that XP changes update after their commit."""
+        ...
+
+    @property
+    def premium(self) -> "PremiumController":
+        """The premium tiers (``db.premium``) whose limits the domains' quotas follow."""
         ...
 
 

@@ -12,8 +12,8 @@ Guarantees:
   and the bot's built-in commands (``controllers/names.py``); every write to
   it holds the guild's name lock, so the cross-kind check cannot race.
 - The limit: a guild keeps at most ``snippet_limit(db, guild_id)`` snippets,
-  counted under the same lock. Today that is ``GUILDBASE_SNIPPET_LIMIT``;
-  the premium domain makes it tier-aware by replacing that one function.
+  counted under the same lock: ``GUILDBASE_SNIPPET_LIMIT``, or the guild's
+  premium tier's ``max_snippets`` when that is higher (``db.premium.limit``).
 - The lock: anyone may edit an unlocked snippet; a locked one only its author
   or staff (``is_staff``, decided by the adapter: the bot uses Manage Messages).
   Locking and unlocking is staff only.
@@ -40,6 +40,7 @@ from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError
 from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.core import Feature
 from guildbase.models.moderation import PAIRS, CaseStatus, Restriction
+from guildbase.models.premium import PremiumLimit
 from guildbase.models.snippets import (
     CONTENT_MAX_LENGTH,
     MAX_ALIASES,
@@ -100,10 +101,13 @@ LIMIT :limit
 """)
 
 
-def snippet_limit(db: UnitOfWork, guild_id: int) -> int:
-    """How many snippets the guild may keep: THE check point the premium domain makes tier-aware."""
-    del guild_id  # one limit for every guild until premium tiers land
-    return db.settings.snippet_limit
+async def snippet_limit(db: UnitOfWork, guild_id: int) -> int:
+    """How many snippets the guild may keep: ``GUILDBASE_SNIPPET_LIMIT``, raised by the guild's premium tier.
+
+    The tier's ``max_snippets`` (``db.premium.limit``, cached in process) counts
+    when it is higher; a tier never lowers the configured limit.
+    """
+    return max(db.settings.snippet_limit, await db.premium.limit(guild_id, PremiumLimit.MAX_SNIPPETS))
 
 
 def _name(field: str, value: object) -> str:
@@ -152,12 +156,12 @@ class SnippetController(Controller):
             SnippetCreate,
             {"guild_id": guild_id, "name": _name("name", name), "content": _content(content), "author_id": author_id},
         )
+        limit = await snippet_limit(self._db, checked.guild_id)  # before the write: a cached read, no lock held
         async with self._write() as session:
             if await _snippet_banned(session, checked.guild_id, checked.author_id):
                 raise PermissionDeniedError("author_id: snippet-banned members cannot create snippets")
             await lock_names(session, checked.guild_id)
             await refuse_taken(session, self._db, checked.guild_id, checked.name)
-            limit = snippet_limit(self._db, checked.guild_id)
             count = await session.scalar(
                 select(func.count()).select_from(Snippet).where(col(Snippet.guild_id) == checked.guild_id)
             )
