@@ -231,7 +231,6 @@ class FakeDiscord:
             ("DELETE", r(r"/guilds/\d+/members/\d+/roles/\d+"), _no_content),
             ("POST", r(r"/channels/(?P<channel>\d+)/threads"), self._create_thread),
             ("PUT", r(r"/channels/(?P<channel>\d+)/thread-members/(?P<user>\d+)"), self._add_thread_member),
-            ("PATCH", r(r"/channels/(?P<channel>\d+)"), self._edit_channel),
             ("POST", r(r"/guilds/(?P<guild>\d+)/channels"), self._create_channel),
             ("POST", r(r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"), self._callback),
             ("POST", r(r"/webhooks/\d+/(?P<token>[^/]+)"), self._followup),
@@ -385,8 +384,13 @@ class FakeDiscord:
         self.audit_log.insert(0, entry)
 
     def _edit_channel(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
+        """A thread the fake made keeps its name and metadata apart; any other channel takes the body whole."""
         channel = self.channels.setdefault(int(m["channel"]), {"id": m["channel"], "type": 0})
-        channel.update(body)
+        if "thread_metadata" in channel:
+            channel.update({k: v for k, v in body.items() if k == "name"})
+            channel["thread_metadata"].update({k: v for k, v in body.items() if k in {"archived", "locked"}})
+        else:
+            channel.update(body)
         return _json(channel)
 
     def _get_invite(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
@@ -429,14 +433,6 @@ class FakeDiscord:
     def _add_thread_member(self, m: dict[str, str], _b: dict[str, Any]) -> web.Response:
         self.thread_members.setdefault(int(m["channel"]), set()).add(int(m["user"]))
         return _no_content(m, _b)
-
-    def _edit_channel(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
-        found = self.channels.get(int(m["channel"]))
-        if found is None:
-            return _error(404, 10003, "Unknown Channel")
-        found.update({k: v for k, v in body.items() if k == "name"})
-        found["thread_metadata"].update({k: v for k, v in body.items() if k in {"archived", "locked"}})
-        return _json(found)
 
     def _create_channel(self, m: dict[str, str], body: dict[str, Any]) -> web.Response:
         channel_id = self.snowflake()

@@ -17,7 +17,13 @@ from guildbase.bot.ui import chunk_pages, send_pages
 MatchName = Literal["exact", "contains", "starts_with", "word", "regex"]
 
 
-class AutorespondersCog(GuildbaseCog, name="Autoresponders"):
+class AutorespondersCog(
+    GuildbaseCog,
+    commands.GroupCog,
+    name="Autoresponders",
+    group_name="autorespond",
+    group_description="Autoresponder triggers of this server",
+):
     """Automatic answers to trigger words (Manage Server; feature: automod)."""
 
     feature = "automod"

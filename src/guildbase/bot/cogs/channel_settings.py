@@ -22,7 +22,9 @@ LOCK_FOR = commands.parameter(
 )
 
 
-class ChannelSettingsCog(GuildbaseCog, name="Channels"):
+class ChannelSettingsCog(
+    GuildbaseCog, commands.GroupCog, name="Channels", group_name="channel", group_description="Slowmode and lockdowns"
+):
     """Slowmode and lockdowns (Manage Channels)."""
 
     async def cog_check(self, ctx: Ctx) -> bool:

@@ -39,7 +39,13 @@ def member_rank(member: discord.Member | discord.User) -> int:
     return MODERATOR_RANK if permissions.manage_messages else 0
 
 
-class CustomCommandsCog(GuildbaseCog, name="Custom commands"):
+class CustomCommandsCog(
+    GuildbaseCog,
+    commands.GroupCog,
+    name="Custom commands",
+    group_name="customcmd",
+    group_description="Custom commands of this server",
+):
     """This server's own commands (feature: custom_commands); defining them needs Manage Server."""
 
     feature = "custom_commands"

@@ -26,7 +26,13 @@ ActionName = Literal["delete", "warn", "timeout", "log"]
 ANSWER_MENTIONS = discord.AllowedMentions(everyone=False, roles=False, users=True)
 
 
-class FiltersCog(GuildbaseCog, name="Filters"):
+class FiltersCog(
+    GuildbaseCog,
+    commands.GroupCog,
+    name="Filters",
+    group_name="filter",
+    group_description="Message filters of this server",
+):
     """Message filters and autoresponders on every message (Manage Server; feature: automod)."""
 
     feature = "automod"

@@ -44,7 +44,13 @@ def outcome_text(outcome: FetchOutcome) -> str:
     return f"The fetch failed: {outcome.error}"
 
 
-class IntegrationsCog(GuildbaseCog, name="Integrations"):
+class IntegrationsCog(
+    GuildbaseCog,
+    commands.GroupCog,
+    name="Integrations",
+    group_name="feed",
+    group_description="Feeds and release notes posted to this server",
+):
     """Feeds and release notes posted to this server (Manage Server)."""
 
     async def cog_check(self, ctx: Ctx) -> bool:
