@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import col
-from test_actor_stamps import (
+from stamp_calls import (
     AUTOMOD_CALLS,
     CHANNEL,
     GUILD,
@@ -32,11 +32,10 @@ from test_actor_stamps import (
     READS,
     ROLE,
     USER,
-    _facade_methods,
     _first_autoresponder,
     _first_filter,
-    _seed,
 )
+from test_actor_stamps import _facade_methods, _seed
 
 from guildbase import AuditSource, Database, acting_as, audit_context
 from guildbase.controllers.base import Controller

@@ -26,9 +26,10 @@ from guildbase.models.permissions import (
     SubjectKind,
     TargetKind,
 )
+from guildbase.testing import shifted_now
 
 GUILD = 1_100_000_000_000_000_001
-NOW = datetime(2026, 6, 1, 12, tzinfo=UTC).timestamp()  # decide takes "now" as a number: any fixed moment works
+NOW = shifted_now().timestamp()  # decide takes "now" as a number: the test clock's
 USERS = (1_100_000_000_000_000_101, 1_100_000_000_000_000_102)
 ROLES = (1_100_000_000_000_000_201, 1_100_000_000_000_000_202, 1_100_000_000_000_000_203)
 CHANNELS = (1_100_000_000_000_000_301, 1_100_000_000_000_000_302, 1_100_000_000_000_000_303)

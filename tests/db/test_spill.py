@@ -3,13 +3,14 @@
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from guildbase.db.spill import SpillFile, decode_row, encode_row
+from guildbase.testing import shifted_now
 
 URL = "postgresql://guildbase@127.0.0.1/spill"
 
@@ -32,12 +33,12 @@ def test_a_row_comes_back_with_the_same_values_and_types(row: list[object]) -> N
 
 def test_take_empties_the_file_and_close_keeps_a_non_empty_one(tmp_path: Path) -> None:
     spill = SpillFile(tmp_path, "log", URL)
-    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    when = shifted_now()
     spill.append((when, 1, "a"))
     spill.append((when, 2, "b"))
     assert spill.take() == [(when, 1, "a"), (when, 2, "b")]
     assert spill.take() == []
-    spill.append((date(2026, 1, 2), 3, None))
+    spill.append((when.date(), 3, None))
     spill.close()
     assert spill.path.exists()  # a row still on disk stays for the next start
     empty = SpillFile(tmp_path, "other", URL)

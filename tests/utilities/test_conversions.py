@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from guildbase.testing import shifted_now
 from guildbase.utilities.conversions import (
     RGB,
     TIMESTAMP_STYLES,
@@ -75,7 +76,7 @@ def test_discord_timestamps_round_trip_to_the_second(when: datetime, style: str)
 
 
 def test_timestamp_forms_and_refusals() -> None:
-    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    moment = shifted_now().replace(microsecond=0).astimezone(timezone(timedelta(hours=2)))
     assert discord_timestamp(moment, "R") == f"<t:{int(moment.timestamp())}:R>"
     assert parse_discord_timestamp("<t:0>") == (datetime(1970, 1, 1, tzinfo=UTC), "f")
     with pytest.raises(ValueError, match="timezone-aware"):
