@@ -53,3 +53,12 @@ class GuildbaseCog(commands.Cog):
     async def enabled(self, guild_id: int) -> bool:
         """Whether this cog's feature is on in the guild (always, for cogs without one)."""
         return self.feature is None or await self.db.guild_config.is_enabled(guild_id, self.feature)
+
+
+def manage_guild_only(ctx: "commands.Context[Any]") -> bool:
+    """The check of the server-settings cogs: in a server, by a member with Manage Server."""
+    if ctx.guild is None:
+        raise commands.NoPrivateMessage
+    if not ctx.author.guild_permissions.manage_guild:  # type: ignore[union-attr]
+        raise commands.MissingPermissions(["manage_guild"])
+    return True

@@ -10,7 +10,7 @@ from typing import Literal
 
 from discord.ext import commands
 
-from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid, manage_guild_only
 from guildbase.bot.durations import DURATION, format_duration
 from guildbase.bot.ui import chunk_pages, send_pages
 
@@ -29,11 +29,7 @@ class AutorespondersCog(
     feature = "automod"
 
     async def cog_check(self, ctx: Ctx) -> bool:
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage
-        if not ctx.author.guild_permissions.manage_guild:  # type: ignore[union-attr]
-            raise commands.MissingPermissions(["manage_guild"])
-        return True
+        return manage_guild_only(ctx)
 
     @hybrid(name="autoresponder")
     async def add(self, ctx: Ctx, match: MatchName, trigger: str, *, response: str) -> None:

@@ -11,7 +11,7 @@ import discord
 from discord.ext import commands
 
 from guildbase import Feature
-from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid, manage_guild_only
 from guildbase.bot.ui import embed
 
 ChannelKind = Literal[
@@ -27,11 +27,7 @@ class ConfigCog(GuildbaseCog, name="Config"):
     """Server settings (Manage Server)."""
 
     async def cog_check(self, ctx: Ctx) -> bool:
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage
-        if not ctx.author.guild_permissions.manage_guild:  # type: ignore[union-attr]
-            raise commands.MissingPermissions(["manage_guild"])
-        return True
+        return manage_guild_only(ctx)
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:

@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from guildbase import FilterAction, FilterVerdict
 from guildbase.bot.checks import ignores_author
-from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, hybrid, manage_guild_only
 from guildbase.bot.ui import chunk_pages, send_pages
 from guildbase.matching.filters import SEVERITY, FilterKind
 
@@ -38,11 +38,7 @@ class FiltersCog(
     feature = "automod"
 
     async def cog_check(self, ctx: Ctx) -> bool:
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage
-        if not ctx.author.guild_permissions.manage_guild:  # type: ignore[union-attr]
-            raise commands.MissingPermissions(["manage_guild"])
-        return True
+        return manage_guild_only(ctx)
 
     # -- management --------------------------------------------------------------------
     @hybrid(name="filterwords")

@@ -11,7 +11,7 @@ from functools import partial
 import discord
 from discord.ext import commands
 
-from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid, manage_guild_only
 from guildbase.bot.feeds import post_feed_item
 from guildbase.bot.ui import chunk_pages, send_pages, timestamp
 from guildbase.models.integrations import FetchOutcome, IntegrationDelivery, IntegrationRead, IntegrationSource
@@ -54,11 +54,7 @@ class IntegrationsCog(
     """Feeds and release notes posted to this server (Manage Server)."""
 
     async def cog_check(self, ctx: Ctx) -> bool:
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage
-        if not ctx.author.guild_permissions.manage_guild:  # type: ignore[union-attr]
-            raise commands.MissingPermissions(["manage_guild"])
-        return True
+        return manage_guild_only(ctx)
 
     async def _add(
         self,

@@ -9,10 +9,9 @@ from datetime import timedelta
 from typing import Literal
 
 import discord
-from discord.ext import commands
 
 from guildbase import ModSettingsRead
-from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid, manage_guild_only
 from guildbase.bot.durations import DURATION, DURATION_OR_DEFAULT, format_duration
 from guildbase.bot.ui import embed
 
@@ -48,11 +47,7 @@ class ModSettingsCog(GuildbaseCog, name="Moderation settings"):
     """How moderation behaves in this server (Manage Server)."""
 
     async def cog_check(self, ctx: Ctx) -> bool:
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage
-        if not ctx.author.guild_permissions.manage_guild:  # type: ignore[union-attr]
-            raise commands.MissingPermissions(["manage_guild"])
-        return True
+        return manage_guild_only(ctx)
 
     @hybrid(name="modsettings")
     async def show(self, ctx: Ctx) -> None:

@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 
 from guildbase.bot.checks import use_of
-from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid
+from guildbase.bot.cog import Ctx, GuildbaseCog, given_or_none, hybrid, manage_guild_only
 from guildbase.bot.durations import DURATION_OR_DEFAULT, format_duration
 from guildbase.bot.ui import embed, timestamp
 from guildbase.db.types import utcnow
@@ -108,11 +108,7 @@ class PermissionsCog(GuildbaseCog, name="Permissions"):
     """Who may run which command where (Manage Server)."""
 
     async def cog_check(self, ctx: Ctx) -> bool:
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage
-        if not ctx.author.guild_permissions.manage_guild:  # type: ignore[union-attr]
-            raise commands.MissingPermissions(["manage_guild"])
-        return True
+        return manage_guild_only(ctx)
 
     # -- ranks ----------------------------------------------------------------------------------
     @hybrid(name="ranks")
