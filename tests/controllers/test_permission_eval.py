@@ -88,6 +88,7 @@ def reference(source: PermissionSetRead, use: Use, now: float) -> tuple[bool, De
         if use.voice_channel_id is not None and (found := about(SubjectKind.CHANNEL, {use.voice_channel_id})):
             return verdict(found[0])
         if found := about(SubjectKind.CHANNEL, {use.channel_id, use.parent_id} - {None}):
+            found.sort(key=lambda r: r.subject_id != use.channel_id)  # a thread's own rule is named before its parent's
             denies = [r for r in found if r.effect is Effect.DENY]
             return verdict(denies[0] if denies else found[0])  # allow against deny at one level: deny
         if wl := whitelist(SubjectKind.CHANNEL):
