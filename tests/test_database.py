@@ -137,6 +137,11 @@ def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Setting
     }
     # Integrations: the seen-items claim table is the fetcher's own bookkeeping.
     partitioned_or_internal |= {"integration_item"}
+    # Runtime metric samples: written by the sampler's COPY, partitioned by month.
+    partitioned_or_internal |= {"runtime_metric_sample"}
+    # Rows that only their parent's controller writes, in the parent's statement: names and aliases with their
+    # snippet, options and votes with their poll (the counts move with the votes), command cooldowns.
+    partitioned_or_internal |= {"snippet_name", "poll_option", "poll_vote", "custom_command_use"}
     # Premium: every write goes through db.premium (the status state machine, its audit row, the benefits cache).
     partitioned_or_internal |= {"premium_tier", "premium_sku", "subscription", "premium_trial"}
     partitioned_or_internal |= {"payment_transaction", "premium_key"}

@@ -70,6 +70,7 @@ from guildbase.models.events import (
     VoiceState,
 )
 from guildbase.models.filters import FilterAction, FilterKind, MessageFilterRead
+from guildbase.models.integrations import IntegrationDelivery, IntegrationRead, IntegrationSource
 from guildbase.models.jobs import JobKind, JobKindStatus, JobRead, JobStatus
 from guildbase.models.levels import (
     LeaderboardCursor,
@@ -96,6 +97,7 @@ from guildbase.models.moderation import (
     NoteRead,
     Restriction,
 )
+from guildbase.models.oauth import OAuthTokenRead
 from guildbase.models.permissions import (
     DecidedBy,
     Effect,
@@ -120,6 +122,8 @@ from guildbase.models.premium import (
 from guildbase.models.premium_payments import PaymentTransactionRead
 from guildbase.models.privacy import PrivacyRequestKind, PrivacyRequestRead, PrivacyRequestStatus
 from guildbase.models.reminders import ReminderRead, ReminderStatus
+from guildbase.models.runtime_metrics import RuntimeMetric
+from guildbase.models.security import ApiAction, ApiKeyRead, SecurityEventKind, SecurityEventRead
 from guildbase.models.snippets import SnippetRead
 from guildbase.models.starboard import StarboardEntryRead, StarboardRead, StarChange
 from guildbase.models.ticket_records import TicketEventRead, Transcript
@@ -141,6 +145,8 @@ from guildbase.sync import SyncDatabase
 
 __all__ = [
     "AFKRead",
+    "ApiAction",
+    "ApiKeyRead",
     "AuditAction",
     "AuditEntity",
     "AuditLogRead",
@@ -190,6 +196,9 @@ __all__ = [
     "GuildRead",
     "GuildbaseError",
     "Health",
+    "IntegrationDelivery",
+    "IntegrationRead",
+    "IntegrationSource",
     "InviteConfidence",
     "InviteState",
     "InviteUseRead",
@@ -220,6 +229,7 @@ __all__ = [
     "NotConnectedError",
     "NotFoundError",
     "NoteRead",
+    "OAuthTokenRead",
     "OutcomeUnknownError",
     "OwnerType",
     "PaymentStatus",
@@ -246,7 +256,10 @@ __all__ = [
     "ReminderRead",
     "ReminderStatus",
     "Restriction",
+    "RuntimeMetric",
     "SchemaNotAtHeadError",
+    "SecurityEventKind",
+    "SecurityEventRead",
     "Settings",
     "SnippetRead",
     "StarChange",

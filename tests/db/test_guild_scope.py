@@ -59,6 +59,9 @@ ROW_EXTRAS: dict[str, Callable[[Rows], dict[str, Any]]] = {
     "mod_action_config": lambda _rows: {"log_channel_id": make_snowflake(NOW - timedelta(days=30), 7)},
     "mod_escalation_rule": lambda _rows: {"warn_count": 3},  # warn_count >= 2
     # a channel delivery names its channel; the interval is within 60 s .. 7 days
+    "autoresponder": lambda _rows: {"responses": ["hello"]},  # at least one response
+    "channel_setting": lambda _rows: {"slowmode_seconds": 5},  # a row always sets something
+    "message_filter": lambda _rows: {"words": ["spam"]},  # a word list has words
     "integration": lambda _rows: {"channel_id": make_snowflake(NOW - timedelta(days=30), 8), "interval_seconds": 900},
 }
 """Values a table's check constraints need beyond the generic ones, given the rows already inserted."""

@@ -102,5 +102,10 @@ def test_every_kept_id_states_its_legal_reason() -> None:
         ("mod_case", "user_id"),
         ("privacy_request", "user_id"),
         ("privacy_request", "requested_by"),
+        ("security_event", "user_id"),
+        ("security_event", "detail"),
+        ("subscription", "owner_id"),
+        ("payment_transaction", "owner_id"),
+        ("premium_trial", "owner_id"),
     }
     assert all(reason and "Art." in reason for _, column, reason in kept if column != "requested_by")

@@ -103,18 +103,18 @@ class SubscriptionStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
-S = SubscriptionStatus
+_S = SubscriptionStatus  # the transition table below reads better with a short name
 TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
-    S.TRIALING: frozenset({S.ACTIVE, S.CANCELED, S.EXPIRED}),  # converted, canceled, trial ran out
-    S.ACTIVE: frozenset({S.GRACE, S.CANCELED}),  # period ended unpaid, refunded or removed
-    S.GRACE: frozenset({S.ACTIVE, S.EXPIRED, S.CANCELED}),  # paid late, grace ran out, removed
-    S.EXPIRED: frozenset({S.ACTIVE}),  # paid after it ran out: the same subscription resumes
-    S.CANCELED: frozenset(),  # final: a refund or a removal is never undone (a new purchase is a new row)
+    _S.TRIALING: frozenset({_S.ACTIVE, _S.CANCELED, _S.EXPIRED}),  # converted, canceled, trial ran out
+    _S.ACTIVE: frozenset({_S.GRACE, _S.CANCELED}),  # period ended unpaid, refunded or removed
+    _S.GRACE: frozenset({_S.ACTIVE, _S.EXPIRED, _S.CANCELED}),  # paid late, grace ran out, removed
+    _S.EXPIRED: frozenset({_S.ACTIVE}),  # paid after it ran out: the same subscription resumes
+    _S.CANCELED: frozenset(),  # final: a refund or a removal is never undone (a new purchase is a new row)
 }
 """Every allowed status change; any pair not listed (a status to itself included) is refused."""
-GRANTING = frozenset({S.TRIALING, S.ACTIVE, S.GRACE})
+GRANTING = frozenset({_S.TRIALING, _S.ACTIVE, _S.GRACE})
 """Statuses whose tier counts towards the owner's benefits."""
-TERMINAL = frozenset({S.CANCELED})
+TERMINAL = frozenset({_S.CANCELED})
 
 
 class PaymentStatus(enum.StrEnum):
@@ -412,20 +412,20 @@ class ExpiryPayload(SQLModel):
 PREMIUM_EXPIRY = JobKind("premium.expiry", ExpiryPayload)
 """Due at a subscription's deadline: active → grace at the period's end, trialing / grace → expired."""
 NEXT_STATUS: dict[SubscriptionStatus, SubscriptionStatus] = {
-    S.ACTIVE: S.GRACE,
-    S.TRIALING: S.EXPIRED,
-    S.GRACE: S.EXPIRED,
+    _S.ACTIVE: _S.GRACE,
+    _S.TRIALING: _S.EXPIRED,
+    _S.GRACE: _S.EXPIRED,
 }
 """Where a subscription goes when its deadline passes."""
 
 
 def deadline_of(status: SubscriptionStatus, row: Any) -> datetime | None:
     """When a subscription in ``status`` moves on by itself (None: it does not)."""
-    if status is S.ACTIVE:
+    if status is _S.ACTIVE:
         return row.period_end  # type: ignore[no-any-return]
-    if status is S.TRIALING:
+    if status is _S.TRIALING:
         return row.trial_end  # type: ignore[no-any-return]
-    if status is S.GRACE:
+    if status is _S.GRACE:
         return row.grace_until  # type: ignore[no-any-return]
     return None
 

@@ -210,5 +210,5 @@ personal_data(
         "legitimate interest and legal claims (GDPR Art. 6(1)(f), 17(3)(e)): an append-only security trail "
         "proves who accessed what; it is dropped with its partition at the end of its retention"
     ),
-    detail=keep("part of the same append-only security record"),
+    detail=keep("part of the same append-only security record (GDPR Art. 6(1)(f), 17(3)(e))"),
 )
