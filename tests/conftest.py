@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import redis.asyncio as redis
 from sqlalchemy.engine import URL, make_url
@@ -35,6 +36,12 @@ from guildbase.testing import (
 
 CI = os.environ.get("CI", "").lower() == "true"
 _redis_note: list[str] = []
+
+# One hypothesis profile everywhere, CI included: hypothesis's own "ci" profile (chosen when CI is set)
+# derandomizes, and with it the ~1,800 parametrized cases of the bad-input sweep re-wrap the test's
+# settings until they exceed Python's recursion limit. Examples stay random in CI, as on a workstation.
+hypothesis.settings.register_profile("guildbase", hypothesis.settings.get_profile("default"))
+hypothesis.settings.load_profile("guildbase")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -159,6 +159,7 @@ class RuntimeMetrics:
         self._kinds: set[str] = set()
         self._lock = threading.Lock()  # observations come from the loop; scrapes from the server thread
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -201,14 +202,23 @@ class RuntimeMetrics:
             log.info("metrics served on http://%s:%s/metrics", settings.metrics_host, self.port)
 
     async def stop(self) -> None:
-        """Stop measuring, write a last sample (when sampling) and close the endpoint."""
+        """Stop measuring, write a last sample (when sampling) and close the endpoint.
+
+        The sampler is told to stop and finishes the sample it may be writing: a
+        task cancelled in the middle of a database call can leave its pooled
+        connection waiting to be cleaned up, so only the lag watcher (which only
+        sleeps) is cancelled.
+        """
         sampling = any(task.get_name() == "guildbase-metrics-sampler" for task in self._tasks)
+        self._stopping.set()
         for task in self._tasks:
-            task.cancel()
+            if task.get_name() != "guildbase-metrics-sampler":
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._stopping = asyncio.Event()
         if sampling:
             await self._sample_logged()
         if self._server is not None:
@@ -233,9 +243,11 @@ class RuntimeMetrics:
             self._worst_lag = max(self._worst_lag, lag)
 
     async def _sample_every(self, seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            await self._sample_logged()
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            if not self._stopping.is_set():
+                await self._sample_logged()
 
     async def _sample_logged(self) -> None:
         try:

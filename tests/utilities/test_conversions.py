@@ -4,7 +4,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from guildbase.testing import shifted_now
@@ -25,7 +25,11 @@ BYTE = st.integers(min_value=0, max_value=255)
 
 @given(pair=st.sampled_from(PAIRS), value=st.floats(min_value=0, max_value=1000, allow_nan=False))
 def test_a_conversion_and_its_inverse_give_the_value_back(pair: tuple[str, str], value: float) -> None:
-    there = convert(value, *pair)
+    try:
+        there = convert(value, *pair)
+    except ValueError as refused:  # e.g. 1,000 TiB in bytes is past MAX_MAGNITUDE: refused by name, not converted
+        assert "at most" in str(refused)  # noqa: PT017 - the refusal is the other outcome this property allows
+        assume(False)
     back = convert(there, pair[1], pair[0])
     assert math.isclose(back, value, rel_tol=1e-9, abs_tol=1e-9)
 
