@@ -13,10 +13,11 @@ from sqlmodel import col
 
 from guildbase import Database, acting_as
 from guildbase.controllers.api_keys import ApiKeyRefusedError
+from guildbase.db.types import utcnow
 from guildbase.errors import ValidationError
 from guildbase.models.audit import AuditAction, AuditLog
 from guildbase.models.security import ApiAction, ApiKey, ApiKeyCreated, SecurityEventKind
-from guildbase.testing import ids, shifted_now
+from guildbase.testing import ids
 
 pytestmark = pytest.mark.clock  # expiries are measured from now
 
@@ -34,7 +35,8 @@ async def _create(db: Database, **kwargs: object) -> ApiKeyCreated:
 
 
 async def _refusals(db: Database) -> list[tuple[str, int | None]]:
-    events = await db.security.between(shifted_now() - timedelta(days=1), shifted_now() + timedelta(days=1))
+    now = utcnow()  # events carry the real time they were written at, whatever the test clock says
+    events = await db.security.between(now - timedelta(days=1), now + timedelta(days=1))
     return [(e.detail["reason"], e.api_key_id) for e in reversed(events) if e.kind is K.API_KEY_REFUSED]
 
 
@@ -84,10 +86,10 @@ async def test_a_forged_key_is_refused_and_leaves_a_security_event(db: Database)
 
 
 async def test_an_expired_key_is_refused_and_leaves_a_security_event(db: Database) -> None:
-    created = await _create(db, expires_at=shifted_now() + timedelta(hours=1))
+    created = await _create(db, expires_at=utcnow() + timedelta(hours=1))
     async with db.session() as session:  # an hour passes
         await session.execute(
-            update(ApiKey).where(col(ApiKey.key_id) == created.key.key_id).values(expires_at=shifted_now())
+            update(ApiKey).where(col(ApiKey.key_id) == created.key.key_id).values(expires_at=utcnow())
         )
     with pytest.raises(ApiKeyRefusedError, match="expired"):
         await db.api_keys.verify(created.token.get_secret_value(), guild_id=GUILD, action="cases:read")
@@ -151,7 +153,7 @@ async def test_a_key_needs_a_guild_an_action_and_a_future_expiry(db: Database) -
         ({"guild_ids": []}, "guild_ids"),
         ({"actions": []}, "actions"),
         ({"actions": ["cases:nuke"]}, "actions.0"),
-        ({"expires_at": shifted_now() - timedelta(seconds=1)}, "expires_at"),
+        ({"expires_at": utcnow() - timedelta(seconds=1)}, "expires_at"),
     ):
         with pytest.raises(ValidationError) as raised:
             await _create(db, **options)

@@ -20,8 +20,9 @@ from sqlalchemy import text
 
 from guildbase import Database, Settings
 from guildbase.db.encryption import EncryptionKeyError, keys_in_use
+from guildbase.db.types import utcnow
 from guildbase.models.security import SecurityEventKind
-from guildbase.testing import ids, shifted_now
+from guildbase.testing import ids
 
 pytestmark = pytest.mark.clock  # token expiries are measured from now
 
@@ -39,7 +40,7 @@ def old_key(db: Database) -> Iterator[None]:
 
 
 async def _seed(db: Database, users: list[int]) -> None:
-    expires = shifted_now() + timedelta(days=7)
+    expires = utcnow() + timedelta(days=7)
     with keys_in_use([OLD]):
         for user in users:
             await db.oauth_tokens.store(
@@ -89,7 +90,7 @@ async def test_after_rotation_the_old_key_can_be_dropped(db: Database) -> None:
         again = await db.encryption.rotate(batch_size=5)
     assert (again.tables["oauth_token"].rotated, again.tables["oauth_token"].current) == (0, 12)
     rotations = await db.security.between(
-        shifted_now() - timedelta(hours=1), shifted_now() + timedelta(hours=1), kind=SecurityEventKind.KEY_ROTATION
+        utcnow() - timedelta(hours=1), utcnow() + timedelta(hours=1), kind=SecurityEventKind.KEY_ROTATION
     )
     assert [e.detail["tables"]["oauth_token"]["rotated"] for e in rotations] == [0, 12]
 

@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 
 from guildbase import ConflictError, Database, NotFoundError, PermissionDeniedError, ValidationError
+from guildbase.db.types import utcnow
 from guildbase.jobs.handlers import BotActions, register_builtin
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
 from guildbase.models.audit import AuditAction, AuditEntity
 from guildbase.models.polls import PollRead, PollStatus
-from guildbase.testing import ids, shifted_now
+from guildbase.testing import ids
 
 pytestmark = pytest.mark.clock
 
@@ -147,7 +148,7 @@ async def test_bad_options_are_refused_by_name(db: Database, options: list[str],
         await db.polls.create(GUILD, CHANNEL, AUTHOR, "Q?", options)
     assert raised.value.fields == [field]
     with pytest.raises(ValidationError) as raised:
-        await db.polls.create(GUILD, CHANNEL, AUTHOR, "Q?", ["a", "b"], ends_at=shifted_now() - timedelta(minutes=1))
+        await db.polls.create(GUILD, CHANNEL, AUTHOR, "Q?", ["a", "b"], ends_at=utcnow() - timedelta(minutes=1))
     assert raised.value.fields == ["ends_at"]
 
 
@@ -171,9 +172,9 @@ async def test_a_timed_poll_is_closed_by_its_job_through_the_real_runner(pooled_
     async def end_poll(poll: PollRead, _attempt: int) -> None:
         shown.append(poll)
 
-    created = await _poll(db, ends_at=shifted_now() + timedelta(milliseconds=600))
+    created = await _poll(db, ends_at=utcnow() + timedelta(milliseconds=600))
     await db.polls.vote(GUILD, 1, MEMBERS[0], 2)
-    cancelled = await _poll(db, ends_at=shifted_now() + timedelta(milliseconds=600))
+    cancelled = await _poll(db, ends_at=utcnow() + timedelta(milliseconds=600))
     await db.polls.close(GUILD, cancelled.number)  # closed by hand: its job is cancelled with it
     registry = JobRegistry()
     register_builtin(registry, BotActions(end_poll=end_poll))
