@@ -175,7 +175,7 @@ async def w9(scale: Scale, rounds: int) -> dict[str, Any]:
                     await events.record_member_update(guild, user, roles_added=[ROLE])
                 else:  # each member alternates joining and leaving voice
                     channel = CHANNEL if (i // 5000) % 2 == 0 else None
-                    await events.voice_update(guild, user, channel_id=channel)
+                    await events.record_voice_state(guild, user, channel_id=channel)
 
         async def limit(index: int) -> None:
             batches: dict[str, list[tuple[Any, ...]]] = {"reaction_event": [], "guild_event": [], "voice_event": []}
@@ -206,8 +206,9 @@ async def w9(scale: Scale, rounds: int) -> dict[str, Any]:
         return {
             "variants": summary,
             "checks": {"guildbase_events_accepted": accepted, "guildbase_events_lost_after_close": accepted - stored},
-            "notes": "mix of 60% reactions, 30% member role updates, 10% voice joins/leaves (sessions kept: a lock, "
-            "a lookup and an insert or update per voice change); guildbase through db.events, each round ends "
+            "notes": "mix of 60% reactions, 30% member role updates, 10% voice joins/leaves (sessions kept: "
+            "record_voice_state, applied per batch: one lock statement, one lookup, one update and one insert); "
+            "guildbase through db.events, each round ends "
             "with a flush (timed); limit: the same rows prebuilt, one binary COPY per table per 1,000 on 2 "
             "connections (no sessions, no rollups)",
         }

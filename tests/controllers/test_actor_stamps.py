@@ -145,6 +145,8 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
 STAMPED.update(AUTOMOD_CALLS)
 
 # method → the tables it writes; none of them has actor columns (checked below).
+VOICE = {"voice_session", "voice_stat_daily"}
+"""What the voice-state writer adds to a flush or close."""
 UNSTAMPED: dict[str, set[str]] = {
     "guilds.leave": {"guild"},
     "members.ensure": {"discord_user", "member"},
@@ -198,9 +200,11 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.write_reactions": {"reaction_event"},
     "events.write_voice_events": {"voice_event"},
     "events.write_messages": {"message_stat_daily"},
-    "events.flush": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event"},
-    "events.close": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event"},
+    "events.write_voice_states": {"voice_session", "voice_stat_daily", "voice_event"},
+    "events.flush": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event", *VOICE},
+    "events.close": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event", *VOICE},
     "events.voice_update": {"voice_session", "voice_stat_daily", "voice_event"},
+    "events.record_voice_state": {"voice_session", "voice_stat_daily", "voice_event"},
     "events.close_voice_sessions": {"voice_session", "voice_stat_daily"},
     "events.resync_voice": {"voice_session", "voice_stat_daily", "voice_event"},
     "events.invite_created": {"invite", "guild_event"},

@@ -60,6 +60,7 @@ PROBES: dict[str, Probe] = {
     "EventController.record_reaction": lambda db: db.events.record_reaction(GUILD, CHANNEL, MESSAGE, USER, "⭐"),
     "EventController.record_message": lambda db: db.events.record_message(GUILD, CHANNEL, USER),
     "VoiceSessions.voice_update": lambda db: db.events.voice_update(GUILD, USER, channel_id=CHANNEL),
+    "VoiceSessions.record_voice_state": lambda db: db.events.record_voice_state(GUILD, USER, channel_id=CHANNEL),
     "InviteTracker.member_joined": lambda db: db.events.member_joined(GUILD, USER, invites_seen=False),
     "TicketController.open": open_ticket,
     "SnippetController.create": lambda db: db.snippets.create(GUILD, "new", "text", author_id=USER),

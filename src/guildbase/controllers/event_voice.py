@@ -1,9 +1,18 @@
 """Voice sessions: one row per stint in one channel, with durations, closed with a stated reason.
 
-The bot hands over each member's voice state after a change
-(``voice_update``); the controller compares it with the member's open
-session, under a per-member advisory lock so two updates for one member never
-interleave, and in one transaction:
+The bot hands over each member's voice state after a change. Two ways in,
+one set of rules (``voice_rules``), and the same per-member advisory lock, so
+two updates for one member never interleave:
+
+- ``record_voice_state`` queues the change and returns at once; a buffered
+  writer applies a batch of them in one transaction: lock the batch's members
+  (sorted, so writers never deadlock), read their open sessions once, apply
+  every change in arrival order in memory, then write the changed sessions,
+  the new ones, the rollup and the ``voice_event`` rows in a handful of
+  statements. The gateway's stream of updates goes this way.
+- ``voice_update`` applies one change at once and returns the open session.
+
+Either way, for one member:
 
 - no session and a channel → a session opens (``join``);
 - a session and no channel → it closes, ``left`` (``leave``);
@@ -16,18 +25,22 @@ midnight. Sessions the bot can no longer see are closed by
 ``close_voice_sessions`` (gateway disconnect: ``disconnect``) and by
 ``resync_voice`` when a guild becomes available again (``restart``): a session
 is never left open forever, and its duration ends where the bot's knowledge did.
-The transitions themselves go to ``voice_event`` through the buffered writer.
+Those two, ``voice_update`` and ``voice_sessions`` first write the queued
+changes, so they never act on (or show) an older state than was handed over.
 """
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import text
 
-from guildbase.controllers.event_writers import EventWriters
+from guildbase.controllers.event_writers import VOICE_EVENT_COLUMNS, EventWriters
 from guildbase.controllers.features import gated
+from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_session, step
+from guildbase.db.bulk import WriteBatch
+from guildbase.db.fast import translating
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
 from guildbase.db.validation import (
     flag,
@@ -44,28 +57,43 @@ from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceSession
 
 __all__ = ["VoiceSessions", "VoiceState"]
 
+T = TypeVar("T")
 MAX_GUILDS = 10_000
 _COLUMNS = (
     "session_id, guild_id, user_id, channel_id, started_at, ended_at, end_reason, duration_ms, "
     "is_muted, is_deafened, is_streaming, muted_ms, deafened_ms, streaming_ms, state_at"
 )
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('voice:' || $1::bigint::text || ':' || $2::bigint::text, 0))"
+_LOCK = """
+SELECT count(pg_advisory_xact_lock(hashtextextended('voice:' || g::text || ':' || u::text, 0)))
+FROM unnest($1::bigint[], $2::bigint[]) AS m(g, u)
+"""
 _OPEN = f"SELECT {_COLUMNS} FROM voice_session WHERE guild_id = $1 AND user_id = $2 AND ended_at IS NULL FOR UPDATE"  # noqa: S608
+_OPEN_OF = f"""
+SELECT {_COLUMNS} FROM voice_session
+WHERE ended_at IS NULL AND (guild_id, user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
+ORDER BY started_at DESC, session_id DESC FOR UPDATE
+"""  # noqa: S608
 _OPEN_IN = f"SELECT {_COLUMNS} FROM voice_session WHERE guild_id = ANY($1::bigint[]) AND ended_at IS NULL FOR UPDATE"  # noqa: S608
-_INSERT = (
-    "INSERT INTO voice_session (started_at, guild_id, user_id, channel_id, is_muted, is_deafened, is_streaming, "
-    "state_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $1)"
+_STATE = (
+    "is_muted, is_deafened, is_streaming, state_at, muted_ms, deafened_ms, streaming_ms, "
+    "ended_at, end_reason, duration_ms"
 )
-_FLAGS = """
-UPDATE voice_session SET is_muted = $3, is_deafened = $4, is_streaming = $5, state_at = $6,
-    muted_ms = muted_ms + $7, deafened_ms = deafened_ms + $8, streaming_ms = streaming_ms + $9
-WHERE session_id = $1 AND started_at = $2
-"""
-_CLOSE = """
-UPDATE voice_session SET ended_at = $3, end_reason = $4, duration_ms = $5, state_at = $3,
-    muted_ms = muted_ms + $6, deafened_ms = deafened_ms + $7, streaming_ms = streaming_ms + $8
-WHERE session_id = $1 AND started_at = $2
-"""
+_UNNEST_STATE = (
+    "$3::bool[], $4::bool[], $5::bool[], $6::timestamptz[], $7::bigint[], $8::bigint[], $9::bigint[], "
+    "$10::timestamptz[], $11::voice_end_reason[], $12::bigint[]"
+)
+_UPDATE = f"""
+UPDATE voice_session AS v
+SET is_muted = u.is_muted, is_deafened = u.is_deafened, is_streaming = u.is_streaming, state_at = u.state_at,
+    muted_ms = u.muted_ms, deafened_ms = u.deafened_ms, streaming_ms = u.streaming_ms, ended_at = u.ended_at,
+    end_reason = u.end_reason, duration_ms = u.duration_ms
+FROM unnest($1::bigint[], $2::timestamptz[], {_UNNEST_STATE}) AS u(session_id, started_at, {_STATE})
+WHERE v.session_id = u.session_id AND v.started_at = u.started_at
+"""  # noqa: S608 - constants
+_INSERT = f"""
+INSERT INTO voice_session (guild_id, user_id, channel_id, started_at, {_STATE})
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $13::bigint[], $14::timestamptz[], {_UNNEST_STATE})
+"""  # noqa: S608 - constants
 _ROLLUP = """
 INSERT INTO voice_stat_daily AS s (guild_id, day, channel_id, user_id, seconds)
 SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
@@ -79,25 +107,103 @@ ORDER BY started_at DESC, session_id DESC LIMIT :limit
 """)  # noqa: S608 - the column list is a constant
 
 
-def _ms(start: datetime, end: datetime) -> int:
-    return max(int((end - start) / timedelta(milliseconds=1)), 0)
+def _state_columns(sessions: Sequence[Session]) -> list[list[Any]]:
+    """The unnest columns $3-$12 of ``_STATE`` for ``sessions``."""
+    return [
+        [s.muted for s in sessions],
+        [s.deafened for s in sessions],
+        [s.streaming for s in sessions],
+        [s.state_at for s in sessions],
+        [s.muted_ms for s in sessions],
+        [s.deafened_ms for s in sessions],
+        [s.streaming_ms for s in sessions],
+        [s.ended_at for s in sessions],
+        [None if s.end_reason is None else s.end_reason.value for s in sessions],
+        [s.duration_ms for s in sessions],
+    ]
 
 
-def _by_day(start: datetime, end: datetime) -> list[tuple[Any, int]]:
-    """Whole seconds of ``[start, end)`` per UTC day."""
-    found = []
-    cursor = start.astimezone(UTC)
-    end = end.astimezone(UTC)
-    while cursor < end:
-        midnight = datetime(cursor.year, cursor.month, cursor.day, tzinfo=UTC) + timedelta(days=1)
-        stop = min(midnight, end)
-        found.append((cursor.date(), int((stop - cursor).total_seconds())))
-        cursor = stop
-    return found
+async def _store(connection: asyncpg.Connection, changed: Sequence[Session], opened: Sequence[Session]) -> None:
+    """Write back the stored sessions a batch changed, insert the ones it opened, and roll up the closed ones."""
+    if changed:
+        await connection.execute(
+            _UPDATE, [s.session_id for s in changed], [s.started_at for s in changed], *_state_columns(changed)
+        )
+    if opened:
+        columns = [[s.guild_id for s in opened], [s.user_id for s in opened], *_state_columns(opened)]
+        await connection.execute(_INSERT, *columns, [s.channel_id for s in opened], [s.started_at for s in opened])
+    rollup: dict[tuple[Any, ...], int] = {}
+    for session in (*changed, *opened):
+        if session.ended_at is not None:
+            for day, seconds in by_day(session.started_at, session.ended_at):
+                key = (session.guild_id, day, session.channel_id, session.user_id)
+                rollup[key] = rollup.get(key, 0) + seconds
+    if rollup:
+        keys = sorted(rollup)
+        columns = [[key[i] for key in keys] for i in range(4)]
+        await connection.execute(_ROLLUP, *columns, [rollup[key] for key in keys])
+
+
+def _state_of(row: Sequence[Any]) -> VoiceState | None:
+    """A queued row's voice state: (occurred_at, guild, user, channel or None, muted, deafened, streaming)."""
+    if row[3] is None:
+        return None
+    return VoiceState.model_construct(
+        user_id=row[2], channel_id=row[3], muted=row[4], deafened=row[5], streaming=row[6]
+    )
+
+
+async def _apply(
+    connection: asyncpg.Connection, rows: Sequence[Sequence[Any]]
+) -> tuple[dict[tuple[int, int], Session | None], list[EventRow]]:
+    """Apply queued voice states in order, under their members' locks; returns the open sessions and the events."""
+    members = sorted({(row[1], row[2]) for row in rows})
+    guilds, users = [m[0] for m in members], [m[1] for m in members]
+    await connection.execute(_LOCK, guilds, users)
+    current: dict[tuple[int, int], Session | None] = {}
+    first_at: dict[tuple[int, int], datetime] = {}
+    for row in rows:
+        first_at.setdefault((row[1], row[2]), row[0])
+    changed: dict[int, Session] = {}
+    opened: list[Session] = []
+    for record in await connection.fetch(_OPEN_OF, guilds, users):
+        key, session = (record["guild_id"], record["user_id"]), Session.from_row(record)
+        if key in current:  # never expected; a restart mid-update could leave two: keep the newest
+            changed[id(session)] = close(session, first_at[key], VoiceEndReason.RESTART)
+        else:
+            current[key] = session
+    events: list[EventRow] = []
+    for row in rows:
+        key = (row[1], row[2])
+        now, closed, new, made = step(current.get(key), row[1], row[2], _state_of(row), row[0])
+        current[key] = now
+        opened.extend(new)
+        events.extend(made)
+        for touched in (*closed, now):
+            if touched is not None and touched.session_id is not None:
+                changed[id(touched)] = touched
+    await _store(connection, list(changed.values()), opened)
+    return current, events
 
 
 class VoiceSessions(EventWriters):
     """The voice part of ``db.events``."""
+
+    @gated(Feature.LOGGING)
+    async def record_voice_state(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        channel_id: int | None,
+        muted: bool = False,
+        deafened: bool = False,
+        streaming: bool = False,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Queue a member's new voice state (``channel_id`` None: not in voice); applied in order, in batches."""
+        row = self._voice_row(guild_id, user_id, channel_id, muted, deafened, streaming, occurred_at)
+        await self._queue("voice_state", row)
 
     @gated(Feature.LOGGING)
     async def voice_update(
@@ -111,25 +217,29 @@ class VoiceSessions(EventWriters):
         streaming: bool = False,
         occurred_at: datetime | None = None,
     ) -> VoiceSessionRead | None:
-        """Apply a member's new voice state (``channel_id`` None: not in voice); returns the open session."""
-        at = moment("occurred_at", occurred_at)
-        guild, user = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        channel = optional_snowflake("channel_id", channel_id)
-        state = VoiceState.model_construct(
-            user_id=user,
-            channel_id=channel or 0,
-            muted=flag("muted", muted),
-            deafened=flag("deafened", deafened),
-            streaming=flag("streaming", streaming),
-        )
-        events: list[tuple[Any, ...]] = []
-        async with self._fast() as unit:
-            await unit.connection.execute(_LOCK, guild, user)
-            opened = await unit.connection.fetch(_OPEN, guild, user)
-            current = await self._apply(unit.connection, guild, state if channel else None, opened, at, events)
+        """Apply a member's new voice state now (``channel_id`` None: not in voice); returns the open session."""
+        row = self._voice_row(guild_id, user_id, channel_id, muted, deafened, streaming, occurred_at)
+        await self._voice_states_written()
+
+        async def work(connection: asyncpg.Connection) -> tuple[asyncpg.Record | None, list[EventRow]]:
+            _, events = await _apply(connection, [row])
+            return await connection.fetchrow(_OPEN, row[1], row[2]), events
+
+        current, events = await self._voice_unit(work, [row[0]])
         for event in events:
             await self._queue("voice_event", event)
-        return current
+        return None if current is None else _as_read(current)
+
+    async def write_voice_states(self, rows: Sequence[Sequence[Any]]) -> None:
+        """One batch of queued voice states: sessions, rollup and ``voice_event`` rows in one transaction."""
+        checked = instances("rows", rows, tuple)
+
+        async def work(connection: asyncpg.Connection) -> None:
+            _, events = await _apply(connection, checked)
+            if events:
+                await connection.copy_records_to_table("voice_event", records=events, columns=list(VOICE_EVENT_COLUMNS))
+
+        await self._voice_unit(work, [row[0] for row in checked])
 
     async def close_voice_sessions(
         self, guild_ids: list[int], *, reason: VoiceEndReason, occurred_at: datetime | None = None
@@ -138,9 +248,10 @@ class VoiceSessions(EventWriters):
         at = moment("occurred_at", occurred_at)
         guilds = snowflakes("guild_ids", guild_ids, max_items=MAX_GUILDS)
         why = validate_enum("reason", VoiceEndReason, reason)
+        await self._voice_states_written()
         async with self._fast() as unit:
             opened = await unit.connection.fetch(_OPEN_IN, guilds)
-            await self._close(unit.connection, opened, at, why)
+            await _store(unit.connection, [close(Session.from_row(row), at, why) for row in opened], [])
         return len(opened)
 
     async def resync_voice(
@@ -155,115 +266,84 @@ class VoiceSessions(EventWriters):
         at = moment("occurred_at", occurred_at)
         guild = snowflake("guild_id", guild_id)
         present = {state.user_id: state for state in instances("states", states, VoiceState)}
-        events: list[tuple[Any, ...]] = []
-        async with self._fast() as unit:
-            opened = await unit.connection.fetch(_OPEN_IN, [guild])
+        await self._voice_states_written()
+
+        async def work(connection: asyncpg.Connection) -> tuple[int, list[EventRow]]:
+            opened = await connection.fetch(_OPEN_IN, [guild])
             stale = [
                 row for row in opened if row["channel_id"] != getattr(present.get(row["user_id"]), "channel_id", 0)
             ]
-            await self._close(unit.connection, stale, at, VoiceEndReason.RESTART)
             kept = {row["user_id"] for row in opened} - {row["user_id"] for row in stale}
-            for state in present.values():
-                if state.user_id not in kept:
-                    await self._open(unit.connection, guild, state, at)
-                    events.append((at, guild, state.user_id, VoiceEventKind.JOIN.value, state.channel_id, None))
+            new = [open_session(guild, state, at) for state in present.values() if state.user_id not in kept]
+            await _store(connection, [close(Session.from_row(row), at, VoiceEndReason.RESTART) for row in stale], new)
+            joins = [(at, guild, s.user_id, VoiceEventKind.JOIN.value, s.channel_id, None) for s in new]
+            return len(stale), joins
+
+        closed, events = await self._voice_unit(work, [at])
         for event in events:
             await self._queue("voice_event", event)
-        return len(stale)
+        return closed
 
     async def voice_sessions(
         self, guild_id: int, *, user_id: int | None = None, open_only: bool = False, limit: int = 50
     ) -> list[VoiceSessionRead]:
-        """A guild's (or a member's) voice sessions, newest first."""
+        """A guild's (or a member's) voice sessions, newest first (queued voice states written first)."""
         params = {
             "guild_id": snowflake("guild_id", guild_id),
             "user_id": optional_snowflake("user_id", user_id),
             "open_only": flag("open_only", open_only),
             "limit": page_limit(limit, 500),
         }
+        await self._voice_states_written()
         async with self._read() as session:
             rows = (await session.execute(_SESSIONS, params)).mappings().all()
         return [_as_read(dict(row)) for row in rows]
 
-    # -- the rules ----------------------------------------------------------------------------
-    async def _apply(  # noqa: PLR0917 - private: one call site, every argument needed
-        self,
-        connection: asyncpg.Connection,
-        guild: int,
-        state: VoiceState | None,
-        opened: list[asyncpg.Record],
-        at: datetime,
-        events: list[tuple[Any, ...]],
-    ) -> VoiceSessionRead | None:
-        user = opened[0]["user_id"] if opened else getattr(state, "user_id", None)
-        current = opened[0] if opened else None
-        if len(opened) > 1:  # never expected; a restart mid-update could leave two: keep the newest
-            await self._close(connection, opened[1:], at, VoiceEndReason.RESTART)
-        if current is None and state is None:
-            return None
-        if current is None and state is not None:
-            events.append((at, guild, state.user_id, VoiceEventKind.JOIN.value, state.channel_id, None))
-            return await self._open(connection, guild, state, at)
-        assert current is not None  # noqa: S101 - both None handled above
-        if state is None or state.channel_id != current["channel_id"]:
-            moved = state is not None
-            await self._close(connection, [current], at, VoiceEndReason.MOVED if moved else VoiceEndReason.LEFT)
-            kind = VoiceEventKind.MOVE if moved else VoiceEventKind.LEAVE
-            events.append((at, guild, user, kind.value, getattr(state, "channel_id", None), current["channel_id"]))
-            return None if state is None else await self._open(connection, guild, state, at)
-        changes = [
-            (current["is_muted"], state.muted, VoiceEventKind.MUTE, VoiceEventKind.UNMUTE),
-            (current["is_deafened"], state.deafened, VoiceEventKind.DEAFEN, VoiceEventKind.UNDEAFEN),
-            (current["is_streaming"], state.streaming, VoiceEventKind.STREAM_START, VoiceEventKind.STREAM_END),
-        ]
-        for was, now, on, off in changes:
-            if was != now:
-                events.append((at, guild, user, (on if now else off).value, state.channel_id, None))
-        elapsed = _ms(current["state_at"], at)
-        totals = [elapsed if current[name] else 0 for name in ("is_muted", "is_deafened", "is_streaming")]
-        flags = (state.muted, state.deafened, state.streaming)
-        stamp = max(at, current["state_at"])
-        await connection.execute(_FLAGS, current["session_id"], current["started_at"], *flags, stamp, *totals)
-        row = await connection.fetchrow(
-            f"SELECT {_COLUMNS} FROM voice_session WHERE session_id = $1 AND started_at = $2",  # noqa: S608
-            current["session_id"],
-            current["started_at"],
-        )
-        return None if row is None else _as_read(row)
+    # -- the plumbing --------------------------------------------------------------------------
+    def _batch_writers(self) -> dict[str, WriteBatch]:
+        return {**super()._batch_writers(), "voice_state": self.write_voice_states}
 
-    async def _open(
-        self, connection: asyncpg.Connection, guild: int, state: VoiceState, at: datetime
-    ) -> VoiceSessionRead:
-        values = (at, guild, state.user_id, state.channel_id, state.muted, state.deafened, state.streaming)
+    @staticmethod
+    def _voice_row(  # noqa: PLR0917 - mirrors the public signature
+        guild_id: int,
+        user_id: int,
+        channel_id: int | None,
+        muted: bool,
+        deafened: bool,
+        streaming: bool,
+        occurred_at: datetime | None,
+    ) -> tuple[Any, ...]:
+        return (
+            moment("occurred_at", occurred_at),
+            snowflake("guild_id", guild_id),
+            snowflake("user_id", user_id),
+            optional_snowflake("channel_id", channel_id) or None,
+            flag("muted", muted),
+            flag("deafened", deafened),
+            flag("streaming", streaming),
+        )
+
+    async def _voice_states_written(self) -> None:
+        """Write this process's queued voice states, so what follows sees (and never undoes) them."""
+        writer = self._writers.get("voice_state")
+        if writer is not None and writer.pending:
+            await writer.flush()
+
+    async def _voice_unit(self, work: Callable[[asyncpg.Connection], Awaitable[T]], moments: Sequence[datetime]) -> T:
+        """``work`` in one transaction; a month with no partition yet is created and the unit run again."""
         try:
-            async with connection.transaction():  # a savepoint: a missing partition must not end the unit
-                await connection.execute(_INSERT, *values)
+            async with self._fast() as unit:
+                return await work(unit.connection)
         except asyncpg.PostgresError as error:
             if not is_missing_partition(error):
-                raise
-            await ensure_months(connection, "voice_session", [month_of(at)])
-            await connection.execute(_INSERT, *values)
-        row = await connection.fetchrow(_OPEN, guild, state.user_id)
-        assert row is not None  # noqa: S101 - inserted just above, under the member's lock
-        return _as_read(row)
-
-    async def _close(
-        self, connection: asyncpg.Connection, rows: Sequence[asyncpg.Record], at: datetime, reason: VoiceEndReason
-    ) -> None:
-        rollup: dict[tuple[Any, ...], int] = {}
-        for row in rows:
-            end = max(at, row["started_at"])
-            elapsed = _ms(row["state_at"], end)
-            totals = [elapsed if row[name] else 0 for name in ("is_muted", "is_deafened", "is_streaming")]
-            duration = _ms(row["started_at"], end)
-            await connection.execute(_CLOSE, row["session_id"], row["started_at"], end, reason.value, duration, *totals)
-            for day, seconds in _by_day(row["started_at"], end):
-                key = (row["guild_id"], day, row["channel_id"], row["user_id"])
-                rollup[key] = rollup.get(key, 0) + seconds
-        if rollup:
-            keys = sorted(rollup)
-            columns = [[key[i] for key in keys] for i in range(4)]
-            await connection.execute(_ROLLUP, *columns, [rollup[key] for key in keys])
+                with translating():
+                    raise
+        months: list[date] = sorted({month_of(moment) for moment in moments})
+        async with self._fast() as unit:
+            for table in ("voice_session", "voice_event"):
+                await ensure_months(unit.connection, table, months)
+        async with self._fast() as unit:
+            return await work(unit.connection)
 
 
 def _as_read(row: Mapping[str, Any]) -> VoiceSessionRead:

@@ -6,8 +6,9 @@ nothing lost on a failed flush or a clean close):
 - guild events → ``guild_event`` (COPY) + ``member_stat_daily`` (joins, leaves)
   + ``role_stat_daily`` (roles given and taken), one transaction per batch;
 - reactions → ``reaction_event`` (COPY);
-- voice transitions → ``voice_event`` (COPY); sessions are written at once by
-  ``event_voice`` because the next update must find them;
+- voice transitions → ``voice_event`` (COPY), from ``voice_update``;
+- voice states → sessions, their rollup and their ``voice_event`` rows in one
+  transaction per batch (``event_voice.record_voice_state``), one batch at a time;
 - messages → ``message_stat_daily`` only (counts, never content).
 
 Rollup rows are summed per batch and sorted, so concurrent writers lock them
@@ -22,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from guildbase.controllers.base import Controller, UnitOfWork
-from guildbase.db.bulk import BufferedWriter, Row
+from guildbase.db.bulk import BufferedWriter, Row, WriteBatch
 from guildbase.db.partitions import copy_into
 from guildbase.db.validation import instances
 from guildbase.errors import ValidationError
@@ -44,6 +45,8 @@ GUILD_EVENT_COLUMNS = (
 REACTION_COLUMNS = ("occurred_at", "guild_id", "channel_id", "message_id", "user_id", "emoji", "is_added")
 VOICE_EVENT_COLUMNS = ("occurred_at", "guild_id", "user_id", "kind", "channel_id", "from_channel_id")
 MESSAGE_COLUMNS = ("occurred_at", "guild_id", "channel_id", "user_id")
+ORDERED_WRITERS = frozenset({"voice_state"})
+"""Writers whose batches must be applied one at a time, in order (a member's voice states build on each other)."""
 
 _MEMBER_ROLLUP = """
 INSERT INTO member_stat_daily AS s (guild_id, day, joins, leaves)
@@ -87,12 +90,7 @@ class EventWriters(Controller):
         """The process's writer for ``guild_event``, ``reaction_event``, ``voice_event`` or ``message``."""
         current = self._writers.get(name)
         if current is None or current.closed:
-            write = {
-                "guild_event": self.write_guild_events,
-                "reaction_event": self.write_reactions,
-                "voice_event": self.write_voice_events,
-                "message": self.write_messages,
-            }[name]
+            write = self._batch_writers()[name]
             settings = self._db.settings  # the command log's timing: a row waits at most log_flush_seconds
             current = BufferedWriter(
                 write,
@@ -102,9 +100,19 @@ class EventWriters(Controller):
                 interval=settings.log_flush_seconds,
                 retry_delay=settings.log_retry_seconds,
                 max_retry_delay=settings.log_retry_max_seconds,
+                concurrency=1 if name in ORDERED_WRITERS else 2,
             )
             self._writers[name] = current
         return current
+
+    def _batch_writers(self) -> dict[str, WriteBatch]:
+        """The write function of each writer name (``event_voice`` adds ``voice_state``)."""
+        return {
+            "guild_event": self.write_guild_events,
+            "reaction_event": self.write_reactions,
+            "voice_event": self.write_voice_events,
+            "message": self.write_messages,
+        }
 
     async def _queue(self, name: str, row: Row) -> None:
         writer = self.writer(name)

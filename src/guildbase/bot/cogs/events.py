@@ -312,7 +312,7 @@ class EventsCog(GuildbaseCog, name="Events"):
         if not await self.enabled(member.guild.id):
             return
         muted, deafened, streaming = _flags(after)
-        await self.db.events.voice_update(
+        await self.db.events.record_voice_state(
             member.guild.id,
             member.id,
             channel_id=None if after.channel is None else after.channel.id,
