@@ -8,11 +8,12 @@ snowflake rule accepts it, and a text is cut only with its original kept.
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from guildbase.db.types import validate_snowflake
+from guildbase.db.types import DISCORD_EPOCH_MS, validate_snowflake
 
 __all__ = ["DISCORD_EPOCH", "Batch", "Issue", "as_json", "fit", "snowflake", "utc"]
 
@@ -75,10 +76,16 @@ def utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+_PLAIN_ID_LIMIT = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+"""IDs below this are accepted without the full check (a timestamp before now: the common case, one comparison)."""
+
+
 def snowflake(value: object) -> int | None:
     """``value`` if guildbase's snowflake rule accepts it (positive, a plausible timestamp), else None."""
     if value is None:
         return None
+    if type(value) is int and 0 < value < _PLAIN_ID_LIMIT:
+        return value
     try:
         return validate_snowflake(int(value))  # type: ignore[call-overload]
     except (TypeError, ValueError):
@@ -102,4 +109,6 @@ def as_json(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
+    if not value and isinstance(value, dict):
+        return "{}"
     return json.dumps(value, default=str, ensure_ascii=False)
