@@ -17,6 +17,7 @@ from bench.compare import compare, load
 from bench.composite import w6, w7, w8
 from bench.events import w8b, w9, w12
 from bench.harness import machine, peak_rss_mb
+from bench.legacy import w11
 from bench.permissions import w10
 from bench.premium import w14
 from bench.privacy import w13
@@ -40,6 +41,7 @@ WORKLOADS: dict[str, Workload] = {
     "W10": w10,
     "W8b": w8b,
     "W9": w9,
+    "W11": w11,
     "W12": w12,
     "W13": w13,
 }

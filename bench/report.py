@@ -142,6 +142,11 @@ TARGETS: dict[str, list[Target]] = {
         ("guildbase ≥ 0.5× COPY", _ratio("guildbase", 0.5)),
         ("0 events lost on close", _check("guildbase_events_lost_after_close", 0)),
     ],
+    "W11": [
+        ("import ≥ 50k cases/s", _rate_at_least("guildbase", 50_000)),
+        ("every case imported", _check("rows_skipped", 0)),
+        ("counter continues the numbering", _check("next_case_number_continues", True)),
+    ],
     "W12": [
         ("CSV ≥ 100k rows/s", _rate_at_least("guildbase_csv", 100_000)),
         ("JSON Lines ≥ 100k rows/s", _rate_at_least("guildbase_jsonl", 100_000)),

@@ -18,6 +18,7 @@ from guildbase.db.migrations import alembic_config
 from guildbase.errors import GuildbaseError
 from guildbase.export_cli import export_app
 from guildbase.jobs.cli import jobs_app
+from guildbase.legacy_cli import import_legacy
 from guildbase.privacy_cli import privacy_app
 from guildbase.security_cli import api_keys_app, rotate_keys
 
@@ -30,6 +31,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(export_app, name="export")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(privacy_app, name="privacy")
+app.command("import-legacy")(import_legacy)
 # Relative revisions such as -1 look like options to Click; let them through as arguments.
 _REVISION_ARGUMENT = {"ignore_unknown_options": True}
 
