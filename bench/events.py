@@ -197,7 +197,9 @@ async def w9(scale: Scale, rounds: int) -> dict[str, Any]:
                 Variant("limit", limit, slices, 2),
             ]
         )
-        accepted = sum(events.writer(name).accepted for name in ("guild_event", "reaction_event", "voice_event"))
+        accepted = sum(
+            events.writer(name).accepted for name in ("guild_event", "reaction_event", "voice_event", "voice_state")
+        )
         await env.db.close()
         stored = 0
         for table in ("guild_event", "reaction_event", "voice_event"):
