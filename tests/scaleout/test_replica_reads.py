@@ -171,6 +171,7 @@ async def test_no_read_fails_or_is_stale_while_the_replica_stops_and_lags_mid_ru
     row = _row_id()
     answered: dict[bool, int] = {True: 0, False: 0}
     done = asyncio.Event()
+    replica_answered = asyncio.Event()
 
     async def reader_writer() -> None:
         value = 0
@@ -180,12 +181,17 @@ async def test_no_read_fails_or_is_stale_while_the_replica_stops_and_lags_mid_ru
             on_replica, seen = await retry_read(lambda: _read(replica_db, row))
             assert seen == value, f"stale read: {seen} after writing {value}"
             answered[on_replica] += 1
+            if on_replica:
+                replica_answered.set()
             await asyncio.sleep(0)
 
     async def troubles() -> None:
         try:
+            await replica_answered.wait()
             await asyncio.to_thread(cluster.pair.replica.stop)
             await asyncio.to_thread(cluster.pair.replica.start)
+            replica_answered.clear()
+            await replica_answered.wait()  # taken back while the writes go on
             await asyncio.to_thread(cluster.pair.set_replay_delay, "1h")
             await asyncio.to_thread(_write_elsewhere, cluster, _row_id(), 1)
             await asyncio.to_thread(cluster.received)
@@ -194,3 +200,4 @@ async def test_no_read_fails_or_is_stale_while_the_replica_stops_and_lags_mid_ru
 
     await asyncio.gather(reader_writer(), troubles())
     assert answered[False] > 0  # the writer stood in while the replica was away or behind
+    assert answered[True] >= 2  # before the stop, and again once it was back
