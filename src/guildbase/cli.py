@@ -115,6 +115,18 @@ def docs(
     console.print(f"wrote {output}")
 
 
+@db_app.command("scale-out-docs")
+def scale_out_docs(
+    output: Annotated[Path, typer.Option(help="Where to write the Markdown.")] = Path("docs/scale-out.md"),
+) -> None:
+    """Write the guild-distribution plan (reference and distributed tables, partitions) from the models."""
+    from guildbase.scaleout import render  # noqa: PLC0415
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render())
+    console.print(f"wrote {output}")
+
+
 @db_app.command("partitions")
 def list_partitions(
     table: Annotated[str | None, typer.Option(help="Only this partitioned table.")] = None,

@@ -25,8 +25,7 @@ _counter = itertools.count(1)
 _IN_RECOVERY = text("SELECT pg_is_in_recovery()")
 _VALUE = text(f"SELECT value FROM {PROBE_TABLE} WHERE id = :id")
 _WRITE = text(
-    f"INSERT INTO {PROBE_TABLE} (id, value) VALUES (:id, :value) "
-    "ON CONFLICT (id) DO UPDATE SET value = excluded.value"
+    f"INSERT INTO {PROBE_TABLE} (id, value) VALUES (:id, :value) ON CONFLICT (id) DO UPDATE SET value = excluded.value"
 )
 
 
