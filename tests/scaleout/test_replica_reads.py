@@ -21,6 +21,7 @@ from guildbase import Database, Settings
 from guildbase.db.connection import retry_read
 from guildbase.testing import ids
 
+pytestmark = pytest.mark.replica
 _counter = itertools.count(1)
 _IN_RECOVERY = text("SELECT pg_is_in_recovery()")
 _VALUE = text(f"SELECT value FROM {PROBE_TABLE} WHERE id = :id")
