@@ -104,8 +104,6 @@ NOT_YET_COLOCATED: dict[str, str] = {
         _EVENT_KEY,
     ),
     "integration_item": "key and foreign key (integration_id) lack guild_id; both gain it",
-    "custom_command_use": "foreign key (command_id) to custom_command lacks guild_id; becomes (guild_id, command_id)",
-    "poll_vote": "foreign keys to poll and poll_option lack guild_id; both gain it",
     "ticket_message": "no guild_id column: it gains the ticket's, then is distributed with it",
     "ticket_participant": "no guild_id column: it gains the ticket's, then is distributed with it",
 }
