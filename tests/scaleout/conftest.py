@@ -29,6 +29,7 @@ def replica_settings(cluster: Cluster, redis_url: str | None, tmp_path_factory: 
         redis_url=redis_url,
         pool_size=3,
         replica_retry_seconds=0,  # a replica found down is tried again at the next read
+        replica_wait_ms=1000,  # a bound, not a speed claim: a loaded CI machine may replay a write late
         log_spill_dir=tmp_path_factory.getbasetemp() / "spill-replica",
     )
 

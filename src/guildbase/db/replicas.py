@@ -54,7 +54,7 @@ _PROBE = text(
 _REPLAYED = text("SELECT pg_last_wal_replay_lsn()::text")
 _WRITER_LSN = text("SELECT pg_current_wal_insert_lsn()::text")
 _POLL_SECONDS = 0.005
-_BEHIND = "it has not replayed this process's last write yet"
+_BEHIND = "behind"
 
 
 def lsn(value: str | None) -> int:
@@ -75,7 +75,7 @@ class _Replica:
     retry_at: float = 0.0
     down: bool = False
     refused: str | None = None
-    """Why the last probe turned it away (lag, not a standby), logged once per episode."""
+    """Why probes turn it away ("lagging", "not a standby"): logged once per episode, and its end."""
 
 
 class ReplicaRouter:
@@ -179,32 +179,30 @@ class ReplicaRouter:
         if replica.down:
             replica.down = False
             log.warning("read replica %s answers again: reads go to it", replica.name)
-        if refusal is _BEHIND:
-            await _discard(session, dead=False)  # this read needs the writer; the replica stays in turn
-            return None
         if refusal is not None:
             await _discard(session, dead=False)
-            if replica.refused != refusal:
-                log.warning("read replica %s skipped: %s; reads go elsewhere", replica.name, refusal)
-            replica.refused = refusal
+            kind, reason = refusal
+            if kind not in {_BEHIND, replica.refused}:  # behind: this read needs the writer, nothing to say
+                log.warning("read replica %s skipped: %s; reads go elsewhere", replica.name, reason)
+                replica.refused = kind
             return None
         if replica.refused is not None:
             log.warning("read replica %s is fit again (%s before): reads go to it", replica.name, replica.refused)
         replica.refused = None
         return session
 
-    async def _refusal(self, session: AsyncSession, token: int) -> str | None:
-        """Why ``session``'s replica may not serve the read now (None: it may)."""
+    async def _refusal(self, session: AsyncSession, token: int) -> tuple[str, str] | None:
+        """Why ``session``'s replica may not serve the read now, as (kind, reason); None: it may."""
         row = (await session.execute(_PROBE)).one()
         if not row.standby:
-            return "it is not a hot standby (pg_is_in_recovery() is false)"
+            return "not a standby", "it is not a hot standby (pg_is_in_recovery() is false)"
         if float(row.lag) > self._max_lag:
-            return f"its replay lags {float(row.lag):.1f} s (more than {self._max_lag:g} s)"
+            return "lagging", f"its replay lags {float(row.lag):.1f} s (more than {self._max_lag:g} s)"
         replayed = lsn(row.replayed)
         deadline = self._clock() + self._wait
         while replayed < token:
             if self._clock() >= deadline:
-                return _BEHIND
+                return _BEHIND, "it has not replayed this process's last write yet"
             await asyncio.sleep(_POLL_SECONDS)
             replayed = lsn((await session.execute(_REPLAYED)).scalar_one())
         # Read committed: each statement of the read takes a snapshot after this one, replay only moves on.
