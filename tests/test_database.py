@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL
@@ -59,16 +61,21 @@ async def test_health_reports_both_stores(pooled_db: Database) -> None:
     assert not health.embedded
 
 
-async def test_reads_go_to_the_replica_when_one_is_configured(settings: Settings) -> None:
-    replica = settings.database_url
-    assert replica is not None
-    database = await Database(settings.model_copy(update={"replica_urls": [replica]})).connect()
+async def test_a_replica_url_that_is_not_a_standby_is_refused_and_the_writer_reads(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Reads on a real streaming replica: tests/scaleout/test_replica_reads.py.
+    not_a_standby = settings.database_url
+    assert not_a_standby is not None
+    database = await Database(settings.model_copy(update={"replica_urls": [not_a_standby]})).connect()
     try:
-        async with database.read_session() as session:
-            assert session.bind is not database.engine
-            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
-        async with database.session() as session:
-            assert session.bind is database.engine
+        with caplog.at_level(logging.WARNING, logger="guildbase.db"):
+            for _ in range(2):
+                async with database.read_session() as session:
+                    assert session.bind is database.engine
+                    assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+        refusals = [r.getMessage() for r in caplog.records if "not a hot standby" in r.getMessage()]
+        assert len(refusals) == 1
     finally:
         await database.close()
 

@@ -117,6 +117,30 @@ def docs(
     console.print(f"wrote {output}")
 
 
+@db_app.command("scale-out-docs")
+def scale_out_docs(
+    output: Annotated[Path, typer.Option(help="Where to write the Markdown.")] = Path("docs/scale-out.md"),
+) -> None:
+    """Write the guild-distribution plan (reference and distributed tables, partitions) from the models."""
+    from guildbase.scaleout import render  # noqa: PLC0415
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render())
+    console.print(f"wrote {output}")
+
+
+@db_app.command("partitions")
+def list_partitions(
+    table: Annotated[str | None, typer.Option(help="Only this partitioned table.")] = None,
+) -> None:
+    """List the monthly partitions of every time-partitioned table (db.partitions)."""
+    from guildbase.partitions_cli import show_partitions  # noqa: PLC0415 - keeps `guildbase db …` start-up light
+
+    settings = load_settings()
+    with reported("partitions", settings):
+        asyncio.run(show_partitions(settings, table))
+
+
 @keys_app.command("new")
 def new_key() -> None:
     """Print a fresh Fernet key for GUILDBASE_ENCRYPTION_KEYS (put new keys first)."""

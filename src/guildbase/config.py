@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     replica_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Read-replica URLs, comma-separated; reports read from them."
     )
+    replica_max_lag_seconds: float = Field(
+        default=5.0, ge=0, description="A replica replaying more than this far behind is skipped (reads elsewhere)."
+    )
+    replica_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="How long a read waits for a replica to replay this process's last write, then reads the writer.",
+    )
+    replica_retry_seconds: float = Field(
+        default=5.0, ge=0, description="Seconds a replica found down is skipped before it is tried again."
+    )
     redis_url: str | None = Field(default=None, description="Redis URL; unset uses an in-process Redis.")
     pool_size: int = Field(default=10, ge=1, le=1000, description="Connections kept open per engine.")
     pool_max_overflow: int = Field(

@@ -33,6 +33,7 @@ from guildbase.db.encryption import install_keys
 from guildbase.db.errors import translate
 from guildbase.db.health import Health
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
+from guildbase.db.replicas import ReplicaRouter
 from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
 from guildbase.domains import DomainControllers
@@ -76,10 +77,8 @@ class Database(DomainControllers):
         self.embedded = False
         self._services: _Services | None = None
         self._engine: AsyncEngine | None = None
-        self._replica_engines: list[AsyncEngine] = []
         self._writer: async_sessionmaker[AsyncSession] | None = None
-        self._readers: list[async_sessionmaker[AsyncSession]] = []
-        self._next_reader = 0
+        self._reads = ReplicaRouter(None, [])  # where read_session goes (db.replicas): replicas, else the writer
         self._redis: aioredis.Redis | None = None
         self._bound: AsyncConnection | None = None
         self._bound_lock = asyncio.Lock()
@@ -103,9 +102,8 @@ class Database(DomainControllers):
         if self.settings.pgbouncer and self.settings.statement_timeout_ms:
             log.info(engines.PGBOUNCER_TIMEOUT_NOTE)
         self._engine = engines.create_async(url, self.settings)
-        self._replica_engines = [engines.create_async(u, self.settings) for u in self.settings.replica_urls]
         self._writer = engines.async_session_factory(self._engine)
-        self._readers = [engines.async_session_factory(e) for e in self._replica_engines]
+        self._reads = ReplicaRouter.from_settings(self._engine, self.settings)
         self._redis = create_redis(self.settings.redis_url)
         self._services = self._wire(self._redis, watch_connections=True)
         await self._services.cache.start_listener()
@@ -158,8 +156,6 @@ class Database(DomainControllers):
                 failures.append(error)
         self._engine = None
         self._writer = None
-        self._readers = []
-        self._replica_engines = []
         self._redis = None
         if failures:
             raise failures[0]
@@ -188,9 +184,10 @@ class Database(DomainControllers):
             await self._redis.aclose()
 
     async def _close_engines(self) -> None:
-        for engine in [self._engine, *self._replica_engines]:
-            if engine is not None:
-                await engine.dispose()
+        reads, self._reads = self._reads, ReplicaRouter(None, [])
+        await reads.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()
 
     def flush_on_signals(self, signals: Sequence[signal.Signals] = (signal.SIGTERM,)) -> None:
         """On ``signals``: write every buffered log and event row out, then pass the signal on (the process stops).
@@ -250,6 +247,7 @@ class Database(DomainControllers):
                 discard(session)
                 raise await self._failed(session, error, committing=committing) from error
             pending = finish(session, self._invalidate)
+        self._reads.wrote()
         self._pool_answered()
         if pending:
             await run_after_commit(pending)
@@ -299,19 +297,17 @@ class Database(DomainControllers):
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read-only session on a replica (round robin), or the writer when none is set.
+        """A read-only session on a fit replica in turn (``db.replicas``), else on the writer.
 
-        Use it for reports, leaderboards and stats that may lag by replication
-        delay; anything that must see its own writes uses ``session()``.
+        Use it for reports, leaderboards and stats that may lag; it still sees
+        every write this process committed before (LSN fence); anything that
+        reads and then writes on what it read uses ``session()``.
         """
-        factory = self._require_writer()
-        if self._readers:
-            factory = self._readers[self._next_reader % len(self._readers)]
-            self._next_reader += 1
-        async with self._bound_guard.unit(), factory() as session:
+        async with self._bound_guard.unit(), await self._reads.pick(self._require_writer()) as session:
             try:
                 yield session
             except BaseException as error:
+                self._reads.failed(session, error)  # a replica cut mid-read is skipped for the retry
                 raise await self._failed(session, error, committing=False) from error
             try:
                 await session.rollback()
@@ -373,6 +369,7 @@ class Database(DomainControllers):
                 raise
             finally:
                 await greenlet_spawn(fairy.close)
+        self._reads.wrote()
         if unit.info:
             await run_after_commit(finish(unit, self._invalidate))
 
@@ -473,7 +470,7 @@ class Database(DomainControllers):
         self._writer = engines.async_session_factory(connection, join_transaction_mode="create_savepoint")
         self._bound = connection
         self._bound_guard.enabled = True
-        self._readers = []
+        self._reads = ReplicaRouter(None, [])
         self._redis = redis_client
         self._services = self._wire(redis_client)
         return self

@@ -25,6 +25,7 @@ from guildbase.controllers.logs import LogController
 from guildbase.controllers.mod_settings import ModSettingsController
 from guildbase.controllers.moderation import CaseController, NoteController
 from guildbase.controllers.oauth_tokens import OAuthTokenController
+from guildbase.controllers.partitions import PartitionController
 from guildbase.controllers.permissions import PermissionController
 from guildbase.controllers.polls import PollController
 from guildbase.controllers.premium import PremiumController
@@ -73,6 +74,7 @@ class DomainControllers:
     permissions: PermissionController
     runtime_metrics: RuntimeMetricsController
     privacy: PrivacyController
+    partitions: PartitionController
 
     def _attach_controllers(self, unit: UnitOfWork) -> None:
         """Build one controller per domain, bound to the facade that owns the pools."""
@@ -109,6 +111,7 @@ class DomainControllers:
         self.permissions = PermissionController(unit)
         self.runtime_metrics = RuntimeMetricsController(unit)
         self.privacy = PrivacyController(unit)
+        self.partitions = PartitionController(unit)
 
     async def _flush_hit_counts(self) -> None:
         """Write the autoresponder and filter hit counts still buffered (``Database.close``)."""

@@ -311,6 +311,7 @@ READS = {
     "channel_settings.locked",
     "runtime_metrics.command_error_rates",
     "runtime_metrics.partitions",
+    "partitions.list",
     "runtime_metrics.series",
     "privacy.locate",
     "privacy.requests",

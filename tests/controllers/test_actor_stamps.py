@@ -258,6 +258,7 @@ UNSTAMPED: dict[str, set[str]] = {
     "permissions.close": {"permission_check"},
     "runtime_metrics.record_samples": {"runtime_metric_sample"},
     "runtime_metrics.maintain_partitions": set(),  # DDL
+    "partitions.maintain": set(),  # DDL
     "privacy.export_to": {"privacy_request", "audit_log"},
 }
 

@@ -254,15 +254,13 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
                 known = ", ".join(TRAIL_TABLES)
                 raise ValidationError.single(f"retention.{table}", "table", f"must be one of {known}, got {table!r}")
             keep[table] = integer(f"retention.{table}", months, minimum=1, maximum=MAX_RETENTION_MONTHS)
-        months = [partitions.add_months(current, offset) for offset in range(ahead + 1)]
         changes: dict[str, dict[str, list[str]]] = {}
         async with self._fast() as unit:
             for table in TRAIL_TABLES:
-                before = set(await partitions.partitions_of(unit.connection, table))
-                ensured = await partitions.ensure_months(unit.connection, table, months)
-                cutoff = partitions.add_months(current, -keep[table])
-                dropped = await partitions.drop_before(unit.connection, table, cutoff)
-                changes[table] = {"created": [n for n in ensured if n not in before], "dropped": dropped}
+                created, dropped = await partitions.maintain(
+                    unit.connection, table, current, months_ahead=ahead, keep_months=keep[table]
+                )
+                changes[table] = {"created": created, "dropped": dropped}
         return changes
 
     async def partitions(self, table: str) -> list[str]:

@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from guildbase.controllers.base import UnitOfWork
 from guildbase.controllers.error_log import ErrorLogging
+from guildbase.db import partitions
 from guildbase.db.bulk import BufferedWriter, Row, RowsLostError
 from guildbase.db.fast import prepare, translating
 from guildbase.db.spill import SpillFile
@@ -410,27 +411,17 @@ class LogController(ErrorLogging):
         """Create this month's partition and the next ``months_ahead`` ones; returns their names."""
         months_ahead = integer("months_ahead", months_ahead, minimum=0, maximum=MAX_MONTHS_AHEAD)
         first = moment("now", now).date().replace(day=1)
-        months = [_add_months(first, offset) for offset in range(months_ahead + 1)]
+        months = [partitions.add_months(first, offset) for offset in range(months_ahead + 1)]
         async with self._fast() as unit:
-            return [await unit.connection.fetchval("SELECT command_log_ensure_partition($1)", m) for m in months]
+            return await partitions.ensure_months(unit.connection, "command_log", months)
 
     async def drop_partitions_before(self, cutoff: date) -> list[str]:
         """Retention: drop every monthly partition that ends on or before ``cutoff``; returns their names."""
         cutoff = calendar_date("cutoff", cutoff)
         async with self._fast() as unit:
-            dropped = await unit.connection.fetchval("SELECT command_log_drop_partitions_before($1)", cutoff)
-        return list(dropped or [])
+            return await partitions.drop_before(unit.connection, "command_log", cutoff)
 
     async def partitions(self) -> list[str]:
         """The command log's partitions, oldest first."""
         async with self._fast(transaction=False) as unit:
-            rows = await unit.connection.fetch(
-                "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = 'command_log'::regclass ORDER BY c.relname"
-            )
-        return [row["relname"] for row in rows]
-
-
-def _add_months(month: date, offset: int) -> date:
-    index = month.year * 12 + month.month - 1 + offset
-    return date(index // 12, index % 12 + 1, 1)
+            return await partitions.partitions_of(unit.connection, "command_log")

@@ -164,12 +164,11 @@ class RuntimeMetricsController(Controller):
         current = partitions.month_of(moment("now", now))
         ahead = integer("months_ahead", months_ahead, minimum=0, maximum=24)
         keep = integer("retention_months", retention_months, minimum=1, maximum=120)
-        months = [partitions.add_months(current, offset) for offset in range(ahead + 1)]
         async with self._fast() as unit:
-            before = set(await partitions.partitions_of(unit.connection, TABLE))
-            ensured = await partitions.ensure_months(unit.connection, TABLE, months)
-            dropped = await partitions.drop_before(unit.connection, TABLE, partitions.add_months(current, -keep))
-        return {"created": [name for name in ensured if name not in before], "dropped": dropped}
+            created, dropped = await partitions.maintain(
+                unit.connection, TABLE, current, months_ahead=ahead, keep_months=keep
+            )
+        return {"created": created, "dropped": dropped}
 
     async def partitions(self) -> list[str]:
         """The sample table's partitions, oldest first."""

@@ -171,13 +171,11 @@ class SecurityController(Controller):
         """
         ahead = integer("months_ahead", months_ahead, minimum=0, maximum=24)
         current = partitions.month_of(moment("now", now))
-        months = [partitions.add_months(current, offset) for offset in range(ahead + 1)]
         async with self._fast() as unit:
-            before = set(await partitions.partitions_of(unit.connection, TABLE))
-            ensured = await partitions.ensure_months(unit.connection, TABLE, months)
-            cutoff = partitions.add_months(current, -SECURITY_RETENTION_MONTHS)
-            dropped = await partitions.drop_before(unit.connection, TABLE, cutoff)
-        return {"created": [name for name in ensured if name not in before], "dropped": dropped}
+            created, dropped = await partitions.maintain(
+                unit.connection, TABLE, current, months_ahead=ahead, keep_months=SECURITY_RETENTION_MONTHS
+            )
+        return {"created": created, "dropped": dropped}
 
     async def _page(
         self, stmt: Select[Any], since: datetime | None, until: datetime | None, limit: int

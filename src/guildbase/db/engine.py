@@ -1,7 +1,5 @@
 """Engines and session factories built from ``Settings``: one place for pool policy."""
 
-import itertools
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
@@ -42,12 +40,14 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_async(url: str | URL, settings: Settings) -> AsyncEngine:
-    """An asyncpg engine with guildbase's pool and server settings."""
+def create_async(url: str | URL, settings: Settings, *, connect_timeout: float | None = None) -> AsyncEngine:
+    """An asyncpg engine with guildbase's pool and server settings (``connect_timeout``: asyncpg's 60 s else)."""
     server_settings = {"application_name": APPLICATION_NAME, "timezone": "UTC"}
     if settings.statement_timeout_ms and not settings.pgbouncer:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     connect_args: dict[str, Any] = {"server_settings": server_settings}
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout
     if settings.pgbouncer:
         # PgBouncer in transaction mode cannot keep prepared statements per client,
         # and refuses startup parameters it does not track (statement_timeout):
@@ -76,8 +76,3 @@ def async_session_factory(bind: Any, **options: Any) -> async_sessionmaker[Async
 def sync_session_factory(bind: Any, **options: Any) -> sessionmaker[GuildbaseSession]:
     """The sync twin of ``async_session_factory``."""
     return sessionmaker(bind=bind, class_=GuildbaseSession, expire_on_commit=False, **options)
-
-
-def round_robin(factories: list[async_sessionmaker[AsyncSession]]) -> Iterator[async_sessionmaker[AsyncSession]]:
-    """Spread reads over replicas in turn."""
-    return itertools.cycle(factories)

@@ -1,7 +1,8 @@
 """Monthly range partitions for append-only tables: the SQL functions, and the Python side that calls them.
 
-Every time-partitioned table of guildbase (the event trail of migration 0013;
-the command log of 0006 has its own older pair) is partitioned one UTC month
+Every time-partitioned table of guildbase (the event trail of migration 0013,
+the command log of 0006, security events, permission checks, runtime
+metrics; ``db.partitions`` lists them all) is partitioned one UTC month
 per partition, named ``<table>_pYYYYMM``. Two generic SQL functions, created
 once by migration 0013, serve every such table, so a new partitioned table
 needs no functions of its own (its migration only creates its first months):
@@ -32,6 +33,7 @@ __all__ = [
     "drop_before",
     "ensure_months",
     "is_missing_partition",
+    "maintain",
     "month_of",
     "partitions_of",
 ]
@@ -72,6 +74,22 @@ async def drop_before(connection: asyncpg.Connection, table: str, cutoff: date) 
 async def partitions_of(connection: asyncpg.Connection, table: str) -> list[str]:
     """The partitions of ``table``, oldest first."""
     return [row["relname"] for row in await connection.fetch(_PARTITIONS_SQL, table)]
+
+
+async def maintain(
+    connection: asyncpg.Connection, table: str, current: date, *, months_ahead: int, keep_months: int
+) -> tuple[list[str], list[str]]:
+    """Create ``current``'s month and ``months_ahead`` more; drop months ending ``keep_months`` before it.
+
+    The one policy of every time-partitioned table (``db.partitions.maintain``
+    and each domain's ``maintain_partitions`` call it): returns the partitions
+    created now (those that already existed are not listed) and dropped.
+    """
+    months = [add_months(current, offset) for offset in range(months_ahead + 1)]
+    before = set(await partitions_of(connection, table))
+    ensured = await ensure_months(connection, table, months)
+    dropped = await drop_before(connection, table, add_months(current, -keep_months))
+    return [name for name in ensured if name not in before], dropped
 
 
 Connect = Callable[[], Any]

@@ -262,12 +262,12 @@ RETENTION_EVERY = timedelta(hours=6)
 
 
 async def maintain_event_partitions(ctx: JobContext, payload: RetentionPayload) -> None:
-    """Drop event-trail and runtime-metric partitions past their retention, create the next months.
+    """Create the next months of every time-partitioned table and drop those past retention.
 
-    The ``events.retention`` job: the metric samples are partitioned and kept the same way.
+    The ``events.retention`` job: one partition manager (``db.partitions``) for the
+    event trail, the command log, security events, permission checks and metric samples.
     """
-    await ctx.db.events.maintain_partitions(months_ahead=payload.months_ahead)
-    await ctx.db.runtime_metrics.maintain_partitions(months_ahead=payload.months_ahead)
+    await ctx.db.partitions.maintain(months_ahead=payload.months_ahead)
 
 
 PERMISSION_EXPIRY_EVERY = timedelta(minutes=5)

@@ -16,7 +16,17 @@
 from datetime import datetime
 
 from pydantic import field_validator
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Identity, Index, Integer, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
@@ -83,6 +93,8 @@ class CustomCommand(CustomCommandBase, TimestampMixin, AuditMixin, CRUDMixin, ta
     __table_args__ = (
         # The lookup, and the command half of the guild's name space (snippets hold the other half).
         Index("ix_custom_command_guild_id_lower_name", "guild_id", text("lower(name)"), unique=True),
+        # The target of guild-leading foreign keys (co-location by guild: ``guildbase.scaleout``).
+        UniqueConstraint("guild_id", "command_id"),
         CheckConstraint(f"char_length(name) BETWEEN 1 AND {NAME_MAX_LENGTH}", name="name_length"),
         CheckConstraint("name !~ '[[:space:]@<>#`]'", name="name_characters"),
         CheckConstraint(f"required_rank BETWEEN 0 AND {MAX_RANK}", name="rank_range"),
@@ -102,7 +114,10 @@ class CustomCommandUse(SQLModel, table=True):
     __tablename__ = "custom_command_use"
     __table_args__ = (
         ForeignKeyConstraint(
-            ["command_id"], ["custom_command.command_id"], name="fk_custom_command_use_command_id", ondelete="CASCADE"
+            ["guild_id", "command_id"],
+            ["custom_command.guild_id", "custom_command.command_id"],
+            name="fk_custom_command_use_command_id",
+            ondelete="CASCADE",
         ),
     )
 

@@ -111,6 +111,7 @@ class Poll(PollBase, CRUDMixin, TimestampMixin, AuditMixin, SoftDeleteMixin, tab
     __tablename__ = "poll"
     __table_args__ = (
         UniqueConstraint("guild_id", "number"),
+        UniqueConstraint("guild_id", "poll_id"),  # the target of guild-leading foreign keys (``guildbase.scaleout``)
         CheckConstraint("number > 0", name="number_positive"),
     )
 
@@ -132,9 +133,15 @@ class PollOption(SQLModel, table=True):
     __tablename__ = "poll_option"
     __table_args__ = (
         UniqueConstraint("poll_id", "position"),
+        UniqueConstraint("guild_id", "option_id"),  # the target of guild-leading foreign keys
         CheckConstraint(f"position BETWEEN 1 AND {MAX_OPTIONS}", name="position_range"),
         CheckConstraint("votes >= 0", name="votes_not_negative"),
-        ForeignKeyConstraint(["poll_id"], ["poll.poll_id"], name="fk_poll_option_poll_id_poll", ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["guild_id", "poll_id"],
+            ["poll.guild_id", "poll.poll_id"],
+            name="fk_poll_option_poll_id_poll",
+            ondelete="CASCADE",
+        ),
     )
 
     option_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
@@ -152,9 +159,18 @@ class PollVote(SQLModel, table=True):
 
     __tablename__ = "poll_vote"
     __table_args__ = (
-        ForeignKeyConstraint(["poll_id"], ["poll.poll_id"], name="fk_poll_vote_poll_id_poll", ondelete="CASCADE"),
+        # Guild-leading: a vote, its poll and its option live together (and in one guild).
         ForeignKeyConstraint(
-            ["option_id"], ["poll_option.option_id"], name="fk_poll_vote_option_id_poll_option", ondelete="CASCADE"
+            ["guild_id", "poll_id"],
+            ["poll.guild_id", "poll.poll_id"],
+            name="fk_poll_vote_poll_id_poll",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["guild_id", "option_id"],
+            ["poll_option.guild_id", "poll_option.option_id"],
+            name="fk_poll_vote_option_id_poll_option",
+            ondelete="CASCADE",
         ),
         # Counting an option's votes from the rows (the ground truth of ``votes``), and the option FK's cascade.
         Index("ix_poll_vote_option_id", "option_id"),

@@ -1,0 +1,275 @@
+"""Distributing the schema by guild (Citus-style): which table goes where, what blocks it, and the plan.
+
+A sharded PostgreSQL (Citus) splits a *distributed* table by one column,
+here ``guild_id``, and keeps every row of one guild on one shard. Three
+conditions make that work, and ``violations`` checks them on the models:
+
+1. every primary key and unique constraint/index of a distributed table
+   contains ``guild_id`` (uniqueness is enforced per shard);
+2. ``guild_id`` is never NULL (a row must belong to a shard);
+3. every foreign key between distributed tables includes ``guild_id``
+   (co-location: parent and child rows live on the same shard), and a
+   distributed table references only distributed or reference tables.
+
+Tables without ``guild_id`` are listed by hand, each with its reason:
+``REFERENCE_TABLES`` are small and shared by every guild (copied to every
+node), ``LOCAL_TABLES`` stay on the coordinator. ``NOT_YET_COLOCATED`` names
+each guild table that breaks a condition today, with the change it needs; a
+test keeps it exact both ways (a new violation fails, and so does a fixed
+table left on the list). ``render`` writes ``docs/scale-out.md`` from all of
+it (``guildbase db scale-out-docs``).
+"""
+
+from sqlalchemy import Index, Table, UniqueConstraint
+
+from guildbase.models import metadata
+
+__all__ = [
+    "GUILD_COLUMN",
+    "LOCAL_TABLES",
+    "NOT_YET_COLOCATED",
+    "REFERENCE_TABLES",
+    "distributed_tables",
+    "fix",
+    "partitioned_tables",
+    "render",
+    "violations",
+]
+
+GUILD_COLUMN = "guild_id"
+
+REFERENCE_TABLES: dict[str, str] = {
+    "discord_user": "one row per Discord user, joined by every guild's members",
+    "premium_tier": "the tier catalogue, read by every guild's premium checks",
+    "premium_sku": "the SKU → tier map, small and global",
+    "subscription": "owned by a guild or a user; read by every guild's premium checks",
+    "premium_key": "redeemable codes, global until redeemed",
+    "premium_trial": "one trial per owner (guild or user), global",
+    "global_blacklist": "bot-wide bans, read by every guild",
+    "bot_command": "the bot's command registry",
+    "api_key": "dashboard keys spanning several guilds (guild_ids array)",
+    "error_group": "errors grouped by fingerprint across guilds",
+}
+"""Small, global tables: ``create_reference_table`` copies them to every node."""
+
+LOCAL_TABLES: dict[str, str] = {
+    "oauth_token": "user secrets: kept on the coordinator, never copied to every node",
+    "payment_transaction": "the billing ledger, written and read by the billing path only",
+    "privacy_request": "per-user erasure and export requests, run by the coordinator",
+    "command_log_dead_letter": "rows a process could not write, replayed by an operator",
+    "error_group_daily": "daily counts of the global error groups",
+    "runtime_metric_sample": "per-process metrics, not guild data",
+    "job": "one queue claimed across guilds (unique kind + dedupe_key); its foreign key to guild is dropped",
+}
+"""Coordinator-only tables: neither distributed nor copied."""
+
+_SURROGATE = "primary key is its global identity alone; becomes (guild_id, {pk})"
+_EVENT_KEY = "primary key ({pk}) lacks guild_id; becomes (guild_id, {pk})"
+_NULL_GUILD = "guild_id is NULL for bot-wide rows; those take guild 0 (a shard of its own)"
+
+NOT_YET_COLOCATED: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "audit_log",
+            "autoresponder",
+            "custom_command",
+            "error_log",
+            "integration",
+            "message_filter",
+            "mod_case",
+            "note",
+            "permission_rule",
+            "poll",
+            "poll_option",
+            "reminder",
+            "snippet",
+            "snippet_name",
+            "ticket",
+            "ticket_event",
+            "ticket_panel",
+        ),
+        _SURROGATE,
+    ),
+    **dict.fromkeys(
+        (
+            "command_log",
+            "guild_event",
+            "invite_use",
+            "permission_check",
+            "reaction_event",
+            "security_event",
+            "voice_event",
+            "voice_session",
+        ),
+        _EVENT_KEY,
+    ),
+    "integration_item": "key and foreign key (integration_id) lack guild_id; both gain it",
+    "ticket_message": "no guild_id column: it gains the ticket's, then is distributed with it",
+    "ticket_participant": "no guild_id column: it gains the ticket's, then is distributed with it",
+}
+"""Guild tables that break a distribution condition today, each with the change it needs."""
+
+
+def _columns(constraint: UniqueConstraint | Index) -> list[str]:
+    return (
+        [getattr(expression, "name", str(expression)) for expression in constraint.expressions]
+        if isinstance(constraint, Index)
+        else [column.name for column in constraint.columns]
+    )
+
+
+def distributed_tables() -> list[str]:
+    """Tables to distribute by guild (every table with ``guild_id`` but the coordinator's), parents first."""
+    return [
+        table.name
+        for table in metadata.sorted_tables
+        if table.name not in REFERENCE_TABLES and table.name not in LOCAL_TABLES
+    ]
+
+
+def partitioned_tables() -> dict[str, str]:
+    """Every range-partitioned table with its ``PARTITION BY`` clause."""
+    found = {}
+    for name, table in sorted(metadata.tables.items()):
+        clause = table.dialect_options["postgresql"].get("partition_by")
+        if clause:
+            found[name] = str(clause)
+    return found
+
+
+def violations(table: Table) -> list[str]:
+    """What keeps ``table`` from being distributed by ``guild_id`` with its parents (empty: nothing)."""
+    if GUILD_COLUMN not in table.c:
+        return [f"no {GUILD_COLUMN} column"]
+    found = []
+    if table.c[GUILD_COLUMN].nullable:
+        found.append(f"{GUILD_COLUMN} is nullable")
+    primary = [column.name for column in table.primary_key.columns]
+    if GUILD_COLUMN not in primary:
+        found.append(f"primary key ({', '.join(primary)}) lacks {GUILD_COLUMN}")
+    keys: list[UniqueConstraint | Index] = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+    keys += [index for index in table.indexes if index.unique]
+    for key in sorted(keys, key=lambda key: str(key.name)):
+        columns = _columns(key)
+        if GUILD_COLUMN not in columns:
+            found.append(f"unique {key.name} ({', '.join(columns)}) lacks {GUILD_COLUMN}")
+    for foreign_key in table.foreign_key_constraints:
+        parent = foreign_key.referred_table.name
+        columns = [column.name for column in foreign_key.columns]
+        if parent in REFERENCE_TABLES:
+            continue
+        if parent in LOCAL_TABLES:
+            found.append(f"foreign key ({', '.join(columns)}) references the coordinator table {parent}")
+        elif GUILD_COLUMN not in columns:
+            found.append(f"foreign key ({', '.join(columns)}) to {parent} lacks {GUILD_COLUMN}")
+    return found
+
+
+def fix(table: Table) -> str:
+    """The change ``table`` needs before it can be distributed (its ``NOT_YET_COLOCATED`` entry, filled in)."""
+    pk = ", ".join(column.name for column in table.primary_key.columns)
+    reason = NOT_YET_COLOCATED[table.name].format(pk=pk)
+    if GUILD_COLUMN in table.c and table.c[GUILD_COLUMN].nullable:
+        reason += f"; {_NULL_GUILD}"
+    return reason
+
+
+def _sql_section() -> list[str]:
+    lines = ["```sql", "-- reference tables: copied to every node"]
+    lines += [f"SELECT create_reference_table('{name}');" for name in sorted(REFERENCE_TABLES)]
+    lines += ["", "-- distributed by guild, all co-located with guild (parents first)"]
+    for name in distributed_tables():
+        colocate = "" if name == "guild" else ", colocate_with => 'guild'"
+        lines.append(f"SELECT create_distributed_table('{name}', '{GUILD_COLUMN}'{colocate});")
+    lines += ["```", ""]
+    return lines
+
+
+def _table_lines() -> list[str]:
+    lines = ["| table | placement | why / what it needs first |", "|---|---|---|"]
+    for name in sorted(metadata.tables):
+        if name in REFERENCE_TABLES:
+            lines.append(f"| `{name}` | reference | {REFERENCE_TABLES[name]} |")
+        elif name in LOCAL_TABLES:
+            lines.append(f"| `{name}` | coordinator | {LOCAL_TABLES[name]} |")
+        elif name in NOT_YET_COLOCATED:
+            lines.append(f"| `{name}` | distributed, after a fix | {fix(metadata.tables[name])} |")
+        else:
+            lines.append(f"| `{name}` | distributed | ready: keys and foreign keys contain {GUILD_COLUMN} |")
+    return [*lines, ""]
+
+
+_REPLICAS = """## Read replicas
+
+`GUILDBASE_REPLICA_URLS` lists streaming replicas. `db.read_session()` (the
+controllers' reports, leaderboards, stats and history reads) goes to one in
+turn, after one probe on the connection that serves the read
+(`guildbase.db.replicas`):
+
+- **read-your-writes by LSN**: after this process commits, the first replica
+  read takes the writer's `pg_current_wal_insert_lsn()`; a replica serves the
+  read only once `pg_last_wal_replay_lsn()` reached it, waiting up to
+  `GUILDBASE_REPLICA_WAIT_MS` (50 ms), else the writer answers. Writes of other
+  processes are seen within the lag bound;
+- **lag bound**: a replica whose replay is more than
+  `GUILDBASE_REPLICA_MAX_LAG_SECONDS` (5 s) behind is skipped;
+- **down replicas** are skipped, with one warning, for
+  `GUILDBASE_REPLICA_RETRY_SECONDS` (5 s), then tried again and taken back
+  when they answer; a server that is not in recovery is never read from.
+
+Tested on a real primary and `pg_basebackup -R -X stream` replica
+(`tests/scaleout/test_replica_reads.py`).
+
+"""
+
+_SEQUENCES = """## Sequences and counters
+
+- Identity keys stay `bigint GENERATED … AS IDENTITY`. On a sharded cluster each
+  node hands out values from its own range, so ids stay unique cluster-wide but
+  are not ordered across guilds: nothing in guildbase orders by an id across
+  guilds, and per-guild keyset pages order within one guild.
+- Per-guild numbers (cases, notes, tickets) come from `guild_counter`
+  (`db.numbering`: one `INSERT … ON CONFLICT DO UPDATE … RETURNING` together with
+  the numbered row). The counter row carries `guild_id`, so the statement runs on
+  one shard and stays gap-free and concurrency-safe unchanged.
+- Counters updated in one statement (XP, stars, daily stats) are rows keyed by
+  `guild_id`: single-shard statements, unchanged. Bot-wide totals are sums over
+  shards (a fan-out read), never a shared counter row.
+- Partitions are created and dropped by the coordinator (`db.partitions`,
+  `partition_ensure`); a partitioned table is distributed with its partitions.
+
+"""
+
+
+def render() -> str:
+    """``docs/scale-out.md``: placements, the calls, partitioned tables, replicas, sequences."""
+    lines = [
+        "# Scale-out",
+        "",
+        "Generated by `guildbase db scale-out-docs` from the models (`guildbase.scaleout`); do not edit by hand.",
+        "",
+        "## Distributing by guild",
+        "",
+        "Every guild table is meant to be distributed by `guild_id` and co-located with `guild`; the small",
+        "global tables are reference tables. `tests/scaleout/test_colocation.py` checks each table's keys and",
+        "foreign keys against this plan.",
+        "",
+        *_table_lines(),
+        "## The calls",
+        "",
+        "Run once the tables marked *after a fix* are fixed (they fail `create_distributed_table` until then):",
+        "",
+        *_sql_section(),
+        "## Partitioned tables",
+        "",
+        "One UTC month per partition (`<table>_pYYYYMM`), created ahead and dropped past retention by",
+        "`db.partitions.maintain` (`guildbase db partitions` lists them):",
+        "",
+        "| table | partitioned by |",
+        "|---|---|",
+        *[f"| `{name}` | `{clause}` |" for name, clause in partitioned_tables().items()],
+        "",
+        _REPLICAS + _SEQUENCES.rstrip(),
+        "",
+    ]
+    return "\n".join(lines)
