@@ -24,8 +24,10 @@ ORM instances (read by attribute, as ``from_attributes`` validation does).
 """
 
 import enum
+import gc
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
@@ -193,6 +195,28 @@ def _fast_path(model: type[BaseModel], checks: dict[str, _Check]) -> bool:
     return not getattr(model, "__table__", None)  # an ORM instance needs SQLAlchemy's instrumentation
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a list of fresh models is built (they hold no cycles).
+
+    Each model is three GC-tracked objects (the instance, its ``__dict__``, its
+    fields set) that stay alive until the list is returned, so a build of
+    thousands of rows triggers collections that walk every object the process
+    holds: the W8 profile measured 23 µs per row with the collector running and
+    5 µs with it paused. Paused, the allocations still count, and the collector
+    runs once after the build instead of several times inside it. The build has
+    no ``await``, so nothing else in this thread runs meanwhile.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class RowReader(Generic[M]):
     """Builds one read model from rows; made once per model by ``reader(Model)``."""
 
@@ -222,9 +246,17 @@ class RowReader(Generic[M]):
             return self._partial(row)
 
     def all(self, rows: Iterable[Any]) -> list[M]:
-        """The read models of ``rows``, in order."""
-        one = self.one
-        return [one(row) for row in rows]
+        """The read models of ``rows``, in order: one generated call per row while every row passes."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not self._fast or not rows:
+            return [self._validate(row) for row in rows]
+        build = self._by_key if hasattr(rows[0], "keys") else self._by_attribute
+        with _collector_paused():
+            try:
+                return [build(row) for row in rows]
+            except (_Refused, KeyError, TypeError, AttributeError):
+                one = self.one  # some row needs defaults or validation: row by row, each the way it needs
+                return [one(row) for row in rows]
 
     def _partial(self, row: Any) -> M:
         """A row without some defaulted fields (or one the type check refused): defaults filled in, or validation."""
