@@ -82,6 +82,7 @@ TARGETS: dict[str, list[Target]] = {
         ("duplicates = 0", _check("guildbase_duplicates", 0)),
         ("gaps = 0", _check("guildbase_gaps", 0)),
         ("p99 ≤ 5× p50 (32 tasks, pool 10)", _spread("guildbase")),
+        ("limit = the faster hand-written client", _reported("limit_is")),
     ],
     "W3": [
         ("hit ≥ 100× point read", _ratio("guildbase_hit", 100)),
