@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from guildbase import Database, Settings, ValidationError
+from guildbase.models.levels import XPAward
 from guildbase.services.leaderboard import ALL_BOARD_TTL_SECONDS, CLOSED_BOARD_TTL_SECONDS, Period, window
 from guildbase.testing import ids, shifted_noon
 
@@ -206,6 +207,43 @@ async def test_concurrent_awards_leave_redis_equal_to_postgres(pooled_db: Databa
     assert (await db.leaderboards.top(GUILD, 1)).source == "redis"
     assert await _redis_ranking(db) == await _sql_ranking(db)
     assert await _redis_ranking(db, Period.DAY) == await _sql_ranking(db)
+
+
+async def test_period_boards_are_exact_after_1000_concurrent_awards_and_a_flush(
+    pooled_db: Database, redis_client: aioredis.Redis
+) -> None:
+    """Day, week and month totals stay exact under concurrency, in Redis and rebuilt from the daily rows."""
+    db = pooled_db
+    await db.guilds.join(GUILD)
+    await db.levels.configure(GUILD, cooldown_seconds=0)
+    last_month, monday, now = _calendar(NOW)
+    users = [BASE_USER + n for n in range(1, 101)]
+    rng = random.Random(24)
+    days = [[(u, last_month) for u in users[:40]], [(u, monday) for u in users[20:70]]]
+    days.append([(users[n % 100], now + timedelta(seconds=n // 100)) for n in range(1000)])
+    expected: dict[Period, dict[int, int]] = {period: {} for period in Period}
+    in_flight = asyncio.Semaphore(32)  # all concurrent, within the pool: a loaded machine never times out on it
+
+    async def send(user_id: int, when: datetime, roll: float) -> XPAward:
+        async with in_flight:
+            return await db.levels.award_message_xp(GUILD, user_id, CHANNEL, [], when, roll=roll)
+
+    for calls in days:  # each day's messages all at once; the days in the order they happen
+        awards = await asyncio.gather(*(send(u, when, rng.random()) for u, when in calls))
+        for (u, when), award in zip(calls, awards, strict=True):
+            assert award.is_awarded
+            for period, totals in expected.items():
+                if window(period, when) == window(period, now):
+                    totals[u] = totals.get(u, 0) + award.awarded_xp
+    assert len(expected[Period.DAY]) == 100
+    assert expected[Period.WEEK] != expected[Period.DAY] != expected[Period.MONTH] != expected[Period.ALL]
+    for flushed in (False, True):
+        if flushed:
+            await redis_client.flushdb()
+        for period, totals in expected.items():
+            board = await db.leaderboards.top(GUILD, 100, period=period, now=now)
+            assert {e.user_id: e.xp for e in board.entries} == totals, (period, flushed)
+            assert board.source == "redis", (period, flushed)  # served from (or rebuilt into) the board
 
 
 async def test_leaderboards_are_served_from_postgres_when_redis_is_down(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.controllers.features import gated
 from guildbase.db.fast import prepare
+from guildbase.db.rows import read_all
 from guildbase.db.validation import aware, flag, moment, page_limit, snowflake, snowflakes, unit_of_work, validate
 from guildbase.errors import ValidationError
 from guildbase.models.afk import AFK, AFK_EXPIRY, DEFAULT_REASON, MAX_AFK_LOOKUP, AFKExpiryPayload, AFKRead, AFKSet
@@ -145,14 +146,14 @@ class AFKController(Controller):
             return {}
         async with self._fast(transaction=False) as unit:
             rows = await _GET_MANY.fetch(unit.connection, {"guild_id": guild_id, "user_ids": ids})
-        return {row["user_id"]: AFKRead.model_validate(dict(row)) for row in rows}
+        return {afk.user_id: afk for afk in read_all(AFKRead, rows)}
 
     async def due(self, now: datetime | None = None, *, limit: int = 100) -> list[AFKRead]:
         """Temporary AFKs whose ``until`` has passed, oldest first (for the expiry sweep)."""
         when = moment("now", now)
         stmt = due_query(when, limit=page_limit(limit, MAX_DUE_BATCH))
         async with self._write() as session:
-            return [AFKRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(AFKRead, await session.scalars(stmt))
 
     async def count(self, guild_id: int) -> int:
         """Members currently AFK in the guild."""

@@ -30,6 +30,7 @@ from guildbase.controllers.security import checked_ip, record_security_event
 from guildbase.db.audit import record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     flag,
@@ -247,5 +248,5 @@ class ApiKeyController(Controller):
             stmt = stmt.where(_KEYS.c.revoked_at.is_(None))
         stmt = stmt.order_by(_KEYS.c.key_id.desc()).limit(size)
         async with self._write() as session:
-            rows = (await session.execute(stmt)).all()
-        return [ApiKeyRead.model_validate(row._mapping) for row in rows]  # noqa: SLF001 - Row's public mapping
+            rows = (await session.execute(stmt)).mappings().all()
+        return read_all(ApiKeyRead, rows)

@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlmodel import col
 
 from guildbase.controllers.base import Controller
+from guildbase.db.rows import read_all
 from guildbase.db.validation import (
     BIGINT_MAX,
     integer,
@@ -82,7 +83,7 @@ class AuditController(Controller):
             stmt = stmt.where(col(AuditLog.audit_id) < cursor)
         stmt = stmt.order_by(col(AuditLog.audit_id).desc()).limit(limit)
         async with self._read() as session:
-            return [AuditLogRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(AuditLogRead, await session.scalars(stmt))
 
 
 _TEXT_KEYS: dict[AuditEntity, type[enum.Enum] | None] = {

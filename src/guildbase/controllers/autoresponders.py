@@ -22,6 +22,7 @@ from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.matchers import Compiled, CompiledCodec, HitCounter, cooldown_key
 from guildbase.db.audit import record_audit
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.stale import stale_keys
 from guildbase.db.validation import duration, flag, positive, snowflake, snowflakes, text, texts, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -350,7 +351,7 @@ async def _rows(session: AsyncSession, guild_id: int, *, enabled_only: bool) -> 
     if enabled_only:
         stmt = stmt.where(col(Autoresponder.is_enabled))
     rows = await session.scalars(stmt.order_by(col(Autoresponder.autoresponder_id)))
-    return [AutoresponderRead.model_validate(row) for row in rows]
+    return read_all(AutoresponderRead, rows)
 
 
 async def _find(session: AsyncSession, guild_id: int, rule_id: int, *, lock: bool = False) -> AutoresponderRead | None:

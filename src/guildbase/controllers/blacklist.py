@@ -14,6 +14,7 @@ from guildbase.controllers.base import Controller
 from guildbase.db.audit import record_audit
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import live, soft_delete_values
+from guildbase.db.rows import read_all
 from guildbase.db.stale import stale_keys
 from guildbase.db.types import utcnow
 from guildbase.db.validation import aware, snowflake, validate, validate_enum
@@ -220,7 +221,7 @@ class BlacklistController(Controller):
             conditions.append(col(GlobalBlacklist.target) == validate_enum("target", BlacklistTarget, target))
         stmt = select(GlobalBlacklist).where(and_(*conditions)).order_by(col(GlobalBlacklist.created_at).desc())
         async with self._write() as session:
-            return [BlacklistEntryRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(BlacklistEntryRead, await session.scalars(stmt))
 
     async def history(self, target: BlacklistTarget | str, target_id: int) -> list[BlacklistEntryRead]:
         """Every entry ever made for the target, including lifted ones."""
@@ -233,4 +234,4 @@ class BlacklistController(Controller):
             .execution_options(include_deleted=True)
         )
         async with self._write() as session:
-            return [BlacklistEntryRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(BlacklistEntryRead, await session.scalars(stmt))

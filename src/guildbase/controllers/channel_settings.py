@@ -19,6 +19,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.db.audit import record_audit
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.validation import (
     aware,
     integer,
@@ -67,7 +68,7 @@ class ChannelSettingsController(Controller):
         )
         async with self._write() as session:
             rows = await session.scalars(stmt.order_by(col(ChannelSetting.channel_id)))
-            return [ChannelSettingRead.model_validate(row) for row in rows]
+            return read_all(ChannelSettingRead, rows)
 
     async def set_slowmode(self, guild_id: int, channel_id: int, seconds: int) -> ChannelSettingRead | None:
         """Record the channel's slowmode (0: off), audited; the bot sets it on Discord."""

@@ -8,6 +8,7 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.features import gated
+from guildbase.db.rows import read_all
 from guildbase.db.validation import aware, optional_snowflake, page_limit, snowflake, text, validate
 from guildbase.errors import ValidationError, shown
 from guildbase.models.content import EXCERPT_MAX_LENGTH, Bookmark, BookmarkCreate, BookmarkRead
@@ -85,7 +86,7 @@ class BookmarkController(Controller):
             stmt = stmt.where(tuple_(col(Bookmark.created_at), col(Bookmark.message_id)) < tuple_(*cursor))
         stmt = stmt.order_by(col(Bookmark.created_at).desc(), col(Bookmark.message_id).desc()).limit(limit)
         async with self._write() as session:
-            return [BookmarkRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(BookmarkRead, await session.scalars(stmt))
 
     async def delete(self, user_id: int, message_id: int) -> bool:
         """Remove a user's bookmark of a message; False if there was none."""

@@ -32,6 +32,7 @@ from sqlalchemy import RowMapping, text
 
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.bulk import BufferedWriter, Row
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     calendar_date,
@@ -281,7 +282,7 @@ class ErrorLogging(Controller):
         params = {"since": end - timedelta(days=days), "until": end, "limit": limit}
         async with self._read() as session:
             rows = (await session.execute(_TOP_SQL, params)).mappings().all()
-        return [ErrorGroupStat.model_validate(dict(row)) for row in rows]
+        return read_all(ErrorGroupStat, rows)
 
     async def recent_errors(
         self,
@@ -302,7 +303,7 @@ class ErrorLogging(Controller):
         }
         async with self._read() as session:
             rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
-        return [ErrorLogRead.model_validate(_decoded(row)) for row in rows]
+        return read_all(ErrorLogRead, map(_decoded, rows))
 
 
 def _decoded(row: RowMapping) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from guildbase.controllers.event_voice import VoiceSessions
 from guildbase.controllers.features import gated
 from guildbase.db.bulk import Row
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
+from guildbase.db.rows import read_all
 from guildbase.db.validation import (
     flag,
     instance,
@@ -194,7 +195,7 @@ class InviteTracker(VoiceSessions):
         }
         async with self._read() as session:
             rows = (await session.execute(_USES, params)).mappings().all()
-        return [InviteUseRead.model_validate(dict(row)) for row in rows]
+        return read_all(InviteUseRead, rows)
 
 
 def _seen(invites: Sequence[InviteState]) -> dict[str, InviteState]:

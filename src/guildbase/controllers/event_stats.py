@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import text
 
 from guildbase.controllers.event_writers import EventWriters
+from guildbase.db.rows import read_all
 from guildbase.db.validation import calendar_date, optional_snowflake, page_limit, snowflake, validate_enum
 from guildbase.errors import ValidationError
 from guildbase.models.event_stats import MAX_REPORT_DAYS, MAX_TOP, GroupBy, Metric, StatRow
@@ -138,7 +139,7 @@ class EventStats(EventWriters):
         params = {"guild_id": guild, "since": first, "until": last, "limit": rows, **used}
         async with self._read() as session:
             found = (await session.execute(text(report_sql(source, group, used)), params)).mappings().all()
-        return [StatRow.model_validate(dict(row)) for row in found]
+        return read_all(StatRow, found)
 
     async def daily_totals(self, guild_id: int, *, since: date, until: date) -> dict[Metric, int]:
         """Every metric's total over the period (a dashboard's summary line)."""

@@ -31,6 +31,7 @@ from guildbase.controllers.event_invites import InviteTracker
 from guildbase.controllers.event_voice import VoiceSessions
 from guildbase.controllers.features import gated
 from guildbase.db import partitions
+from guildbase.db.rows import read_all
 from guildbase.db.validation import (
     flag,
     integer,
@@ -220,7 +221,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         }
         async with self._read() as session:
             rows = (await session.execute(_EVENTS_SQL, params)).mappings().all()
-        return [GuildEventRead.model_validate(dict(row)) for row in rows]
+        return read_all(GuildEventRead, rows)
 
     async def reactions(self, guild_id: int, message_id: int, *, limit: int = 100) -> list[ReactionEventRead]:
         """A message's reaction trail, oldest first."""
@@ -231,7 +232,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         }
         async with self._read() as session:
             rows = (await session.execute(_REACTIONS_SQL, params)).mappings().all()
-        return [ReactionEventRead.model_validate(dict(row)) for row in rows]
+        return read_all(ReactionEventRead, rows)
 
     # -- retention -------------------------------------------------------------------------
     async def maintain_partitions(

@@ -20,6 +20,7 @@ from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.matchers import Compiled, CompiledCodec, HitCounter
 from guildbase.db.audit import record_audit
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.stale import stale_keys
 from guildbase.db.validation import duration, flag, integer, positive, snowflake, snowflakes, text, texts, validate_enum
 from guildbase.errors import ConflictError, NotFoundError, ValidationError
@@ -354,7 +355,7 @@ async def _rows(session: AsyncSession, guild_id: int, *, enabled_only: bool) -> 
     if enabled_only:
         stmt = stmt.where(col(MessageFilter.is_enabled))
     rows = await session.scalars(stmt.order_by(col(MessageFilter.filter_id)))
-    return [MessageFilterRead.model_validate(row) for row in rows]
+    return read_all(MessageFilterRead, rows)
 
 
 async def _one(session: AsyncSession, guild_id: int, rule_id: int, *, lock: bool = False) -> MessageFilterRead:

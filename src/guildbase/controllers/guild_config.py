@@ -13,6 +13,7 @@ from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.stale import stale_keys
 from guildbase.db.validation import changes_of, flag, snowflake, validate, validate_enum
 from guildbase.errors import NotFoundError, ValidationError
@@ -100,7 +101,7 @@ class GuildConfigController(Controller):
         """Every config asked for in one loop turn, in one prepared ``= ANY($1)`` query."""
         async with self._fast(transaction=False) as unit:
             rows = await _CONFIGS.fetch(unit.connection, {"guild_ids": guild_ids})
-        return {row["guild_id"]: GuildConfigRead.model_validate(dict(row)) for row in rows}
+        return {config.guild_id: config for config in read_all(GuildConfigRead, rows)}
 
     async def update(
         self, guild_id: int, changes: GuildConfigUpdate | Mapping[str, Any] | None = None, /, **fields: Any

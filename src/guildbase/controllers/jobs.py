@@ -39,6 +39,7 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.job_queries import LIVE_KEY, claimable_query, expired_query, fence, is_status, schedule_next
+from guildbase.db.rows import read_all
 from guildbase.db.validation import (
     cut_text,
     duration,
@@ -298,10 +299,8 @@ class JobController(Controller):
         )
         options = {"populate_existing": True}
         async with self._write() as session:
-            expired = [
-                JobRead.model_validate(r) for r in await session.scalars(take_expired, execution_options=options)
-            ]
-            jobs = [JobRead.model_validate(r) for r in await session.scalars(take, execution_options=options)]
+            expired = read_all(JobRead, await session.scalars(take_expired, execution_options=options))
+            jobs = read_all(JobRead, await session.scalars(take, execution_options=options))
         jobs.sort(key=lambda job: (job.run_at, job.job_id))
         return Claim(jobs=jobs, expired=expired)
 
@@ -438,7 +437,7 @@ class JobController(Controller):
             stmt = stmt.where(col(Job.kind) == kind)
         stmt = stmt.order_by(col(Job.finished_at).desc(), col(Job.job_id).desc()).limit(limit)
         async with self._write() as session:
-            return [JobRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(JobRead, await session.scalars(stmt))
 
     async def retry(self, job_id: int, *, attempts: int | None = None) -> JobRead:
         """Run a failed (or waiting) job again now, with ``attempts`` more tries (default: the kind budget).

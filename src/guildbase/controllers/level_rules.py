@@ -16,6 +16,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller
 from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns, stamp
+from guildbase.db.rows import read_all
 from guildbase.db.validation import changes_of, integer, number, snowflake, validate, validate_enum
 from guildbase.errors import ValidationError, shown
 from guildbase.models.audit import AuditAction, AuditEntity
@@ -163,7 +164,7 @@ class LevelRules(Controller):
             .order_by(col(LevelMultiplier.kind), col(LevelMultiplier.target_id))
         )
         async with self._write() as session:
-            return [LevelMultiplierRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(LevelMultiplierRead, await session.scalars(stmt))
 
     async def set_level_role(self, guild_id: int, level: int, role_id: int) -> LevelRoleRead:
         """Reward ``role_id`` at ``level`` (replacing that level's previous reward).
@@ -220,4 +221,4 @@ class LevelRules(Controller):
         guild_id = snowflake("guild_id", guild_id)
         stmt = select(LevelRole).where(col(LevelRole.guild_id) == guild_id).order_by(col(LevelRole.level))
         async with self._write() as session:
-            return [LevelRoleRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(LevelRoleRead, await session.scalars(stmt))

@@ -31,6 +31,7 @@ from guildbase.controllers.error_log import ErrorLogging
 from guildbase.db import partitions
 from guildbase.db.bulk import BufferedWriter, Row, RowsLostError
 from guildbase.db.fast import prepare, translating
+from guildbase.db.rows import read_all
 from guildbase.db.spill import SpillFile
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
 from guildbase.db.validation import (
@@ -388,7 +389,7 @@ class LogController(ErrorLogging):
         }
         async with self._read() as session:
             rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
-        return [CommandLogRead.model_validate(dict(row)) for row in rows]
+        return read_all(CommandLogRead, rows)
 
     async def command_stats(
         self, *, days: int = 30, guild_id: int | None = None, until: date | None = None
@@ -405,7 +406,7 @@ class LogController(ErrorLogging):
         async with self._fast(transaction=False) as unit:
             rows = await _STATS.fetch(unit.connection, params)
         # Rows come from our own rollup with its CHECKs: construct, do not re-validate (a report has thousands).
-        return [CommandStat.model_construct(**dict(row)) for row in rows]
+        return read_all(CommandStat, rows)
 
     async def ensure_partitions(self, *, months_ahead: int = 3, now: datetime | None = None) -> list[str]:
         """Create this month's partition and the next ``months_ahead`` ones; returns their names."""

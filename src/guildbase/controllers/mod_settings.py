@@ -24,6 +24,7 @@ from sqlmodel import col
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.audit import record_audit
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.stale import stale_keys
 from guildbase.db.validation import (
     changes_of,
@@ -104,8 +105,8 @@ async def _read(session: AsyncSession, guild_id: int) -> ModSettingsRead:
         switches["is_reason_required"] = config.is_reason_required
     return ModSettingsRead(
         guild_id=guild_id,
-        actions=[ModActionRead.model_validate(a) for a in actions],
-        rules=[EscalationRuleRead.model_validate(r) for r in rules],
+        actions=read_all(ModActionRead, actions),
+        rules=read_all(EscalationRuleRead, rules),
         **switches,
     )
 

@@ -59,6 +59,7 @@ from guildbase.db.audit import record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     instance,
@@ -235,7 +236,7 @@ class CaseController(Controller):
         prepared = _HISTORY if params["before"] is None else _HISTORY_BEFORE
         async with self._fast(transaction=False) as unit:
             rows = await prepared.fetch(unit.connection, params)
-        return [CaseRead.model_validate(dict(row)) for row in rows]
+        return read_all(CaseRead, rows)
 
     async def overview(self, guild_id: int, user_id: int, *, limit: int = 20) -> CaseOverview:
         """The user's newest cases and their summary (counts, restrictions) in one statement.
@@ -251,7 +252,7 @@ class CaseController(Controller):
         async with self._fast(transaction=False) as unit:
             rows = await _OVERVIEW.fetch(unit.connection, params)
         summary = summary_from_rows(json.loads(rows[0]["summary"]))
-        cases = [CaseRead.model_validate(dict(row)) for row in rows if row["case_id"] is not None]
+        cases = read_all(CaseRead, (row for row in rows if row["case_id"] is not None))
         return CaseOverview(cases=cases, summary=summary)
 
     async def by_moderator(
@@ -476,7 +477,7 @@ class CaseController(Controller):
 
     async def _list(self, stmt: Select[Case]) -> list[CaseRead]:
         async with self._write() as session:
-            return [CaseRead.model_validate(case) for case in await session.scalars(stmt)]
+            return read_all(CaseRead, await session.scalars(stmt))
 
     @staticmethod
     async def _find(session: AsyncSession, guild_id: int, number: int, *, lock: bool = False) -> Case | None:

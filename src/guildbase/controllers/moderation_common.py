@@ -14,6 +14,7 @@ from sqlmodel import col
 from guildbase.db.audit import record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.mixins import stamp
+from guildbase.db.rows import read_all
 from guildbase.db.validation import snowflake
 from guildbase.errors import NotFoundError
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLog, AuditLogRead
@@ -72,7 +73,7 @@ async def _trail(session: AsyncSession, entity: AuditEntity, entity_id: int) -> 
         )
         .order_by(col(AuditLog.audit_id))
     )
-    return [AuditLogRead.model_validate(row) for row in await session.scalars(stmt)]
+    return read_all(AuditLogRead, await session.scalars(stmt))
 
 
 def _actor(actor_id: int | None) -> int | None:

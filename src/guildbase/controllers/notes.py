@@ -19,6 +19,7 @@ from guildbase.controllers.moderation_queries import _page
 from guildbase.db.audit import audited_insert, record_audit
 from guildbase.db.mixins import actor_columns, live
 from guildbase.db.numbering import numbered_insert
+from guildbase.db.rows import read_all
 from guildbase.db.validation import optional_positive, page_limit, positive, snowflake, validate
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
 from guildbase.models.core import CounterKind
@@ -73,7 +74,7 @@ class NoteController(Controller):
             guild_id, user_id, limit=page_limit(limit, MAX_PAGE), before=optional_positive("before", before)
         )
         async with self._write() as session:
-            return [NoteRead.model_validate(note) for note in await session.scalars(stmt)]
+            return read_all(NoteRead, await session.scalars(stmt))
 
     async def edit(self, guild_id: int, number: int, content: str, *, actor_id: int | None = None) -> NoteRead:
         """Replace a note's text, recording the old and new text and who changed it."""

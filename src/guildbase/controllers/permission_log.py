@@ -20,6 +20,7 @@ from sqlalchemy import text
 from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.db.bulk import BufferedWriter, Row
 from guildbase.db.partitions import copy_into
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import instances, optional_aware, page_limit, snowflake
 from guildbase.errors import ValidationError
@@ -118,4 +119,4 @@ class PermissionCheckLog(Controller):
         }
         async with self._write() as session:
             rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
-        return [PermissionCheckRead.model_validate(dict(row)) for row in rows]
+        return read_all(PermissionCheckRead, rows)

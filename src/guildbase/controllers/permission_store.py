@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from guildbase.db.rows import read_all
 from guildbase.db.stale import stale_keys
 from guildbase.db.validation import validate_enum
 from guildbase.errors import ValidationError, shown
@@ -66,7 +67,7 @@ async def read_set(session: AsyncSession, guild_id: int) -> PermissionSetRead:
         rank_names={int(r): n for r, n in names.all()},
         role_ranks={int(r): int(k) for r, k in roles.all()},
         command_ranks={f"{kind}:{name}": level for kind, name, level in commands.all()},
-        rules=[PermissionRuleRead.model_validate(rule) for rule in rules],
+        rules=read_all(PermissionRuleRead, rules),
     )
 
 

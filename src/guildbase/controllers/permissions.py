@@ -27,6 +27,7 @@ from guildbase.controllers.permission_ranks import PermissionRanks
 from guildbase.controllers.permission_store import known_target, permissions_key, read_set
 from guildbase.db.audit import record_audit
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     BIGINT_MAX,
@@ -313,7 +314,7 @@ class PermissionController(PermissionRanks):
             .returning(PermissionRule)
         )
         async with self._write() as session:
-            rows = [PermissionRuleRead.model_validate(r) for r in (await session.scalars(stmt)).all()]
+            rows = read_all(PermissionRuleRead, (await session.scalars(stmt)).all())
             for rule in rows:
                 await record_audit(
                     session,

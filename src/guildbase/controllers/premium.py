@@ -35,6 +35,7 @@ from guildbase.controllers.premium_state import (
 from guildbase.controllers.premium_sync import EntitlementSync
 from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     aware,
@@ -365,7 +366,7 @@ class PremiumController(EntitlementSync, PremiumBilling, Controller):
             .limit(MAX_LIST)
         )
         async with self._write() as session:
-            return [SubscriptionRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(SubscriptionRead, await session.scalars(stmt))
 
     # -- expiry --------------------------------------------------------------------------
     async def expire_due(self, now: datetime | None = None, *, limit: int = 100) -> list[SubscriptionRead]:

@@ -23,6 +23,7 @@ from guildbase.controllers.base import Controller
 from guildbase.controllers.premium_state import insert_subscription_in
 from guildbase.db.audit import record_audit
 from guildbase.db.mixins import actor_columns
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     integer,
@@ -212,7 +213,7 @@ class PremiumBilling(Controller):
             .limit(limit)
         )
         async with self._read() as session:
-            return [PaymentTransactionRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(PaymentTransactionRead, await session.scalars(stmt))
 
     async def create_key(self, tier_id: str, *, days: int) -> str:
         """A new key worth ``days`` of ``tier_id``; the code is returned once and only its hash is kept."""

@@ -34,6 +34,7 @@ from guildbase.controllers.base import Controller
 from guildbase.db.audit import record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.mixins import ACTING
+from guildbase.db.rows import read_all
 from guildbase.db.stale import keys_of_table
 from guildbase.db.types import utcnow
 from guildbase.db.validation import snowflake
@@ -156,7 +157,7 @@ class PrivacyController(Controller):
             select(PrivacyRequest).where(col(PrivacyRequest.user_id) == user).order_by(col(PrivacyRequest.request_id))
         )
         async with self._read() as session:
-            return [PrivacyRequestRead.model_validate(row) for row in (await session.scalars(stmt)).all()]
+            return read_all(PrivacyRequestRead, (await session.scalars(stmt)).all())
 
     # -- the request record -------------------------------------------------------
     async def _open(self, kind: PrivacyRequestKind, user: int, by: int) -> int:

@@ -8,6 +8,7 @@ from sqlmodel import col
 
 from guildbase.controllers.base import Controller
 from guildbase.controllers.features import gated
+from guildbase.db.rows import read_all
 from guildbase.db.validation import (
     cut_text,
     flag,
@@ -142,7 +143,7 @@ class ReminderController(Controller):
             user_id, guild_id=guild, include_finished=flag("include_finished", include_finished), limit=limit
         )
         async with self._write() as session:
-            return [ReminderRead.model_validate(row) for row in await session.scalars(stmt)]
+            return read_all(ReminderRead, await session.scalars(stmt))
 
     # -- outcomes recorded by the job runner (guildbase.jobs), inside its transaction ----------
     async def mark_delivered_in(self, session: AsyncSession, reminder_id: int, *, attempts: int) -> bool:

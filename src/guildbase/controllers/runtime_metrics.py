@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from guildbase.controllers.base import Controller
 from guildbase.db import partitions
 from guildbase.db.bulk import Row
+from guildbase.db.rows import read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     aware,
@@ -118,13 +119,7 @@ class RuntimeMetricsController(Controller):
             raise ValidationError.single("bucket_seconds", "max_points", msg)
         async with self._fast(transaction=False) as unit:
             rows = await unit.connection.fetch(_SERIES_SQL, start, end, float(bucket), name, who, which)
-        # Computed by our own statement from checked rows: construct, do not re-validate.
-        return [
-            MetricPoint.model_construct(
-                at=row["at"], value=row["value"], peak=row["peak"], total=row["total"], samples=row["samples"]
-            )
-            for row in rows
-        ]
+        return read_all(MetricPoint, rows)  # computed by our own statement from checked rows
 
     async def command_error_rates(
         self, *, days: int = 30, guild_id: int | None = None, until: date | None = None

@@ -26,6 +26,7 @@ from sqlmodel import col
 
 from guildbase.controllers.ticket_common import add_event, bump_daily, bump_duration, load_panel, locked_ticket
 from guildbase.controllers.ticket_flow import TicketFlow
+from guildbase.db.rows import read_all
 from guildbase.db.validation import flag, positive, snowflake, snowflakes, text, texts
 from guildbase.errors import NotFoundError, ValidationError
 from guildbase.models.ticket_records import TicketMessage, Transcript, TranscriptMessage
@@ -253,7 +254,7 @@ class TicketTranscripts(TicketFlow):
                 status=ticket.status,
                 opened_at=ticket.opened_at,
                 closed_at=ticket.closed_at,
-                messages=[TranscriptMessage.model_validate(dict(m)) for m in messages.mappings()],
+                messages=read_all(TranscriptMessage, messages.mappings()),
             )
 
     async def export_json(self, guild_id: int, number: int) -> str:

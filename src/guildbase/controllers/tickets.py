@@ -34,6 +34,7 @@ from guildbase.db.context import current_actor
 from guildbase.db.fast import translating
 from guildbase.db.mixins import actor_columns
 from guildbase.db.numbering import numbered_insert
+from guildbase.db.rows import read_all
 from guildbase.db.validation import (
     changes_of,
     flag,
@@ -198,7 +199,7 @@ class TicketController(TicketTranscripts, TicketMetricsReport):
                 .order_by(col(TicketPanel.panel_id))
                 .limit(MAX_PANELS)
             )
-            return [TicketPanelRead.model_validate(dict(row)) for row in rows.mappings()]
+            return read_all(TicketPanelRead, rows.mappings())
 
     # -- opening -------------------------------------------------------------------------
     @gated(Feature.TICKETS)
@@ -315,7 +316,7 @@ class TicketController(TicketTranscripts, TicketMetricsReport):
             stmt = stmt.where(col(Ticket.opener_id) == opener_id)
         async with self._write() as session:
             rows = await session.execute(stmt.order_by(col(Ticket.number)).limit(1000))
-            return [TicketRead.model_validate(dict(row)) for row in rows.mappings()]
+            return read_all(TicketRead, rows.mappings())
 
     async def events(self, guild_id: int, number: int) -> list[TicketEventRead]:
         """A ticket's trail, oldest first."""
@@ -327,7 +328,7 @@ class TicketController(TicketTranscripts, TicketMetricsReport):
                 .where(col(Ticket.guild_id) == guild_id, col(Ticket.number) == number)
                 .order_by(col(TicketEvent.event_id))
             )
-            return [TicketEventRead.model_validate(dict(row)) for row in rows.mappings()]
+            return read_all(TicketEventRead, rows.mappings())
 
     async def participants(self, guild_id: int, number: int) -> list[int]:
         """The users added to a ticket, in the order they were added."""

@@ -1,0 +1,177 @@
+"""``db.rows``: read models built from checked rows are exactly what ``model_validate`` would give."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Annotated, Any
+
+import pytest
+from pydantic import AfterValidator, BaseModel, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from sqlmodel import SQLModel, col, select
+
+from guildbase import Database
+from guildbase.db.rows import read_all, read_one, reader
+from guildbase.db.types import utcnow
+from guildbase.models.logs import CommandStat
+from guildbase.models.moderation import Case, CaseRead, CaseStatus, CaseType
+from guildbase.testing import ids
+
+BLOCK = ids.block()
+GUILD = BLOCK + 1
+USER = BLOCK + 101
+MOD = BLOCK + 102
+AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def case_row(**changes: Any) -> dict[str, Any]:
+    """A ``mod_case`` row as asyncpg returns it: enum columns as their text values."""
+    row: dict[str, Any] = {
+        "case_id": 7,
+        "guild_id": GUILD,
+        "number": 3,
+        "type": "WARN",
+        "user_id": USER,
+        "moderator_id": MOD,
+        "reason": "spam",
+        "status": "active",
+        "role_ids": [BLOCK + 5],
+        "expires_at": None,
+        "mod_log_message_id": None,
+        "details": {"source": "automod"},
+        "processed_at": None,
+        "created_at": AT,
+        "updated_at": AT,
+        "created_by": None,
+        "updated_by": None,
+    }
+    return row | changes
+
+
+def same(built: BaseModel, validated: BaseModel) -> None:
+    """Equal, the same value types field by field, the same fields set and the same JSON."""
+    assert built == validated
+    for name in type(validated).model_fields:
+        assert type(getattr(built, name)) is type(getattr(validated, name)), name
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.model_dump_json() == validated.model_dump_json()
+
+
+def test_a_case_row_is_built_as_validation_builds_it() -> None:
+    row = case_row()
+    assert reader(CaseRead)._fast
+    built = read_one(CaseRead, row)
+    same(built, CaseRead.model_validate(row))
+    assert built.type is CaseType.WARN
+    assert built.status is CaseStatus.ACTIVE
+    with pytest.raises(PydanticValidationError, match="frozen"):
+        built.reason = "changed"
+
+
+def test_an_int_for_a_float_field_becomes_a_float() -> None:
+    row = {"day": date(2026, 11, 2), "command": "ping", "uses": 4, "failures": 1, "average_duration_ms": 12}
+    built = read_all(CommandStat, [row])[0]
+    same(built, CommandStat.model_validate(row))
+    assert type(built.average_duration_ms) is float
+
+
+def test_a_missing_field_with_a_default_is_filled_and_not_marked_set() -> None:
+    row = case_row()
+    del row["role_ids"], row["mod_log_message_id"]
+    built = read_one(CaseRead, row)
+    same(built, CaseRead.model_validate(row))
+    assert built.role_ids == []
+    assert "role_ids" not in built.model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("number", "3"),  # lax validation coerces it: so does the reader, by validating
+        ("number", 3.0),
+        ("created_at", datetime(2026, 11, 2, 13, 0, tzinfo=timezone(timedelta(hours=1)))),  # normalized to UTC
+        ("reason", None),
+        ("created_at", datetime(2026, 11, 2, 12, 0)),  # noqa: DTZ001 - a naive value, as validation takes it
+    ],
+)
+def test_a_value_of_another_type_goes_through_validation(field: str, value: Any) -> None:
+    row = case_row(**{field: value})
+    same(read_one(CaseRead, row), CaseRead.model_validate(row))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("type", "NOT_A_TYPE", "type"),
+        ("status", "gone", "status"),
+        ("number", "three", "number"),
+        ("details", [1, 2], "details"),
+    ],
+)
+def test_a_bad_value_raises_the_error_validation_raises(field: str, value: Any, rule: str) -> None:
+    row = case_row(**{field: value})
+    with pytest.raises(PydanticValidationError, match=rule):
+        CaseRead.model_validate(row)
+    with pytest.raises(PydanticValidationError, match=rule):
+        read_one(CaseRead, row)
+
+
+def test_a_missing_required_field_raises_as_validation_does() -> None:
+    row = case_row()
+    del row["number"]
+    with pytest.raises(PydanticValidationError, match="number"):
+        read_one(CaseRead, row)
+
+
+class Shouted(SQLModel):
+    word: str
+
+    @field_validator("word")
+    @classmethod
+    def upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class Trimmed(BaseModel):
+    word: Annotated[str, AfterValidator(str.strip)]
+
+
+def test_validators_that_change_values_are_never_skipped() -> None:
+    assert read_all(Shouted, [{"word": "hey"}]) == [Shouted(word="HEY")]
+    assert read_all(Trimmed, [{"word": " hey "}]) == [Trimmed(word="hey")]
+    assert not reader(Shouted)._fast
+    assert not reader(Trimmed)._fast
+
+
+class Attributes:
+    """An object read by attribute, as ``from_attributes`` validation reads an ORM instance."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def test_an_object_is_read_by_attribute() -> None:
+    row = case_row(type=CaseType.KICK, status=CaseStatus.VOIDED)
+    same(read_one(CaseRead, Attributes(row)), CaseRead.model_validate(row))
+
+
+async def test_rows_of_the_database_read_as_validated(db: Database) -> None:
+    """Real ``Record``s and ORM instances: the reads equal validation of the same rows."""
+    await db.guilds.join(GUILD)
+    for case_type in (CaseType.WARN, CaseType.BAN, CaseType.UNBAN):
+        await db.cases.create(GUILD, USER, MOD, case_type, reason="r")
+    history = await db.cases.history(GUILD, USER)
+    overview = await db.cases.overview(GUILD, USER)
+    async with db.session() as session:
+        stmt = select(Case).where(col(Case.guild_id) == GUILD).order_by(col(Case.number).desc())
+        orm = (await session.scalars(stmt)).all()
+        validated = [CaseRead.model_validate(case) for case in orm]
+        assert read_all(CaseRead, orm) == validated
+    for built, expected in zip(history, validated, strict=True):
+        same(built, expected)
+    assert overview.cases == history
+    assert [c.type for c in history] == [CaseType.UNBAN, CaseType.BAN, CaseType.WARN]
+    since = utcnow().date()
+    await db.logs.record_command(USER, "ping", guild_id=GUILD, duration_ms=4)
+    await db.logs.flush()
+    stats = await db.logs.command_stats(days=1, guild_id=GUILD, until=since + timedelta(days=1))
+    assert [(s.command, s.uses, s.average_duration_ms) for s in stats] == [("ping", 1, 4.0)]
+    same(stats[0], CommandStat.model_validate(stats[0].model_dump()))
