@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import asyncpg
-import redis.asyncio as aioredis
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -42,7 +41,7 @@ from guildbase.services.cache import CacheService
 from guildbase.services.epoch import EpochWatch
 from guildbase.services.leaderboard import LeaderboardStore
 from guildbase.services.ratelimit import RateLimiter
-from guildbase.services.redis import create_redis
+from guildbase.services.redis import RedisClient, create_redis
 from guildbase.services.websessions import WebSessionStore
 
 log = logging.getLogger("guildbase")
@@ -80,7 +79,7 @@ class Database(DomainControllers):
         self._writer: async_sessionmaker[AsyncSession] | None = None
         self._readers: list[async_sessionmaker[AsyncSession]] = []
         self._next_reader = 0
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._bound: AsyncConnection | None = None
         self._bound_lock = asyncio.Lock()
         self._bound_guard = OneTaskGuard()
@@ -106,7 +105,7 @@ class Database(DomainControllers):
         self._replica_engines = [engines.create_async(u, self.settings) for u in self.settings.replica_urls]
         self._writer = engines.async_session_factory(self._engine)
         self._readers = [engines.async_session_factory(e) for e in self._replica_engines]
-        self._redis = create_redis(self.settings.redis_url)
+        self._redis = create_redis(self.settings.redis_url, cluster=self.settings.redis_cluster)
         self._services = self._wire(self._redis, watch_connections=True)
         await self._services.cache.start_listener()
         try:
@@ -418,7 +417,7 @@ class Database(DomainControllers):
         """The Redis half of ``db.leaderboards`` (the controller adds the PostgreSQL half)."""
         return self._require_services().leaderboard_store
 
-    def _wire(self, client: aioredis.Redis, *, watch_connections: bool = False) -> _Services:
+    def _wire(self, client: RedisClient, *, watch_connections: bool = False) -> _Services:
         """Build the Redis-backed services for ``client``: one breaker, one command batcher, one epoch.
 
         ``watch_connections`` (a client this ``Database`` owns) reads the server's
@@ -438,7 +437,7 @@ class Database(DomainControllers):
         )
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> RedisClient:
         """The shared redis-py asyncio client (real server or in-process)."""
         if self._redis is None:
             raise _not_connected()
@@ -464,7 +463,7 @@ class Database(DomainControllers):
         return Health(database_ok, latency, revision, redis_ok, self.embedded, error)
 
     # -- testing -----------------------------------------------------------------
-    def bind(self, connection: AsyncConnection, redis_client: aioredis.Redis) -> Self:
+    def bind(self, connection: AsyncConnection, redis_client: RedisClient) -> Self:
         """Run every unit of work inside ``connection``'s open transaction, as savepoints.
 
         A test opens a transaction, binds, runs, and rolls back: nothing any
