@@ -1,0 +1,77 @@
+"""The real service and controller code paths on a 3-node Redis Cluster: no command crosses a slot.
+
+redis-py refuses a command naming keys of two slots before sending it
+(``RedisClusterException``, which no service swallows), and the server
+answers ``CROSSSLOT`` to anything else; the services would hide a Redis error
+behind PostgreSQL, so the test also requires that no Redis failure was logged
+and that Redis (not the fallback) answered. Every key left behind is then
+checked to sit in its guild's (or user's) slot. The static half of the proof
+(every key builder, no MULTI/EXEC) is ``tests/services/test_cluster_slots.py``.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import pytest
+from redis.crc import key_slot
+
+from guildbase import Database
+from guildbase.testing import ids, shifted_now
+
+BLOCK = ids.block()
+GUILD, USER, OTHER_USER, MOD = BLOCK + 1, BLOCK + 2, BLOCK + 3, BLOCK + 4
+
+
+def _slot(key: str) -> int:
+    return key_slot(key.encode())
+
+
+def _guild_slot(guild_id: int) -> int:
+    return _slot(f"{{g:{guild_id}}}")
+
+
+async def test_the_service_layer_runs_on_the_cluster_without_a_cross_slot_command(
+    cluster_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = cluster_db
+    caplog.set_level(logging.WARNING)
+    now = shifted_now()
+    others = [BLOCK + 10 + n for n in range(6)]
+    for guild_id in (GUILD, *others):
+        await db.guilds.join(guild_id)
+    for n, guild_id in enumerate((GUILD, *others)):  # many guilds' reads in one batch: one MGET per slot
+        await db.guild_config.update(guild_id, prefix=f"?{n}")
+    configs = await asyncio.gather(*(db.guild_config.get(guild_id) for guild_id in (GUILD, *others)))
+    assert [config.prefix for config in configs] == [f"?{n}" for n in range(len(configs))]
+    await db.guild_config.set_feature(GUILD, "levels", enabled=True)
+    for offset, user_id in enumerate((USER, OTHER_USER, MOD)):
+        await db.levels.set_xp(GUILD, user_id, 100 * (offset + 1))
+    board = await db.leaderboards.top(GUILD, 10, now=now)
+    assert (board.source, [entry.user_id for entry in board.entries]) == ("redis", [MOD, OTHER_USER, USER])
+    top, mine = await db.leaderboards.top_with_rank(GUILD, USER, 10, now=now)
+    assert top.source == "redis"
+    assert mine is not None
+    assert mine.rank == 3
+    assert await db.leaderboards.rebuild(GUILD, now=now) == 3
+    await db.leaderboards.invalidate(GUILD, now=now)  # DEL of every board and marker: one slot
+    rebuilt = await db.leaderboards.top(GUILD, 10, now=now + timedelta(seconds=1))
+    assert (rebuilt.source, rebuilt.entries[0].user_id) == ("redis", MOD)
+    session = await db.web_sessions.create(USER, {"guilds": [GUILD]})
+    assert session.session_id is not None
+    assert (await db.web_sessions.get(session.session_id)) is not None
+    for _ in range(3):
+        assert (await db.ratelimits.hit_guild(GUILD, "10/minute")).allowed
+        assert (await db.ratelimits.hit_user(USER, "10/minute")).allowed
+        assert (await db.ratelimits.hit_command(GUILD, USER, "rank", "10/minute")).allowed
+    keys = [str(key) async for key in db.redis.scan_iter(match="*")]
+    for key in keys:
+        if f"{{g:{GUILD}}}" in key:
+            assert _slot(key) == _guild_slot(GUILD), key
+        if f"{{u:{USER}}}" in key:
+            assert _slot(key) == _slot(f"{{u:{USER}}}"), key
+    assert any(key.startswith("gb:rl:") and f"{{g:{GUILD}}}" in key for key in keys)
+    erased = await db.privacy.erase(OTHER_USER, requested_by=MOD)  # SCAN of every node, DEL across slots
+    assert erased.counts["redis"]["leaderboard_entries"] >= 1
+    assert await db.web_sessions.revoke_all(USER) == 1
+    assert not [r for r in caplog.records if r.name.startswith("guildbase") and "Redis" in r.getMessage()]
