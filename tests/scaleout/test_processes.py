@@ -33,7 +33,7 @@ from guildbase import Database, Settings
 from guildbase.models.core import Feature
 from guildbase.testing import ids, shifted_noon, truncate_all
 
-pytestmark = [pytest.mark.slow, pytest.mark.clock]
+pytestmark = pytest.mark.slow
 WORKER = Path(__file__).with_name("w6_process.py")
 OPS = 120
 PROCESSES = 4
