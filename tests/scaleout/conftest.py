@@ -23,3 +23,15 @@ async def cluster_db(settings: Settings, database_url: URL, redis_cluster_url: s
     finally:
         await database.close()
         await asyncio.to_thread(truncate_all, database_url)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_cluster_url: str) -> str:
+    """Here the run's Redis is the cluster: ``redis_client``, ``db`` and ``pooled_db`` use it."""
+    return redis_cluster_url
+
+
+@pytest.fixture(scope="session")
+def settings(settings: Settings, redis_cluster_url: str) -> Settings:
+    """The run's settings with the cluster as Redis (the root fixture is cached with the run's single Redis)."""
+    return settings.model_copy(update={"redis_url": redis_cluster_url})
