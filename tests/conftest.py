@@ -13,7 +13,7 @@ import shutil
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypothesis
 import pytest
@@ -33,6 +33,9 @@ from guildbase.testing import (
     redis_reachable,
     truncate_all,
 )
+
+if TYPE_CHECKING:
+    from redis_cluster import RedisClusterServer
 
 CI = os.environ.get("CI", "").lower() == "true"
 _redis_note: list[str] = []
@@ -109,8 +112,8 @@ def redis_url() -> Iterator[str | None]:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 3-node Redis Cluster on loopback for the run (started on first use), as a ``redis+cluster://`` URL."""
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RedisClusterServer"]:
+    """A 3-node Redis Cluster on loopback for the run, started on first use and shut down at the end."""
     from redis_cluster import RedisClusterServer  # noqa: PLC0415 - only runs that ask for a cluster start one
 
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
@@ -118,9 +121,15 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     cluster = RedisClusterServer(tmp_path_factory.mktemp("redis-cluster"))
     cluster.start()
     try:
-        yield cluster.url
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: "RedisClusterServer") -> str:
+    """The run's Redis Cluster as a ``redis+cluster://`` URL (one startup node; the client finds the rest)."""
+    return redis_cluster.url
 
 
 @pytest.fixture

@@ -60,23 +60,37 @@ class RedisClusterServer:
         done = subprocess.run([binary, *where, *args], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
         return done.stdout + done.stderr
 
-    def start(self) -> None:
+    def _start_node(self, port: int) -> None:
         binary = shutil.which("redis-server")
         assert binary is not None
+        node_dir = self.directory / str(port)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(  # noqa: S603
+            [
+                binary,
+                *("--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"),
+                *("--cluster-config-file", str(node_dir / "nodes.conf"), "--dir", str(node_dir)),
+                *("--save", "", "--appendonly", "no", "--daemonize", "yes"),
+                *("--pidfile", str(node_dir / "redis.pid"), "--logfile", str(node_dir / "redis.log")),
+            ],
+            check=True,
+            timeout=10,
+        )
+
+    def restart_node(self, port: int) -> None:
+        """Stop one primary and start it again (it rejoins from its nodes.conf, empty, with a new ``run_id``)."""
+        self._stop_node(port)
+        self._start_node(port)
+        deadline = time.monotonic() + _STARTUP_SECONDS
+        while not all("cluster_state:ok" in self._cli("cluster", "info", port=p, timeout=2) for p in self.ports):
+            if time.monotonic() > deadline:
+                msg = "the restarted node did not rejoin the cluster"
+                raise RuntimeError(msg)
+            time.sleep(0.1)
+
+    def start(self) -> None:
         for port in self.ports:
-            node_dir = self.directory / str(port)
-            node_dir.mkdir(parents=True, exist_ok=True)
-            subprocess.run(  # noqa: S603
-                [
-                    binary,
-                    *("--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"),
-                    *("--cluster-config-file", str(node_dir / "nodes.conf"), "--dir", str(node_dir)),
-                    *("--save", "", "--appendonly", "no", "--daemonize", "yes"),
-                    *("--pidfile", str(node_dir / "redis.pid"), "--logfile", str(node_dir / "redis.log")),
-                ],
-                check=True,
-                timeout=10,
-            )
+            self._start_node(port)
         deadline = time.monotonic() + _STARTUP_SECONDS
         while not all("PONG" in self._cli("ping", port=port, timeout=2) for port in self.ports):
             if time.monotonic() > deadline:
@@ -98,12 +112,14 @@ class RedisClusterServer:
     def stop(self) -> None:
         """SHUTDOWN NOSAVE every node, then make sure its process is gone."""
         for port in self.ports:
-            self._cli("shutdown", "nosave", port=port, timeout=5)
-        for port in self.ports:
-            pidfile = self.directory / str(port) / "redis.pid"
-            deadline = time.monotonic() + 5
-            while pidfile.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-                pid = int(pidfile.read_text().strip())
-                subprocess.run(["kill", "-9", str(pid)], check=False, capture_output=True)  # noqa: S603, S607
+            self._stop_node(port)
+
+    def _stop_node(self, port: int) -> None:
+        self._cli("shutdown", "nosave", port=port, timeout=5)
+        pidfile = self.directory / str(port) / "redis.pid"
+        deadline = time.monotonic() + 5
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            pid = int(pidfile.read_text().strip())
+            subprocess.run(["kill", "-9", str(pid)], check=False, capture_output=True)  # noqa: S603, S607

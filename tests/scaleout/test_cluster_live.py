@@ -12,12 +12,20 @@ checked to sit in its guild's (or user's) slot. The static half of the proof
 import asyncio
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from redis.crc import key_slot
+from redis.exceptions import ClusterDownError, ConnectionError  # noqa: A004 - redis-py's own class
 
 from guildbase import Database
+from guildbase.services.epoch import EpochWatch
+from guildbase.services.keys import guild_key
+from guildbase.services.redis import create_redis
 from guildbase.testing import ids, shifted_now
+
+if TYPE_CHECKING:
+    from redis_cluster import RedisClusterServer
 
 BLOCK = ids.block()
 GUILD, USER, OTHER_USER, MOD = BLOCK + 1, BLOCK + 2, BLOCK + 3, BLOCK + 4
@@ -75,3 +83,36 @@ async def test_the_service_layer_runs_on_the_cluster_without_a_cross_slot_comman
     assert erased.counts["redis"]["leaderboard_entries"] >= 1
     assert await db.web_sessions.revoke_all(USER) == 1
     assert not [r for r in caplog.records if r.name.startswith("guildbase") and "Redis" in r.getMessage()]
+
+
+async def test_the_epoch_digests_every_primary_and_changes_when_any_node_restarts(
+    redis_cluster: "RedisClusterServer", redis_cluster_url: str
+) -> None:
+    clients = [create_redis(redis_cluster_url) for _ in range(2)]
+    watches = [EpochWatch(client) for client in clients]
+    for watch in watches:
+        watch.install()
+    try:
+        before = [await watch.epoch() for watch in watches]
+        assert before[0] == before[1]  # every process derives the same epoch, without coordinating
+        await clients[0].set(guild_key(GUILD, "probe"), "1")
+        assert watches[0].changes == 0  # new connections to the same boots change nothing
+        node = clients[0].get_node_from_key(guild_key(GUILD, "probe"))
+        assert node is not None
+        redis_cluster.restart_node(node.port)
+        for _ in range(50):  # the first command after the restart reconnects, and reads the new run_id
+            try:
+                assert await clients[0].get(guild_key(GUILD, "probe")) is None  # restarted empty
+                break
+            except (ConnectionError, ClusterDownError, OSError):
+                await asyncio.sleep(0.1)
+        assert watches[0].changes == 1
+        assert watches[0].current not in {None, before[0]}
+        fresh = create_redis(redis_cluster_url)  # another process, started after the restart
+        try:
+            assert await EpochWatch(fresh).epoch() == watches[0].current
+        finally:
+            await fresh.aclose()
+    finally:
+        for client in clients:
+            await client.aclose()
