@@ -18,10 +18,10 @@ import pytest
 from redis.crc import key_slot
 from redis.exceptions import ClusterDownError, ConnectionError  # noqa: A004 - redis-py's own class
 
-from guildbase import Database
+from guildbase import ConfigurationError, Database, Settings
 from guildbase.services.epoch import EpochWatch
 from guildbase.services.keys import guild_key
-from guildbase.services.redis import create_redis
+from guildbase.services.redis import create_redis, is_cluster
 from guildbase.testing import ids, shifted_now
 
 if TYPE_CHECKING:
@@ -116,3 +116,18 @@ async def test_the_epoch_digests_every_primary_and_changes_when_any_node_restart
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_a_cluster_is_named_by_its_url_or_by_the_setting(redis_cluster_url: str) -> None:
+    plain = redis_cluster_url.replace("redis+cluster://", "redis://")
+    assert Settings(redis_url=redis_cluster_url).redis_url == redis_cluster_url
+    said = Settings(redis_url=plain, redis_cluster=True)
+    for client in (create_redis(redis_cluster_url), create_redis(said.redis_url, cluster=said.redis_cluster)):
+        assert is_cluster(client)
+        assert await client.ping()
+        await client.aclose()
+    single = create_redis(plain)
+    assert not is_cluster(single)
+    await single.aclose()
+    with pytest.raises(ConfigurationError, match=r"GUILDBASE_REDIS_URL: expected .*redis\+cluster://"):
+        Settings(redis_url="cluster://127.0.0.1:7000")
