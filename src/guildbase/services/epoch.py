@@ -20,8 +20,8 @@ epoch. A Redis that refuses ``INFO`` (an ACL) or the in-process stand-in gets
 a fixed epoch: restarts are then not detected, and a warning says so.
 
 On a Redis Cluster every primary has its own ``run_id``; the epoch is a
-digest of all of them (``node=run_id`` pairs, sorted), so a restart or a
-failover of any one node changes it, and every node's connections are
+digest of all of them (sorted), so a restart or a failover of any one node
+changes it, and every node's connections are
 checked the same way (the hook is set on each node and on the template the
 client builds newly discovered nodes from).
 """
@@ -103,8 +103,8 @@ class EpochWatch:
         replies: dict[str, Any] = await client.info("server", target_nodes=primaries)
         if "run_id" in replies:  # one primary: redis-py returns its reply, not a mapping by node
             replies = {primaries[0].name: replies}
-        for name, info in replies.items():
-            self._run_ids[name] = str(info.get("run_id", ""))
+        # Only the primaries' answers: a startup node named by a hostname is one of them under another name.
+        self._run_ids = {name: str(info.get("run_id", "")) for name, info in replies.items()}
         self._observe_cluster()
 
     async def on_connect(self, connection: AbstractConnection) -> None:
@@ -139,8 +139,8 @@ class EpochWatch:
         if not self._run_ids or not all(self._run_ids.values()):
             self._cannot_tell(ResponseError("INFO server has no run_id"))
             return
-        nodes = "|".join(f"{name}={run_id}" for name, run_id in sorted(self._run_ids.items()))
-        self._set(hashlib.sha256(nodes.encode()).hexdigest()[:EPOCH_LENGTH])
+        boots = "|".join(sorted(set(self._run_ids.values())))  # a node reached by two names counts once
+        self._set(hashlib.sha256(boots.encode()).hexdigest()[:EPOCH_LENGTH])
 
     def _observe(self, run_id: str) -> None:
         if not run_id:
