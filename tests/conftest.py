@@ -9,20 +9,20 @@ under CI, and with a warning) the in-process stand-in.
 
 import asyncio
 import os
+import shutil
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypothesis
 import pytest
-import redis.asyncio as redis
 from sqlalchemy.engine import URL, make_url
 
 from guildbase import Database, Settings
 from guildbase.db.engine import create_async
 from guildbase.models.core import GuildRead
-from guildbase.services.redis import create_redis
+from guildbase.services.redis import RedisClient, create_redis
 from guildbase.testing import (
     LOCAL_REDIS,
     create_database,
@@ -33,6 +33,9 @@ from guildbase.testing import (
     redis_reachable,
     truncate_all,
 )
+
+if TYPE_CHECKING:
+    from redis_cluster import RedisClusterServer
 
 CI = os.environ.get("CI", "").lower() == "true"
 _redis_note: list[str] = []
@@ -108,9 +111,30 @@ def redis_url() -> Iterator[str | None]:
     yield None
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator["RedisClusterServer"]:
+    """A 3-node Redis Cluster on loopback for the run, started on first use and shut down at the end."""
+    from redis_cluster import RedisClusterServer  # noqa: PLC0415 - only runs that ask for a cluster start one
+
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.exit("no redis-server/redis-cli to start a Redis Cluster with (Debian: redis-server)", returncode=3)
+    cluster = RedisClusterServer(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: "RedisClusterServer") -> str:
+    """The run's Redis Cluster as a ``redis+cluster://`` URL (one startup node; the client finds the rest)."""
+    return redis_cluster.url
+
+
 @pytest.fixture
-async def redis_client(redis_url: str | None) -> AsyncIterator["redis.Redis"]:
-    """A Redis database emptied before each test."""
+async def redis_client(redis_url: str | None) -> AsyncIterator[RedisClient]:
+    """A Redis database (on a cluster: every primary) emptied before each test."""
     client = create_redis(redis_url)
     await client.flushdb()
     yield client
@@ -128,7 +152,7 @@ def settings(database_url: URL, redis_url: str | None, tmp_path_factory: pytest.
 
 
 @pytest.fixture
-async def db(settings: Settings, redis_client: "redis.Redis") -> AsyncIterator[Database]:
+async def db(settings: Settings, redis_client: RedisClient) -> AsyncIterator[Database]:
     """A Database whose every commit is undone when the test ends (savepoint isolation).
 
     One connection, one task at a time: a unit of work opened by a second task
@@ -154,7 +178,7 @@ async def guild(db: Database) -> GuildRead:
 
 
 @pytest.fixture
-async def pooled_db(settings: Settings, database_url: URL, redis_client: "redis.Redis") -> AsyncIterator[Database]:
+async def pooled_db(settings: Settings, database_url: URL, redis_client: RedisClient) -> AsyncIterator[Database]:
     """A real, pooled Database for concurrency tests; every table is emptied afterwards."""
     database = await Database(settings.model_copy(update={"pool_size": 10, "pool_max_overflow": 30})).connect()
     try:

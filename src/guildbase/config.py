@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="Seconds a replica found down is skipped before it is tried again."
     )
     redis_url: str | None = Field(default=None, description="Redis URL; unset uses an in-process Redis.")
+    redis_cluster: bool = Field(
+        default=False,
+        description="The Redis URL names one node of a Redis Cluster (implied by a redis+cluster:// URL).",
+    )
     pool_size: int = Field(default=10, ge=1, le=1000, description="Connections kept open per engine.")
     pool_max_overflow: int = Field(
         default=0,
@@ -231,8 +235,9 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            msg = f"expected redis://host:port/db, rediss:// or unix://, got {value!r}"
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if value is not None and not value.startswith(schemes):
+            msg = f"expected redis://host:port/db, rediss://, unix:// or redis+cluster://host:port, got {value!r}"
             raise ValueError(msg)
         return value
 

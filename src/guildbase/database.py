@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import asyncpg
-import redis.asyncio as aioredis
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -43,7 +42,7 @@ from guildbase.services.cache import CacheService
 from guildbase.services.epoch import EpochWatch
 from guildbase.services.leaderboard import LeaderboardStore
 from guildbase.services.ratelimit import RateLimiter
-from guildbase.services.redis import create_redis
+from guildbase.services.redis import RedisClient, create_redis
 from guildbase.services.websessions import WebSessionStore
 
 log = logging.getLogger("guildbase")
@@ -79,7 +78,7 @@ class Database(DomainControllers):
         self._engine: AsyncEngine | None = None
         self._writer: async_sessionmaker[AsyncSession] | None = None
         self._reads = ReplicaRouter(None, [])  # where read_session goes (db.replicas): replicas, else the writer
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._bound: AsyncConnection | None = None
         self._bound_lock = asyncio.Lock()
         self._bound_guard = OneTaskGuard()
@@ -104,7 +103,7 @@ class Database(DomainControllers):
         self._engine = engines.create_async(url, self.settings)
         self._writer = engines.async_session_factory(self._engine)
         self._reads = ReplicaRouter.from_settings(self._engine, self.settings)
-        self._redis = create_redis(self.settings.redis_url)
+        self._redis = create_redis(self.settings.redis_url, cluster=self.settings.redis_cluster)
         self._services = self._wire(self._redis, watch_connections=True)
         await self._services.cache.start_listener()
         try:
@@ -415,7 +414,7 @@ class Database(DomainControllers):
         """The Redis half of ``db.leaderboards`` (the controller adds the PostgreSQL half)."""
         return self._require_services().leaderboard_store
 
-    def _wire(self, client: aioredis.Redis, *, watch_connections: bool = False) -> _Services:
+    def _wire(self, client: RedisClient, *, watch_connections: bool = False) -> _Services:
         """Build the Redis-backed services for ``client``: one breaker, one command batcher, one epoch.
 
         ``watch_connections`` (a client this ``Database`` owns) reads the server's
@@ -435,7 +434,7 @@ class Database(DomainControllers):
         )
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> RedisClient:
         """The shared redis-py asyncio client (real server or in-process)."""
         if self._redis is None:
             raise _not_connected()
@@ -461,7 +460,7 @@ class Database(DomainControllers):
         return Health(database_ok, latency, revision, redis_ok, self.embedded, error)
 
     # -- testing -----------------------------------------------------------------
-    def bind(self, connection: AsyncConnection, redis_client: aioredis.Redis) -> Self:
+    def bind(self, connection: AsyncConnection, redis_client: RedisClient) -> Self:
         """Run every unit of work inside ``connection``'s open transaction, as savepoints.
 
         A test opens a transaction, binds, runs, and rolls back: nothing any

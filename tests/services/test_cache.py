@@ -4,9 +4,12 @@ import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPubSub
 from redis.exceptions import ResponseError
 from sqlalchemy import text
 
@@ -16,7 +19,7 @@ from guildbase.db.engine import create_async
 from guildbase.errors import ValidationError
 from guildbase.services.cache import GENERATION_TTL_MS, CacheService, LocalCache
 from guildbase.services.keys import guild_key
-from guildbase.services.redis import create_redis
+from guildbase.services.redis import RedisClient, create_redis
 from guildbase.testing import ids, statements_on
 
 BLOCK = ids.block()  # this module's IDs: fixed offsets from a clock-derived base
@@ -235,16 +238,22 @@ async def test_a_redis_error_in_one_batched_command_fails_only_its_caller(redis_
         await wrong_type
 
 
-async def test_invalidations_in_one_loop_turn_share_one_publish(redis_client: aioredis.Redis) -> None:
+async def test_invalidations_in_one_loop_turn_share_one_publish(redis_client: RedisClient) -> None:
     cache = CacheService(redis_client)
     async with redis_client.pubsub() as pubsub:
-        await pubsub.subscribe(cache.channel)
-        await pubsub.get_message(timeout=1)  # the subscribe confirmation
+        receive: Callable[..., Awaitable[dict[str, Any] | None]]
+        if isinstance(pubsub, ClusterPubSub):  # a cluster publishes on a shard channel (SPUBLISH → SSUBSCRIBE)
+            await pubsub.ssubscribe(cache.channel)
+            receive = pubsub.get_sharded_message
+        else:
+            await pubsub.subscribe(cache.channel)
+            receive = pubsub.get_message
+        await receive(timeout=1)  # the subscribe confirmation
         await asyncio.gather(*(cache.invalidate(guild_key(GUILD + n, "config")) for n in range(10)))
-        message = await pubsub.get_message(timeout=1)
+        message = await receive(timeout=1)
         assert message is not None
         assert sorted(json.loads(message["data"])) == sorted(guild_key(GUILD + n, "config") for n in range(10))
-        assert await pubsub.get_message(timeout=0.2) is None
+        assert await receive(timeout=0.2) is None
 
 
 def test_a_mirrored_entry_goes_with_its_key() -> None:

@@ -20,13 +20,13 @@ commit, and never on rollback. No caller ever invalidates for a controller.
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.config import Settings
 from guildbase.db.unit_of_work import DriverUnit, Unit, invalidate_after_commit
 from guildbase.services.cache import CacheService
 from guildbase.services.leaderboard import LeaderboardStore
+from guildbase.services.redis import RedisClient
 from guildbase.services.websessions import WebSessionStore
 
 __all__ = ["Controller", "UnitOfWork"]
@@ -63,7 +63,7 @@ class UnitOfWork(Protocol):
         ...
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> RedisClient:
         """The shared Redis client (``db.privacy`` finds and erases what Redis holds about a user)."""
         ...
 

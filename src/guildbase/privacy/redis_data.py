@@ -21,9 +21,8 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from guildbase.services.keys import CACHE_VERSION, NAMESPACE
+from guildbase.services.redis import RedisClient
 from guildbase.services.websessions import WebSessionStore
 
 __all__ = ["erase_redis", "export_redis"]
@@ -37,16 +36,16 @@ def _member(user_id: int) -> str:
     return f"{user_id:0{_MEMBER_WIDTH}d}"
 
 
-async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[str]:
+async def _scan(client: RedisClient, pattern: str) -> AsyncIterator[str]:
     async for key in client.scan_iter(match=pattern, count=_BATCH):
         yield str(key)
 
 
-async def _boards(client: aioredis.Redis) -> list[str]:
+async def _boards(client: RedisClient) -> list[str]:
     return [key async for key in _scan(client, f"{NAMESPACE}:v{CACHE_VERSION}:{{g:*}}:lb:*") if _BOARD.match(key)]
 
 
-async def _board_scores(client: aioredis.Redis, user_id: int) -> list[tuple[str, float]]:
+async def _board_scores(client: RedisClient, user_id: int) -> list[tuple[str, float]]:
     """(board key, score) of every board holding the user."""
     found: list[tuple[str, float]] = []
     keys = await _boards(client)
@@ -65,13 +64,13 @@ async def _board_scores(client: aioredis.Redis, user_id: int) -> list[tuple[str,
     return found
 
 
-async def _named_keys(client: aioredis.Redis, user_id: int) -> list[str]:
+async def _named_keys(client: RedisClient, user_id: int) -> list[str]:
     """Keys whose name holds the user ID as a whole number (not a longer number that contains it)."""
     whole = re.compile(rf"(?<!\d){user_id}(?!\d)")
     return sorted({key async for key in _scan(client, f"*{user_id}*") if whole.search(key)})
 
 
-async def export_redis(client: aioredis.Redis, sessions: WebSessionStore, user_id: int) -> dict[str, Any]:
+async def export_redis(client: RedisClient, sessions: WebSessionStore, user_id: int) -> dict[str, Any]:
     """The user's Redis data, JSON-ready: sessions (without their secret IDs), board entries, named keys."""
     live = await sessions.list_for_user(user_id)
     boards = []
@@ -93,7 +92,7 @@ async def export_redis(client: aioredis.Redis, sessions: WebSessionStore, user_i
     }
 
 
-async def erase_redis(client: aioredis.Redis, sessions: WebSessionStore, user_id: int) -> dict[str, int]:
+async def erase_redis(client: RedisClient, sessions: WebSessionStore, user_id: int) -> dict[str, int]:
     """End the user's sessions, take them off every board, delete every key naming them; counts of each."""
     ended = await sessions.revoke_all(user_id)
     boards = [key for key, _ in await _board_scores(client, user_id)]

@@ -17,7 +17,9 @@ import json
 from functools import partial
 from typing import Any
 
-import redis.asyncio as aioredis
+from redis.crc import key_slot
+
+from guildbase.services.redis import RedisClient, is_cluster
 
 
 class CommandBatcher:
@@ -26,13 +28,20 @@ class CommandBatcher:
     Two kinds of request are merged, not just pipelined: ``mget`` calls become
     one ``MGET`` of all their keys (one reply to parse instead of one per
     caller), and ``publish`` calls on the same channel become a single
-    ``PUBLISH`` whose message is the JSON list of all their items. The client
-    is a single-server ``redis.asyncio.Redis``: a merged ``MGET`` names keys of
-    many guilds, which Redis Cluster would refuse (one slot per command).
+    ``PUBLISH`` whose message is the JSON list of all their items.
+
+    On a Redis Cluster a command may name keys of one slot only: the ``MGET``
+    calls are merged per slot (each caller's own keys share a hash tag), so a
+    batch sends one ``MGET`` per slot it touches, and the cluster pipeline
+    routes each command to the node owning its slot. Publishing there is
+    ``SPUBLISH`` (sharded pub/sub): the message goes to the one shard that
+    owns the channel instead of being broadcast over the whole cluster bus.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.client = client
+        self.cluster = is_cluster(client)
+        self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
         self._commands: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._mgets: list[tuple[tuple[str, ...], asyncio.Future[Any]]] = []
         self._publish: dict[str, tuple[list[str], asyncio.Future[Any]]] = {}
@@ -84,17 +93,28 @@ class CommandBatcher:
     def _send(self) -> None:
         commands, self._commands = self._commands, []
         for channel, (items, future) in self._publish.items():
-            commands.append((("PUBLISH", channel, json.dumps(items)), {}, future))
+            commands.append(((self.publish_command, channel, json.dumps(items)), {}, future))
         self._publish = {}
-        if self._mgets:
+        for group in self._mget_groups():
             merged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            merged.add_done_callback(partial(_split_mget, self._mgets))
-            commands.append((("MGET", *(key for keys, _ in self._mgets for key in keys)), {}, merged))
-            self._mgets = []
+            merged.add_done_callback(partial(_split_mget, group))
+            commands.append((("MGET", *(key for keys, _ in group for key in keys)), {}, merged))
+        self._mgets = []
         self._scheduled = False
         task = asyncio.create_task(self._run(commands))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    def _mget_groups(self) -> list[list[tuple[tuple[str, ...], "asyncio.Future[Any]"]]]:
+        """The queued ``mget`` calls, merged into one group (one server) or one per slot (a cluster)."""
+        if not self._mgets:
+            return []
+        if not self.cluster:
+            return [self._mgets]
+        by_slot: dict[int, list[tuple[tuple[str, ...], asyncio.Future[Any]]]] = {}
+        for keys, future in self._mgets:
+            by_slot.setdefault(key_slot(keys[0].encode()), []).append((keys, future))
+        return list(by_slot.values())
 
     async def _run(self, commands: list[tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]]) -> None:
         try:

@@ -19,7 +19,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
@@ -28,6 +27,7 @@ from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.epoch import EpochWatch
 from guildbase.services.keys import invalidation_channel
+from guildbase.services.redis import RedisClient, RedisCluster, client_db
 
 log = logging.getLogger("guildbase.cache")
 
@@ -175,7 +175,7 @@ class CacheService:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         local_ttl: float = 5.0,
         local_maxsize: int = 10_000,
@@ -188,7 +188,7 @@ class CacheService:
         self.epochs.on_change(self._new_epoch)
         self.local = LocalCache(local_maxsize, local_ttl)
         self.batcher = CommandBatcher(client)
-        self.channel = invalidation_channel(int(client.connection_pool.connection_kwargs.get("db", 0)))
+        self.channel = invalidation_channel(client_db(client))
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._stale: set[str] = set()
         self._listener: asyncio.Task[None] | None = None
@@ -328,6 +328,9 @@ class CacheService:
     async def _listen(self) -> None:
         while True:
             try:
+                if isinstance(self.client, RedisCluster):
+                    await self._listen_sharded(self.client)
+                    continue
                 async with self.client.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
                     self.local.clear()  # anything cached before (re)subscribing may have missed a message
@@ -340,6 +343,21 @@ class CacheService:
                 self.breaker.failed(error)
                 self.local.clear()
                 await asyncio.sleep(self.breaker.cooldown)
+
+    async def _listen_sharded(self, client: RedisCluster) -> None:
+        """On a Redis Cluster: ``SSUBSCRIBE`` on the node that owns the channel's slot (``SPUBLISH`` goes there)."""
+        await client.initialize()  # the slot map: SSUBSCRIBE picks its node by the channel's slot
+        pubsub = client.pubsub()
+        try:
+            await pubsub.ssubscribe(self.channel)
+            self.local.clear()  # anything cached before (re)subscribing may have missed a message
+            self.listening.set()
+            while True:
+                message = await pubsub.get_sharded_message(timeout=1.0)
+                if message is not None and message.get("type") == "smessage":
+                    self.local.drop(*json.loads(message["data"]))
+        finally:
+            await pubsub.aclose()
 
 
 def _generation_key(key: str) -> str:

@@ -18,16 +18,25 @@ pool by ``Database.connect``), before the connection carries any command, so
 the first reply from a restarted server is already judged against the new
 epoch. A Redis that refuses ``INFO`` (an ACL) or the in-process stand-in gets
 a fixed epoch: restarts are then not detected, and a warning says so.
+
+On a Redis Cluster every primary has its own ``run_id``; the epoch is a
+digest of all of them (sorted), so a restart or a failover of any one node
+changes it, and every node's connections are
+checked the same way (the hook is set on each node and on the template the
+client builds newly discovered nodes from).
 """
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
+
+from guildbase.services.redis import RedisClient
 
 log = logging.getLogger("guildbase.redis")
 
@@ -40,8 +49,10 @@ FIXED_EPOCH = "fixed"
 class EpochWatch:
     """The current server epoch, checked on every new connection; callbacks run when it changes."""
 
-    def __init__(self, client: aioredis.Redis, *, fixed: bool = False) -> None:
+    def __init__(self, client: RedisClient, *, fixed: bool = False) -> None:
         self.client = client
+        self._run_ids: dict[str, str] = {}
+        """On a cluster: each node's ``run_id`` (``host:port`` → id), the epoch's ingredients."""
         self.current: str | None = FIXED_EPOCH if fixed else None
         self.changes = 0
         """How many times a different server boot was detected (tests and metrics read it)."""
@@ -54,6 +65,12 @@ class EpochWatch:
 
     def install(self) -> None:
         """Check the epoch on every connection the client's pool opens from now on."""
+        if isinstance(self.client, RedisCluster):
+            manager = self.client.nodes_manager
+            manager.connection_kwargs["redis_connect_func"] = self.on_connect
+            for node in [*manager.startup_nodes.values(), *manager.nodes_cache.values()]:
+                node.connection_kwargs["redis_connect_func"] = self.on_connect
+            return
         self.client.connection_pool.connection_kwargs["redis_connect_func"] = self.on_connect
 
     async def epoch(self) -> str:
@@ -71,11 +88,24 @@ class EpochWatch:
 
     async def _ask(self) -> None:
         try:
+            if isinstance(self.client, RedisCluster):
+                await self._ask_cluster(self.client)
+                return
             info: dict[str, Any] = await self.client.info("server")
         except ResponseError as error:
             self._cannot_tell(error)
         else:
             self._observe(str(info.get("run_id", "")))
+
+    async def _ask_cluster(self, client: RedisCluster) -> None:
+        await client.initialize()
+        primaries = client.get_primaries()
+        replies: dict[str, Any] = await client.info("server", target_nodes=primaries)
+        if "run_id" in replies:  # one primary: redis-py returns its reply, not a mapping by node
+            replies = {primaries[0].name: replies}
+        # Only the primaries' answers: a startup node named by a hostname is one of them under another name.
+        self._run_ids = {name: str(info.get("run_id", "")) for name, info in replies.items()}
+        self._observe_cluster()
 
     async def on_connect(self, connection: AbstractConnection) -> None:
         """redis-py's connect hook: the usual handshake (auth, db), then read the server's ``run_id``."""
@@ -90,15 +120,35 @@ class EpochWatch:
         text = reply.decode() if isinstance(reply, bytes) else str(reply)
         for line in text.splitlines():
             if line.startswith("run_id:"):
-                self._observe(line.partition(":")[2].strip())
+                run_id = line.partition(":")[2].strip()
+                if isinstance(self.client, RedisCluster):
+                    self._observe_node(f"{connection.host}:{connection.port}", run_id)  # type: ignore[attr-defined]
+                else:
+                    self._observe(run_id)
                 return
         self._cannot_tell(ResponseError("INFO server has no run_id"))
+
+    def _observe_node(self, name: str, run_id: str) -> None:
+        """A cluster node's connection told its ``run_id``: a changed (or new) one is another epoch."""
+        previous = self._run_ids.get(name)
+        self._run_ids[name] = run_id
+        if self.current is not None and previous != run_id:
+            self._observe_cluster()  # until asked (``_ask_cluster``), the ids are only collected
+
+    def _observe_cluster(self) -> None:
+        if not self._run_ids or not all(self._run_ids.values()):
+            self._cannot_tell(ResponseError("INFO server has no run_id"))
+            return
+        boots = "|".join(sorted(set(self._run_ids.values())))  # a node reached by two names counts once
+        self._set(hashlib.sha256(boots.encode()).hexdigest()[:EPOCH_LENGTH])
 
     def _observe(self, run_id: str) -> None:
         if not run_id:
             self._cannot_tell(ResponseError("INFO server has no run_id"))
             return
-        epoch = run_id[:EPOCH_LENGTH]
+        self._set(run_id[:EPOCH_LENGTH])
+
+    def _set(self, epoch: str) -> None:
         previous, self.current = self.current, epoch
         if previous is not None and previous != epoch:
             self.changes += 1

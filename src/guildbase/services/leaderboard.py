@@ -37,11 +37,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
-import redis.asyncio as aioredis
-
 from guildbase.services.batching import CommandBatcher
 from guildbase.services.epoch import EpochWatch
 from guildbase.services.keys import guild_key
+from guildbase.services.redis import RedisClient
 
 _MEMBER_WIDTH = 19  # digits of 2**63-1: fixed width makes lexicographic order numeric
 _CHUNK = 1000
@@ -122,7 +121,7 @@ class BoardEntry:
 class LeaderboardStore:
     """The Redis half of the leaderboards; ``controllers.leaderboards`` adds the PostgreSQL half."""
 
-    def __init__(self, client: aioredis.Redis, batcher: CommandBatcher, epochs: EpochWatch) -> None:
+    def __init__(self, client: RedisClient, batcher: CommandBatcher, epochs: EpochWatch) -> None:
         self.client = client
         self.batcher = batcher
         self.epochs = epochs

@@ -4,7 +4,9 @@ Built on the ``limits`` library's moving-window strategy: every hit is a
 timestamp in a Redis list trimmed by a Lua script, so the limit is exact (no
 burst at window edges) and atomic across every bot process sharing the server.
 Identifiers are hash-tagged by guild so a Redis Cluster keeps a guild's
-counters on one slot.
+counters on one slot; on a cluster the library's cluster storage runs on the
+bot's own cluster client (each window is one key, so its script stays in one
+slot).
 
 Without a Redis URL (the embedded default) the in-process storage of the same
 library is used; when a configured Redis fails, the limiter falls back to that
@@ -12,13 +14,14 @@ in-process storage until Redis answers again (per-process limits are better
 than no limits, and far better than refusing every command).
 """
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
-import redis.asyncio as aioredis
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.exceptions import RedisError
@@ -26,6 +29,7 @@ from redis.exceptions import RedisError
 from guildbase.errors import ValidationError, shown
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.keys import NAMESPACE
+from guildbase.services.redis import RedisClient, RedisCluster
 
 log = logging.getLogger("guildbase.ratelimit")
 
@@ -53,14 +57,54 @@ def parse_limit(limit: str | RateLimitItem) -> RateLimitItem:
         ) from None
 
 
+class _SharedClusterStorage(RedisClusterStorage):
+    """``limits``' cluster storage on an existing ``RedisCluster`` instead of one it would open (and never close).
+
+    The library builds its client in ``configure_bridge``; this hands the
+    bridge the bot's client there, so slots, connections and shutdown are
+    those of ``Database``'s own cluster client.
+    """
+
+    def __init__(self, client: RedisCluster, *, key_prefix: str) -> None:
+        self._shared_client = client
+        nodes = ",".join(f"{node.host}:{node.port}" for node in client.nodes_manager.startup_nodes.values())
+        super().__init__(
+            f"async+redis+cluster://{nodes}", implementation="redispy", wrap_exceptions=True, key_prefix=key_prefix
+        )
+
+    def configure_bridge(self) -> None:
+        bridge: Any = self.bridge
+        bridge.storage = self._shared_client
+        bridge.connection_getter = lambda _readonly: self._shared_client
+        self._loading: asyncio.Future[None] | None = None
+
+    async def scripts_loaded(self) -> None:
+        """``SCRIPT LOAD`` the library's scripts on every primary once, before the first ``EVALSHA``.
+
+        redis-py's cluster client mishandles many concurrent first calls that
+        all get ``NOSCRIPT`` (each reloads while the others still use the same
+        connections); loading first means the scripts are already there.
+        """
+        if self._loading is None or (self._loading.done() and self._loading.exception() is not None):
+            self._loading = asyncio.ensure_future(self._load())
+        await asyncio.shield(self._loading)
+
+    async def _load(self) -> None:
+        bridge: Any = self.bridge
+        for name in ("lua_moving_window", "lua_acquire_moving_window"):
+            await self._shared_client.script_load(getattr(bridge, name).script)
+
+
 class RateLimiter:
     """Sliding-window budgets: ``hit`` consumes one unit and says allowed or retry-after."""
 
-    def __init__(self, client: aioredis.Redis | None, *, breaker: CircuitBreaker | None = None) -> None:
-        """``client``: the shared Redis (its connection pool is reused); None for in-process only."""
+    def __init__(self, client: RedisClient | None, *, breaker: CircuitBreaker | None = None) -> None:
+        """``client``: the shared Redis (its connection pool, or its cluster client, is reused); None: in-process."""
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
-        if client is not None:
+        if isinstance(client, RedisCluster):
+            self._shared = MovingWindowRateLimiter(_SharedClusterStorage(client, key_prefix=f"{NAMESPACE}:rl"))
+        elif client is not None:
             storage: Storage = RedisStorage(
                 "async+redis://127.0.0.1:6379",  # nominal: `limits` wants a URI; the shared pool decides the server
                 implementation="redispy",
@@ -85,6 +129,8 @@ class RateLimiter:
     async def _hit(
         self, limiter: MovingWindowRateLimiter, item: RateLimitItem, names: list[str], cost: int
     ) -> RateLimitResult:
+        if limiter is self._shared and isinstance(limiter.storage, _SharedClusterStorage):
+            await limiter.storage.scripts_loaded()
         allowed = await limiter.hit(item, *names, cost=cost)
         if limiter is self._shared:
             self.breaker.succeeded()

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from guildbase.db.types import utcnow, validate_snowflake
 from guildbase.services.keys import CACHE_VERSION, NAMESPACE
+from guildbase.services.redis import RedisClient
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 
@@ -82,7 +81,7 @@ def _user_index_key(user_id: int) -> str:
 class WebSessionStore:
     """Create, read (sliding), list and revoke dashboard sessions."""
 
-    def __init__(self, client: aioredis.Redis, *, ttl: int = DEFAULT_TTL_SECONDS) -> None:
+    def __init__(self, client: RedisClient, *, ttl: int = DEFAULT_TTL_SECONDS) -> None:
         self.client = client
         self.ttl = ttl
 
