@@ -37,7 +37,9 @@ async def serving(db: Database, fake: FakeDiscordOAuth) -> AsyncIterator[str]:
     app = create_app(db, settings_for(fake, base=base, secure=False))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
+    for _ in range(500):  # uvicorn sets `started` once it listens; no event to wait on
+        if server.started:
+            break
         await asyncio.sleep(0.02)
     try:
         yield base
@@ -49,7 +51,9 @@ async def serving(db: Database, fake: FakeDiscordOAuth) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    assert CHROMIUM.exists(), "install Debian's chromium (apt-get install -y chromium; .ci/run does)"
+    assert await asyncio.to_thread(CHROMIUM.exists), (
+        "install Debian's chromium (apt-get install -y chromium; .ci/run does)"
+    )
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--headless=new"])
         yield launched
