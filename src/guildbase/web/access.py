@@ -20,6 +20,7 @@ row naming who, what, from which IP, in which guild.
 """
 
 import enum
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from guildbase.services.websessions import WebSession
 from guildbase.web.context import WebContext
 from guildbase.web.oauth import OAuthFailedError
 
-__all__ = ["ACTIONS", "Access", "Area", "Denied", "acting", "deny", "session_access"]
+__all__ = ["ACTIONS", "Access", "Area", "Denied", "acting", "bot_is_in", "deny", "session_access"]
 
 
 class Area(enum.StrEnum):
@@ -56,6 +57,8 @@ ACTIONS: dict[tuple[Area, bool], ApiAction] = {
 """The API key action each (area, write?) needs; a pair not listed is refused to keys."""
 
 PARTIAL_AREAS = frozenset({Area.CASES})
+PRESENCE_MAX = 10_000
+"""Guilds whose presence one process remembers (the map is emptied when it grows past this)."""
 
 
 class Denied(Exception):  # noqa: N818 - a refusal, not a failure
@@ -106,7 +109,7 @@ async def session_access(
     """The session user's access to ``guild_id`` for ``area``, or ``Denied`` (recorded)."""
     user = session.user_id
     refused = SecurityEventKind.DASHBOARD_PERMISSION_DENIED
-    if await ctx.db.guilds.get(guild_id) is None:
+    if not await bot_is_in(ctx, guild_id, fresh=write):
         raise await deny(ctx, 403, "the bot is not in this guild", ip=ip, path=path, user_id=user, guild_id=guild_id)
     try:
         guilds = await ctx.auth.guilds(session, fresh=write)
@@ -123,6 +126,23 @@ async def session_access(
         ctx, 403, f"you may not manage {area.value} of this guild", ip=ip, path=path, user_id=user,
         guild_id=guild_id, kind=refused,
     )  # fmt: skip
+
+
+async def bot_is_in(ctx: WebContext, guild_id: int, *, fresh: bool = False) -> bool:
+    """Whether the bot is in the guild (its row exists and it has not left), remembered ``guild_cache_seconds``.
+
+    Like the user's guild list, a state-changing request (``fresh``) asks the database again.
+    """
+    now = time.monotonic()
+    known = ctx.presence.get(guild_id)
+    if known is not None and not fresh and now - known[1] < ctx.settings.guild_cache_seconds:
+        return known[0]
+    guild = await ctx.db.guilds.get(guild_id)
+    present = guild is not None and guild.left_at is None
+    if len(ctx.presence) >= PRESENCE_MAX:
+        ctx.presence.clear()
+    ctx.presence[guild_id] = (present, now)
+    return present
 
 
 async def _has_rank(ctx: WebContext, guild_id: int, user_id: int) -> bool:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from guildbase.db.types import utcnow
 from guildbase.services.websessions import WebSession
-from guildbase.web.access import Access, Area, acting
+from guildbase.web.access import Access, Area, acting, bot_is_in
 from guildbase.web.context import WebContext, get_context
 from guildbase.web.deps import guild_access, require_session
 from guildbase.web.errors import ERROR_RESPONSES
@@ -39,7 +39,7 @@ Session = Annotated[WebSession, Depends(require_session)]
 async def manageable_guilds(ctx: WebContext, session: WebSession) -> list[GuildPublic]:
     """The user's guilds that they may manage on Discord and that the bot is in."""
     managed = [entry for entry in await ctx.auth.guilds(session) if entry.can_manage]
-    present = [entry for entry in managed if await ctx.db.guilds.get(entry.guild_id) is not None]
+    present = [entry for entry in managed if await bot_is_in(ctx, entry.guild_id)]
     return [GuildPublic(guild_id=str(entry.guild_id), name=entry.name, is_admin=True) for entry in present]
 
 

@@ -1,6 +1,6 @@
 """What every route reaches: the facade, the settings, the auth service and the templates."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
@@ -22,10 +22,12 @@ class WebContext:
     db: Database
     settings: WebSettings
     auth: Auth
+    presence: dict[int, tuple[bool, float]] = field(default_factory=dict)
+    """Guild ID → (is the bot in it, when that was read (monotonic)): ``access.bot_is_in``."""
 
 
-def get_context(request: Request) -> WebContext:
-    """The app's context (a FastAPI dependency)."""
+async def get_context(request: Request) -> WebContext:
+    """The app's context (a FastAPI dependency; async, so FastAPI does not run it in a worker thread)."""
     context: WebContext = request.app.state.web
     return context
 

@@ -42,6 +42,8 @@ SESSION_COOKIE = "gb_session"
 LOGIN_COOKIE = "gb_login"
 LOGIN_TTL_SECONDS = 600
 REFRESH_MARGIN = timedelta(minutes=1)
+SEEN_PRECISION = timedelta(seconds=30)
+"""``seen_at`` is rewritten at most this often: idle expiry is exact to 30 s, and a busy session costs one read."""
 
 
 def _digest(value: str) -> str:
@@ -152,6 +154,8 @@ class Auth:
         if now - seen_at >= timedelta(seconds=self.settings.session_idle_seconds):
             await self.db.web_sessions.revoke(session_id)
             return None, "session expired (idle)"
+        if now - seen_at < SEEN_PRECISION:
+            return session, None
         updated = await self.db.web_sessions.update(session_id, {**session.data, "seen_at": now.isoformat()})
         return (updated, None) if updated is not None else (None, "unknown or revoked session")
 
