@@ -31,4 +31,6 @@ def run_web(
         raise typer.Exit(2) from None
     console.print(f"guildbase dashboard on http://{host}:{port}/ (log in with Discord)")
     with reported("web", settings):
-        uvicorn.run(create_app(Database(settings), web_settings), host=host, port=port, proxy_headers=True)
+        uvicorn.run(
+            create_app(Database(settings), web_settings, owns_db=True), host=host, port=port, proxy_headers=True
+        )

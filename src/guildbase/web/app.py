@@ -1,8 +1,8 @@
 """``create_app``: the dashboard as one FastAPI application over a ``Database``.
 
 Given a connected ``Database`` (tests, embedding in a bot process) the app uses
-it as is; given none, it builds one from the environment and connects and
-closes it with the app's lifespan (``guildbase web``).
+it as is; given none (or ``owns_db=True``, as ``guildbase web`` does), it
+connects and closes the facade with the app's lifespan.
 """
 
 from collections.abc import AsyncIterator, Callable
@@ -28,10 +28,15 @@ def create_app(
     settings: WebSettings | None = None,
     *,
     clock: Callable[[], datetime] = utcnow,
+    owns_db: bool | None = None,
 ) -> FastAPI:
-    """The dashboard app; ``clock`` lets tests move time for session expiry."""
+    """The dashboard app; ``clock`` lets tests move time for session expiry.
+
+    ``owns_db`` (default: whether ``db`` was omitted) makes the app's lifespan
+    connect the facade at start-up and close it at shutdown.
+    """
     web_settings = settings or WebSettings()
-    owned = db is None
+    owned = db is None if owns_db is None else owns_db
     database = db or Database()
     context = WebContext(database, web_settings, Auth(database, web_settings, DiscordOAuth(web_settings), clock=clock))
 
