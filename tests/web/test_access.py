@@ -116,12 +116,17 @@ async def test_api_keys_are_checked_for_guild_and_action_and_refusals_recorded(
         "guild out of scope": client.get(f"/api/guilds/{other}/config", headers=bearer),
         "malformed": client.get(f"/api/guilds/{guild_id}/config", headers={"Authorization": "Bearer nonsense"}),
     }
+    overlong = await client.get(f"/api/guilds/{guild_id}/config", headers={"Authorization": "Bearer " + "g" * 500})
+    assert overlong.status_code == 401
+    assert overlong.json()["error"] == "API key refused (malformed)"
     for reason, attempt in refusals.items():
         answer = await attempt
         assert answer.status_code == 401
         assert answer.json() == {"status": 401, "error": f"API key refused ({reason})", "fields": []}
     refused = [e for e in await db.security.by_ip("127.0.0.1") if e.kind == SecurityEventKind.API_KEY_REFUSED]
     assert sorted(e.detail["reason"] for e in refused) == sorted(refusals)
+    denied = [e for e in await db.security.by_guild(guild_id) if e.kind == SecurityEventKind.ACCESS_DENIED]
+    assert [e.detail["reason"] for e in denied] == ["API key refused (malformed)"]
     assert (await db.guild_config.get(guild_id)).prefix == "$"
 
 

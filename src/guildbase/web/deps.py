@@ -66,8 +66,7 @@ async def require_session(request: Request, ctx: WebContext = Depends(get_contex
     return session
 
 
-def _guild_id(raw: str, ctx: WebContext) -> int:
-    del ctx
+def _guild_id(raw: str) -> int:
     value = int(raw)
     if value >= 2**63:
         raise ValidationError.single("guild_id", "snowflake", f"must be a Discord snowflake, got {raw}")
@@ -82,7 +81,7 @@ def guild_access(area: Area, *, write: bool = False) -> Callable[..., Awaitable[
         guild_id: str = GuildId,
         ctx: WebContext = Depends(get_context),  # noqa: B008
     ) -> Access:
-        guild = _guild_id(guild_id, ctx)
+        guild = _guild_id(guild_id)
         ip, path = client_ip(request), request.url.path
         authorization = request.headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
@@ -93,8 +92,10 @@ def guild_access(area: Area, *, write: bool = False) -> Callable[..., Awaitable[
             await rate_limit(ctx, ctx.settings.api_rate_limit, "key", token[:15])
             try:
                 key = await ctx.db.api_keys.verify(token, guild_id=guild, action=action, ip=ip)
-            except ApiKeyRefusedError as error:
+            except ApiKeyRefusedError as error:  # verify recorded the refusal
                 raise Denied(401, f"API key refused ({error.reason})") from None
+            except ValidationError:  # too long to be a key: refused before any lookup
+                raise await deny(ctx, 401, "API key refused (malformed)", ip=ip, path=path, guild_id=guild) from None
             return Access(guild, key.created_by, frozenset({area}), "api_key")
         session = await require_session(request, ctx)
         return await session_access(ctx, session, guild, area, write=write, ip=ip, path=path)
