@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from guildbase.database import Database
 from guildbase.db.types import utcnow
-from guildbase.web import api, auth_routes, pages, privacy_routes
+from guildbase.web import api, auth_routes, pages, permissions_api, privacy_routes
 from guildbase.web.context import WebContext
 from guildbase.web.errors import install_error_handlers
 from guildbase.web.oauth import DiscordOAuth
@@ -62,6 +62,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(privacy_routes.router)
+    app.include_router(permissions_api.router)
     app.include_router(auth_routes.router)
     app.include_router(pages.router)
     return app
