@@ -23,6 +23,7 @@ from bench.premium import w14
 from bench.privacy import w13
 from bench.report import markdown
 from bench.tickets import w16, w17
+from bench.web import w15
 from bench.workloads import Scale, Workload, w1, w2, w3, w4
 
 WORKLOADS: dict[str, Workload] = {
@@ -44,6 +45,7 @@ WORKLOADS: dict[str, Workload] = {
     "W11": w11,
     "W12": w12,
     "W13": w13,
+    "W15": w15,
 }
 _BY_UPPER = {name.upper(): name for name in WORKLOADS}
 

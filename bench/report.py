@@ -132,6 +132,10 @@ TARGETS: dict[str, list[Target]] = {
         ("year report opened = tickets", _check("year_report_opened_equals_tickets", True)),
         ("backlog = tickets not closed", _check("backlog_equals_tickets_not_closed_by_the_last_day", True)),
     ],
+    "W15": [
+        ("guildbase ≥ 0.5× bare Starlette", _ratio("guildbase", 0.5)),
+        ("same JSON as the bare endpoint", _check("same_json_as_the_bare_endpoint", True)),
+    ],
     "W14": [
         ("hit p99 ≤ 20 µs", _at_most("hit_p99_us", 20)),
         ("no SQL on a hit", _check("sql_statements_during_hits", 0)),

@@ -21,6 +21,7 @@ from guildbase.jobs.cli import jobs_app
 from guildbase.legacy_cli import import_legacy
 from guildbase.privacy_cli import privacy_app
 from guildbase.security_cli import api_keys_app, rotate_keys
+from guildbase.web_cli import run_web
 
 app = typer.Typer(help="guildbase: the database layer for all-in-one discord.py bots.", no_args_is_help=True)
 db_app = typer.Typer(help="Schema migrations (Alembic, enum-aware).", no_args_is_help=True)
@@ -184,6 +185,9 @@ def run_bot() -> None:
     configure_logging(settings)
     with reported("bot", settings):
         asyncio.run(run(settings))
+
+
+app.command("web")(run_web)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -297,6 +297,11 @@ async def run_demo(
         console.print(f"database: {where}, schema {health.schema_revision}, redis ok: {health.redis}")
         url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
         console.print(f"connect with: [cyan]psql '{url}'[/cyan]")
+        console.print(
+            "open the dashboard on this data: [cyan]guildbase demo --keep-running[/cyan] in one terminal, "
+            "then [cyan]guildbase web[/cyan] with GUILDBASE_DATABASE_URL set to the URL above and a Discord "
+            "application's GUILDBASE_WEB_CLIENT_ID / _CLIENT_SECRET (docs/dashboard.md), and visit http://localhost:8080/"
+        )
         if db.embedded and not keep_running:
             console.print("the embedded server stops with this process; use --keep-running to explore it")
         if keep_running:
