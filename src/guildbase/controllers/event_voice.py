@@ -11,7 +11,8 @@ interleave, and in one transaction:
 - the same channel → the mute / deafen / stream flags change, and the time
   spent in the old state is added to ``muted_ms`` / ``deafened_ms`` / ``streaming_ms``.
 
-Closing a session adds its seconds to ``voice_stat_daily``, split at UTC
+Closing a session adds its seconds to ``voice_stat_daily`` (and its per-member
+and per-channel copies, ``event_rollups``), split at UTC
 midnight. Sessions the bot can no longer see are closed by
 ``close_voice_sessions`` (gateway disconnect: ``disconnect``) and by
 ``resync_voice`` when a guild becomes available again (``restart``): a session
@@ -26,6 +27,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
+from guildbase.controllers.event_rollups import Counts, add_counts
 from guildbase.controllers.event_writers import EventWriters
 from guildbase.controllers.features import gated
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
@@ -65,11 +67,6 @@ _CLOSE = """
 UPDATE voice_session SET ended_at = $3, end_reason = $4, duration_ms = $5, state_at = $3,
     muted_ms = muted_ms + $6, deafened_ms = deafened_ms + $7, streaming_ms = streaming_ms + $8
 WHERE session_id = $1 AND started_at = $2
-"""
-_ROLLUP = """
-INSERT INTO voice_stat_daily AS s (guild_id, day, channel_id, user_id, seconds)
-SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
-ON CONFLICT (guild_id, day, channel_id, user_id) DO UPDATE SET seconds = s.seconds + excluded.seconds
 """
 _SESSIONS = text(f"""
 SELECT {_COLUMNS} FROM voice_session
@@ -250,7 +247,7 @@ class VoiceSessions(EventWriters):
     async def _close(
         self, connection: asyncpg.Connection, rows: Sequence[asyncpg.Record], at: datetime, reason: VoiceEndReason
     ) -> None:
-        rollup: dict[tuple[Any, ...], int] = {}
+        rollup: Counts = {}
         for row in rows:
             end = max(at, row["started_at"])
             elapsed = _ms(row["state_at"], end)
@@ -260,10 +257,7 @@ class VoiceSessions(EventWriters):
             for day, seconds in _by_day(row["started_at"], end):
                 key = (row["guild_id"], day, row["channel_id"], row["user_id"])
                 rollup[key] = rollup.get(key, 0) + seconds
-        if rollup:
-            keys = sorted(rollup)
-            columns = [[key[i] for key in keys] for i in range(4)]
-            await connection.execute(_ROLLUP, *columns, [rollup[key] for key in keys])
+        await add_counts(connection, "seconds", rollup)
 
 
 def _as_read(row: Mapping[str, Any]) -> VoiceSessionRead:
