@@ -19,10 +19,11 @@ Mistakes are ``ValidationError``s naming the argument: an unknown ``table``
 ``until`` not after ``since``.
 """
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TextIO
@@ -236,24 +237,23 @@ class EventExports(EventStats):
         guild_id: int | None = None,
         columns: str | None = None,
         batch_size: int = DEFAULT_BATCH,
-    ) -> AsyncIterator[ExportChunk]:
+    ) -> AsyncGenerator[ExportChunk, None]:
         """Stream ``table`` over the period, batch by batch; the arguments are checked now, before any read."""
         plan = plan_export(table, fmt=fmt, since=since, until=until, guild_id=guild_id, columns=columns)
         size = integer("batch_size", batch_size, minimum=1, maximum=100_000)
         return self._stream(plan, size)
 
-    async def _stream(self, plan: ExportPlan, size: int) -> AsyncIterator[ExportChunk]:
+    async def _stream(self, plan: ExportPlan, size: int) -> AsyncGenerator[ExportChunk, None]:
         if plan.fmt is ExportFormat.CSV:
             yield ExportChunk(render(plan, [], header=True), 0)
         async with self._fast() as unit:  # one read-only transaction: a consistent snapshot of the period
             # One long read by design: the COPY sorts and streams the whole period, which takes longer
             # than GUILDBASE_STATEMENT_TIMEOUT_MS at 10M rows (found by W12); this transaction only.
             await unit.connection.execute("SET LOCAL statement_timeout = 0")
-            query = plan.sql()
-            async for text_chunk, count in copy_text_chunks(
-                unit.connection, query, plan.since, plan.until, plan.guild_id, rows=size
-            ):
-                yield ExportChunk(text_chunk, count)
+            copied = copy_text_chunks(unit.connection, plan.sql(), plan.since, plan.until, plan.guild_id, rows=size)
+            async with contextlib.aclosing(copied) as chunks:  # a reader leaving early ends the COPY before the
+                async for text_chunk, count in chunks:  # transaction does, so the connection goes back clean
+                    yield ExportChunk(text_chunk, count)
 
     async def export(
         self,

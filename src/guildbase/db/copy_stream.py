@@ -15,7 +15,7 @@ network buffers and one chunk are held, whatever the number of rows.
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import asyncpg
 
@@ -34,18 +34,24 @@ def unescape(data: bytes) -> bytes:
 
 async def copy_text_chunks(
     connection: asyncpg.Connection, query: str, *args: object, rows: int = 5000, depth: int = 4
-) -> AsyncIterator[tuple[str, int]]:
+) -> AsyncGenerator[tuple[str, int], None]:
     """``(text, row count)`` of the one-column ``query``'s rows, each chunk cut at a row's end after ``rows`` rows.
 
     A chunk holds at least ``rows`` rows (the last may hold fewer), and at most
-    one network buffer more. Leaving the loop early cancels the COPY.
+    one network buffer more. Leaving the loop early lets the COPY run out with
+    its rows dropped: a COPY cancelled midway leaves asyncpg busy under the
+    transaction's rollback, and the connection would go back to the pool dirty.
     """
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
     room = asyncio.Semaphore(depth)
+    draining = False
 
     async def sink(data: bytes) -> None:
+        if draining:
+            return
         await room.acquire()
-        queue.put_nowait(bytes(data))
+        if not draining:
+            queue.put_nowait(bytes(data))
 
     copying = asyncio.ensure_future(connection.copy_from_query(query, *args, output=sink, format="text"))
     copying.add_done_callback(lambda _: queue.put_nowait(None))
@@ -68,6 +74,7 @@ async def copy_text_chunks(
             yield unescape(rest).decode(), counted
     finally:
         if not copying.done():
-            copying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            draining = True
+            room.release()  # wakes a sink waiting for room: it drops its buffer, and so do the next ones
+            with contextlib.suppress(Exception):  # the reader has gone: nobody is left to tell
                 await copying
