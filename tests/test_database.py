@@ -131,6 +131,10 @@ def test_every_domain_table_offers_the_crud_surface_to_scripts(settings: Setting
         "member_stat_daily",
         "voice_stat_daily",
         "role_stat_daily",
+        "message_stat_user_daily",
+        "message_stat_channel_daily",
+        "voice_stat_user_daily",
+        "voice_stat_channel_daily",
     }
     # Security: an append-only trail, and secrets only their controller writes (hashed, scoped, audited).
     partitioned_or_internal |= {"security_event", "api_key", "oauth_token"}

@@ -145,8 +145,8 @@ STAMPED: dict[str, tuple[Call, set[str]]] = {
 STAMPED.update(AUTOMOD_CALLS)
 
 # method → the tables it writes; none of them has actor columns (checked below).
-VOICE = {"voice_session", "voice_stat_daily"}
-"""What the voice-state writer adds to a flush or close."""
+VOICE = {"voice_session", "voice_stat_daily", "voice_stat_user_daily", "voice_stat_channel_daily"}
+"""What a voice change writes (besides its ``voice_event`` row), and so what the voice-state writer adds to a flush."""
 UNSTAMPED: dict[str, set[str]] = {
     "guilds.leave": {"guild"},
     "members.ensure": {"discord_user", "member"},
@@ -195,18 +195,18 @@ UNSTAMPED: dict[str, set[str]] = {
     "events.record_guild_event": {"guild_event", "member_stat_daily"},
     "events.record_member_update": {"guild_event", "role_stat_daily"},
     "events.record_reaction": {"reaction_event"},
-    "events.record_message": {"message_stat_daily"},
+    "events.record_message": {"message_stat_daily", "message_stat_user_daily", "message_stat_channel_daily"},
     "events.write_guild_events": {"guild_event", "member_stat_daily", "role_stat_daily"},
     "events.write_reactions": {"reaction_event"},
     "events.write_voice_events": {"voice_event"},
-    "events.write_messages": {"message_stat_daily"},
-    "events.write_voice_states": {"voice_session", "voice_stat_daily", "voice_event"},
+    "events.write_messages": {"message_stat_daily", "message_stat_user_daily", "message_stat_channel_daily"},
+    "events.write_voice_states": {*VOICE, "voice_event"},
     "events.flush": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event", *VOICE},
     "events.close": {"guild_event", "member_stat_daily", "role_stat_daily", "reaction_event", "voice_event", *VOICE},
-    "events.voice_update": {"voice_session", "voice_stat_daily", "voice_event"},
-    "events.record_voice_state": {"voice_session", "voice_stat_daily", "voice_event"},
-    "events.close_voice_sessions": {"voice_session", "voice_stat_daily"},
-    "events.resync_voice": {"voice_session", "voice_stat_daily", "voice_event"},
+    "events.voice_update": {*VOICE, "voice_event"},
+    "events.record_voice_state": {*VOICE, "voice_event"},
+    "events.close_voice_sessions": VOICE,
+    "events.resync_voice": {*VOICE, "voice_event"},
     "events.invite_created": {"invite", "guild_event"},
     "events.invite_deleted": {"invite", "guild_event"},
     "events.sync_invites": {"invite", "invite_tally"},

@@ -1,6 +1,7 @@
 """Exports (R13.5): raw tables and reports to CSV / JSON Lines, streamed, and parsed back to the same rows."""
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 import tracemalloc
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from typer.testing import CliRunner
 
 from guildbase import Database, Settings, ValidationError
 from guildbase.cli import app
+from guildbase.controllers.event_exports import ExportChunk
 from guildbase.db.types import make_snowflake
 from guildbase.models.event_stats import ExportFormat, GroupBy, Metric
 from guildbase.models.events import GuildEventKind
@@ -236,3 +239,27 @@ async def test_csv_fields_with_commas_quotes_and_line_breaks_parse_back_unchange
         [NOON.isoformat(), "role_delete", "", "{}", ""],
         [NOON.isoformat(), "role_update", "", '{"name": "a,b"}', reason],
     ]
+
+
+async def test_chunks_hold_about_batch_size_rows_and_stopping_early_leaves_the_connection_clean(
+    pooled_db: Database,
+) -> None:
+    rows = [reaction(n) for n in range(3000)]
+    await pooled_db.events.write_reactions(rows)
+
+    def chunks(fmt: ExportFormat = ExportFormat.CSV) -> AsyncGenerator[ExportChunk, None]:
+        until = NOON + timedelta(hours=1)
+        events = pooled_db.events
+        return events.export_chunks(
+            "reaction_event", fmt=fmt, since=NOON, until=until, guild_id=GUILD, columns=COLUMNS, batch_size=500
+        )
+
+    async with contextlib.aclosing(chunks(ExportFormat.JSONL)) as stream:
+        first = await anext(stream)
+    assert first.rows >= 500
+    assert len(first.text.splitlines()) == first.rows
+    # the stopped COPY ended before its transaction: the connection it used (reused first) answers again
+    for _ in range(3):
+        counts = [chunk.rows async for chunk in chunks()]
+        assert sum(counts) == len(rows)
+        assert all(count >= 500 for count in counts[1:-1])

@@ -43,7 +43,16 @@ LOG_TABLES = {
         "before its guild's row); no foreign keys, like the trail it feeds",
     ),
     **dict.fromkeys(
-        ("message_stat_daily", "member_stat_daily", "voice_stat_daily", "role_stat_daily"),
+        (
+            "message_stat_daily",
+            "member_stat_daily",
+            "voice_stat_daily",
+            "role_stat_daily",
+            "message_stat_user_daily",
+            "message_stat_channel_daily",
+            "voice_stat_user_daily",
+            "voice_stat_channel_daily",
+        ),
         "the trail's daily rollups outlive the guilds, members and channels they count",
     ),
     "security_event": "the security trail outlives the guild an event happened in (investigations); append-only, "

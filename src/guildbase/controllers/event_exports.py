@@ -1,9 +1,10 @@
 """Exports (R13.5): a raw log or event table, or a report, over a period, to CSV or JSON Lines, streamed.
 
-Raw tables are read through a server-side cursor (asyncpg ``cursor`` with a
-prefetch of ``batch_size`` rows inside one read-only transaction) and written
-out one batch at a time, so memory stays flat whatever the number of rows: the
-process never holds more than one batch. ``export_chunks`` yields the text of
+Raw tables are read with ``COPY (SELECT …) TO STDOUT`` inside one read-only
+transaction (``db.copy_stream``: PostgreSQL renders each row as its line, Python
+only passes bytes on) and written out a chunk of about ``batch_size`` rows at a
+time, so memory stays flat whatever the number of rows: the process never holds
+more than a few network buffers and one chunk. ``export_chunks`` yields the text of
 each batch (the dashboard streams it as a download); ``export`` writes them to
 a file; ``guildbase export …`` shows a progress bar over ``export_count``.
 
@@ -18,10 +19,11 @@ Mistakes are ``ValidationError``s naming the argument: an unknown ``table``
 ``until`` not after ``since``.
 """
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TextIO
@@ -29,6 +31,7 @@ from typing import Any, TextIO
 from sqlalchemy import ARRAY, JSON, Boolean, Date, DateTime, Float, Integer, TypeDecorator
 
 from guildbase.controllers.event_stats import EventStats
+from guildbase.db.copy_stream import copy_text_chunks
 from guildbase.db.types import SnowflakeType
 from guildbase.db.validation import aware, integer, optional_snowflake, optional_text, validate_enum
 from guildbase.errors import ValidationError, shown
@@ -55,12 +58,13 @@ DEFAULT_BATCH = 5000
 
 
 def _iso(column: str) -> str:
-    """SQL rendering ``column`` (timestamptz) exactly as Python's ``datetime.isoformat()`` renders it in UTC."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (
-        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {column})::int "
-        f"% 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || '+00:00'"
-    )
+    """SQL rendering ``column`` (timestamptz) exactly as Python's ``datetime.isoformat()`` renders it in UTC.
+
+    One ``to_char`` with the microseconds, dropped when they are zero as Python
+    drops them (``.000000`` can only be the fraction): a third of the cost of
+    rendering the fraction apart (W12).
+    """
+    return f"replace(to_char(({column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), '.000000+', '+')"
 
 
 def _column_kind(column: Any) -> str:
@@ -107,7 +111,17 @@ def _csv_sql(name: str, kind: str) -> str:
 
 
 def _json_sql(name: str, kind: str) -> str:
-    return {"time": _iso(name), "id": f"{name}::text"}.get(kind, name)
+    """One column's ``"name":value`` member, concatenated as text (``json_build_object`` costs twice as much, W12)."""
+    value = {
+        "time": f"'\"' || {_iso(name)} || '\"'",
+        "id": f"'\"' || {name}::text || '\"'",
+        "date": f"'\"' || to_char({name}, 'YYYY-MM-DD') || '\"'",
+        "bool": f"CASE WHEN {name} THEN 'true' WHEN NOT {name} THEN 'false' END",
+        "number": f"to_json({name})::text",
+        "array": f"to_json({name})::text",
+        "json": f"{name}::text",
+    }.get(kind, f"to_json({name}::text)::text")
+    return f"'\"{name}\":' || coalesce({value}, 'null')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +157,7 @@ class ExportPlan:
         if self.fmt is ExportFormat.CSV:
             selected = " || ',' || ".join(_csv_sql(name, kind) for name, kind in named)
         else:
-            selected = "json_build_object(" + ", ".join(f"'{name}', {_json_sql(name, kind)}" for name, kind in named)
-            selected += ")::text"
+            selected = "'{' || " + " || ',' || ".join(_json_sql(name, kind) for name, kind in named) + " || '}'"
         return f"SELECT {selected} FROM {self.table} WHERE {where} ORDER BY {self.time_column}"  # noqa: S608
 
 
@@ -224,24 +237,23 @@ class EventExports(EventStats):
         guild_id: int | None = None,
         columns: str | None = None,
         batch_size: int = DEFAULT_BATCH,
-    ) -> AsyncIterator[ExportChunk]:
+    ) -> AsyncGenerator[ExportChunk, None]:
         """Stream ``table`` over the period, batch by batch; the arguments are checked now, before any read."""
         plan = plan_export(table, fmt=fmt, since=since, until=until, guild_id=guild_id, columns=columns)
         size = integer("batch_size", batch_size, minimum=1, maximum=100_000)
         return self._stream(plan, size)
 
-    async def _stream(self, plan: ExportPlan, size: int) -> AsyncIterator[ExportChunk]:
-        header = True
+    async def _stream(self, plan: ExportPlan, size: int) -> AsyncGenerator[ExportChunk, None]:
         if plan.fmt is ExportFormat.CSV:
             yield ExportChunk(render(plan, [], header=True), 0)
-            header = False
-        async with self._fast() as unit:  # a cursor lives in a transaction; it reads, it never writes
-            # One long read by design: without a guild the first fetch sorts the whole period, which takes
-            # longer than GUILDBASE_STATEMENT_TIMEOUT_MS at 10M rows (found by W12); this transaction only.
+        async with self._fast() as unit:  # one read-only transaction: a consistent snapshot of the period
+            # One long read by design: the COPY sorts and streams the whole period, which takes longer
+            # than GUILDBASE_STATEMENT_TIMEOUT_MS at 10M rows (found by W12); this transaction only.
             await unit.connection.execute("SET LOCAL statement_timeout = 0")
-            cursor = await unit.connection.cursor(plan.sql(), plan.since, plan.until, plan.guild_id)
-            while batch := await cursor.fetch(size):  # one round trip per batch, no Python call per row
-                yield ExportChunk(render(plan, batch, header=header), len(batch))
+            copied = copy_text_chunks(unit.connection, plan.sql(), plan.since, plan.until, plan.guild_id, rows=size)
+            async with contextlib.aclosing(copied) as chunks:  # a reader leaving early ends the COPY before the
+                async for text_chunk, count in chunks:  # transaction does, so the connection goes back clean
+                    yield ExportChunk(text_chunk, count)
 
     async def export(
         self,

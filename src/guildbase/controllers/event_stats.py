@@ -2,8 +2,12 @@
 
 ``db.events.stats(guild_id, metric, since=…, until=…)`` reads only the
 ``*_stat_daily`` tables, so a report over a year reads at most a row per day
-and key, never the raw trail. ``since`` and ``until`` are UTC days, both
-included. Each metric says which groupings and filters it has:
+and key, never the raw trail. Messages and voice have coarser copies (per day
+and member, per day and channel; ``event_rollups`` keeps them in the same
+transactions): a report reads the smallest one that holds the columns it
+groups and filters by, and the full per-(day, channel, member) table only when
+it needs both. ``since`` and ``until`` are UTC days, both included. Each metric
+says which groupings and filters it has:
 
 | metric | table | group by | filters |
 |---|---|---|---|
@@ -36,6 +40,12 @@ class MetricSource:
     value: str
     groups: dict[GroupBy, str]
     filters: frozenset[str]
+    coarser: tuple[tuple[str, frozenset[str]], ...] = ()
+    """Smaller copies of ``table`` and the key columns each keeps, smallest first."""
+
+    def table_for(self, columns: set[str]) -> str:
+        """The smallest rollup that holds every one of ``columns`` (the grouping and the filters)."""
+        return next((table for table, held in self.coarser if columns <= held), self.table)
 
 
 _DAY = {GroupBy.DAY: "day"}
@@ -45,12 +55,20 @@ METRICS: dict[Metric, MetricSource] = {
         "sum(messages)",
         {**_DAY, GroupBy.USER: "user_id", GroupBy.CHANNEL: "channel_id"},
         frozenset({"user_id", "channel_id"}),
+        (
+            ("message_stat_channel_daily", frozenset({"channel_id"})),
+            ("message_stat_user_daily", frozenset({"user_id"})),
+        ),
     ),
     Metric.VOICE_MINUTES: MetricSource(
         "voice_stat_daily",
         "sum(seconds) / 60",
         {**_DAY, GroupBy.USER: "user_id", GroupBy.CHANNEL: "channel_id"},
         frozenset({"user_id", "channel_id"}),
+        (
+            ("voice_stat_channel_daily", frozenset({"channel_id"})),
+            ("voice_stat_user_daily", frozenset({"user_id"})),
+        ),
     ),
     Metric.JOINS: MetricSource("member_stat_daily", "sum(joins)", _DAY, frozenset()),
     Metric.LEAVES: MetricSource("member_stat_daily", "sum(leaves)", _DAY, frozenset()),
@@ -88,8 +106,10 @@ def report_sql(source: MetricSource, group: GroupBy, filters: Mapping[str, int |
     order = "day" if group is GroupBy.DAY else "value DESC, key"
     selected = "day" if group is GroupBy.DAY else f"{key} AS key"
     grouped = "day" if group is GroupBy.DAY else key
+    needed = {name for name, value in filters.items() if value is not None} | ({grouped} - {"day"})
+    table = source.table_for(needed)
     return (
-        f"SELECT {selected}, {source.value}::bigint AS value FROM {source.table} "  # noqa: S608 - identifiers from METRICS
+        f"SELECT {selected}, {source.value}::bigint AS value FROM {table} "  # noqa: S608 - identifiers from METRICS
         f"WHERE {' AND '.join(where)} GROUP BY {grouped} ORDER BY {order} LIMIT :limit"
     )
 
@@ -149,7 +169,7 @@ class EventStats(EventWriters):
         async with self._read() as session:
             for metric, source in METRICS.items():
                 sql = (
-                    f"SELECT coalesce({source.value}, 0)::bigint FROM {source.table} "  # noqa: S608 - from METRICS
+                    f"SELECT coalesce({source.value}, 0)::bigint FROM {source.table_for(set())} "  # noqa: S608 - from METRICS
                     "WHERE guild_id = :guild_id AND day >= :since AND day <= :until"
                 )
                 value = await session.scalar(text(sql), {"guild_id": guild, "since": first, "until": last})

@@ -20,7 +20,8 @@ Either way, for one member:
 - the same channel → the mute / deafen / stream flags change, and the time
   spent in the old state is added to ``muted_ms`` / ``deafened_ms`` / ``streaming_ms``.
 
-Closing a session adds its seconds to ``voice_stat_daily``, split at UTC
+Closing a session adds its seconds to ``voice_stat_daily`` (and its per-member
+and per-channel copies, ``event_rollups``), split at UTC
 midnight. Sessions the bot can no longer see are closed by
 ``close_voice_sessions`` (gateway disconnect: ``disconnect``) and by
 ``resync_voice`` when a guild becomes available again (``restart``): a session
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 import asyncpg
 from sqlalchemy import text
 
+from guildbase.controllers.event_rollups import Counts, add_counts
 from guildbase.controllers.event_writers import VOICE_EVENT_COLUMNS, EventWriters
 from guildbase.controllers.features import gated
 from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_session, step
@@ -94,11 +96,6 @@ _INSERT = f"""
 INSERT INTO voice_session (guild_id, user_id, channel_id, started_at, {_STATE})
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $13::bigint[], $14::timestamptz[], {_UNNEST_STATE})
 """  # noqa: S608 - constants
-_ROLLUP = """
-INSERT INTO voice_stat_daily AS s (guild_id, day, channel_id, user_id, seconds)
-SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
-ON CONFLICT (guild_id, day, channel_id, user_id) DO UPDATE SET seconds = s.seconds + excluded.seconds
-"""
 _SESSIONS = text(f"""
 SELECT {_COLUMNS} FROM voice_session
 WHERE guild_id = :guild_id AND (CAST(:user_id AS bigint) IS NULL OR user_id = :user_id)
@@ -132,16 +129,13 @@ async def _store(connection: asyncpg.Connection, changed: Sequence[Session], ope
     if opened:
         columns = [[s.guild_id for s in opened], [s.user_id for s in opened], *_state_columns(opened)]
         await connection.execute(_INSERT, *columns, [s.channel_id for s in opened], [s.started_at for s in opened])
-    rollup: dict[tuple[Any, ...], int] = {}
+    rollup: Counts = {}
     for session in (*changed, *opened):
         if session.ended_at is not None:
             for day, seconds in by_day(session.started_at, session.ended_at):
                 key = (session.guild_id, day, session.channel_id, session.user_id)
                 rollup[key] = rollup.get(key, 0) + seconds
-    if rollup:
-        keys = sorted(rollup)
-        columns = [[key[i] for key in keys] for i in range(4)]
-        await connection.execute(_ROLLUP, *columns, [rollup[key] for key in keys])
+    await add_counts(connection, "seconds", rollup)
 
 
 def _state_of(row: Sequence[Any]) -> VoiceState | None:

@@ -7,9 +7,10 @@ nothing lost on a failed flush or a clean close):
   + ``role_stat_daily`` (roles given and taken), one transaction per batch;
 - reactions → ``reaction_event`` (COPY);
 - voice transitions → ``voice_event`` (COPY), from ``voice_update``;
-- voice states → sessions, their rollup and their ``voice_event`` rows in one
+- voice states → sessions, their rollups and their ``voice_event`` rows in one
   transaction per batch (``event_voice.record_voice_state``), one batch at a time;
-- messages → ``message_stat_daily`` only (counts, never content).
+- messages → ``message_stat_daily`` and its coarse copies only (counts, never
+  content; ``event_rollups``).
 
 Rollup rows are summed per batch and sorted, so concurrent writers lock them
 in the same order and never deadlock.
@@ -23,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from guildbase.controllers.base import Controller, UnitOfWork
+from guildbase.controllers.event_rollups import Counts, add_counts
 from guildbase.db.bulk import BufferedWriter, Row, WriteBatch
 from guildbase.db.partitions import copy_into
 from guildbase.db.validation import instances
@@ -58,11 +60,6 @@ INSERT INTO role_stat_daily AS s (guild_id, day, role_id, added, removed)
 SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
 ON CONFLICT (guild_id, day, role_id) DO UPDATE
 SET added = s.added + excluded.added, removed = s.removed + excluded.removed
-"""
-_MESSAGE_ROLLUP = """
-INSERT INTO message_stat_daily AS s (guild_id, day, channel_id, user_id, messages)
-SELECT * FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
-ON CONFLICT (guild_id, day, channel_id, user_id) DO UPDATE SET messages = s.messages + excluded.messages
 """
 
 
@@ -161,13 +158,14 @@ class EventWriters(Controller):
         await copy_into(self._fast, "voice_event", VOICE_EVENT_COLUMNS, _checked(rows, len(VOICE_EVENT_COLUMNS)))
 
     async def write_messages(self, rows: Sequence[Row]) -> None:
-        """One batch of messages, summed per (guild, day, channel, member) into one upsert."""
-        sums: dict[tuple[Any, ...], list[int]] = {}
+        """One batch of messages, summed per (guild, day, channel, member): three upserts, one transaction."""
+        sums: Counts = {}
         for row in _checked(rows, len(MESSAGE_COLUMNS)):
-            sums.setdefault((row[1], _day(row), row[2], row[3]), [0])[0] += 1
+            key = (row[1], _day(row), row[2], row[3])
+            sums[key] = sums.get(key, 0) + 1
         if sums:
             async with self._fast() as unit:
-                await unit.connection.execute(_MESSAGE_ROLLUP, *_columns(sums))
+                await add_counts(unit.connection, "messages", sums)
 
 
 def _checked(rows: Sequence[Row], width: int) -> list[Row]:

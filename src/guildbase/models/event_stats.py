@@ -12,6 +12,17 @@ and channel they count.
 - ``voice_stat_daily``: seconds in voice per (guild, day, channel, member),
   split at UTC midnight when a session spans days.
 - ``role_stat_daily``: members given and losing a role per (guild, day, role).
+
+Coarser copies of the message and voice rollups, written by the same
+statement batch in the same transaction (``controllers.event_rollups``), so
+that a report reads a row per day and member or per day and channel instead
+of one per day, channel and member (a hundred times fewer at 10 channels and
+200 members):
+
+- ``message_stat_user_daily`` / ``message_stat_channel_daily``: messages per
+  (guild, day, member) / (guild, day, channel);
+- ``voice_stat_user_daily`` / ``voice_stat_channel_daily``: voice seconds per
+  (guild, day, member) / (guild, day, channel).
 """
 
 import enum
@@ -77,6 +88,62 @@ personal_data(
     retention="as long as the guild keeps its reports",
     user_id=anonymise(fold=("seconds",)),
 )
+
+
+class MessageStatUserDaily(SQLModel, table=True):
+    __tablename__ = "message_stat_user_daily"
+    __table_args__ = (CheckConstraint("messages >= 0", name="messages_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    user_id: Snowflake = snowflake_field(primary_key=True)
+    messages: int = _count()
+
+
+personal_data(
+    MessageStatUserDaily,
+    "Messages per member and day (message_stat_daily summed over channels): the guild's top members.",
+    retention="as long as the guild keeps its reports",
+    user_id=anonymise(fold=("messages",)),
+)
+
+
+class MessageStatChannelDaily(SQLModel, table=True):
+    __tablename__ = "message_stat_channel_daily"
+    __table_args__ = (CheckConstraint("messages >= 0", name="messages_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    channel_id: Snowflake = snowflake_field(primary_key=True)
+    messages: int = _count()
+
+
+class VoiceStatUserDaily(SQLModel, table=True):
+    __tablename__ = "voice_stat_user_daily"
+    __table_args__ = (CheckConstraint("seconds >= 0", name="seconds_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    user_id: Snowflake = snowflake_field(primary_key=True)
+    seconds: int = _count()
+
+
+personal_data(
+    VoiceStatUserDaily,
+    "Voice time per member and day (voice_stat_daily summed over channels): the guild's voice leaders.",
+    retention="as long as the guild keeps its reports",
+    user_id=anonymise(fold=("seconds",)),
+)
+
+
+class VoiceStatChannelDaily(SQLModel, table=True):
+    __tablename__ = "voice_stat_channel_daily"
+    __table_args__ = (CheckConstraint("seconds >= 0", name="seconds_not_negative"),)
+
+    guild_id: Snowflake = snowflake_field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    channel_id: Snowflake = snowflake_field(primary_key=True)
+    seconds: int = _count()
 
 
 class RoleStatDaily(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """Guild-leading foreign keys for custom-command uses, poll options and votes (R8.5, co-location by guild).
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-01 20:10:00.000000
 
 A sharded PostgreSQL keeps a parent and its children on one shard only when
