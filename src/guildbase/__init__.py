@@ -86,7 +86,7 @@ from guildbase.models.levels import (
     RankCard,
     XPAward,
 )
-from guildbase.models.logs import CommandLogRead, CommandStat, ErrorGroupStat, ErrorLogRead
+from guildbase.models.logs import CommandLogRead, CommandStat, CommandUserStat, ErrorGroupStat, ErrorLogRead
 from guildbase.models.mod_settings import EscalationRuleRead, ModActionRead, ModSettingsRead
 from guildbase.models.moderation import (
     CaseOverview,
@@ -168,6 +168,7 @@ __all__ = [
     "CommandLogRead",
     "CommandRun",
     "CommandStat",
+    "CommandUserStat",
     "ConfigurationError",
     "ConflictError",
     "ConnectionLostError",

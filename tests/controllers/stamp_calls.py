@@ -250,6 +250,7 @@ READS = {
     "jobs.seconds_until_due",
     "jobs.status",
     "logs.command_stats",
+    "logs.command_users",
     "logs.partitions",
     "logs.recent_commands",
     "events.daily_totals",

@@ -24,14 +24,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
 
 from guildbase.controllers.base import UnitOfWork
+from guildbase.controllers.command_queries import MAX_PAGE, MAX_REPORT_DAYS, CommandQueries
 from guildbase.controllers.error_log import ErrorLogging
 from guildbase.db import partitions
 from guildbase.db.bulk import BufferedWriter, Row, RowsLostError
-from guildbase.db.fast import prepare, translating
-from guildbase.db.rows import read_all
+from guildbase.db.fast import translating
 from guildbase.db.spill import SpillFile
 from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
 from guildbase.db.validation import (
@@ -43,9 +42,6 @@ from guildbase.db.validation import (
     integer,
     mapping,
     moment,
-    optional_aware,
-    optional_snowflake,
-    page_limit,
     snowflake,
 )
 from guildbase.db.validation import text as checked_text
@@ -55,14 +51,10 @@ from guildbase.models.logs import (
     COMMAND_MAX_LENGTH,
     ERROR_MAX_LENGTH,
     MAX_DURATION_MS,
-    CommandLogRead,
-    CommandStat,
 )
 
 __all__ = ["COPY_COLUMNS", "MAX_MONTHS_AHEAD", "MAX_PAGE", "MAX_REPORT_DAYS", "LogController", "command_row", "rollup"]
 
-MAX_PAGE = 100
-MAX_REPORT_DAYS = 366
 MAX_MONTHS_AHEAD = 24
 COPY_COLUMNS = (
     "created_at",
@@ -116,26 +108,6 @@ SET uses = s.uses + excluded.uses,
     failures = s.failures + excluded.failures,
     duration_ms_total = s.duration_ms_total + excluded.duration_ms_total
 """
-
-_STATS_SQL = text("""
-SELECT day, command, uses, failures,
-       CASE WHEN uses = 0 THEN 0 ELSE duration_ms_total::float8 / uses END AS average_duration_ms
-FROM command_stat_daily
-WHERE guild_id = :guild_id AND day >= :since AND day < :until
-ORDER BY day, command
-""")
-
-_STATS = prepare(_STATS_SQL)
-
-_RECENT_SQL = text("""
-SELECT log_id, created_at, user_id, guild_id, channel_id, command, params, is_success, error, duration_ms
-FROM command_log
-WHERE (CAST(:guild_id AS bigint) IS NULL OR guild_id = :guild_id)
-  AND (CAST(:user_id AS bigint) IS NULL OR user_id = :user_id)
-  AND created_at >= :since
-ORDER BY created_at DESC
-LIMIT :limit
-""")
 
 
 def command_row(
@@ -209,7 +181,7 @@ def _months(rows: Sequence[Row]) -> list[date]:
     return sorted({row[0].astimezone(UTC).date().replace(day=1) for row in rows})
 
 
-class LogController(ErrorLogging):
+class LogController(ErrorLogging, CommandQueries):
     """Command usage (a buffered writer, recent rows, daily reports, partitions) and the error log."""
 
     def __init__(
@@ -371,42 +343,6 @@ class LogController(ErrorLogging):
         async with self._fast() as unit:
             await unit.connection.copy_records_to_table("command_log", records=rows, columns=COPY_COLUMNS)
             await unit.connection.execute(_ROLLUP_SQL, *columns)
-
-    async def recent_commands(
-        self,
-        *,
-        guild_id: int | None = None,
-        user_id: int | None = None,
-        since: datetime | None = None,
-        limit: int = 50,
-    ) -> list[CommandLogRead]:
-        """The newest logged commands of a guild and/or a user (default: the last 7 days)."""
-        params = {
-            "guild_id": optional_snowflake("guild_id", guild_id),
-            "user_id": optional_snowflake("user_id", user_id),
-            "since": optional_aware("since", since) or utcnow() - timedelta(days=7),
-            "limit": page_limit(limit, MAX_PAGE),
-        }
-        async with self._read() as session:
-            rows = (await session.execute(_RECENT_SQL, params)).mappings().all()
-        return read_all(CommandLogRead, rows)
-
-    async def command_stats(
-        self, *, days: int = 30, guild_id: int | None = None, until: date | None = None
-    ) -> list[CommandStat]:
-        """Uses per day per command for the ``days`` UTC days before ``until`` (default: through today)."""
-        days = integer("days", days, minimum=1, maximum=MAX_REPORT_DAYS)
-        guild = optional_snowflake("guild_id", guild_id)
-        end = utcnow().date() + timedelta(days=1) if until is None else calendar_date("until", until)
-        params = {
-            "guild_id": ALL_GUILDS if guild is None else guild,
-            "since": end - timedelta(days=days),
-            "until": end,
-        }
-        async with self._fast(transaction=False) as unit:
-            rows = await _STATS.fetch(unit.connection, params)
-        # Rows come from our own rollup with its CHECKs: construct, do not re-validate (a report has thousands).
-        return read_all(CommandStat, rows)
 
     async def ensure_partitions(self, *, months_ahead: int = 3, now: datetime | None = None) -> list[str]:
         """Create this month's partition and the next ``months_ahead`` ones; returns their names."""

@@ -151,6 +151,15 @@ class CommandStat(SQLModel):
     average_duration_ms: float
 
 
+class CommandUserStat(SQLModel):
+    """One row of a per-member usage report: how often a member ran commands over a period."""
+
+    user_id: Snowflake
+    uses: int
+    failures: int
+    average_duration_ms: float
+
+
 # -- error log ---------------------------------------------------------------------------
 ERROR_TYPE_MAX_LENGTH = 200
 ERROR_MESSAGE_MAX_LENGTH = 2000
