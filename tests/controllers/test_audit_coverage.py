@@ -373,7 +373,7 @@ EXEMPT_METHODS: dict[str, str] = {
     "permissions.write_checks": "the check log's batch write, as above",
     "permissions.flush": "the check log's buffer written out, as above",
     "permissions.close": "the check log's buffer written out at shutdown, as above",
-    "partitions.maintain": "partitions created ahead and dropped past retention: DDL by policy, no row of configuration",
+    "partitions.maintain": "partitions created ahead and dropped past retention: DDL by policy, not configuration",
 }
 """Single methods whose writes are not audited, and why."""
 
