@@ -107,7 +107,10 @@ def test_every_key_builder_in_the_package_is_checked_here() -> None:
     assert _builders() >= checked - helpers, "a listed builder is gone: drop it here"
 
 
-@pytest.mark.parametrize("guild_id", [GUILD, GUILD + 1, 2**63 - 1, 10**17])
+# Named IDs: GUILD comes from the clock, and xdist's workers must collect the same test names.
+@pytest.mark.parametrize(
+    "guild_id", [GUILD, GUILD + 1, 2**63 - 1, 10**17], ids=["a-guild", "the-next-guild", "largest", "smallest-17-digit"]
+)
 def test_every_key_of_a_guild_hashes_to_the_guilds_slot(guild_id: int) -> None:
     keys = [key for build in GUILD_KEYS.values() for key in build(guild_id)]
     keys += [_generation_key(key) for key in keys] + [
