@@ -76,6 +76,10 @@ async def seed_domains(db: Database) -> None:
     done = await db.tickets.open(GUILD, panel.panel_id, USER + 40, subject="Cannot verify")
     await db.tickets.open(GUILD, panel.panel_id, USER + 41, subject="Appeal my mute")
     await db.tickets.close(GUILD, done.number, reason="verified")
+    await db.permissions.set_role_rank(GUILD, 1_400_000_000_000_000_002, 3)
+    await db.permissions.register_commands({"ban": "moderation", "kick": "moderation"})
+    await db.permissions.set_command_rank(GUILD, "command", "ban", 3)
+    await db.permissions.add_rule(GUILD, "member", USER + 12, "command", "kick", effect="deny")
 
 
 async def main() -> None:
