@@ -32,7 +32,17 @@ from guildbase.web import WebSettings, create_app  # noqa: E402
 GUILD = 1_100_000_000_000_000_001
 USER = 1_200_000_000_000_000_001
 OUT = ROOT / "docs" / "images"
-PAGES = {"overview": "", "settings": "/settings", "cases": "/cases", "audit": "/audit"}
+PAGES = {
+    "overview": "",
+    "settings": "/settings",
+    "cases": "/cases",
+    "levels": "/levels",
+    "content": "/content",
+    "tickets": "/tickets",
+    "permissions": "/permissions",
+    "premium": "/premium",
+    "audit": "/audit",
+}
 
 
 async def seed(db: Database) -> None:
@@ -50,6 +60,26 @@ async def seed(db: Database) -> None:
         for count in range((day * 7) % 11 + 2)
     ]
     await db.events.write_messages(rows)
+    await seed_domains(db)
+
+
+async def seed_domains(db: Database) -> None:
+    """Levels, a reward, a snippet, an autoresponder, a filter and two tickets, for their pages."""
+    for rank in range(8):
+        await db.levels.set_xp(GUILD, USER + 30 + rank, 9000 // (rank + 1))
+    await db.levels.set_level_role(GUILD, 10, 1_400_000_000_000_000_001)
+    await db.snippets.create(GUILD, "rules", "Be kind; no spam; English in #general.", author_id=USER)
+    await db.autoresponders.create(GUILD, "when is the event", ["Saturday 18:00 UTC, see #events."])
+    await db.filters.add_words(GUILD, ["cheapcoins", "free-nitro"], "delete")
+    await db.guild_config.set_feature(GUILD, "tickets", enabled=True)
+    panel = await db.tickets.create_panel(GUILD, "Support")
+    done = await db.tickets.open(GUILD, panel.panel_id, USER + 40, subject="Cannot verify")
+    await db.tickets.open(GUILD, panel.panel_id, USER + 41, subject="Appeal my mute")
+    await db.tickets.close(GUILD, done.number, reason="verified")
+    await db.permissions.set_role_rank(GUILD, 1_400_000_000_000_000_002, 3)
+    await db.permissions.register_commands({"ban": "moderation", "kick": "moderation"})
+    await db.permissions.set_command_rank(GUILD, "command", "ban", 3)
+    await db.permissions.add_rule(GUILD, "member", USER + 12, "command", "kick", effect="deny")
 
 
 async def main() -> None:

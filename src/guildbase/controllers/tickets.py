@@ -40,8 +40,10 @@ from guildbase.db.validation import (
     flag,
     instance,
     mapping,
+    optional_positive,
     optional_snowflake,
     optional_text,
+    page_limit,
     positive,
     snowflake,
     snowflakes,
@@ -96,6 +98,7 @@ INSERT INTO ticket_daily (guild_id, day, panel_id, staff_id, opened)
 VALUES ($2, (now() AT TIME ZONE 'UTC')::date, $5, 0, 1)
 ON CONFLICT (guild_id, day, panel_id, staff_id) DO UPDATE SET opened = ticket_daily.opened + 1"""
 MAX_PANELS = 100
+MAX_BROWSE = 100
 
 
 def open_lock_key(guild_id: int, opener_id: int) -> int:
@@ -316,6 +319,26 @@ class TicketController(TicketTranscripts, TicketMetricsReport):
             stmt = stmt.where(col(Ticket.opener_id) == opener_id)
         async with self._write() as session:
             rows = await session.execute(stmt.order_by(col(Ticket.number)).limit(1000))
+            return read_all(TicketRead, rows.mappings())
+
+    async def browse(
+        self, guild_id: int, *, status: TicketStatus | str | None = None, limit: int = 50, before: int | None = None
+    ) -> list[TicketRead]:
+        """The guild's tickets newest first, of one status when given; ``before=page[-1].number`` pages on.
+
+        One keyset query on the ``(guild_id, number)`` key, for the dashboard's
+        list (``list_open`` is the bot's: every open ticket, oldest first).
+        """
+        guild_id = snowflake("guild_id", guild_id)
+        wanted = None if status is None else validate_enum("status", TicketStatus, status)
+        limit, before = page_limit(limit, MAX_BROWSE), optional_positive("before", before)
+        stmt = select(Ticket.__table__).where(col(Ticket.guild_id) == guild_id)  # type: ignore[attr-defined]
+        if wanted is not None:
+            stmt = stmt.where(col(Ticket.status) == wanted)
+        if before is not None:
+            stmt = stmt.where(col(Ticket.number) < before)
+        async with self._write() as session:
+            rows = await session.execute(stmt.order_by(col(Ticket.number).desc()).limit(limit))
             return read_all(TicketRead, rows.mappings())
 
     async def events(self, guild_id: int, number: int) -> list[TicketEventRead]:

@@ -31,7 +31,7 @@ from guildbase.services.websessions import WebSession
 from guildbase.web.context import WebContext
 from guildbase.web.oauth import OAuthFailedError
 
-__all__ = ["ACTIONS", "Access", "Area", "Denied", "acting", "bot_is_in", "deny", "session_access"]
+__all__ = ["ACTIONS", "Access", "Area", "Denied", "acting", "actor_id", "bot_is_in", "deny", "session_access"]
 
 
 class Area(enum.StrEnum):
@@ -42,6 +42,9 @@ class Area(enum.StrEnum):
     CASES = "cases"
     AUDIT = "audit"
     LEVELS = "levels"
+    CONTENT = "content"
+    TICKETS = "tickets"
+    PREMIUM = "premium"
 
 
 ACTIONS: dict[tuple[Area, bool], ApiAction] = {
@@ -159,3 +162,10 @@ def acting(access: Access) -> Iterator[None]:
     source = AuditSource.API_KEY if access.via == "api_key" else AuditSource.DASHBOARD
     with acting_as(access.user_id), audit_context(source):
         yield
+
+
+def actor_id(access: Access) -> int:
+    """The user a write is made as (the author of a snippet or a note): the session's user or the key's creator."""
+    if access.user_id is None:
+        raise Denied(403, "this change needs a user, and the API key has no creator")
+    return access.user_id

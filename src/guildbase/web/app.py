@@ -13,7 +13,20 @@ from fastapi import FastAPI
 
 from guildbase.database import Database
 from guildbase.db.types import utcnow
-from guildbase.web import api, auth_routes, pages, permissions_api, privacy_routes
+from guildbase.web import (
+    account_pages,
+    api,
+    auth_routes,
+    content_api,
+    content_pages,
+    domain_pages,
+    levels_api,
+    notes_api,
+    pages,
+    permissions_api,
+    privacy_routes,
+    tickets_api,
+)
 from guildbase.web.context import WebContext
 from guildbase.web.errors import install_error_handlers
 from guildbase.web.oauth import DiscordOAuth
@@ -64,5 +77,9 @@ def create_app(
     app.include_router(privacy_routes.router)
     app.include_router(permissions_api.router)
     app.include_router(auth_routes.router)
+    for api_module in (levels_api, content_api, tickets_api, notes_api):
+        app.include_router(api_module.router)
     app.include_router(pages.router)
+    for page_module in (domain_pages, content_pages, account_pages):
+        app.include_router(page_module.router)
     return app

@@ -20,7 +20,7 @@ from guildbase.web.context import WebContext, get_context
 from guildbase.web.deps import require_session
 from guildbase.web.errors import ERROR_RESPONSES
 
-__all__ = ["CONFIRMATION", "router"]
+__all__ = ["CONFIRMATION", "erase_user", "router"]
 
 CONFIRMATION = "erase my data"
 router = APIRouter(prefix="/api/me", tags=["privacy"], responses=ERROR_RESPONSES)
@@ -57,13 +57,18 @@ async def export_my_data(ctx: Ctx, session: Session) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="application/json", headers=headers)
 
 
-@router.post("/erase")
-async def erase_my_data(ctx: Ctx, session: Session, request: EraseRequest) -> PrivacyRequestPublic:
-    """Erase the user by every table's policy, then end all their sessions."""
-    if request.confirm != CONFIRMATION:
+async def erase_user(ctx: WebContext, session: WebSession, confirm: str) -> PrivacyRequestPublic:
+    """Erase the session's user once ``confirm`` is the phrase (else a 422 naming ``confirm``); end their sessions."""
+    if confirm != CONFIRMATION:
         raise ValidationError.single("confirm", "confirmation", f"must be exactly {CONFIRMATION!r} to erase your data")
     done = await ctx.db.privacy.erase(session.user_id, requested_by=session.user_id)
     await ctx.db.web_sessions.revoke_all(session.user_id)
     return PrivacyRequestPublic(
         request_id=done.request_id, kind=str(done.kind), status=str(done.status), counts=done.counts
     )
+
+
+@router.post("/erase")
+async def erase_my_data(ctx: Ctx, session: Session, request: EraseRequest) -> PrivacyRequestPublic:
+    """Erase the user by every table's policy, then end all their sessions."""
+    return await erase_user(ctx, session, request.confirm)
