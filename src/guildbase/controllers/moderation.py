@@ -38,8 +38,8 @@ from sqlalchemy import BigInteger, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from guildbase.controllers.base import Controller
 from guildbase.controllers.case_create import CREATE_CASE, CREATE_CASE_AUDITED, _audit_created, _case_values
+from guildbase.controllers.case_search import CaseSearch
 from guildbase.controllers.escalation import escalate_in, may_escalate
 from guildbase.controllers.moderation_common import MAX_PAGE, _actor, _change, _missing, _trail
 from guildbase.controllers.moderation_queries import (
@@ -141,7 +141,7 @@ _HISTORY, _HISTORY_BEFORE = (
 
 
 # -- cases --------------------------------------------------------------------------
-class CaseController(Controller):
+class CaseController(CaseSearch):
     """Numbered moderation cases: create, read, edit the reason, void, expire."""
 
     async def create(

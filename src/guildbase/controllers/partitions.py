@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from guildbase.controllers.base import Controller
 from guildbase.db import partitions
-from guildbase.db.validation import integer, mapping, moment
+from guildbase.db.validation import integer, mapping, moment, texts
 from guildbase.errors import ValidationError
 from guildbase.models.events import RETENTION_MONTHS as TRAIL_RETENTION_MONTHS
 from guildbase.models.runtime_metrics import RETENTION_MONTHS as METRIC_RETENTION_MONTHS
@@ -112,7 +112,8 @@ class PartitionController(Controller):
         for table, months in mapping("retention", retention).items():
             _known(f"retention.{table}", table)
             keep[table] = integer(f"retention.{table}", months, minimum=1, maximum=MAX_RETENTION_MONTHS)
-        chosen = list(PARTITIONED) if tables is None else [_known("tables", table) for table in tables]
+        named = [] if tables is None else texts("tables", tables, max_length=63)
+        chosen = list(PARTITIONED) if tables is None else [_known(f"tables.{i}", t) for i, t in enumerate(named)]
         changes: dict[str, PartitionChanges] = {}
         async with self._fast() as unit:
             for table in chosen:

@@ -104,15 +104,14 @@ async def cases(
     search: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> list[CasePublic]:
-    """Cases, newest first, filtered by user, type and a text search in the reason."""
-    if user_id is not None:
-        rows = await ctx.db.cases.history(access.guild_id, int(user_id), limit=limit)
-    elif case_type is not None:
-        rows = await ctx.db.cases.by_type(access.guild_id, case_type, limit=limit)
-    else:
-        rows = await ctx.db.cases.recent(access.guild_id, limit=limit)
-    if search:
-        rows = [row for row in rows if search.casefold() in (row.reason or "").casefold()]
+    """Cases, newest first, filtered by user, type and words of the reason (one query: ``db.cases.search``)."""
+    rows = await ctx.db.cases.search(
+        access.guild_id,
+        text=search or None,
+        user_id=None if user_id is None else int(user_id),
+        case_type=case_type,
+        limit=limit,
+    )
     return [CasePublic.of(row) for row in rows]
 
 

@@ -125,9 +125,7 @@ async def cases_page(
     notes_user: Annotated[str, Query(pattern=r"^([0-9]{15,20})?$")] = "",
 ) -> Response:
     """The newest cases, with a text search in the reasons and an edit box per reason; a member's notes."""
-    rows = await ctx.db.cases.recent(access.guild_id, limit=100)
-    if search:
-        rows = [row for row in rows if search.casefold() in (row.reason or "").casefold()]
+    rows = await ctx.db.cases.search(access.guild_id, text=search.strip() or None, limit=100)
     notes = await ctx.db.notes.list_for_user(access.guild_id, int(notes_user), limit=50) if notes_user else []
     session = await session_of(request, ctx)
     return render(
