@@ -60,6 +60,8 @@ LOCAL_TABLES: dict[str, str] = {
     "error_group_daily": "daily counts of the global error groups",
     "runtime_metric_sample": "per-process metrics, not guild data",
     "job": "one queue claimed across guilds (unique kind + dedupe_key); its foreign key to guild is dropped",
+    "legacy_import_checkpoint": "the import's progress per source table and batch, run from one process",
+    "legacy_import_issue": "what an import could not keep, for the operator who ran it",
 }
 """Coordinator-only tables: neither distributed nor copied."""
 

@@ -6,6 +6,7 @@ on the day the suite runs. Each test runs in the ``db`` fixture's transaction,
 so the partitions it creates and drops are rolled back with it.
 """
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from guildbase import Database, ValidationError
 from guildbase.cli import app
+from guildbase.cli_support import console as cli_console
 from guildbase.controllers.partitions import PARTITIONED
 from guildbase.partitions_cli import partition_table
 
@@ -100,15 +102,20 @@ async def test_one_run_maintains_every_partitioned_table(db: Database) -> None:
     assert all((table, f"{table}_p203401") in listed for table in PARTITIONED)
 
 
-def test_guildbase_db_partitions_prints_them_as_a_table(database_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_guildbase_db_partitions_prints_them_as_a_table(
+    database_url: URL, monkeypatch: pytest.MonkeyPatch, pooled_db: Database
+) -> None:
+    # Another test in this worker's database may have dropped today's months (a "now" years ahead): make them.
+    await pooled_db.partitions.maintain(tables=["command_log"])
     monkeypatch.setenv("GUILDBASE_DATABASE_URL", database_url.render_as_string(hide_password=False))
-    monkeypatch.setenv("COLUMNS", "200")  # Rich fits the table to the terminal: names stay on one line
-    result = CliRunner().invoke(app, ["db", "partitions", "--table", "command_log"])
+    # Rich fits the table to the terminal (a worker process has none): names stay on one line at 200 columns.
+    monkeypatch.setattr(cli_console, "width", 200)
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["db", "partitions", "--table", "command_log"])
     assert result.exit_code == 0, result.output
     assert "command_log_p" in result.output
     assert "12 months" in result.output
     assert "reaction_event" not in result.output
-    refused = CliRunner().invoke(app, ["db", "partitions", "--table", "member"])
+    refused = await asyncio.to_thread(CliRunner().invoke, app, ["db", "partitions", "--table", "member"])
     assert refused.exit_code != 0
     assert "table" in refused.output
 

@@ -82,6 +82,7 @@ OTHER_BUILDERS = {
     "services/websessions.py:_user_index_key",
     "privacy/redis_data.py:_boards",
     "services/ratelimit.py:__init__",
+    "web/sessions.py:_login_key",  # one key per login attempt (GET, SET, DELETE alone): no slot to share
 }
 """Builders covered by the tests below (the key helpers, sessions, the rate-limit prefix, a SCAN pattern)."""
 
