@@ -203,12 +203,13 @@ def _bad_by_kind(param: Param) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911
         return st.one_of(none, st.sampled_from([5, "x", (1, 2), (NOW, True), (_NAIVE, ID)]))
     if origin in {Sequence, list, Iterable} or main is Sequence:
         item = args[0] if args else Any
+        nothing: list[Any] = [] if optional else [None]  # None is a good value of ``Sequence[...] | None``
         if item is str:
             empty: list[Any] = [] if param.name in EMPTY_ALLOWED else [[]]
-            return st.sampled_from(["demo", *empty, [5], ["bad\x00"], None, 5])
+            return st.sampled_from(["demo", *empty, [5], ["bad\x00"], *nothing, 5])
         if item is int:
-            return st.sampled_from(["123", 5, [True], [0], [BIG], None])
-        return st.sampled_from([5, "x", [5], [object()], None])
+            return st.sampled_from(["123", 5, [True], [0], [BIG], *nothing])
+        return st.sampled_from([5, "x", [5], [object()], *nothing])
     if isinstance(main, type):
         return st.one_of(none, st.sampled_from([5, "x", {"a": 1}]))
     if typing.get_origin(main) is collections.abc.Callable:

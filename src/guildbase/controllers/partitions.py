@@ -112,7 +112,7 @@ class PartitionController(Controller):
         for table, months in mapping("retention", retention).items():
             _known(f"retention.{table}", table)
             keep[table] = integer(f"retention.{table}", months, minimum=1, maximum=MAX_RETENTION_MONTHS)
-        named = [] if tables is None else texts("tables", tables, max_length=63)
+        named = [] if tables is None else texts("tables", tables, max_length=63, min_items=1)
         chosen = list(PARTITIONED) if tables is None else [_known(f"tables.{i}", t) for i, t in enumerate(named)]
         changes: dict[str, PartitionChanges] = {}
         async with self._fast() as unit:
