@@ -1,6 +1,6 @@
 """``db.rows``: read models built from checked rows are exactly what ``model_validate`` would give."""
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import pytest
@@ -19,7 +19,7 @@ BLOCK = ids.block()
 GUILD = BLOCK + 1
 USER = BLOCK + 101
 MOD = BLOCK + 102
-AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+AT = utcnow().replace(microsecond=0) - timedelta(days=30)  # a stored time, from the clock
 
 
 def case_row(**changes: Any) -> dict[str, Any]:

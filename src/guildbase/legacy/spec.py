@@ -8,6 +8,7 @@ temporary staging table filled by binary ``COPY`` and one
 few statements whatever its size, and writing a row twice writes it once.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ class ImportContext:
     curves: dict[int, str] = field(default_factory=dict)
 
 
-class TableSpec:
+class TableSpec(ABC):
     """One legacy table (or a table and its companion, read together) and its mapping into guildbase."""
 
     name: ClassVar[str]
@@ -42,17 +43,21 @@ class TableSpec:
     def available(self, source: LegacySource) -> bool:
         return self.name in source.tables
 
+    @abstractmethod
     def query(self, source: LegacySource) -> str:
-        raise NotImplementedError
+        """The SELECT that reads this table from ``source``, ordered by ``keys`` (checkpoints resume on them)."""
 
+    @abstractmethod
     def map(self, row: asyncpg.Record, batch: Batch, context: ImportContext) -> None:
-        raise NotImplementedError
+        """Turn one legacy row into the batch's rows, or record in the batch why it was not kept."""
 
+    @abstractmethod
     async def write(self, connection: asyncpg.Connection, batch: Batch, context: ImportContext) -> None:
-        raise NotImplementedError
+        """Write the batch's rows (COPY into staging, then one INSERT … ON CONFLICT DO NOTHING per table)."""
 
     def finish(self, batch: Batch, context: ImportContext) -> None:
         """Called once per batch after every row was mapped (snippets resolve their namespace here)."""
+        del batch, context  # most tables have nothing to resolve across their rows
 
 
 async def stage(
