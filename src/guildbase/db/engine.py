@@ -1,5 +1,7 @@
 """Engines and session factories built from ``Settings``: one place for pool policy."""
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
@@ -40,6 +42,21 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+_EMPTY_JSON: dict[str, Callable[[], Any]] = {"{}": dict, "[]": list}
+
+
+def load_json(text: str) -> Any:
+    """``json.loads``, with an empty object or array (what most JSONB columns hold) made without the parser.
+
+    Why: every row of a list read decodes its JSONB columns, and the W7 profile
+    (``docs/performance.md``) found ``json.loads('{}')`` behind SQLAlchemy's
+    codec costing more than building the rest of the row's read model.
+    A fresh object each time: callers may mutate what they read.
+    """
+    empty = _EMPTY_JSON.get(text)
+    return empty() if empty is not None else json.loads(text)
+
+
 def create_async(url: str | URL, settings: Settings, *, connect_timeout: float | None = None) -> AsyncEngine:
     """An asyncpg engine with guildbase's pool and server settings (``connect_timeout``: asyncpg's 60 s else)."""
     server_settings = {"application_name": APPLICATION_NAME, "timezone": "UTC"}
@@ -53,7 +70,9 @@ def create_async(url: str | URL, settings: Settings, *, connect_timeout: float |
         # and refuses startup parameters it does not track (statement_timeout):
         # see ``PGBOUNCER_TIMEOUT_NOTE``.
         connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
-    return create_async_engine(with_driver(url, "asyncpg"), connect_args=connect_args, **_pool_options(settings))
+    return create_async_engine(
+        with_driver(url, "asyncpg"), connect_args=connect_args, json_deserializer=load_json, **_pool_options(settings)
+    )
 
 
 def create_sync(url: str | URL, settings: Settings) -> Engine:

@@ -44,10 +44,12 @@ class Prepared:
         """Positional arguments for ``sql`` from named ``params``."""
         return [params[name] for name in self.names]
 
-    async def fetch(self, connection: asyncpg.Connection, params: Mapping[str, Any]) -> list[asyncpg.Record]:
-        """All rows; a constraint violation leaves as the guildbase error naming the column."""
+    async def fetch(
+        self, connection: asyncpg.Connection, params: Mapping[str, Any], *, record_class: type[Any] | None = None
+    ) -> list[Any]:
+        """All rows (as ``record_class``, a ``db.record_rows.RecordRow``, if given); errors as ``translating``."""
         with translating():
-            return await connection.fetch(self.sql, *self.args(params))  # type: ignore[no-any-return]
+            return await connection.fetch(self.sql, *self.args(params), record_class=record_class)  # type: ignore[no-any-return]
 
     async def fetchrow(self, connection: asyncpg.Connection, params: Mapping[str, Any]) -> asyncpg.Record | None:
         """The first row, or None; a constraint violation leaves as the guildbase error naming the column."""

@@ -30,6 +30,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Integ
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from guildbase.db.record_rows import RecordRow
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
 from guildbase.privacy.policy import Erase, anonymise, personal_data
 
@@ -141,8 +142,13 @@ class CommandStatDaily(SQLModel, table=True):
     duration_ms_total: int = Field(default=0, sa_type=BigInteger)
 
 
-class CommandStat(SQLModel):
-    """One row of a usage report: a command's uses on one day."""
+class CommandStat(RecordRow):
+    """One row of a usage report: a command's uses on one day.
+
+    A report is thousands of these (a row per day and command), so each is the decoded
+    row itself (``db.record_rows``): typed attributes and ``model_dump`` like a
+    read model, at no cost beyond the query.
+    """
 
     day: date
     command: str
