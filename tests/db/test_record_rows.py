@@ -2,18 +2,18 @@
 
 from datetime import date, timedelta
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
+from raw_rows import fetch_records
 from sqlalchemy.engine import URL
 
 from guildbase import Database
 from guildbase.db.record_rows import RecordRow, check_columns
 from guildbase.db.types import utcnow
 from guildbase.models.logs import CommandStat
-from guildbase.testing import ids, libpq
+from guildbase.testing import ids
 
 BLOCK = ids.block()
 GUILD = BLOCK + 1
@@ -31,12 +31,7 @@ class Page(BaseModel):
 
 
 async def usage(database_url: URL, sql: str) -> list[Usage]:
-    connection = await asyncpg.connect(libpq(database_url))
-    try:
-        rows: list[Usage] = await connection.fetch(sql, record_class=Usage)
-    finally:
-        await connection.close()
-    return rows
+    return await fetch_records(database_url, sql, Usage)
 
 
 async def test_a_row_reads_like_a_frozen_read_model(database_url: URL) -> None:

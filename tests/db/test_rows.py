@@ -3,19 +3,18 @@
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any
 
-import asyncpg
 import pytest
 from pydantic import AfterValidator, BaseModel, field_validator
 from pydantic import ValidationError as PydanticValidationError
+from raw_rows import fetch_records
 from sqlalchemy.engine import URL
 from sqlmodel import SQLModel, col, select
 
 from guildbase import Database
 from guildbase.db.rows import read_all, read_one, reader
 from guildbase.db.types import utcnow
-from guildbase.models.logs import CommandStat
 from guildbase.models.moderation import Case, CaseRead, CaseStatus, CaseType
-from guildbase.testing import ids, libpq
+from guildbase.testing import ids
 
 BLOCK = ids.block()
 GUILD = BLOCK + 1
@@ -183,28 +182,10 @@ async def test_rows_of_the_database_read_as_validated(db: Database) -> None:
     await db.logs.flush()
     stats = await db.logs.command_stats(days=1, guild_id=GUILD, until=since + timedelta(days=1))
     assert [(s.command, s.uses, s.average_duration_ms) for s in stats] == [("ping", 1, 4.0)]
-    assert isinstance(stats[0], CommandStat)
-    assert stats[0].model_dump() == {
-        "day": since,
-        "command": "ping",
-        "uses": 1,
-        "failures": 0,
-        "average_duration_ms": 4.0,
-    }
-
-
-async def records(database_url: URL, sql: str) -> list[Any]:
-    """The rows of ``sql`` as asyncpg ``Record``s."""
-    connection = await asyncpg.connect(libpq(database_url))
-    try:
-        rows: list[Any] = await connection.fetch(sql)
-    finally:
-        await connection.close()
-    return rows
 
 
 async def test_records_in_any_column_order_with_extra_columns_build_what_validation_builds(database_url: URL) -> None:
-    rows = await records(
+    rows = await fetch_records(
         database_url,
         "SELECT 'ping' || n AS command, 2.5::float8 * n AS average_duration_ms, n::bigint AS uses,"
         " current_date - n AS day, 'not a field' AS other FROM generate_series(1, 50) AS n",
@@ -217,13 +198,13 @@ async def test_records_in_any_column_order_with_extra_columns_build_what_validat
 
 async def test_records_whose_values_need_validation_are_validated(database_url: URL) -> None:
     # uses as text and a NULL day: the positional build refuses, validation coerces one and rejects the other.
-    coerced = await records(
+    coerced = await fetch_records(
         database_url, "SELECT current_date AS day, 'ping' AS command, '3' AS uses, 1 AS average_duration_ms"
     )
     assert read_all(DailyUses, coerced) == [DailyUses.model_validate(dict(coerced[0]))]
     assert read_all(DailyUses, coerced)[0].uses == 3
     assert type(read_all(DailyUses, coerced)[0].average_duration_ms) is float
-    missing = await records(
+    missing = await fetch_records(
         database_url, "SELECT NULL::date AS day, 'ping' AS command, 3 AS uses, 1.0 AS average_duration_ms"
     )
     with pytest.raises(PydanticValidationError, match="day"):
@@ -231,7 +212,7 @@ async def test_records_whose_values_need_validation_are_validated(database_url: 
 
 
 async def test_records_with_a_repeated_column_name_are_read_by_key(database_url: URL) -> None:
-    rows = await records(
+    rows = await fetch_records(
         database_url,
         "SELECT current_date AS day, 'a' AS command, 1 AS uses, 1.0 AS average_duration_ms, 'b' AS command",
     )
