@@ -70,28 +70,7 @@ _EVENT_KEY = "primary key ({pk}) lacks guild_id; becomes (guild_id, {pk})"
 _NULL_GUILD = "guild_id is NULL for bot-wide rows; those take guild 0 (a shard of its own)"
 
 NOT_YET_COLOCATED: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "audit_log",
-            "autoresponder",
-            "custom_command",
-            "error_log",
-            "integration",
-            "message_filter",
-            "mod_case",
-            "note",
-            "permission_rule",
-            "poll",
-            "poll_option",
-            "reminder",
-            "snippet",
-            "snippet_name",
-            "ticket",
-            "ticket_event",
-            "ticket_panel",
-        ),
-        _SURROGATE,
-    ),
+    **dict.fromkeys(("audit_log", "error_log", "reminder"), _SURROGATE),
     **dict.fromkeys(
         (
             "command_log",
@@ -105,9 +84,6 @@ NOT_YET_COLOCATED: dict[str, str] = {
         ),
         _EVENT_KEY,
     ),
-    "integration_item": "key and foreign key (integration_id) lack guild_id; both gain it",
-    "ticket_message": "no guild_id column: it gains the ticket's, then is distributed with it",
-    "ticket_participant": "no guild_id column: it gains the ticket's, then is distributed with it",
 }
 """Guild tables that break a distribution condition today, each with the change it needs."""
 
@@ -201,6 +177,24 @@ def _table_lines() -> list[str]:
     return [*lines, ""]
 
 
+_KEYS = """## Keys of guild tables
+
+A guild table with an identity of its own (a case, a ticket, a poll option) has
+the primary key `(<id>, guild_id)`: with `guild_id` in it, each shard can enforce
+it, and with the id first its index still serves every lookup by id, so no
+index is added. The models keep the ORM identity on the id alone
+(`__mapper_args__ = identity_on("<id>")`, `guildbase.models.core`), so `session.get(Model, id)`,
+`Model.get` and the controllers are unchanged, and the id stays a
+database-generated identity. Foreign keys between guild tables are
+`(guild_id, <id>)`: PostgreSQL takes the `(<id>, guild_id)` primary key as their
+target, since a foreign key matches a unique key's columns in any order, so no
+second unique key is kept for them. Unique keys contain `guild_id` too (one
+ticket per channel of a guild, one option per position of a poll); a lookup by
+a Discord ID alone (the ticket of a channel) keeps a plain index, which a
+sharded cluster answers by asking every shard.
+
+"""
+
 _REPLICAS = """## Read replicas
 
 `GUILDBASE_REPLICA_URLS` lists streaming replicas. `db.read_session()` (the
@@ -257,6 +251,8 @@ def render() -> str:
         "foreign keys against this plan.",
         "",
         *_table_lines(),
+        _KEYS.rstrip(),
+        "",
         "## The calls",
         "",
         "Run once the tables marked *after a fix* are fixed (they fail `create_distributed_table` until then):",

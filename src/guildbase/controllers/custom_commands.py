@@ -65,7 +65,8 @@ WITH cmd AS (
     WHERE u.last_used_at <= now() - make_interval(secs => (SELECT cooldown_seconds FROM allowed))
     RETURNING u.command_id
 ), counted AS (
-    UPDATE custom_command AS c SET uses = c.uses + 1 FROM ran WHERE c.command_id = ran.command_id
+    UPDATE custom_command AS c SET uses = c.uses + 1 FROM ran
+    WHERE c.guild_id = :guild_id AND c.command_id = ran.command_id
     RETURNING c.uses
 )
 SELECT cmd.*,

@@ -74,7 +74,7 @@ INSERT INTO integration_item (integration_id, item_id, guild_id, title, url, pub
 SELECT :integration_id, i.item_id, :guild_id, i.title, i.url, i.published_at
 FROM unnest(CAST(:ids AS text[]), CAST(:titles AS text[]), CAST(:urls AS text[]), CAST(:published AS timestamptz[]))
      AS i(item_id, title, url, published_at)
-ON CONFLICT (integration_id, item_id) DO NOTHING
+ON CONFLICT (integration_id, item_id, guild_id) DO NOTHING
 RETURNING item_id
 """)
 

@@ -88,7 +88,8 @@ WITH open_poll AS (
     WHERE {_OPEN} AND (p.ends_at IS NULL OR p.ends_at > now())
     FOR SHARE
 ), choice AS (
-    SELECT o.option_id, o.poll_id FROM poll_option AS o JOIN open_poll USING (poll_id) WHERE o.position = :position
+    SELECT o.option_id, o.poll_id FROM poll_option AS o JOIN open_poll USING (poll_id)
+    WHERE o.guild_id = :guild_id AND o.position = :position
 ), vote AS (
     INSERT INTO poll_vote AS v (guild_id, poll_id, user_id, option_id, previous_option_id)
     SELECT :guild_id, choice.poll_id, :user_id, choice.option_id, NULL FROM choice
@@ -102,8 +103,8 @@ SELECT EXISTS (SELECT FROM open_poll) AS is_open,
        EXISTS (SELECT FROM vote) AS is_changed,
        (SELECT option_id FROM vote) AS option_id,
        (SELECT previous_option_id FROM vote) AS previous_option_id,
-       (SELECT o.position FROM poll_option AS o WHERE o.option_id = (SELECT previous_option_id FROM vote))
-           AS previous_position
+       (SELECT o.position FROM poll_option AS o
+        WHERE o.guild_id = :guild_id AND o.option_id = (SELECT previous_option_id FROM vote)) AS previous_position
 """)  # noqa: S608 - _OPEN is this module's constant
 _RETRACT_SQL = text(f"""
 WITH open_poll AS (
@@ -112,16 +113,18 @@ WITH open_poll AS (
     DELETE FROM poll_vote AS v USING open_poll
     WHERE v.guild_id = :guild_id AND v.poll_id = open_poll.poll_id AND v.user_id = :user_id
       AND (CAST(:position AS integer) IS NULL OR v.option_id = (
-          SELECT o.option_id FROM poll_option AS o WHERE o.poll_id = open_poll.poll_id AND o.position = :position))
+          SELECT o.option_id FROM poll_option AS o
+          WHERE o.guild_id = :guild_id AND o.poll_id = open_poll.poll_id AND o.position = :position))
     RETURNING v.option_id
 )
 SELECT EXISTS (SELECT FROM open_poll) AS is_open, (SELECT option_id FROM gone) AS option_id,
-       (SELECT o.position FROM poll_option AS o WHERE o.option_id = (SELECT option_id FROM gone)) AS previous_position
+       (SELECT o.position FROM poll_option AS o
+        WHERE o.guild_id = :guild_id AND o.option_id = (SELECT option_id FROM gone)) AS previous_position
 """)  # noqa: S608 - as above
-_COUNT_SQL = text("UPDATE poll_option SET votes = votes + :delta WHERE option_id = :option_id")
+_COUNT_SQL = text("UPDATE poll_option SET votes = votes + :delta WHERE option_id = :option_id AND guild_id = :guild_id")
 
 
-async def _count(session: AsyncSession, added: int | None, removed: int | None) -> None:
+async def _count(session: AsyncSession, guild_id: int, added: int | None, removed: int | None) -> None:
     """Move the live counts by the vote rows one statement changed: +1 for ``added``, -1 for ``removed``.
 
     Statements of their own, after the vote row's: an ``UPDATE`` inside the
@@ -134,7 +137,7 @@ async def _count(session: AsyncSession, added: int | None, removed: int | None) 
     """
     moves = {option: delta for option, delta in ((added, 1), (removed, -1)) if option is not None}
     for option_id in sorted(moves):
-        await session.execute(_COUNT_SQL, {"delta": moves[option_id], "option_id": option_id})
+        await session.execute(_COUNT_SQL, {"delta": moves[option_id], "option_id": option_id, "guild_id": guild_id})
 
 
 class OpenPoll(SQLModel):
@@ -179,7 +182,9 @@ async def _poll_banned(session: AsyncSession, guild_id: int, user_id: int) -> bo
 
 async def _read(session: AsyncSession, poll: Poll) -> PollRead:
     options = await session.scalars(
-        select(PollOption).where(col(PollOption.poll_id) == poll.poll_id).order_by(col(PollOption.position))
+        select(PollOption)
+        .where(col(PollOption.guild_id) == poll.guild_id, col(PollOption.poll_id) == poll.poll_id)
+        .order_by(col(PollOption.position))
     )
     return PollRead.model_validate(
         poll.model_dump() | {"options": [PollOptionRead.model_validate(o, from_attributes=True) for o in options]}
@@ -325,7 +330,7 @@ class PollController(Controller):
                 await self._refuse_closed(session, guild_id, number)
             if not row["is_option"]:
                 raise NotFoundError(f"position: poll #{number} has no option {position}")
-            await _count(session, row["option_id"], row["previous_option_id"])
+            await _count(session, guild_id, row["option_id"], row["previous_option_id"])
         previous = row["previous_position"] if row["is_changed"] else position
         return VoteChange(
             guild_id=guild_id,
@@ -350,7 +355,7 @@ class PollController(Controller):
             row = (await session.execute(_RETRACT_SQL, params)).mappings().one()
             if not row["is_open"]:
                 await self._refuse_closed(session, guild_id, number)
-            await _count(session, None, row["option_id"])
+            await _count(session, guild_id, None, row["option_id"])
         previous = row["previous_position"]
         return VoteChange(
             guild_id=guild_id,
@@ -366,8 +371,8 @@ class PollController(Controller):
         guild_id, number = snowflake("guild_id", guild_id), positive("number", number)
         stmt = text("""
             SELECT o.position, count(v.user_id) AS votes
-            FROM poll AS p JOIN poll_option AS o ON o.poll_id = p.poll_id
-            LEFT JOIN poll_vote AS v ON v.option_id = o.option_id
+            FROM poll AS p JOIN poll_option AS o ON o.guild_id = p.guild_id AND o.poll_id = p.poll_id
+            LEFT JOIN poll_vote AS v ON v.guild_id = o.guild_id AND v.option_id = o.option_id
             WHERE p.guild_id = :guild_id AND p.number = :number AND p.deleted_at IS NULL
             GROUP BY o.position ORDER BY o.position
         """)

@@ -217,7 +217,7 @@ class TicketFlow(Controller):
             ticket = await locked_ticket(session, guild_id, number)
             added = await session.execute(
                 insert(TicketParticipant)
-                .values(ticket_id=ticket.ticket_id, user_id=user_id, added_by=current_actor())
+                .values(ticket_id=ticket.ticket_id, user_id=user_id, guild_id=ticket.guild_id, added_by=current_actor())
                 .on_conflict_do_nothing()
             )
             if not added.rowcount:  # type: ignore[attr-defined]

@@ -137,6 +137,7 @@ class TicketTranscripts(TicketFlow):
                 .values(
                     message_id=message_id,
                     ticket_id=ticket.ticket_id,
+                    guild_id=ticket.guild_id,
                     author_id=author_id,
                     content=content,
                     attachment_urls=urls,
@@ -201,6 +202,7 @@ class TicketTranscripts(TicketFlow):
                 update(TicketMessage)
                 .where(
                     col(TicketMessage.message_id) == message_id,
+                    col(TicketMessage.guild_id) == guild_id,
                     col(TicketMessage.ticket_id).in_(owner.scalar_subquery()),
                     col(TicketMessage.content) != content,
                 )
@@ -211,13 +213,10 @@ class TicketTranscripts(TicketFlow):
     async def erase_author(self, guild_id: int, user_id: int) -> int:
         """The privacy erase of one member's transcript text: content, attachments and edits emptied; how many."""
         guild_id, user_id = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        owned = select(col(Ticket.ticket_id)).where(col(Ticket.guild_id) == guild_id)
         async with self._write() as session:
             result = await session.execute(
                 update(TicketMessage)
-                .where(
-                    col(TicketMessage.author_id) == user_id, col(TicketMessage.ticket_id).in_(owned.scalar_subquery())
-                )
+                .where(col(TicketMessage.author_id) == user_id, col(TicketMessage.guild_id) == guild_id)
                 .values(content="", attachment_urls=[], edits=[])
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
@@ -243,7 +242,7 @@ class TicketTranscripts(TicketFlow):
             ticket = TicketRead.model_validate(dict(row))
             messages = await session.execute(
                 select(TicketMessage.__table__)  # type: ignore[attr-defined]
-                .where(col(TicketMessage.ticket_id) == ticket.ticket_id)
+                .where(col(TicketMessage.guild_id) == guild_id, col(TicketMessage.ticket_id) == ticket.ticket_id)
                 .order_by(col(TicketMessage.message_id))
             )
             return Transcript(

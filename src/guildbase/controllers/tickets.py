@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
@@ -295,13 +295,21 @@ class TicketController(TicketTranscripts, TicketMetricsReport):
             return None if row is None else TicketRead.model_validate(dict(row))
 
     async def by_channel(self, channel_id: int) -> TicketRead | None:
-        """The ticket living in a channel or thread, or None (how the cog recognises ticket channels)."""
+        """The ticket living in a channel or thread, or None (how the cog recognises ticket channels).
+
+        Channel IDs are unique across Discord; the database keeps them unique per guild (its unique keys
+        contain ``guild_id``), so a channel found in two guilds' tickets, which Discord never hands out,
+        answers with the newest.
+        """
         channel_id = snowflake("channel_id", channel_id)
         async with self._write() as session:
             row = (
                 (
                     await session.execute(
-                        select(Ticket.__table__).where(col(Ticket.channel_id) == channel_id)  # type: ignore[attr-defined]
+                        select(Ticket.__table__)  # type: ignore[attr-defined]
+                        .where(col(Ticket.channel_id) == channel_id)
+                        .order_by(col(Ticket.ticket_id).desc())
+                        .limit(1)
                     )
                 )
                 .mappings()
@@ -359,7 +367,13 @@ class TicketController(TicketTranscripts, TicketMetricsReport):
         async with self._write() as session:
             rows = await session.execute(
                 select(col(TicketParticipant.user_id))
-                .join(Ticket, col(Ticket.ticket_id) == col(TicketParticipant.ticket_id))
+                .join(
+                    Ticket,
+                    and_(
+                        col(Ticket.guild_id) == col(TicketParticipant.guild_id),
+                        col(Ticket.ticket_id) == col(TicketParticipant.ticket_id),
+                    ),
+                )
                 .where(col(Ticket.guild_id) == guild_id, col(Ticket.number) == number)
                 .order_by(col(TicketParticipant.added_at), col(TicketParticipant.user_id))
             )

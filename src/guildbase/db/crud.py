@@ -42,6 +42,11 @@ def _as_dict(data: Data) -> dict[str, Any]:
     return dict(data)
 
 
+def _table_key(model: type[SQLModel]) -> list[Any]:
+    """The columns of the table's primary key (a superset of the mapper's identity on guild tables)."""
+    return list(inspect(model).local_table.primary_key)
+
+
 class CRUDMixin(SQLModel):
     """Standard operations on a table model, validated before any SQL runs.
 
@@ -193,7 +198,9 @@ class CRUDMixin(SQLModel):
         obj = cls.validated(given)
         table_columns = {column.key for column in inspect(cls).columns}
         values = {name: getattr(obj, name) for name in given if name in table_columns}
-        conflict_keys = list(conflict) if conflict else [column.key for column in cls._pk_columns()]
+        # The table's primary key, which is the database's unique key: on a guild table keyed (id, guild_id) the
+        # ORM identity is the id alone, and ``ON CONFLICT (id)`` would name no unique index.
+        conflict_keys = list(conflict) if conflict else [column.key for column in _table_key(cls)]
         update_keys = (
             list(update) if update is not None else [k for k in values if k not in conflict_keys and k != "created_by"]
         )

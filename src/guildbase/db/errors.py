@@ -52,8 +52,11 @@ def translate(error: IntegrityError) -> GuildbaseError:
     match = _KEY_DETAIL.search(violation.detail or "")
     columns = match.group("columns") if match else (violation.column or "value")
     values = match.group("values") if match else None
-    field = columns.split(",")[0].strip()
+    names = [name.strip() for name in columns.split(",")]
+    field = names[0]
     if violation.sqlstate == FOREIGN_KEY_VIOLATION:
+        # A guild-scoped key (guild_id, panel_id) names a panel: the field to fix is the panel's, not the guild.
+        field = next((name for name in names if name != "guild_id"), field)
         target = "guild (call db.guilds.join first)" if field == "guild_id" else "referenced row"
         return ValidationError([FieldError(field, "foreign_key", f"{values} does not exist as a {target}")])
     if violation.sqlstate == UNIQUE_VIOLATION:

@@ -23,7 +23,16 @@ Design decisions:
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Integer, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Identity,
+    Integer,
+    PrimaryKeyConstraint,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
@@ -32,7 +41,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
 from guildbase.matching.patterns import MAX_PATTERN_LENGTH
 from guildbase.matching.triggers import MatchType
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.privacy.policy import STAMPS, personal_data
 
 __all__ = [
@@ -68,6 +77,7 @@ class Autoresponder(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True)
 
     __tablename__ = "autoresponder"
     __table_args__ = (
+        PrimaryKeyConstraint("autoresponder_id", "guild_id"),  # guild_id in every key (guildbase.scaleout)
         # Also the index a guild's triggers are read by (guild_id leads).
         UniqueConstraint("guild_id", "match_type", "is_case_sensitive", "pattern"),
         CheckConstraint(f"char_length(pattern) BETWEEN 1 AND {MAX_PATTERN_LENGTH}", name="pattern_length"),
@@ -75,11 +85,12 @@ class Autoresponder(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True)
         CheckConstraint(f"cooldown_seconds BETWEEN 0 AND {MAX_COOLDOWN_SECONDS}", name="cooldown_range"),
         CheckConstraint("hits >= 0", name="hits_not_negative"),
     )
+    __mapper_args__ = identity_on("autoresponder_id")
 
     autoresponder_id: int | None = Field(
         default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()]
     )
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     pattern: str
     match_type: MatchType = Field(sa_type=pg_enum(MatchType, "autoresponder_match"))
     is_case_sensitive: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})

@@ -23,8 +23,8 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -32,7 +32,7 @@ from sqlmodel import Field, SQLModel
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.models.snippets import NAME_MAX_LENGTH, check_name
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -55,7 +55,8 @@ MAX_RANK = 100
 
 
 class CustomCommandBase(SQLModel):
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    # Part of the table's key (command_id, guild_id); ignored by the models that are not tables.
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     name: str = Field(max_length=NAME_MAX_LENGTH, sa_type=Text)
     template: str = Field(min_length=1, max_length=TEMPLATE_MAX_LENGTH, sa_type=Text)
     required_rank: int | None = Field(default=None, ge=0, le=MAX_RANK, sa_type=Integer)
@@ -93,8 +94,9 @@ class CustomCommand(CustomCommandBase, TimestampMixin, AuditMixin, CRUDMixin, ta
     __table_args__ = (
         # The lookup, and the command half of the guild's name space (snippets hold the other half).
         Index("ix_custom_command_guild_id_lower_name", "guild_id", text("lower(name)"), unique=True),
-        # The target of guild-leading foreign keys (co-location by guild: ``guildbase.scaleout``).
-        UniqueConstraint("guild_id", "command_id"),
+        # (id, guild_id): guild_id in every key (co-location by guild: ``guildbase.scaleout``), the id first so
+        # the key still serves lookups by id; also the target of guild-leading foreign keys.
+        PrimaryKeyConstraint("command_id", "guild_id"),
         CheckConstraint(f"char_length(name) BETWEEN 1 AND {NAME_MAX_LENGTH}", name="name_length"),
         CheckConstraint("name !~ '[[:space:]@<>#`]'", name="name_characters"),
         CheckConstraint(f"required_rank BETWEEN 0 AND {MAX_RANK}", name="rank_range"),
@@ -102,6 +104,7 @@ class CustomCommand(CustomCommandBase, TimestampMixin, AuditMixin, CRUDMixin, ta
         CheckConstraint("uses >= 0", name="uses_not_negative"),
         CheckConstraint("arg_count BETWEEN 0 AND 9", name="arg_count_range"),
     )
+    __mapper_args__ = identity_on("command_id")
 
     command_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     arg_count: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})

@@ -17,7 +17,7 @@ Design decisions:
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, PrimaryKeyConstraint, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
@@ -26,7 +26,7 @@ from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
 from guildbase.matching.filters import FilterAction, FilterKind
 from guildbase.matching.patterns import MAX_PATTERN_LENGTH
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.privacy.policy import STAMPS, personal_data
 
 __all__ = [
@@ -56,6 +56,8 @@ class MessageFilter(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True)
 
     __tablename__ = "message_filter"
     __table_args__ = (
+        # guild_id in every key (co-location by guild: ``guildbase.scaleout``); the id first serves lookups by id.
+        PrimaryKeyConstraint("filter_id", "guild_id"),
         Index("ix_message_filter_guild_id", "guild_id"),
         CheckConstraint(
             f"(kind = 'regex') = (pattern IS NOT NULL) AND char_length(pattern) <= {MAX_PATTERN_LENGTH}",
@@ -71,9 +73,10 @@ class MessageFilter(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True)
         CheckConstraint("threshold BETWEEN 1 AND 100", name="threshold_range"),
         CheckConstraint("hits >= 0", name="hits_not_negative"),
     )
+    __mapper_args__ = identity_on("filter_id")
 
     filter_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     kind: FilterKind = Field(sa_type=pg_enum(FilterKind, "filter_kind"))
     action: FilterAction = Field(sa_type=pg_enum(FilterAction, "filter_action"))
     pattern: str | None = None

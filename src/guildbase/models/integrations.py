@@ -12,7 +12,7 @@ Two guild-leading tables:
   private repositories and a higher rate limit) must not leak: they are
   ``EncryptedText`` (MultiFernet, rotated by ``guildbase keys rotate``), and
   read models show only whether they are set.
-- ``integration_item``: every item ever seen, keyed by (integration, item ID).
+- ``integration_item``: every item ever seen, keyed by (integration, item ID, guild).
   An item is posted only by the fetch whose ``INSERT … ON CONFLICT DO NOTHING``
   returned it, so two processes fetching the same feed at once never post an
   item twice.
@@ -34,6 +34,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     Text,
     UniqueConstraint,
     text,
@@ -44,7 +45,7 @@ from guildbase.db.crud import CRUDMixin
 from guildbase.db.encryption import EncryptedText
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, personal_data
 
@@ -84,7 +85,8 @@ DeliveryInput = Annotated[IntegrationDelivery, any_case(IntegrationDelivery)]
 
 
 class IntegrationFields(SQLModel):
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    # Part of the table's key (integration_id, guild_id); ignored by the models that are not tables.
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH, sa_type=Text)
     source: SourceInput = Field(sa_type=pg_enum(IntegrationSource, "integration_source"))
     url: str = Field(min_length=1, max_length=URL_MAX_LENGTH, sa_type=Text)
@@ -108,6 +110,8 @@ class Integration(IntegrationFields, TimestampMixin, AuditMixin, CRUDMixin, tabl
 
     __tablename__ = "integration"
     __table_args__ = (
+        # guild_id in every key (co-location by guild: ``guildbase.scaleout``); the id first serves lookups by id.
+        PrimaryKeyConstraint("integration_id", "guild_id"),
         CheckConstraint(
             f"interval_seconds BETWEEN {MIN_INTERVAL_SECONDS} AND {MAX_INTERVAL_SECONDS}", name="interval_range"
         ),
@@ -118,6 +122,7 @@ class Integration(IntegrationFields, TimestampMixin, AuditMixin, CRUDMixin, tabl
         CheckConstraint("failure_count >= 0", name="failure_count_not_negative"),
         UniqueConstraint("guild_id", "name"),
     )
+    __mapper_args__ = identity_on("integration_id")
 
     integration_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     webhook_url: str | None = Field(default=None, max_length=SECRET_MAX_LENGTH, sa_type=EncryptedText)
@@ -176,15 +181,20 @@ class IntegrationItem(SQLModel, table=True):
 
     __tablename__ = "integration_item"
     __table_args__ = (
+        PrimaryKeyConstraint("integration_id", "item_id", "guild_id"),
+        # Guild-leading: an item lives with its integration (and in its guild).
         ForeignKeyConstraint(
-            ["integration_id"], ["integration.integration_id"], ondelete="CASCADE", name="fk_integration_item_owner"
+            ["guild_id", "integration_id"],
+            ["integration.guild_id", "integration.integration_id"],
+            ondelete="CASCADE",
         ),
         Index("ix_integration_item_guild_id", "guild_id"),
     )
+    __mapper_args__ = identity_on("integration_id", "item_id")
 
     integration_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
     item_id: str = Field(primary_key=True, max_length=ITEM_ID_MAX_LENGTH, sa_type=Text)
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     title: str = Field(default="", sa_type=Text)
     url: str | None = Field(default=None, sa_type=Text)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 
 import pydantic
 from pydantic import ValidationInfo, field_validator
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, PrimaryKeyConstraint, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -47,7 +47,7 @@ from guildbase.db.types import (
     pg_enum,
     snowflake_field,
 )
-from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
+from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH, identity_on
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, keep, personal_data
 
@@ -114,7 +114,8 @@ CaseTypeInput = Annotated[CaseType, any_case(CaseType)]
 
 # -- mod_case -------------------------------------------------------------------
 class CaseBase(SQLModel):
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    # Part of the table's key (case_id, guild_id); ignored by the models that are not tables.
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     type: CaseTypeInput = Field(sa_type=pg_enum(CaseType, "mod_case_type"))
     user_id: Snowflake = snowflake_field()
     moderator_id: Snowflake = snowflake_field()
@@ -164,6 +165,8 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
 
     __tablename__ = "mod_case"
     __table_args__ = (
+        # guild_id in every key (co-location by guild: ``guildbase.scaleout``); the id first serves lookups by id.
+        PrimaryKeyConstraint("case_id", "guild_id"),
         UniqueConstraint("guild_id", "number"),
         CheckConstraint("number > 0", name="number_positive"),
         CheckConstraint(f"type NOT IN ({_labels(REQUIRES_EXPIRY)}) OR expires_at IS NOT NULL", name="expiry_required"),
@@ -183,6 +186,7 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
             postgresql_where=text(f"type IN ({_labels(PAIR_TYPES)})"),
         ),
     )
+    __mapper_args__ = identity_on("case_id")
 
     case_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)
@@ -242,7 +246,8 @@ class CaseOverview(SQLModel):
 
 # -- note ---------------------------------------------------------------------------
 class NoteBase(SQLModel):
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    # Part of the table's key (note_id, guild_id); ignored by the models that are not tables.
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     user_id: Snowflake = snowflake_field()
     moderator_id: Snowflake = snowflake_field()
     content: str = Field(min_length=1, max_length=NOTE_MAX_LENGTH)
@@ -260,10 +265,13 @@ class Note(NoteBase, TimestampMixin, AuditMixin, SoftDeleteMixin, CRUDMixin, tab
     """A moderator's private remark about a user; deleting keeps the number taken."""
 
     __table_args__ = (
+        # guild_id in every key (co-location by guild: ``guildbase.scaleout``); the id first serves lookups by id.
+        PrimaryKeyConstraint("note_id", "guild_id"),
         UniqueConstraint("guild_id", "number"),
         CheckConstraint("number > 0", name="number_positive"),
         Index("ix_note_guild_id_user_id_number", "guild_id", "user_id", "number"),
     )
+    __mapper_args__ = identity_on("note_id")
 
     note_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)

@@ -30,13 +30,24 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Identity, Index, Integer, SmallInteger, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Identity,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Text,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -158,6 +169,8 @@ class PermissionRule(TimestampMixin, AuditMixin, CRUDMixin, table=True):
 
     __tablename__ = "permission_rule"
     __table_args__ = (
+        # guild_id in every key (co-location by guild: ``guildbase.scaleout``); the id first serves lookups by id.
+        PrimaryKeyConstraint("rule_id", "guild_id"),
         CheckConstraint("(subject_kind = 'guild') = (subject_id = guild_id)", name="guild_subject_is_the_guild"),
         CheckConstraint(f"(target_kind = 'all') = (target_name = '{ALL_TARGET}')", name="all_target_is_star"),
         CheckConstraint(f"char_length(target_name) BETWEEN 1 AND {TARGET_NAME_MAX_LENGTH}", name="target_name_length"),
@@ -175,9 +188,10 @@ class PermissionRule(TimestampMixin, AuditMixin, CRUDMixin, table=True):
             unique=True,
         ),
     )
+    __mapper_args__ = identity_on("rule_id")
 
     rule_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     subject_kind: SubjectKind = Field(sa_type=pg_enum(SubjectKind, "permission_subject"))
     subject_id: Snowflake = snowflake_field()
     target_kind: TargetKind = Field(sa_type=pg_enum(TargetKind, "permission_target"))

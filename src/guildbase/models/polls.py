@@ -25,6 +25,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     Text,
     UniqueConstraint,
     text,
@@ -34,7 +35,7 @@ from sqlmodel import Field, SQLModel
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -81,7 +82,8 @@ class PollStatus(enum.StrEnum):
 
 # -- poll ------------------------------------------------------------------------------------
 class PollBase(SQLModel):
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    # Part of the table's key (poll_id, guild_id); ignored by the models that are not tables.
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     channel_id: Snowflake = snowflake_field()
     author_id: Snowflake = snowflake_field()
     question: str = Field(min_length=1, max_length=QUESTION_MAX_LENGTH, sa_type=Text)
@@ -110,10 +112,13 @@ class Poll(PollBase, CRUDMixin, TimestampMixin, AuditMixin, SoftDeleteMixin, tab
 
     __tablename__ = "poll"
     __table_args__ = (
+        # guild_id in every key (co-location by guild: ``guildbase.scaleout``), the id first so the key serves
+        # lookups by id; also the target of the guild-leading foreign keys of options and votes.
+        PrimaryKeyConstraint("poll_id", "guild_id"),
         UniqueConstraint("guild_id", "number"),
-        UniqueConstraint("guild_id", "poll_id"),  # the target of guild-leading foreign keys (``guildbase.scaleout``)
         CheckConstraint("number > 0", name="number_positive"),
     )
+    __mapper_args__ = identity_on("poll_id")
 
     poll_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)
@@ -132,8 +137,8 @@ class PollOption(SQLModel, table=True):
 
     __tablename__ = "poll_option"
     __table_args__ = (
-        UniqueConstraint("poll_id", "position"),
-        UniqueConstraint("guild_id", "option_id"),  # the target of guild-leading foreign keys
+        PrimaryKeyConstraint("option_id", "guild_id"),  # as poll's: the target of the votes' foreign key
+        UniqueConstraint("guild_id", "poll_id", "position"),
         CheckConstraint(f"position BETWEEN 1 AND {MAX_OPTIONS}", name="position_range"),
         CheckConstraint("votes >= 0", name="votes_not_negative"),
         ForeignKeyConstraint(
@@ -143,9 +148,10 @@ class PollOption(SQLModel, table=True):
             ondelete="CASCADE",
         ),
     )
+    __mapper_args__ = identity_on("option_id")
 
     option_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     poll_id: int = Field(sa_type=BigInteger)
     position: int = Field(sa_type=Integer)
     label: str = Field(max_length=LABEL_MAX_LENGTH, sa_type=Text)
@@ -258,7 +264,7 @@ personal_data(
     not_user={"poll_id": "the poll", "option_id": "the option", "previous_option_id": "the option before a change"},
     run_first=(
         "UPDATE poll_option AS o SET votes = greatest(o.votes - 1, 0) FROM poll_vote AS v "
-        "WHERE v.user_id = :user_id AND o.option_id = v.option_id"
+        "WHERE v.user_id = :user_id AND o.guild_id = v.guild_id AND o.option_id = v.option_id"
     ),
     user_id=Erase.DELETE,
 )

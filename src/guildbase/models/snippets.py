@@ -24,13 +24,22 @@ import re
 from datetime import datetime
 
 from pydantic import field_validator
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Identity, Index, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    PrimaryKeyConstraint,
+    Text,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, snowflake_field
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 __all__ = [
@@ -66,7 +75,8 @@ def check_name(value: str) -> str:
 
 # -- snippet ------------------------------------------------------------------------------
 class SnippetBase(SQLModel):
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    # Part of the table's key (snippet_id, guild_id); ignored by the models that are not tables.
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH, sa_type=Text)
     author_id: Snowflake = snowflake_field()
 
@@ -76,10 +86,13 @@ class Snippet(SnippetBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
 
     __tablename__ = "snippet"
     __table_args__ = (
-        UniqueConstraint("guild_id", "snippet_id"),  # the target of snippet_name's guild-scoped foreign key
+        # guild_id in every key (co-location by guild: ``guildbase.scaleout``), the id first so the key serves
+        # lookups by id; also the target of snippet_name's guild-scoped foreign key.
+        PrimaryKeyConstraint("snippet_id", "guild_id"),
         CheckConstraint("uses >= 0", name="uses_not_negative"),
         CheckConstraint(f"char_length(content) BETWEEN 1 AND {CONTENT_MAX_LENGTH}", name="content_length"),
     )
+    __mapper_args__ = identity_on("snippet_id")
 
     snippet_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     uses: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
@@ -105,6 +118,7 @@ class SnippetName(SQLModel, table=True):
 
     __tablename__ = "snippet_name"
     __table_args__ = (
+        PrimaryKeyConstraint("name_id", "guild_id"),  # guild_id in every key; the id first serves lookups by id
         ForeignKeyConstraint(
             ["guild_id", "snippet_id"],
             ["snippet.guild_id", "snippet.snippet_id"],
@@ -116,13 +130,20 @@ class SnippetName(SQLModel, table=True):
         # A snippet's names (its aliases, the cascade of its foreign key).
         Index("ix_snippet_name_guild_id_snippet_id", "guild_id", "snippet_id"),
         # Exactly one own name per snippet; aliases are not limited by it (partial).
-        Index("ix_snippet_name_snippet_id_own", "snippet_id", unique=True, postgresql_where=text("NOT is_alias")),
+        Index(
+            "ix_snippet_name_guild_id_snippet_id_own",
+            "guild_id",
+            "snippet_id",
+            unique=True,
+            postgresql_where=text("NOT is_alias"),
+        ),
         CheckConstraint(f"char_length(name) BETWEEN 1 AND {NAME_MAX_LENGTH}", name="name_length"),
         CheckConstraint("name !~ '[[:space:]@<>#`]'", name="name_characters"),
     )
+    __mapper_args__ = identity_on("name_id")
 
     name_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     snippet_id: int = Field(sa_type=BigInteger)
     name: str = Field(max_length=NAME_MAX_LENGTH, sa_type=Text)
     is_alias: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})

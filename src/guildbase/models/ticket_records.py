@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
-    ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
+    PrimaryKeyConstraint,
     Text,
     text,
 )
@@ -20,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK
+from guildbase.models.core import GUILD_FK, identity_on
 from guildbase.models.tickets import (
     TicketEventKind,
     TicketStatus,
@@ -32,11 +33,16 @@ class TicketEvent(SQLModel, table=True):
     """One entry of a ticket's trail: what happened, who did it, and its details."""
 
     __tablename__ = "ticket_event"
-    __table_args__ = (Index("ix_ticket_event_ticket_id_event_id", "ticket_id", "event_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("event_id", "guild_id"),  # guild_id in every key; the id first serves lookups by id
+        ForeignKeyConstraint(["guild_id", "ticket_id"], ["ticket.guild_id", "ticket.ticket_id"], ondelete="CASCADE"),
+        Index("ix_ticket_event_ticket_id_event_id", "ticket_id", "event_id"),
+    )
+    __mapper_args__ = identity_on("event_id")
 
     event_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    ticket_id: int = Field(sa_type=BigInteger, sa_column_args=[ForeignKey("ticket.ticket_id", ondelete="CASCADE")])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    ticket_id: int = Field(sa_type=BigInteger)
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     kind: TicketEventKind = Field(sa_type=pg_enum(TicketEventKind, "ticket_event_kind"))
     actor_id: Snowflake | None = snowflake_field(default=None)
     details: dict[str, Any] = Field(
@@ -62,10 +68,16 @@ class TicketMessage(SQLModel, table=True):
     """One archived message of a ticket's transcript (IDs only; ``edits`` holds earlier versions)."""
 
     __tablename__ = "ticket_message"
-    __table_args__ = (Index("ix_ticket_message_ticket_id_message_id", "ticket_id", "message_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("message_id", "guild_id"),  # guild_id in every key (``guildbase.scaleout``)
+        ForeignKeyConstraint(["guild_id", "ticket_id"], ["ticket.guild_id", "ticket.ticket_id"], ondelete="CASCADE"),
+        Index("ix_ticket_message_ticket_id_message_id", "ticket_id", "message_id"),
+    )
+    __mapper_args__ = identity_on("message_id")
 
     message_id: Snowflake = snowflake_field(primary_key=True)
-    ticket_id: int = Field(sa_type=BigInteger, sa_column_args=[ForeignKey("ticket.ticket_id", ondelete="CASCADE")])
+    ticket_id: int = Field(sa_type=BigInteger)
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     author_id: Snowflake = snowflake_field()
     content: str = Field(default="", sa_type=Text)
     attachment_urls: list[str] = Field(

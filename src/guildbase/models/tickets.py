@@ -42,10 +42,11 @@ from pydantic import BaseModel, field_validator
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     UniqueConstraint,
     text,
@@ -56,7 +57,7 @@ from sqlmodel import Field, SQLModel
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
 from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
+from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH, identity_on
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -285,6 +286,7 @@ class TicketPanel(TicketPanelSettings, TimestampMixin, AuditMixin, CRUDMixin, ta
 
     __tablename__ = "ticket_panel"
     __table_args__ = (
+        PrimaryKeyConstraint("panel_id", "guild_id"),  # guild_id in every key (``guildbase.scaleout``), id first
         UniqueConstraint("guild_id", "label"),
         CheckConstraint(f"cardinality(staff_role_ids) <= {MAX_ROLES}", name="staff_roles_max"),
         CheckConstraint("open_limit BETWEEN 1 AND 50", name="open_limit_range"),
@@ -292,9 +294,10 @@ class TicketPanel(TicketPanelSettings, TimestampMixin, AuditMixin, CRUDMixin, ta
         CheckConstraint("inactivity_seconds >= 60", name="inactivity_min"),
         CheckConstraint("close_delay_seconds > 0", name="close_delay_positive"),
     )
+    __mapper_args__ = identity_on("panel_id")
 
     panel_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     label: str = Field(max_length=LABEL_MAX_LENGTH)
 
 
@@ -319,19 +322,26 @@ class Ticket(CRUDMixin, table=True):
 
     __tablename__ = "ticket"
     __table_args__ = (
+        PrimaryKeyConstraint("ticket_id", "guild_id"),  # guild_id in every key (``guildbase.scaleout``), id first
         UniqueConstraint("guild_id", "number"),
         CheckConstraint("number > 0", name="number_positive"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_matches_status"),
         Index("ix_ticket_guild_id_opener_id_status", "guild_id", "opener_id", "status"),
         Index("ix_ticket_guild_id_status", "guild_id", "status", postgresql_where=text("status <> 'closed'")),
-        Index("uq_ticket_channel_id", "channel_id", unique=True),
+        # One ticket per channel of a guild; the plain index serves ``by_channel`` (the channel alone).
+        Index("uq_ticket_guild_id_channel_id", "guild_id", "channel_id", unique=True),
+        Index("ix_ticket_channel_id", "channel_id"),
+        ForeignKeyConstraint(
+            ["guild_id", "panel_id"], ["ticket_panel.guild_id", "ticket_panel.panel_id"], ondelete="CASCADE"
+        ),
     )
+    __mapper_args__ = identity_on("ticket_id")
 
     ticket_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: Snowflake = snowflake_field(foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     number: int = Field(sa_type=BigInteger)
-    panel_id: int = Field(sa_column_args=[ForeignKey("ticket_panel.panel_id", ondelete="CASCADE")], sa_type=BigInteger)
+    panel_id: int = Field(sa_type=BigInteger)
     channel_id: Snowflake | None = snowflake_field(default=None)
     opener_id: Snowflake = snowflake_field()
     subject: str | None = Field(default=None, max_length=SUBJECT_MAX_LENGTH)
@@ -403,11 +413,15 @@ class TicketParticipant(SQLModel, table=True):
     """A member added to a ticket (besides its opener and staff)."""
 
     __tablename__ = "ticket_participant"
-
-    ticket_id: int = Field(
-        primary_key=True, sa_type=BigInteger, sa_column_args=[ForeignKey("ticket.ticket_id", ondelete="CASCADE")]
+    __table_args__ = (
+        PrimaryKeyConstraint("ticket_id", "user_id", "guild_id"),  # guild_id in every key (``guildbase.scaleout``)
+        ForeignKeyConstraint(["guild_id", "ticket_id"], ["ticket.guild_id", "ticket.ticket_id"], ondelete="CASCADE"),
     )
+    __mapper_args__ = identity_on("ticket_id", "user_id")
+
+    ticket_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
     user_id: Snowflake = snowflake_field(primary_key=True)
+    guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
     added_by: Snowflake | None = snowflake_field(default=None)
     added_at: datetime | None = Field(
         default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
