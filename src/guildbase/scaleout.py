@@ -28,6 +28,7 @@ __all__ = [
     "GUILD_COLUMN",
     "LOCAL_TABLES",
     "NOT_YET_COLOCATED",
+    "NO_GUILD_ROWS",
     "REFERENCE_TABLES",
     "distributed_tables",
     "fix",
@@ -62,20 +63,19 @@ LOCAL_TABLES: dict[str, str] = {
     "job": "one queue claimed across guilds (unique kind + dedupe_key); its foreign key to guild is dropped",
     "legacy_import_checkpoint": "the import's progress per source table and batch, run from one process",
     "legacy_import_issue": "what an import could not keep, for the operator who ran it",
+    "error_log": "samples of the global error groups, trimmed per group across guilds; the operator's diagnostics",
+    "security_event": "the security trail, searched by user and IP across guilds; most rows (logins) have no guild",
 }
 """Coordinator-only tables: neither distributed nor copied."""
 
 _SURROGATE = "primary key is its global identity alone; becomes (guild_id, {pk})"
-_EVENT_KEY = "primary key ({pk}) lacks guild_id; becomes (guild_id, {pk})"
 _NULL_GUILD = "guild_id is NULL for bot-wide rows; those take guild 0 (a shard of its own)"
 
 NOT_YET_COLOCATED: dict[str, str] = {
     **dict.fromkeys(
         (
-            "audit_log",
             "autoresponder",
             "custom_command",
-            "error_log",
             "integration",
             "message_filter",
             "mod_case",
@@ -83,7 +83,6 @@ NOT_YET_COLOCATED: dict[str, str] = {
             "permission_rule",
             "poll",
             "poll_option",
-            "reminder",
             "snippet",
             "snippet_name",
             "ticket",
@@ -92,24 +91,33 @@ NOT_YET_COLOCATED: dict[str, str] = {
         ),
         _SURROGATE,
     ),
-    **dict.fromkeys(
-        (
-            "command_log",
-            "guild_event",
-            "invite_use",
-            "permission_check",
-            "reaction_event",
-            "security_event",
-            "voice_event",
-            "voice_session",
-        ),
-        _EVENT_KEY,
-    ),
     "integration_item": "key and foreign key (integration_id) lack guild_id; both gain it",
     "ticket_message": "no guild_id column: it gains the ticket's, then is distributed with it",
     "ticket_participant": "no guild_id column: it gains the ticket's, then is distributed with it",
 }
 """Guild tables that break a distribution condition today, each with the change it needs."""
+
+
+NO_GUILD_ROWS: dict[str, str] = {
+    "audit_log": (
+        "global changes (the global blacklist, premium catalogue, privacy requests) are guild 0; their row is "
+        "written in the transaction of the change it records, so it must live where a distributed table can write"
+    ),
+    "command_log": (
+        "commands run in DMs are guild 0; the COPY writer maps None to 0, and the rollup counts them once, "
+        "in the all-guilds rows (command_stat_daily guild 0 is ALL_GUILDS, a different table)"
+    ),
+    "reminder": (
+        "DM reminders are guild 0; there is no guild row 0, so the foreign key to guild is gone: reminders.create "
+        "locks the guild row (FOR KEY SHARE) and refuses an unknown guild, guilds.delete deletes its reminders"
+    ),
+}
+"""Distributed tables whose rows may belong to no guild: ``guild_id`` is NOT NULL DEFAULT 0 (``db.types.GuildKeyType``).
+
+Python keeps meaning ``None`` for "no guild" (a bound ``None`` is stored as 0,
+a stored 0 is read as ``None``); raw SQL and ``COPY`` map it themselves.
+Guild 0 is a shard of its own: its rows never join another guild's.
+"""
 
 
 def _columns(constraint: UniqueConstraint | Index) -> list[str]:
@@ -196,6 +204,8 @@ def _table_lines() -> list[str]:
             lines.append(f"| `{name}` | coordinator | {LOCAL_TABLES[name]} |")
         elif name in NOT_YET_COLOCATED:
             lines.append(f"| `{name}` | distributed, after a fix | {fix(metadata.tables[name])} |")
+        elif name in NO_GUILD_ROWS:
+            lines.append(f"| `{name}` | distributed | ready; rows of no guild are guild 0 (below) |")
         else:
             lines.append(f"| `{name}` | distributed | ready: keys and foreign keys contain {GUILD_COLUMN} |")
     return [*lines, ""]
@@ -257,6 +267,17 @@ def render() -> str:
         "foreign keys against this plan.",
         "",
         *_table_lines(),
+        "## Rows of no guild",
+        "",
+        "A distributed row needs its `guild_id`: where a row may belong to no guild (a DM, a global change),",
+        "`guild_id` is `NOT NULL DEFAULT 0` and guild 0 is a shard of its own. Python still says `None`",
+        "(`db.types.GuildKeyType` stores `None` as 0 and reads 0 back as `None`; raw SQL uses",
+        "`NULLIF(guild_id, 0)`). Migration 0027.",
+        "",
+        "| table | rows of no guild |",
+        "|---|---|",
+        *[f"| `{name}` | {reason} |" for name, reason in sorted(NO_GUILD_ROWS.items())],
+        "",
         "## The calls",
         "",
         "Run once the tables marked *after a fix* are fixed (they fail `create_distributed_table` until then):",
