@@ -30,7 +30,14 @@ from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Integ
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, optional_guild_field, orm_identity, snowflake_field
+from guildbase.db.types import (
+    READ_ONLY,
+    Snowflake,
+    UTCDateTimeType,
+    optional_guild_field,
+    orm_identity,
+    snowflake_field,
+)
 from guildbase.privacy.policy import Erase, anonymise, personal_data
 
 COMMAND_MAX_LENGTH = 100
