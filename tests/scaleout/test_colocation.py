@@ -11,10 +11,12 @@ from sqlalchemy import BigInteger, Column, ForeignKeyConstraint, Integer, MetaDa
 from sqlalchemy import UniqueConstraint as Unique
 from sqlalchemy.sql.schema import SchemaItem
 
+from guildbase.db.types import GuildKeyType
 from guildbase.models import metadata
 from guildbase.scaleout import (
     GUILD_COLUMN,
     LOCAL_TABLES,
+    NO_GUILD_ROWS,
     NOT_YET_COLOCATED,
     REFERENCE_TABLES,
     distributed_tables,
@@ -51,6 +53,23 @@ def test_a_listed_exception_still_needs_its_fix_and_says_why(name: str) -> None:
     assert name in DISTRIBUTED
     assert violations(metadata.tables[name]), f"{name} is co-located now: remove it from NOT_YET_COLOCATED"
     assert 10 < len(NOT_YET_COLOCATED[name]) < 120
+
+
+def test_rows_of_no_guild_are_guild_0_exactly_in_the_listed_tables() -> None:
+    """A distributed ``guild_id`` is never NULL; where a row may have no guild it is a ``GuildKeyType`` (0 = none)."""
+    zero_guild = {
+        name
+        for name, table in metadata.tables.items()
+        if GUILD_COLUMN in table.c and isinstance(table.c[GUILD_COLUMN].type, GuildKeyType)
+    }
+    assert zero_guild == set(NO_GUILD_ROWS)
+    assert zero_guild <= set(DISTRIBUTED)
+    for name in zero_guild:
+        column = metadata.tables[name].c[GUILD_COLUMN]
+        assert not column.nullable, name
+        assert column.server_default is not None, name
+        assert str(column.server_default.arg) == "0", name
+        assert f"ck_{name}_{GUILD_COLUMN}_not_negative" in {c.name for c in metadata.tables[name].constraints}
 
 
 def test_reference_tables_reference_only_reference_tables() -> None:
