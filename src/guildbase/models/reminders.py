@@ -58,7 +58,7 @@ class ReminderStatus(enum.StrEnum):
 
 class ReminderFields(SQLModel):
     user_id: Snowflake = snowflake_field()
-    guild_id: Snowflake | None = snowflake_field(default=None)
+    guild_id: Snowflake | None = optional_guild_field(primary_key=True)  # the table's key: (reminder_id, guild_id)
     channel_id: Snowflake | None = snowflake_field(default=None)
     content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH, sa_type=Text)
     remind_at: UTCDateTime = Field(sa_type=UTCDateTimeType)
@@ -84,7 +84,6 @@ class Reminder(ReminderFields, TimestampMixin, CRUDMixin, table=True):
     __mapper_args__ = orm_identity("reminder_id")
 
     reminder_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
-    guild_id: Snowflake | None = optional_guild_field(primary_key=True)
     status: Annotated[ReminderStatus, any_case(ReminderStatus)] = Field(
         default=ReminderStatus.PENDING,
         sa_type=pg_enum(ReminderStatus, "reminder_status"),
