@@ -29,6 +29,7 @@ deleted before the foreign key returns.
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027"
@@ -63,7 +64,7 @@ def upgrade() -> None:
     for table in NO_GUILD_TABLES:
         op.drop_constraint(op.f(f"ck_{table}_guild_id_positive"), table, type_="check")
         op.execute(f"UPDATE {table} SET guild_id = 0 WHERE guild_id IS NULL")  # noqa: S608 - constant names
-        op.alter_column(table, "guild_id", server_default="0", nullable=False)
+        op.alter_column(table, "guild_id", server_default=sa.text("0"), nullable=False)
         op.create_check_constraint(op.f(f"ck_{table}_guild_id_not_negative"), table, "guild_id >= 0")
     op.create_index(op.f("ix_reminder_guild_id"), "reminder", ["guild_id"], postgresql_where="guild_id <> 0")
     for table, columns in KEYS:
