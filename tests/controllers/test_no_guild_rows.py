@@ -71,6 +71,21 @@ async def test_a_dm_command_exports_with_an_empty_guild(db: Database) -> None:
     assert f"{user}," in csv_out.getvalue().splitlines()
 
 
+async def test_a_privacy_export_shows_a_dm_command_and_a_dm_reminder_with_no_guild(db: Database) -> None:
+    user, guild = ids.take(2)
+    now = utcnow()
+    await db.guilds.join(guild)
+    await db.logs.record_command(user, "dm-privacy")
+    await db.logs.record_command(user, "dm-privacy", guild_id=guild)
+    await db.logs.flush()
+    await db.reminders.create(user, content="dm", remind_at=now + timedelta(hours=1), now=now)
+    out = io.StringIO()
+    await db.privacy.export_to(out, user, requested_by=user)
+    tables = json.loads(out.getvalue())["tables"]
+    assert sorted(str(row["guild_id"]) for row in tables["command_log"]) == sorted(["None", str(guild)])
+    assert [row["guild_id"] for row in tables["reminder"]] == [None]
+
+
 async def test_a_global_change_is_audited_with_no_guild_and_stored_as_guild_0(db: Database) -> None:
     target, admin = ids.take(2)
     with acting_as(admin):
