@@ -13,11 +13,10 @@ conditions make that work, and ``violations`` checks them on the models:
 
 Tables without ``guild_id`` are listed by hand, each with its reason:
 ``REFERENCE_TABLES`` are small and shared by every guild (copied to every
-node), ``LOCAL_TABLES`` stay on the coordinator. ``NOT_YET_COLOCATED`` names
-each guild table that breaks a condition today, with the change it needs; a
-test keeps it exact both ways (a new violation fails, and so does a fixed
-table left on the list). ``render`` writes ``docs/scale-out.md`` from all of
-it (``guildbase db scale-out-docs``).
+node), ``LOCAL_TABLES`` stay on the coordinator. Every other table is
+distributed and must pass ``violations`` (a test holds every one of them to
+it, so a new table or key that breaks a condition fails). ``render`` writes
+``docs/scale-out.md`` from all of it (``guildbase db scale-out-docs``).
 """
 
 from sqlalchemy import Index, Table, UniqueConstraint
@@ -27,10 +26,9 @@ from guildbase.models import metadata
 __all__ = [
     "GUILD_COLUMN",
     "LOCAL_TABLES",
-    "NOT_YET_COLOCATED",
+    "NO_GUILD_ROWS",
     "REFERENCE_TABLES",
     "distributed_tables",
-    "fix",
     "partitioned_tables",
     "render",
     "violations",
@@ -62,30 +60,31 @@ LOCAL_TABLES: dict[str, str] = {
     "job": "one queue claimed across guilds (unique kind + dedupe_key); its foreign key to guild is dropped",
     "legacy_import_checkpoint": "the import's progress per source table and batch, run from one process",
     "legacy_import_issue": "what an import could not keep, for the operator who ran it",
+    "error_log": "samples of the global error groups, trimmed per group across guilds; the operator's diagnostics",
+    "security_event": "the security trail, searched by user and IP across guilds; most rows (logins) have no guild",
 }
 """Coordinator-only tables: neither distributed nor copied."""
 
-_SURROGATE = "primary key is its global identity alone; becomes (guild_id, {pk})"
-_EVENT_KEY = "primary key ({pk}) lacks guild_id; becomes (guild_id, {pk})"
-_NULL_GUILD = "guild_id is NULL for bot-wide rows; those take guild 0 (a shard of its own)"
-
-NOT_YET_COLOCATED: dict[str, str] = {
-    **dict.fromkeys(("audit_log", "error_log", "reminder"), _SURROGATE),
-    **dict.fromkeys(
-        (
-            "command_log",
-            "guild_event",
-            "invite_use",
-            "permission_check",
-            "reaction_event",
-            "security_event",
-            "voice_event",
-            "voice_session",
-        ),
-        _EVENT_KEY,
+NO_GUILD_ROWS: dict[str, str] = {
+    "audit_log": (
+        "global changes (the global blacklist, premium catalogue, privacy requests) are guild 0; their row is "
+        "written in the transaction of the change it records, so it must live where a distributed table can write"
+    ),
+    "command_log": (
+        "commands run in DMs are guild 0; the COPY writer maps None to 0, and the rollup counts them once, "
+        "in the all-guilds rows (command_stat_daily guild 0 is ALL_GUILDS, a different table)"
+    ),
+    "reminder": (
+        "DM reminders are guild 0; there is no guild row 0, so the foreign key to guild is gone: reminders.create "
+        "locks the guild row (FOR KEY SHARE) and refuses an unknown guild, guilds.delete deletes its reminders"
     ),
 }
-"""Guild tables that break a distribution condition today, each with the change it needs."""
+"""Distributed tables whose rows may belong to no guild: ``guild_id`` is NOT NULL DEFAULT 0 (``db.types.GuildKeyType``).
+
+Python keeps meaning ``None`` for "no guild" (a bound ``None`` is stored as 0,
+a stored 0 is read as ``None``); raw SQL and ``COPY`` map it themselves.
+Guild 0 is a shard of its own: its rows never join another guild's.
+"""
 
 
 def _columns(constraint: UniqueConstraint | Index) -> list[str]:
@@ -143,15 +142,6 @@ def violations(table: Table) -> list[str]:
     return found
 
 
-def fix(table: Table) -> str:
-    """The change ``table`` needs before it can be distributed (its ``NOT_YET_COLOCATED`` entry, filled in)."""
-    pk = ", ".join(column.name for column in table.primary_key.columns)
-    reason = NOT_YET_COLOCATED[table.name].format(pk=pk)
-    if GUILD_COLUMN in table.c and table.c[GUILD_COLUMN].nullable:
-        reason += f"; {_NULL_GUILD}"
-    return reason
-
-
 def _sql_section() -> list[str]:
     lines = ["```sql", "-- reference tables: copied to every node"]
     lines += [f"SELECT create_reference_table('{name}');" for name in sorted(REFERENCE_TABLES)]
@@ -170,8 +160,8 @@ def _table_lines() -> list[str]:
             lines.append(f"| `{name}` | reference | {REFERENCE_TABLES[name]} |")
         elif name in LOCAL_TABLES:
             lines.append(f"| `{name}` | coordinator | {LOCAL_TABLES[name]} |")
-        elif name in NOT_YET_COLOCATED:
-            lines.append(f"| `{name}` | distributed, after a fix | {fix(metadata.tables[name])} |")
+        elif name in NO_GUILD_ROWS:
+            lines.append(f"| `{name}` | distributed | ready; rows of no guild are guild 0 (below) |")
         else:
             lines.append(f"| `{name}` | distributed | ready: keys and foreign keys contain {GUILD_COLUMN} |")
     return [*lines, ""]
@@ -183,7 +173,7 @@ A guild table with an identity of its own (a case, a ticket, a poll option) has
 the primary key `(<id>, guild_id)`: with `guild_id` in it, each shard can enforce
 it, and with the id first its index still serves every lookup by id, so no
 index is added. The models keep the ORM identity on the id alone
-(`__mapper_args__ = identity_on("<id>")`, `guildbase.models.core`), so `session.get(Model, id)`,
+(`__mapper_args__ = orm_identity("<id>")`, `guildbase.db.types`), so `session.get(Model, id)`,
 `Model.get` and the controllers are unchanged, and the id stays a
 database-generated identity. Foreign keys between guild tables are
 `(guild_id, <id>)`: PostgreSQL takes the `(<id>, guild_id)` primary key as their
@@ -252,6 +242,17 @@ def render() -> str:
         "",
         *_table_lines(),
         _KEYS.rstrip(),
+        "",
+        "## Rows of no guild",
+        "",
+        "A distributed row needs its `guild_id`: where a row may belong to no guild (a DM, a global change),",
+        "`guild_id` is `NOT NULL DEFAULT 0` and guild 0 is a shard of its own. Python still says `None`",
+        "(`db.types.GuildKeyType` stores `None` as 0 and reads 0 back as `None`; raw SQL uses",
+        "`NULLIF(guild_id, 0)`). Migration 0027.",
+        "",
+        "| table | rows of no guild |",
+        "|---|---|",
+        *[f"| `{name}` | {reason} |" for name, reason in sorted(NO_GUILD_ROWS.items())],
         "",
         "## The calls",
         "",

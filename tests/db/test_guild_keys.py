@@ -1,11 +1,11 @@
-"""Guild tables keyed (id, guild_id) in the database keep their ORM identity on the id (``models.core.identity_on``)."""
+"""Guild tables keyed (id, guild_id) in the database keep their ORM identity on the id (``db.types.orm_identity``)."""
 
 import pytest
 from sqlalchemy import inspect
 
 from guildbase import Database, ValidationError
+from guildbase.db.types import orm_identity
 from guildbase.models import metadata
-from guildbase.models.core import identity_on
 from guildbase.models.snippets import Snippet
 from guildbase.models.tickets import Ticket, TicketPanel
 from guildbase.testing import ids
@@ -19,7 +19,7 @@ def test_the_table_key_leads_with_the_id_and_the_mapper_keeps_the_id_alone() -> 
     table = metadata.tables["snippet"]
     assert [column.name for column in table.primary_key.columns] == ["snippet_id", "guild_id"]
     assert [column.name for column in inspect(Snippet).primary_key] == ["snippet_id"]
-    assert identity_on("ticket_id", "user_id") == {"primary_key": ["ticket_id", "user_id"]}
+    assert orm_identity("ticket_id", "user_id") == {"primary_key": ["ticket_id", "user_id"]}
 
 
 async def test_an_insert_returns_the_generated_id_and_the_row_is_got_by_it(db: Database) -> None:

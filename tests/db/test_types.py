@@ -4,11 +4,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 from guildbase import Database, ValidationError
 from guildbase.db.types import Snowflake, UTCDateTime, make_snowflake, snowflake_time, validate_snowflake
 from guildbase.db.validation import validate
+from guildbase.models.audit import AuditLog
 from guildbase.testing import ids
 
 
@@ -94,3 +95,28 @@ async def test_any_named_check_violation_names_its_column(db: Database) -> None:
                 {"guild": BLOCK + 1, "user": BLOCK + 101},
             )
     assert raised.value.fields == ["xp"]
+
+
+async def test_a_guild_key_stores_no_guild_as_0_and_reads_0_back_as_none(db: Database) -> None:
+    """``GuildKeyType`` (``audit_log``, ``command_log``, ``reminder``): bound None is 0, stored 0 is None."""
+    audit = AuditLog.__table__  # type: ignore[attr-defined]
+    guild = ids.take(1)[0]
+    async with db.session() as session:
+        rows = [
+            {"guild_id": value, "action": "feature_set", "entity_type": "guild", "entity_id": "x"}
+            for value in (None, guild)
+        ]
+        inserted = (await session.execute(insert(audit).values(rows).returning(audit.c.audit_id))).scalars().all()
+        raw = await session.execute(
+            text("SELECT guild_id FROM audit_log WHERE audit_id = ANY(:ids) ORDER BY guild_id"), {"ids": list(inserted)}
+        )
+        assert raw.scalars().all() == [0, guild]
+        typed = await session.execute(
+            select(audit.c.guild_id).where(audit.c.audit_id.in_(inserted)).order_by(audit.c.audit_id)
+        )
+        assert typed.scalars().all() == [None, guild]
+    with pytest.raises(ValidationError) as raised:
+        async with db.session() as session:
+            await session.execute(text("UPDATE audit_log SET guild_id = -1 WHERE audit_id = :a"), {"a": inserted[0]})
+    assert raised.value.fields == ["guild_id"]
+    assert "ck_audit_log_guild_id_not_negative" in str(raised.value)

@@ -122,7 +122,12 @@ async def test_notes_snippets_reminders_afk_levels_and_the_starboard(legacy_url:
     assert [(r["status"], r["due"]) for r in reminders] == [
         ("sent", None), ("pending", True), ("pending", False), ("pending", False), ("pending", False)
     ]  # fmt: skip
-    assert sum(r["guild_id"] is None for r in reminders) == 1
+    assert sum(r["guild_id"] == 0 for r in reminders) == 1  # the DM reminder: stored as guild 0 (GuildKeyType)
+    assert all(r["channel_id"] is None for r in reminders if r["guild_id"] == 0)
+    dm_jobs = await _rows(target_url, "SELECT count(*) AS n FROM job j JOIN reminder r "
+                          "ON j.dedupe_key = r.reminder_id::text AND j.kind = 'reminder_delivery' "
+                          "WHERE r.guild_id = 0 AND j.guild_id IS NULL")  # fmt: skip
+    assert dm_jobs[0]["n"] == sum(r["guild_id"] == 0 and r["status"] == "pending" for r in reminders)
     afk = await _rows(target_url, "SELECT user_id, nickname, until, is_permanent FROM afk ORDER BY user_id")
     assert [(r["user_id"], r["is_permanent"]) for r in afk] == [(U1, False), (U2, True), (U2 + 10, False)]
     assert afk[0]["nickname"] == "n" * 32

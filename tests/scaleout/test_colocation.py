@@ -15,7 +15,6 @@ from guildbase.models import metadata
 from guildbase.scaleout import (
     GUILD_COLUMN,
     LOCAL_TABLES,
-    NOT_YET_COLOCATED,
     REFERENCE_TABLES,
     distributed_tables,
     partitioned_tables,
@@ -34,23 +33,15 @@ def test_every_table_has_exactly_one_placement() -> None:
     assert {"discord_user", "premium_tier", "premium_sku"} <= set(REFERENCE_TABLES)
 
 
-def test_tables_without_guild_id_are_reference_or_coordinator_tables_or_a_listed_fix() -> None:
+def test_tables_without_guild_id_are_reference_or_coordinator_tables() -> None:
     for name, table in metadata.tables.items():
         if GUILD_COLUMN not in table.c:
-            assert name in REFERENCE_TABLES or name in LOCAL_TABLES or name in NOT_YET_COLOCATED, name
+            assert name in REFERENCE_TABLES or name in LOCAL_TABLES, name
 
 
-@pytest.mark.parametrize("name", [name for name in DISTRIBUTED if name not in NOT_YET_COLOCATED])
+@pytest.mark.parametrize("name", DISTRIBUTED)
 def test_a_distributed_table_keeps_guild_id_in_every_key_and_foreign_key(name: str) -> None:
     assert violations(metadata.tables[name]) == []
-
-
-@pytest.mark.parametrize("name", sorted(NOT_YET_COLOCATED))
-def test_a_listed_exception_still_needs_its_fix_and_says_why(name: str) -> None:
-    """A fixed table must leave the list (and is then held to the rule by the test above)."""
-    assert name in DISTRIBUTED
-    assert violations(metadata.tables[name]), f"{name} is co-located now: remove it from NOT_YET_COLOCATED"
-    assert 10 < len(NOT_YET_COLOCATED[name]) < 120
 
 
 def test_reference_tables_reference_only_reference_tables() -> None:

@@ -44,7 +44,8 @@ ORDER BY day, command
 _STATS = prepare(_STATS_SQL)
 
 _RECENT_SQL = text(f"""
-SELECT log_id, created_at, user_id, guild_id, channel_id, command, params, is_success, error, duration_ms
+SELECT log_id, created_at, user_id, NULLIF(guild_id, 0) AS guild_id, channel_id, command, params, is_success,
+       error, duration_ms
 FROM command_log
 WHERE (CAST(:guild_id AS bigint) IS NULL OR guild_id = :guild_id)
   AND (CAST(:user_id AS bigint) IS NULL OR user_id = :user_id)

@@ -7,7 +7,7 @@ toggles), ``members`` (membership and the per-guild blacklist) and ``blacklist``
 
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, update
+from sqlalchemy import case, delete, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
@@ -25,11 +25,14 @@ from guildbase.models.core import (
     GuildConfig,
     GuildRead,
 )
+from guildbase.models.reminders import Reminder
 
 __all__ = ["BlacklistController", "GuildConfigController", "GuildController", "MemberController"]
 
 
 _GUILD_FIELDS = ("name", "joined_at", "left_at")
+_IN_A_GUILD = text("reminder.guild_id <> 0")
+"""Written out so the planner can use the partial ``ix_reminder_guild_id`` whatever the bound guild."""
 
 
 class GuildController(Controller):
@@ -109,6 +112,8 @@ class GuildController(Controller):
             before = await locked_values(session, Guild, _GUILD_FIELDS, guild_id=guild_id)
             result = await session.execute(delete(Guild).where(col(Guild.guild_id) == guild_id))
             if result.rowcount:  # type: ignore[attr-defined]
+                # Reminders have no foreign key to guild (DM reminders are guild 0): their cascade is here.
+                await session.execute(delete(Reminder).where(col(Reminder.guild_id) == guild_id, _IN_A_GUILD))
                 await record_audit(
                     session, AuditAction.GUILD_DELETE, AuditEntity.GUILD, guild_id, guild_id=guild_id, before=before
                 )

@@ -32,7 +32,7 @@ from sqlalchemy import ARRAY, JSON, Boolean, Date, DateTime, Float, Integer, Typ
 
 from guildbase.controllers.event_stats import EventStats
 from guildbase.db.copy_stream import copy_text_chunks
-from guildbase.db.types import SnowflakeType
+from guildbase.db.types import GuildKeyType, SnowflakeType
 from guildbase.db.validation import aware, integer, optional_snowflake, optional_text, validate_enum
 from guildbase.errors import ValidationError, shown
 from guildbase.models import metadata
@@ -68,8 +68,10 @@ def _iso(column: str) -> str:
 
 
 def _column_kind(column: Any) -> str:
-    """How an export renders a column: id, time, date, bool, array, json, number or text (``_KINDS``)."""
+    """How an export renders a column: guild (0 is none), id, time, date, bool, array, json, number or text."""
     kind = column.type
+    if isinstance(kind, GuildKeyType):
+        return "guild"
     if isinstance(kind, SnowflakeType):
         return "id"
     base = kind.impl_instance if isinstance(kind, TypeDecorator) else kind
@@ -97,8 +99,14 @@ def _quoted(value: str) -> str:
     return f"CASE WHEN {value} ~ '[\",\\r\\n]' THEN '\"' || replace({value}, '\"', '\"\"') || '\"' ELSE {value} END"
 
 
-def _csv_sql(name: str, kind: str) -> str:
+def _value_sql(name: str, kind: str) -> str:
+    """The column as read: a guild 0 (``GuildKeyType``: no guild) is NULL, as the API says ``None``."""
+    return f"NULLIF({name}, 0)" if kind == "guild" else name
+
+
+def _csv_sql(column: str, kind: str) -> str:
     """One column's CSV field (NULL as an empty field)."""
+    name = _value_sql(column, kind)
     field = {
         "time": _iso(name),
         "date": f"to_char({name}, 'YYYY-MM-DD')",
@@ -110,18 +118,20 @@ def _csv_sql(name: str, kind: str) -> str:
     return f"coalesce({field}, '')"
 
 
-def _json_sql(name: str, kind: str) -> str:
+def _json_sql(column: str, kind: str) -> str:
     """One column's ``"name":value`` member, concatenated as text (``json_build_object`` costs twice as much, W12)."""
+    name = _value_sql(column, kind)
     value = {
         "time": f"'\"' || {_iso(name)} || '\"'",
         "id": f"'\"' || {name}::text || '\"'",
+        "guild": f"'\"' || {name}::text || '\"'",
         "date": f"'\"' || to_char({name}, 'YYYY-MM-DD') || '\"'",
         "bool": f"CASE WHEN {name} THEN 'true' WHEN NOT {name} THEN 'false' END",
         "number": f"to_json({name})::text",
         "array": f"to_json({name})::text",
         "json": f"{name}::text",
     }.get(kind, f"to_json({name}::text)::text")
-    return f"'\"{name}\":' || coalesce({value}, 'null')"
+    return f"'\"{column}\":' || coalesce({value}, 'null')"
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from guildbase.db import partitions
 from guildbase.db.bulk import BufferedWriter, Row, RowsLostError
 from guildbase.db.fast import translating
 from guildbase.db.spill import SpillFile
-from guildbase.db.types import DISCORD_EPOCH_MS, utcnow
+from guildbase.db.types import DISCORD_EPOCH_MS, NO_GUILD, utcnow
 from guildbase.db.validation import (
     BIGINT_MAX,
     calendar_date,
@@ -161,7 +161,8 @@ def rollup(rows: Sequence[Row]) -> list[list[Any]]:
     sums: dict[tuple[int, date, str], list[int]] = {}
     for created_at, _user, guild, _channel, command, _params, success, _error, duration in rows:
         day = created_at.astimezone(UTC).date()
-        for scope in (ALL_GUILDS, guild) if guild is not None else (ALL_GUILDS,):
+        # A DM command (guild None, or 0 as stored) counts once: in the all-guilds rows only.
+        for scope in (ALL_GUILDS, guild) if guild else (ALL_GUILDS,):
             entry = sums.setdefault((scope, day, command), [0, 0, 0])
             entry[0] += 1
             entry[1] += 0 if success else 1
@@ -340,8 +341,10 @@ class LogController(ErrorLogging, CommandQueries):
 
     async def _copy(self, rows: Sequence[Row]) -> None:
         columns = rollup(rows)
+        # A DM command is stored as guild 0 (GuildKeyType); rows keep None until here (spill files, dead letters).
+        records = [row if row[2] is not None else (*row[:2], NO_GUILD, *row[3:]) for row in rows]
         async with self._fast() as unit:
-            await unit.connection.copy_records_to_table("command_log", records=rows, columns=COPY_COLUMNS)
+            await unit.connection.copy_records_to_table("command_log", records=records, columns=COPY_COLUMNS)
             await unit.connection.execute(_ROLLUP_SQL, *columns)
 
     async def ensure_partitions(self, *, months_ahead: int = 3, now: datetime | None = None) -> list[str]:

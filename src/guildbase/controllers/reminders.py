@@ -21,7 +21,7 @@ from guildbase.db.validation import (
     validate,
 )
 from guildbase.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from guildbase.models.core import Feature
+from guildbase.models.core import Feature, Guild
 from guildbase.models.reminders import (
     DEFAULT_MAX_ATTEMPTS,
     ERROR_MAX_LENGTH,
@@ -73,6 +73,8 @@ class ReminderController(Controller):
         if checked.remind_at <= when:
             raise ValidationError.single("remind_at", "future", f"must be after {when.isoformat()}")
         async with self._write() as session:
+            if checked.guild_id is not None:
+                await _lock_guild(session, checked.guild_id)
             row = Reminder.model_validate(checked)
             session.add(row)
             await session.flush()
@@ -183,6 +185,19 @@ class ReminderController(Controller):
             )
         )
         return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
+async def _lock_guild(session: AsyncSession, guild_id: int) -> None:
+    """What the foreign key to ``guild`` did: the guild must exist, and stays until this transaction ends.
+
+    ``reminder`` has no such key (a DM reminder is guild 0, and there is no
+    guild 0): ``FOR KEY SHARE`` is the lock the key's check took, so a
+    concurrent ``guilds.delete`` waits and then deletes this reminder too.
+    """
+    stmt = select(col(Guild.guild_id)).where(col(Guild.guild_id) == guild_id).with_for_update(key_share=True)
+    if (await session.execute(stmt)).first() is None:
+        message = f"{guild_id} does not exist as a guild (call db.guilds.join first)"
+        raise ValidationError.single("guild_id", "foreign_key", message)
 
 
 def user_reminders_query(

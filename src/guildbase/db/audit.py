@@ -34,6 +34,7 @@ from guildbase.db.context import current_actor, current_correlation, current_sou
 from guildbase.db.fast import Prepared, prepare, translating
 from guildbase.db.mixins import ACTING, Actor
 from guildbase.db.numbering import NumberedInsert
+from guildbase.db.types import NO_GUILD
 from guildbase.db.unit_of_work import DriverUnit
 from guildbase.models.audit import AUDIT_REASON_MAX_LENGTH, AuditAction, AuditEntity, AuditLog
 
@@ -92,7 +93,7 @@ async def record_audit(
         return False
     source = current_source()
     values: dict[str, Any] = {
-        "guild_id": guild_id,
+        "guild_id": NO_GUILD if guild_id is None else guild_id,  # a global change is guild 0 (GuildKeyType)
         "actor_id": current_actor() if actor is ACTING else actor,
         "source": source,
         "action": action,

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator
-from sqlalchemy import BigInteger, CheckConstraint, Column, Table, event
+from sqlalchemy import BigInteger, CheckConstraint, Column, Table, event, text
 from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
@@ -24,7 +24,9 @@ from guildbase.errors import shown
 __all__ = [
     "DISCORD_EPOCH_MS",
     "DURATION_UNITS",
+    "NO_GUILD",
     "READ_ONLY",
+    "GuildKeyType",
     "Snowflake",
     "SnowflakeType",
     "UTCDateTime",
@@ -34,6 +36,8 @@ __all__ = [
     "enum_spellings",
     "format_duration",
     "make_snowflake",
+    "optional_guild_field",
+    "orm_identity",
     "snowflake_field",
     "snowflake_time",
     "utcnow",
@@ -176,6 +180,47 @@ class SnowflakeType(TypeDecorator[int]):
         return "BigInteger()"
 
 
+NO_GUILD = 0
+"""The ``guild_id`` stored for a row of no guild (a DM, a bot-wide change): guild 0, a shard of its own."""
+
+
+class GuildKeyType(SnowflakeType):
+    """The ``guild_id`` of a table whose rows may belong to no guild: NOT NULL, ``None`` stored as 0.
+
+    A table distributed by ``guild_id`` needs it on every row (``guildbase.scaleout``),
+    so the rows of no guild are stored under guild 0 (``NO_GUILD``, a shard of its
+    own) while Python keeps meaning ``None``: a bound ``None`` becomes 0 and a
+    stored 0 is read back as ``None``. Statements that bypass the type (raw SQL,
+    ``COPY``) map it themselves (``NULLIF(guild_id, 0)``). Its check is
+    ``CHECK (col >= 0)``, named ``ck_<table>_<column>_not_negative``.
+    """
+
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: Any) -> int:  # noqa: ARG002 - the TypeDecorator hook
+        return NO_GUILD if value is None else value
+
+    def process_result_value(self, value: int | None, dialect: Any) -> int | None:  # noqa: ARG002
+        return None if value == NO_GUILD else value
+
+
+def optional_guild_field(**kwargs: Any) -> Any:
+    """A SQLModel ``Field`` for the ``guild_id`` of a row that may have no guild (``GuildKeyType``, default 0)."""
+    column = {"server_default": text("0"), "autoincrement": False}
+    return Field(default=None, sa_type=GuildKeyType, nullable=False, sa_column_kwargs=column, **kwargs)
+
+
+def orm_identity(*attributes: str) -> Any:
+    """``__mapper_args__`` keeping a model's ORM identity when its primary key gained ``guild_id``.
+
+    A table distributed by guild has ``guild_id`` in its primary key
+    (``guildbase.scaleout``); the ORM keeps identifying a row by what was unique
+    before (its identity column, with the partition key of a partitioned table),
+    so ``session.get(Model, id)`` and the identity map work as they did.
+    """
+    return {"primary_key": list(attributes)}
+
+
 def snowflake_field(**kwargs: Any) -> Any:
     """A SQLModel ``Field`` stored as a positive BIGINT snowflake (never auto-incremented)."""
     if kwargs.get("primary_key"):
@@ -185,13 +230,14 @@ def snowflake_field(**kwargs: Any) -> Any:
 
 @event.listens_for(Column, "after_parent_attach")
 def _add_snowflake_check(column: Column[Any], table: Any) -> None:
-    """Give every snowflake column its named ``ck_<table>_<column>_positive`` check."""
+    """Give every snowflake column its named ``ck_<table>_<column>_positive`` check (``_not_negative``: guild 0)."""
     if not isinstance(table, Table) or not isinstance(column.type, SnowflakeType):
         return
-    name = f"ck_{table.name}_{column.name}_positive"
+    shard_key = isinstance(column.type, GuildKeyType)
+    name = f"ck_{table.name}_{column.name}_{'not_negative' if shard_key else 'positive'}"
     if any(constraint.name == name for constraint in table.constraints):
         return  # declarative attaches copied mixin columns more than once
-    table.append_constraint(CheckConstraint(column > 0, name=conv(name)))
+    table.append_constraint(CheckConstraint(column >= 0 if shard_key else column > 0, name=conv(name)))
 
 
 def pg_enum(enum_cls: type[Any], name: str) -> Any:

@@ -13,7 +13,9 @@ Design decisions:
   ``docs/audit.md``.
 - ``guild_id`` has no foreign key, on purpose: the trail must outlive what it
   records (the row saying who deleted a guild survives the guild). Global
-  changes (the global blacklist) have no guild.
+  changes (the global blacklist) have no guild: ``None`` in Python, stored as
+  guild 0 (``db.types.GuildKeyType``), so the table can be distributed by
+  ``guild_id`` (migration 0027, ``guildbase.scaleout``).
 - ``source`` and ``correlation_id`` come from ``db.context.audit_context``, set
   once by the adapter (bot command, CLI, job runner, dashboard); a script that
   sets nothing leaves them NULL.
@@ -30,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.context import CORRELATION_MAX_LENGTH, AuditSource
-from guildbase.db.types import READ_ONLY, SnowflakeType, UTCDateTimeType, pg_enum
+from guildbase.db.types import READ_ONLY, SnowflakeType, UTCDateTimeType, optional_guild_field, orm_identity, pg_enum
 from guildbase.privacy.policy import Erase, personal_data
 
 __all__ = [
@@ -184,11 +186,14 @@ class AuditLog(SQLModel, table=True):
         Index("ix_audit_log_guild_id_created_at", "guild_id", "created_at"),
     )
 
+    __mapper_args__ = orm_identity("audit_id")
+
     audit_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     created_at: datetime | None = Field(
         default=None, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()"), "nullable": False}
     )
-    guild_id: int | None = Field(default=None, sa_type=SnowflakeType)
+    guild_id: int | None = optional_guild_field(primary_key=True)
+    """None for a global change (stored as guild 0, ``db.types.GuildKeyType``)."""
     actor_id: int | None = Field(default=None, sa_type=SnowflakeType)
     source: AuditSource | None = Field(default=None, sa_type=pg_enum(AuditSource, "audit_source"))
     action: AuditAction = Field(sa_type=pg_enum(AuditAction, "audit_action"))

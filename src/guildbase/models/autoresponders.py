@@ -38,10 +38,10 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, orm_identity, pg_enum, snowflake_field
 from guildbase.matching.patterns import MAX_PATTERN_LENGTH
 from guildbase.matching.triggers import MatchType
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.models.core import GUILD_FK
 from guildbase.privacy.policy import STAMPS, personal_data
 
 __all__ = [
@@ -85,7 +85,7 @@ class Autoresponder(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True)
         CheckConstraint(f"cooldown_seconds BETWEEN 0 AND {MAX_COOLDOWN_SECONDS}", name="cooldown_range"),
         CheckConstraint("hits >= 0", name="hits_not_negative"),
     )
-    __mapper_args__ = identity_on("autoresponder_id")
+    __mapper_args__ = orm_identity("autoresponder_id")
 
     autoresponder_id: int | None = Field(
         default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()]

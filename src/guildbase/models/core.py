@@ -25,16 +25,6 @@ REASON_MAX_LENGTH = 512
 GUILD_FK = "guild.guild_id"
 
 
-def identity_on(*columns: str) -> dict[str, Any]:
-    """``__mapper_args__`` that keep a guild table's ORM identity on ``columns`` (its own id).
-
-    The table's primary key is ``(<id>, guild_id)`` (``guildbase.scaleout``: every key of a table
-    distributed by guild contains ``guild_id``); the mapper's is the id alone, so ``session.get(Model, id)``
-    and ``Model.get`` take the id as they always did.
-    """
-    return {"primary_key": list(columns)}
-
-
 _LOCALE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
 
 

@@ -31,8 +31,8 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, orm_identity, snowflake_field
+from guildbase.models.core import GUILD_FK
 from guildbase.models.snippets import NAME_MAX_LENGTH, check_name
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -104,7 +104,7 @@ class CustomCommand(CustomCommandBase, TimestampMixin, AuditMixin, CRUDMixin, ta
         CheckConstraint("uses >= 0", name="uses_not_negative"),
         CheckConstraint("arg_count BETWEEN 0 AND 9", name="arg_count_range"),
     )
-    __mapper_args__ = identity_on("command_id")
+    __mapper_args__ = orm_identity("command_id")
 
     command_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     arg_count: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": text("0")})

@@ -36,7 +36,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Identity, Index, In
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, orm_identity, pg_enum, snowflake_field
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import Erase, personal_data
 
@@ -139,9 +139,11 @@ class GuildEvent(SQLModel, table=True):
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
+    __mapper_args__ = orm_identity("event_id", "occurred_at")
+
     event_id: int | None = _event_id()
     occurred_at: datetime = _at(primary_key=True)
-    guild_id: Snowflake = snowflake_field()
+    guild_id: Snowflake = snowflake_field(primary_key=True)
     kind: GuildEventKind = Field(sa_type=pg_enum(GuildEventKind, "guild_event_kind"))
     user_id: Snowflake | None = snowflake_field(default=None, nullable=True)
     """The member concerned (joins, leaves, updates), if any."""
@@ -179,9 +181,11 @@ class ReactionEvent(SQLModel, table=True):
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
+    __mapper_args__ = orm_identity("event_id", "occurred_at")
+
     event_id: int | None = _event_id()
     occurred_at: datetime = _at(primary_key=True)
-    guild_id: Snowflake = snowflake_field()
+    guild_id: Snowflake = snowflake_field(primary_key=True)
     channel_id: Snowflake = snowflake_field()
     message_id: Snowflake = snowflake_field()
     user_id: Snowflake = snowflake_field()
@@ -206,9 +210,11 @@ class VoiceEvent(SQLModel, table=True):
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
+    __mapper_args__ = orm_identity("event_id", "occurred_at")
+
     event_id: int | None = _event_id()
     occurred_at: datetime = _at(primary_key=True)
-    guild_id: Snowflake = snowflake_field()
+    guild_id: Snowflake = snowflake_field(primary_key=True)
     user_id: Snowflake = snowflake_field()
     kind: VoiceEventKind = Field(sa_type=pg_enum(VoiceEventKind, "voice_event_kind"))
     channel_id: Snowflake | None = snowflake_field(default=None, nullable=True)
@@ -239,9 +245,11 @@ class VoiceSession(SQLModel, table=True):
         {"postgresql_partition_by": "RANGE (started_at)"},
     )
 
+    __mapper_args__ = orm_identity("session_id", "started_at")
+
     session_id: int | None = _event_id()
     started_at: datetime = _at(primary_key=True)
-    guild_id: Snowflake = snowflake_field()
+    guild_id: Snowflake = snowflake_field(primary_key=True)
     user_id: Snowflake = snowflake_field()
     channel_id: Snowflake = snowflake_field()
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
@@ -315,9 +323,11 @@ class InviteUse(SQLModel, table=True):
         {"postgresql_partition_by": "RANGE (joined_at)"},
     )
 
+    __mapper_args__ = orm_identity("use_id", "joined_at")
+
     use_id: int | None = _event_id()
     joined_at: datetime = _at(primary_key=True)
-    guild_id: Snowflake = snowflake_field()
+    guild_id: Snowflake = snowflake_field(primary_key=True)
     user_id: Snowflake = snowflake_field()
     code: str | None = Field(default=None, sa_type=Text)
     """The invite, when ``confidence`` is exact; None otherwise."""

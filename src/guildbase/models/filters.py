@@ -23,10 +23,10 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, pg_enum, snowflake_field
+from guildbase.db.types import READ_ONLY, Snowflake, orm_identity, pg_enum, snowflake_field
 from guildbase.matching.filters import FilterAction, FilterKind
 from guildbase.matching.patterns import MAX_PATTERN_LENGTH
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.models.core import GUILD_FK
 from guildbase.privacy.policy import STAMPS, personal_data
 
 __all__ = [
@@ -73,7 +73,7 @@ class MessageFilter(TimestampMixin, AuditMixin, CRUDMixin, SQLModel, table=True)
         CheckConstraint("threshold BETWEEN 1 AND 100", name="threshold_range"),
         CheckConstraint("hits >= 0", name="hits_not_negative"),
     )
-    __mapper_args__ = identity_on("filter_id")
+    __mapper_args__ = orm_identity("filter_id")
 
     filter_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")

@@ -44,8 +44,8 @@ from sqlmodel import Field, SQLModel
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.encryption import EncryptedText
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, orm_identity, pg_enum, snowflake_field
+from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, personal_data
 
@@ -122,7 +122,7 @@ class Integration(IntegrationFields, TimestampMixin, AuditMixin, CRUDMixin, tabl
         CheckConstraint("failure_count >= 0", name="failure_count_not_negative"),
         UniqueConstraint("guild_id", "name"),
     )
-    __mapper_args__ = identity_on("integration_id")
+    __mapper_args__ = orm_identity("integration_id")
 
     integration_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     webhook_url: str | None = Field(default=None, max_length=SECRET_MAX_LENGTH, sa_type=EncryptedText)
@@ -190,7 +190,7 @@ class IntegrationItem(SQLModel, table=True):
         ),
         Index("ix_integration_item_guild_id", "guild_id"),
     )
-    __mapper_args__ = identity_on("integration_id", "item_id")
+    __mapper_args__ = orm_identity("integration_id", "item_id")
 
     integration_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
     item_id: str = Field(primary_key=True, max_length=ITEM_ID_MAX_LENGTH, sa_type=Text)

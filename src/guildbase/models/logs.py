@@ -31,7 +31,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.record_rows import RecordRow
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, snowflake_field
+from guildbase.db.types import (
+    READ_ONLY,
+    Snowflake,
+    UTCDateTimeType,
+    optional_guild_field,
+    orm_identity,
+    snowflake_field,
+)
 from guildbase.privacy.policy import Erase, anonymise, personal_data
 
 COMMAND_MAX_LENGTH = 100
@@ -54,12 +61,15 @@ class CommandLog(SQLModel, table=True):
         {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
+    __mapper_args__ = orm_identity("log_id", "created_at")
+
     log_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     created_at: datetime = Field(
         primary_key=True, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()")}
     )
     user_id: Snowflake = snowflake_field()
-    guild_id: Snowflake | None = snowflake_field(default=None, nullable=True)
+    guild_id: Snowflake | None = optional_guild_field(primary_key=True)
+    """None for a command run in DMs (stored as guild 0, ``db.types.GuildKeyType``)."""
     channel_id: Snowflake | None = snowflake_field(default=None, nullable=True)
     command: str = Field(sa_type=Text)
     params: dict[str, Any] = Field(

@@ -44,10 +44,11 @@ from guildbase.db.types import (
     UTCDateTime,
     UTCDateTimeType,
     any_case,
+    orm_identity,
     pg_enum,
     snowflake_field,
 )
-from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH, identity_on
+from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, keep, personal_data
 
@@ -186,7 +187,7 @@ class Case(CaseBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
             postgresql_where=text(f"type IN ({_labels(PAIR_TYPES)})"),
         ),
     )
-    __mapper_args__ = identity_on("case_id")
+    __mapper_args__ = orm_identity("case_id")
 
     case_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)
@@ -271,7 +272,7 @@ class Note(NoteBase, TimestampMixin, AuditMixin, SoftDeleteMixin, CRUDMixin, tab
         CheckConstraint("number > 0", name="number_positive"),
         Index("ix_note_guild_id_user_id_number", "guild_id", "user_id", "number"),
     )
-    __mapper_args__ = identity_on("note_id")
+    __mapper_args__ = orm_identity("note_id")
 
     note_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)

@@ -46,8 +46,8 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, orm_identity, pg_enum, snowflake_field
+from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -188,7 +188,7 @@ class PermissionRule(TimestampMixin, AuditMixin, CRUDMixin, table=True):
             unique=True,
         ),
     )
-    __mapper_args__ = identity_on("rule_id")
+    __mapper_args__ = orm_identity("rule_id")
 
     rule_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
@@ -226,11 +226,13 @@ class PermissionCheck(SQLModel, table=True):
         {"postgresql_partition_by": "RANGE (checked_at)"},
     )
 
+    __mapper_args__ = orm_identity("check_id", "checked_at")
+
     check_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     checked_at: datetime = Field(
         primary_key=True, sa_type=UTCDateTimeType, sa_column_kwargs={"server_default": text("now()")}
     )
-    guild_id: Snowflake = snowflake_field()
+    guild_id: Snowflake = snowflake_field(primary_key=True)
     user_id: Snowflake = snowflake_field()
     channel_id: Snowflake | None = snowflake_field(default=None, nullable=True)
     command: str = Field(sa_type=Text)

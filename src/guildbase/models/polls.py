@@ -34,8 +34,17 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, SoftDeleteMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.db.types import (
+    READ_ONLY,
+    Snowflake,
+    UTCDateTime,
+    UTCDateTimeType,
+    any_case,
+    orm_identity,
+    pg_enum,
+    snowflake_field,
+)
+from guildbase.models.core import GUILD_FK
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -118,7 +127,7 @@ class Poll(PollBase, CRUDMixin, TimestampMixin, AuditMixin, SoftDeleteMixin, tab
         UniqueConstraint("guild_id", "number"),
         CheckConstraint("number > 0", name="number_positive"),
     )
-    __mapper_args__ = identity_on("poll_id")
+    __mapper_args__ = orm_identity("poll_id")
 
     poll_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     number: int = Field(sa_type=BigInteger)
@@ -148,7 +157,7 @@ class PollOption(SQLModel, table=True):
             ondelete="CASCADE",
         ),
     )
-    __mapper_args__ = identity_on("option_id")
+    __mapper_args__ = orm_identity("option_id")
 
     option_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")

@@ -7,6 +7,14 @@ no second delivery loop to keep in step with it.
 
 ``guild_id`` is optional (reminders set in DMs have none); a reminder set in
 a guild disappears with it. ``channel_id`` None means "DM the user".
+
+A DM reminder is stored under guild 0 (``db.types.GuildKeyType``: ``None`` in
+Python), so the table can be distributed by ``guild_id`` (migration 0027,
+``guildbase.scaleout``). There is no guild row 0, so the table has no foreign
+key to ``guild``; the controllers keep what it did: ``reminders.create`` locks
+the guild row (``FOR KEY SHARE``, as the key's check did) and refuses an
+unknown guild naming ``guild_id``, and ``guilds.delete`` deletes the guild's
+reminders in its transaction (their delivery jobs go by ``job``'s own cascade).
 """
 
 import enum
@@ -14,13 +22,22 @@ from datetime import datetime
 from typing import Annotated
 
 import pydantic
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, PrimaryKeyConstraint, Text, text
 from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTime, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK
+from guildbase.db.types import (
+    READ_ONLY,
+    Snowflake,
+    UTCDateTime,
+    UTCDateTimeType,
+    any_case,
+    optional_guild_field,
+    orm_identity,
+    pg_enum,
+    snowflake_field,
+)
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import Erase, personal_data
 
@@ -41,7 +58,7 @@ class ReminderStatus(enum.StrEnum):
 
 class ReminderFields(SQLModel):
     user_id: Snowflake = snowflake_field()
-    guild_id: Snowflake | None = snowflake_field(default=None, foreign_key=GUILD_FK, ondelete="CASCADE")
+    guild_id: Snowflake | None = optional_guild_field(primary_key=True)  # the table's key: (reminder_id, guild_id)
     channel_id: Snowflake | None = snowflake_field(default=None)
     content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH, sa_type=Text)
     remind_at: UTCDateTime = Field(sa_type=UTCDateTimeType)
@@ -60,9 +77,11 @@ class Reminder(ReminderFields, TimestampMixin, CRUDMixin, table=True):
     __table_args__ = (
         CheckConstraint("attempts >= 0 AND attempts <= max_attempts", name="attempts_within_budget"),
         Index("ix_reminder_user_id_remind_at", "user_id", "remind_at"),
-        # Guild deletion cascades here; most reminders are guild-less DMs.
-        Index("ix_reminder_guild_id", "guild_id", postgresql_where=text("guild_id IS NOT NULL")),
+        # Guild deletion deletes here (``guilds.delete``); most reminders are DMs (guild 0).
+        Index("ix_reminder_guild_id", "guild_id", postgresql_where=text("guild_id <> 0")),
+        PrimaryKeyConstraint("reminder_id", "guild_id"),  # the id first: it serves lookups by id
     )
+    __mapper_args__ = orm_identity("reminder_id")
 
     reminder_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     status: Annotated[ReminderStatus, any_case(ReminderStatus)] = Field(

@@ -38,8 +38,8 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, snowflake_field
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.db.types import READ_ONLY, Snowflake, orm_identity, snowflake_field
+from guildbase.models.core import GUILD_FK
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
 __all__ = [
@@ -92,7 +92,7 @@ class Snippet(SnippetBase, TimestampMixin, AuditMixin, CRUDMixin, table=True):
         CheckConstraint("uses >= 0", name="uses_not_negative"),
         CheckConstraint(f"char_length(content) BETWEEN 1 AND {CONTENT_MAX_LENGTH}", name="content_length"),
     )
-    __mapper_args__ = identity_on("snippet_id")
+    __mapper_args__ = orm_identity("snippet_id")
 
     snippet_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     uses: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
@@ -140,7 +140,7 @@ class SnippetName(SQLModel, table=True):
         CheckConstraint(f"char_length(name) BETWEEN 1 AND {NAME_MAX_LENGTH}", name="name_length"),
         CheckConstraint("name !~ '[[:space:]@<>#`]'", name="name_characters"),
     )
-    __mapper_args__ = identity_on("name_id")
+    __mapper_args__ = orm_identity("name_id")
 
     name_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")

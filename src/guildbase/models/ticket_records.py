@@ -20,8 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK, identity_on
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, orm_identity, pg_enum, snowflake_field
+from guildbase.models.core import GUILD_FK
 from guildbase.models.tickets import (
     TicketEventKind,
     TicketStatus,
@@ -38,7 +38,7 @@ class TicketEvent(SQLModel, table=True):
         ForeignKeyConstraint(["guild_id", "ticket_id"], ["ticket.guild_id", "ticket.ticket_id"], ondelete="CASCADE"),
         Index("ix_ticket_event_ticket_id_event_id", "ticket_id", "event_id"),
     )
-    __mapper_args__ = identity_on("event_id")
+    __mapper_args__ = orm_identity("event_id")
 
     event_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     ticket_id: int = Field(sa_type=BigInteger)
@@ -73,7 +73,7 @@ class TicketMessage(SQLModel, table=True):
         ForeignKeyConstraint(["guild_id", "ticket_id"], ["ticket.guild_id", "ticket.ticket_id"], ondelete="CASCADE"),
         Index("ix_ticket_message_ticket_id_message_id", "ticket_id", "message_id"),
     )
-    __mapper_args__ = identity_on("message_id")
+    __mapper_args__ = orm_identity("message_id")
 
     message_id: Snowflake = snowflake_field(primary_key=True)
     ticket_id: int = Field(sa_type=BigInteger)

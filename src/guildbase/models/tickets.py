@@ -56,8 +56,8 @@ from sqlmodel import Field, SQLModel
 
 from guildbase.db.crud import CRUDMixin
 from guildbase.db.mixins import AuditMixin, TimestampMixin
-from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, pg_enum, snowflake_field
-from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH, identity_on
+from guildbase.db.types import READ_ONLY, Snowflake, UTCDateTimeType, any_case, orm_identity, pg_enum, snowflake_field
+from guildbase.models.core import GUILD_FK, REASON_MAX_LENGTH
 from guildbase.models.jobs import JobKind
 from guildbase.privacy.policy import STAMPS, Erase, personal_data
 
@@ -294,7 +294,7 @@ class TicketPanel(TicketPanelSettings, TimestampMixin, AuditMixin, CRUDMixin, ta
         CheckConstraint("inactivity_seconds >= 60", name="inactivity_min"),
         CheckConstraint("close_delay_seconds > 0", name="close_delay_positive"),
     )
-    __mapper_args__ = identity_on("panel_id")
+    __mapper_args__ = orm_identity("panel_id")
 
     panel_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
@@ -336,7 +336,7 @@ class Ticket(CRUDMixin, table=True):
             ["guild_id", "panel_id"], ["ticket_panel.guild_id", "ticket_panel.panel_id"], ondelete="CASCADE"
         ),
     )
-    __mapper_args__ = identity_on("ticket_id")
+    __mapper_args__ = orm_identity("ticket_id")
 
     ticket_id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger, sa_column_args=[Identity()])
     guild_id: Snowflake = snowflake_field(primary_key=True, foreign_key=GUILD_FK, ondelete="CASCADE")
@@ -417,7 +417,7 @@ class TicketParticipant(SQLModel, table=True):
         PrimaryKeyConstraint("ticket_id", "user_id", "guild_id"),  # guild_id in every key (``guildbase.scaleout``)
         ForeignKeyConstraint(["guild_id", "ticket_id"], ["ticket.guild_id", "ticket.ticket_id"], ondelete="CASCADE"),
     )
-    __mapper_args__ = identity_on("ticket_id", "user_id")
+    __mapper_args__ = orm_identity("ticket_id", "user_id")
 
     ticket_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
     user_id: Snowflake = snowflake_field(primary_key=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from guildbase.db.types import SnowflakeType
+from guildbase.db.types import NO_GUILD, GuildKeyType, SnowflakeType
 from guildbase.privacy.policy import ColumnShape, shape_of
 
 __all__ = ["RowWriter"]
@@ -41,6 +41,8 @@ class RowWriter:
         self.ids: set[str] = set()
         self.arrays: set[str] = set()
         self.json: set[str] = set()
+        self.no_guild = {column.name for column in table.columns if isinstance(column.type, GuildKeyType)}
+        """Columns where 0 means no guild (``GuildKeyType``): exported as null, as the API says ``None``."""
         for column in table.columns:
             shape = shape_of(column)
             if shape is ColumnShape.JSONB:
@@ -54,7 +56,7 @@ class RowWriter:
 
     def value(self, name: str, value: Any) -> Any:
         """One column's value as JSON data."""
-        if value is None:
+        if value is None or (value == NO_GUILD and name in self.no_guild):
             return None
         if name in self.ids:
             return str(value)

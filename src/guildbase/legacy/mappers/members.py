@@ -4,7 +4,9 @@ Reminder: ``reminder_sent`` true → status ``sent`` (``sent_at`` is the due
 time: the legacy schema did not record when it went out); false → ``pending``
 with a ``reminder_delivery`` job due at ``reminder_expires_at``, so an overdue
 one is delivered at the job runner's next run. A reminder whose guild is not
-imported becomes a DM reminder; a channel guildbase cannot store means a DM.
+imported becomes a DM reminder (guild 0, no channel: ``reminder`` has no
+foreign key to ``guild`` since migration 0027, so the insert joins ``guild``
+itself); a channel guildbase cannot store means a DM.
 A reminder already in guildbase (same user, creation and due time, and text)
 is merged, so a rerun never adds it twice.
 
@@ -54,16 +56,17 @@ _REMINDER_STAGE = [
 _REMINDER_INSERT = f"""
 WITH inserted AS (
     INSERT INTO reminder (user_id, guild_id, channel_id, content, remind_at, status, sent_at, created_at, updated_at)
-    SELECT s.user_id, s.guild_id, s.channel_id, s.content, s.remind_at, s.status::reminder_status, s.sent_at,
-           s.created_at, s.created_at
+    SELECT s.user_id, coalesce(g.guild_id, 0), CASE WHEN g.guild_id IS NOT NULL THEN s.channel_id END, s.content,
+           s.remind_at, s.status::reminder_status, s.sent_at, s.created_at, s.created_at
     FROM legacy_stage_reminder s
+    LEFT JOIN guild g ON g.guild_id = s.guild_id
     WHERE NOT EXISTS (SELECT 1 FROM reminder r WHERE r.user_id = s.user_id AND r.remind_at = s.remind_at
                       AND r.created_at = s.created_at AND r.content = s.content)
     RETURNING reminder_id, guild_id, remind_at, status
 ), delivering AS (
     INSERT INTO job (kind, run_at, payload, dedupe_key, max_attempts, guild_id)
     SELECT 'reminder_delivery', remind_at, jsonb_build_object('reminder_id', reminder_id), reminder_id::text,
-           {DEFAULT_MAX_ATTEMPTS}, guild_id
+           {DEFAULT_MAX_ATTEMPTS}, nullif(guild_id, 0)
     FROM inserted WHERE status = 'pending'
     ON CONFLICT DO NOTHING
 )
