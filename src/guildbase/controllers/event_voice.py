@@ -31,7 +31,7 @@ changes, so they never act on (or show) an older state than was handed over.
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -39,11 +39,12 @@ from sqlalchemy import text
 
 from guildbase.controllers.event_rollups import Counts, add_counts
 from guildbase.controllers.event_writers import VOICE_EVENT_COLUMNS, EventWriters
-from guildbase.controllers.features import gated
+from guildbase.controllers.features import gated, open_now, require
 from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_session, step
 from guildbase.db.bulk import WriteBatch
 from guildbase.db.fast import translating
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
+from guildbase.db.types import snowflake_ceiling
 from guildbase.db.validation import (
     flag,
     instances,
@@ -54,13 +55,14 @@ from guildbase.db.validation import (
     snowflakes,
     validate_enum,
 )
-from guildbase.models.core import Feature
+from guildbase.models.core import DEFAULT_FEATURES, Feature
 from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceSessionRead, VoiceState
 
 __all__ = ["VoiceSessions", "VoiceState"]
 
 T = TypeVar("T")
 MAX_GUILDS = 10_000
+_LOGGING, _LOGGING_DEFAULT = Feature.LOGGING.value, DEFAULT_FEATURES[Feature.LOGGING]
 _COLUMNS = (
     "session_id, guild_id, user_id, channel_id, started_at, ended_at, end_reason, duration_ms, "
     "is_muted, is_deafened, is_streaming, muted_ms, deafened_ms, streaming_ms, state_at"
@@ -183,7 +185,7 @@ async def _apply(
 class VoiceSessions(EventWriters):
     """The voice part of ``db.events``."""
 
-    @gated(Feature.LOGGING)
+    @gated(Feature.LOGGING, inline=True)
     async def record_voice_state(
         self,
         guild_id: int,
@@ -195,8 +197,29 @@ class VoiceSessions(EventWriters):
         streaming: bool = False,
         occurred_at: datetime | None = None,
     ) -> None:
-        """Queue a member's new voice state (``channel_id`` None: not in voice); applied in order, in batches."""
-        row = self._voice_row(guild_id, user_id, channel_id, muted, deafened, streaming, occurred_at)
+        """Queue a member's new voice state (``channel_id`` None: not in voice); applied in order, in batches.
+
+        Plain valid arguments and a mirrored ``logging`` on take the fast path
+        (``controllers.events`` explains it); anything else is gated and checked
+        field by field first.
+        """
+        ceiling = snowflake_ceiling()
+        if (
+            type(guild_id) is int
+            and type(user_id) is int
+            and 0 < guild_id < ceiling
+            and 0 < user_id < ceiling
+            and (channel_id is None or (type(channel_id) is int and 0 < channel_id < ceiling))
+            and type(muted) is bool
+            and type(deafened) is bool
+            and type(streaming) is bool
+            and occurred_at is None
+            and open_now(self._db, guild_id, _LOGGING, _LOGGING_DEFAULT)
+        ):
+            row: tuple[Any, ...] = (datetime.now(UTC), guild_id, user_id, channel_id, muted, deafened, streaming)
+        else:
+            await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            row = self._voice_row(guild_id, user_id, channel_id, muted, deafened, streaming, occurred_at)
         await self._queue("voice_state", row)
 
     @gated(Feature.LOGGING)

@@ -34,6 +34,7 @@ __all__ = [
     "enum_spellings",
     "format_duration",
     "make_snowflake",
+    "snowflake_ceiling",
     "snowflake_field",
     "snowflake_time",
     "utcnow",
@@ -96,6 +97,18 @@ def validate_snowflake(value: int) -> int:
         msg = f"must be a Discord snowflake (its timestamp is after next year), got {value}"
         raise ValueError(msg)
     return value
+
+
+def snowflake_ceiling() -> int:
+    """One above the largest snowflake ``validate_snowflake`` accepts now: an ``int`` passes iff ``0 < v < ceiling``.
+
+    The hot paths (``db.events``) check a whole event's IDs inline with it
+    (``type(v) is int and 0 < v < ceiling``), one clock read for all of them;
+    anything else goes through ``validate_snowflake``, which gives the message.
+    Exact: ``(v >> 22) + epoch <= t`` holds iff ``(v >> 22) <= floor(t) - epoch``.
+    """
+    latest = int(time.time() * 1000 + _MAX_FUTURE_MS) - DISCORD_EPOCH_MS  # the largest timestamp part allowed
+    return min((latest + 1) << 22, _MAX_SNOWFLAKE + 1)
 
 
 def coerce_snowflake(value: object) -> int:
