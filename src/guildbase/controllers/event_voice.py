@@ -40,7 +40,7 @@ from sqlalchemy import text
 from guildbase.controllers.event_rollups import Counts, add_counts
 from guildbase.controllers.event_writers import VOICE_EVENT_COLUMNS, EventWriters
 from guildbase.controllers.features import gated, open_now, require
-from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_session, step
+from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_from, step
 from guildbase.db.bulk import WriteBatch
 from guildbase.db.fast import translating
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
@@ -140,15 +140,6 @@ async def _store(connection: asyncpg.Connection, changed: Sequence[Session], ope
     await add_counts(connection, "seconds", rollup)
 
 
-def _state_of(row: Sequence[Any]) -> VoiceState | None:
-    """A queued row's voice state: (occurred_at, guild, user, channel or None, muted, deafened, streaming)."""
-    if row[3] is None:
-        return None
-    return VoiceState.model_construct(
-        user_id=row[2], channel_id=row[3], muted=row[4], deafened=row[5], streaming=row[6]
-    )
-
-
 async def _apply(
     connection: asyncpg.Connection, rows: Sequence[Sequence[Any]]
 ) -> tuple[dict[tuple[int, int], Session | None], list[EventRow]]:
@@ -171,7 +162,7 @@ async def _apply(
     events: list[EventRow] = []
     for row in rows:
         key = (row[1], row[2])
-        now, closed, new, made = step(current.get(key), row[1], row[2], _state_of(row), row[0])
+        now, closed, new, made = step(current.get(key), row)  # type: ignore[arg-type]  # rows are VoiceChanges
         current[key] = now
         opened.extend(new)
         events.extend(made)
@@ -291,7 +282,7 @@ class VoiceSessions(EventWriters):
                 row for row in opened if row["channel_id"] != getattr(present.get(row["user_id"]), "channel_id", 0)
             ]
             kept = {row["user_id"] for row in opened} - {row["user_id"] for row in stale}
-            new = [open_session(guild, state, at) for state in present.values() if state.user_id not in kept]
+            new = [open_from(guild, state, at) for state in present.values() if state.user_id not in kept]
             await _store(connection, [close(Session.from_row(row), at, VoiceEndReason.RESTART) for row in stale], new)
             joins = [(at, guild, s.user_id, VoiceEventKind.JOIN.value, s.channel_id, None) for s in new]
             return len(stale), joins

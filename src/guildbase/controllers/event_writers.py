@@ -22,6 +22,7 @@ rollup from those. The public ``write_*`` methods take the documented rows
 (``before`` / ``after`` mappings), check them and hand the same form on.
 """
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -147,8 +148,17 @@ class EventWriters(Controller):
         }
 
     async def _queue(self, name: str, row: Row) -> None:
+        """Queue ``row``; once per ``batch_size`` rows, yield to the loop once.
+
+        A burst of events that never waits (the gateway's, a benchmark's) would
+        otherwise keep the writer task from running until the buffer is full:
+        the yield lets it start writing each batch, and take in the answers to
+        the ones in flight, while the caller goes on queueing.
+        """
         writer = self._writers.get(name)
         if writer is not None and writer.offer(row):
+            if not writer.accepted % writer.batch_size:
+                await asyncio.sleep(0)
             return
         writer = self.writer(name)  # none yet, or closed (a new one takes rows after a close), or full
         if not writer.offer(row):
