@@ -38,13 +38,13 @@ import asyncpg
 from sqlalchemy import text
 
 from guildbase.controllers.event_rollups import Counts, add_counts
-from guildbase.controllers.event_writers import VOICE_EVENT_COLUMNS, EventWriters
+from guildbase.controllers.event_writers import QUEUED, VOICE_EVENT_COLUMNS, EventWriters
 from guildbase.controllers.features import gated, open_now, require
 from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_from, step
 from guildbase.db.bulk import WriteBatch
 from guildbase.db.fast import translating
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
-from guildbase.db.types import snowflake_ceiling
+from guildbase.db.types import cached_snowflake_ceiling
 from guildbase.db.validation import (
     flag,
     instances,
@@ -194,7 +194,7 @@ class VoiceSessions(EventWriters):
         (``controllers.events`` explains it); anything else is gated and checked
         field by field first.
         """
-        ceiling = snowflake_ceiling()
+        ceiling = self._ceiling
         if (
             type(guild_id) is int
             and type(user_id) is int
@@ -210,8 +210,10 @@ class VoiceSessions(EventWriters):
             row: tuple[Any, ...] = (datetime.now(UTC), guild_id, user_id, channel_id, muted, deafened, streaming)
         else:
             await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
             row = self._voice_row(guild_id, user_id, channel_id, muted, deafened, streaming, occurred_at)
-        await self._queue("voice_state", row)
+        if (outcome := self._offer("voice_state", row)) != QUEUED:
+            await self._after_offer(outcome, "voice_state", row)
 
     @gated(Feature.LOGGING)
     async def voice_update(

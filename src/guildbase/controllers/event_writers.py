@@ -34,6 +34,7 @@ from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.event_rollups import Counts, add_counts
 from guildbase.db.bulk import BufferedWriter, Row, WriteBatch
 from guildbase.db.partitions import copy_into
+from guildbase.db.types import cached_snowflake_ceiling
 from guildbase.db.validation import instances
 from guildbase.errors import ValidationError
 from guildbase.models.events import GuildEventKind
@@ -56,6 +57,8 @@ VOICE_EVENT_COLUMNS = ("occurred_at", "guild_id", "user_id", "kind", "channel_id
 MESSAGE_COLUMNS = ("occurred_at", "guild_id", "channel_id", "user_id")
 GuildEventRow = tuple[Any, ...]
 """A queued guild event: the ``GUILD_EVENT_COLUMNS`` (``before`` / ``after`` as JSON text), roles given, roles taken."""
+QUEUED, YIELD, NOT_QUEUED = 0, 1, 2
+"""What ``EventWriters._offer`` did with a row."""
 ORDERED_WRITERS = frozenset({"voice_state"})
 """Writers whose batches must be applied one at a time, in order (a member's voice states build on each other)."""
 
@@ -101,7 +104,8 @@ def guild_event_row(row: Row) -> GuildEventRow:
     removed: Sequence[int] = ()
     if row[2] == GuildEventKind.MEMBER_UPDATE:
         added, removed = tuple(after.get("roles", ())), tuple(before.get("roles", ()))
-    return (*row[:6], json.dumps(before), json.dumps(after), row[8], added, removed)
+    kind = row[2].value if isinstance(row[2], GuildEventKind) else row[2]  # plain text: the row is not GC-tracked
+    return (row[0], row[1], kind, *row[3:6], json.dumps(before), json.dumps(after), row[8], added, removed)
 
 
 class EventWriters(Controller):
@@ -112,6 +116,8 @@ class EventWriters(Controller):
         self._batch_size = batch_size
         self._max_pending = max_pending
         self._writers: dict[str, BufferedWriter] = {}
+        self._ceiling = cached_snowflake_ceiling()
+        """IDs of the per-event fast paths are below this (``db.types``); the full path takes a fresh one."""
         self._emojis: set[str] = set()
         """Emoji strings that passed ``record_reaction``'s text check (its fast path skips it for them)."""
 
@@ -147,22 +153,37 @@ class EventWriters(Controller):
             "message": self._write_message_rows,
         }
 
-    async def _queue(self, name: str, row: Row) -> None:
-        """Queue ``row``; once per ``batch_size`` rows, yield to the loop once.
+    def _offer(self, name: str, row: Row) -> int:
+        """Queue ``row`` without waiting: ``QUEUED``; ``YIELD`` when it completed a batch; else ``NOT_QUEUED``.
+
+        The per-event methods call this (no coroutine) and await ``_after_offer``
+        only for the last two.
+        """
+        writer = self._writers.get(name)
+        if writer is None or not writer.offer(row):
+            return NOT_QUEUED
+        return QUEUED if writer.accepted % writer.batch_size else YIELD
+
+    async def _after_offer(self, outcome: int, name: str, row: Row) -> None:
+        """After ``_offer``: yield once per completed batch, or queue a row that was not taken.
 
         A burst of events that never waits (the gateway's, a benchmark's) would
         otherwise keep the writer task from running until the buffer is full:
         the yield lets it start writing each batch, and take in the answers to
         the ones in flight, while the caller goes on queueing.
         """
-        writer = self._writers.get(name)
-        if writer is not None and writer.offer(row):
-            if not writer.accepted % writer.batch_size:
-                await asyncio.sleep(0)
-            return
-        writer = self.writer(name)  # none yet, or closed (a new one takes rows after a close), or full
-        if not writer.offer(row):
-            await writer.put(row)
+        if outcome == YIELD:
+            await asyncio.sleep(0)
+        elif outcome == NOT_QUEUED:
+            writer = self.writer(name)  # none yet, or closed (a new one takes rows after a close), or full
+            if not writer.offer(row):
+                await writer.put(row)
+
+    async def _queue(self, name: str, row: Row) -> None:
+        """Queue ``row`` (``_offer`` then ``_after_offer``)."""
+        outcome = self._offer(name, row)
+        if outcome != QUEUED:
+            await self._after_offer(outcome, name, row)
 
     async def flush(self) -> int:
         """Write every queued event now; returns how many rows were written."""

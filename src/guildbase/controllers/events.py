@@ -21,7 +21,7 @@ sessions, invite baselines), reports, exports and retention are never gated.
 The per-event methods (reactions, member updates, messages, voice states) are
 the gateway's hot path, so each has two ways through the same rules: when
 every argument is of the common shape and plainly valid (``int`` IDs under
-``snowflake_ceiling``, an emoji already checked once, real ``bool``s, no
+``db.types.cached_snowflake_ceiling``, an emoji already checked once, real ``bool``s, no
 explicit time) and the guild's mirrored feature map says ``logging`` is on
 (``features.open_now``), the row is built and queued with no further call;
 anything else (a string ID, a bad value, a cache miss, the toggle off) takes
@@ -40,11 +40,11 @@ from sqlalchemy import text
 from guildbase.controllers.event_exports import EventExports
 from guildbase.controllers.event_invites import InviteTracker
 from guildbase.controllers.event_voice import VoiceSessions
-from guildbase.controllers.event_writers import changes_json
+from guildbase.controllers.event_writers import QUEUED, changes_json
 from guildbase.controllers.features import gated, open_now, require
 from guildbase.db import partitions
 from guildbase.db.rows import read_all
-from guildbase.db.types import snowflake_ceiling
+from guildbase.db.types import cached_snowflake_ceiling
 from guildbase.db.validation import (
     flag,
     integer,
@@ -79,6 +79,8 @@ OWN_METHODS = {GuildEventKind.MEMBER_JOIN: "member_joined", GuildEventKind.MEMBE
 """Kinds with rules of their own (invite matching, role rollups): ``record_guild_event`` sends callers there."""
 LOGGING, LOGGING_DEFAULT = Feature.LOGGING.value, DEFAULT_FEATURES[Feature.LOGGING]
 MAX_ROLES = 250
+_MEMBER_UPDATE = GuildEventKind.MEMBER_UPDATE.value
+"""Queued rows hold plain values (the kind's text, not the enum member): such a tuple leaves the GC's care."""
 MAX_EMOJIS_KNOWN = 4096
 """Emoji strings remembered as checked (``record_reaction``'s fast path); the set starts again when full."""
 
@@ -138,7 +140,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         )
         if (own := OWN_METHODS.get(row[2])) is not None:
             raise ValidationError.single("kind", "own_method", f"{row[2].value} events are recorded by {own}()")
-        await self._queue("guild_event", row)
+        await self._queue("guild_event", (*row[:2], row[2].value, *row[3:]))
 
     @gated(Feature.LOGGING, inline=True)
     async def record_member_update(
@@ -160,7 +162,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         The nickname itself is never stored, only that it changed. Nothing is
         queued when nothing changed.
         """
-        ceiling = snowflake_ceiling()
+        ceiling = self._ceiling
         if (
             type(guild_id) is int
             and type(user_id) is int
@@ -180,6 +182,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
             nick, timeout = nick_changed, timeout_changed
         else:
             await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
             row_time = moment("occurred_at", occurred_at)
             guild, user = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
             added = tuple(snowflakes("roles_added", roles_added, max_items=MAX_ROLES))
@@ -195,8 +198,9 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
             shown_until = "null" if until is None else f'"{until.isoformat()}"'  # digits, "-", ":", "+", "T", "."
             extra = f'{extra}, "timed_out_until": {shown_until}' if extra else f'"timed_out_until": {shown_until}'
         before, after = changes_json(removed), changes_json(added, extra)
-        row = (row_time, guild, GuildEventKind.MEMBER_UPDATE, user, None, executor, before, after, why, added, removed)
-        await self._queue("guild_event", row)
+        row = (row_time, guild, _MEMBER_UPDATE, user, None, executor, before, after, why, added, removed)
+        if (outcome := self._offer("guild_event", row)) != QUEUED:
+            await self._after_offer(outcome, "guild_event", row)
 
     @gated(Feature.LOGGING, inline=True)
     async def record_reaction(
@@ -211,7 +215,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         occurred_at: datetime | None = None,
     ) -> None:
         """Queue a reaction added (or, ``added=False``, removed) on a message."""
-        ceiling = snowflake_ceiling()
+        ceiling = self._ceiling
         if (
             type(guild_id) is int
             and type(channel_id) is int
@@ -230,6 +234,7 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
             row: tuple[Any, ...] = (datetime.now(UTC), guild_id, channel_id, message_id, user_id, emoji, added)
         else:
             await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
             row = (
                 moment("occurred_at", occurred_at),
                 snowflake("guild_id", guild_id),
@@ -243,14 +248,15 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
                 if len(self._emojis) >= MAX_EMOJIS_KNOWN:
                     self._emojis.clear()
                 self._emojis.add(emoji)
-        await self._queue("reaction_event", row)
+        if (outcome := self._offer("reaction_event", row)) != QUEUED:
+            await self._after_offer(outcome, "reaction_event", row)
 
     @gated(Feature.LOGGING, inline=True)
     async def record_message(
         self, guild_id: int, channel_id: int, user_id: int, *, occurred_at: datetime | None = None
     ) -> None:
         """Count one message for its channel and author today (the content is never seen here)."""
-        ceiling = snowflake_ceiling()
+        ceiling = self._ceiling
         if (
             type(guild_id) is int
             and type(channel_id) is int
@@ -264,13 +270,15 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
             row: tuple[Any, ...] = (datetime.now(UTC), guild_id, channel_id, user_id)
         else:
             await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
             row = (
                 moment("occurred_at", occurred_at),
                 snowflake("guild_id", guild_id),
                 snowflake("channel_id", channel_id),
                 snowflake("user_id", user_id),
             )
-        await self._queue("message", row)
+        if (outcome := self._offer("message", row)) != QUEUED:
+            await self._after_offer(outcome, "message", row)
 
     # -- reads ---------------------------------------------------------------------------
     async def guild_events(

@@ -30,6 +30,7 @@ __all__ = [
     "UTCDateTime",
     "UTCDateTimeType",
     "any_case",
+    "cached_snowflake_ceiling",
     "coerce_snowflake",
     "enum_spellings",
     "format_duration",
@@ -109,6 +110,17 @@ def snowflake_ceiling() -> int:
     """
     latest = int(time.time() * 1000 + _MAX_FUTURE_MS) - DISCORD_EPOCH_MS  # the largest timestamp part allowed
     return min((latest + 1) << 22, _MAX_SNOWFLAKE + 1)
+
+
+def cached_snowflake_ceiling() -> int:
+    """``snowflake_ceiling`` a day lower: a value to keep and reuse, never above the exact one.
+
+    The exact ceiling only grows with the clock, so one taken now and kept is
+    stricter later, never looser (the day covers a clock set back by hours).
+    A hot path that keeps it sends an ID above it through the full check,
+    which accepts it if it is valid; keeping it costs nothing but that.
+    """
+    return snowflake_ceiling() - (86_400_000 << 22)
 
 
 def coerce_snowflake(value: object) -> int:
