@@ -197,7 +197,8 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         if timeout:
             shown_until = "null" if until is None else f'"{until.isoformat()}"'  # digits, "-", ":", "+", "T", "."
             extra = f'{extra}, "timed_out_until": {shown_until}' if extra else f'"timed_out_until": {shown_until}'
-        before, after = changes_json(removed), changes_json(added, extra)
+        before = changes_json(removed) if removed else "{}"
+        after = changes_json(added, extra)
         row = (row_time, guild, _MEMBER_UPDATE, user, None, executor, before, after, why, added, removed)
         if (outcome := self._offer("guild_event", row)) != QUEUED:
             await self._after_offer(outcome, "guild_event", row)
