@@ -28,6 +28,7 @@ import asyncpg
 from sqlalchemy import text
 
 from guildbase.controllers.event_voice import VoiceSessions
+from guildbase.controllers.event_writers import guild_event_row
 from guildbase.controllers.features import gated
 from guildbase.db.bulk import Row
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
@@ -105,7 +106,7 @@ class InviteTracker(VoiceSessions):
             await _store(unit.connection, guild, [(state, state.uses, 0, None)])
         after = {"code": state.code, "max_uses": state.max_uses}
         row: Row = (at, guild, GuildEventKind.INVITE_CREATE, state.inviter_id, state.channel_id, None, {}, after, None)
-        await self._queue("guild_event", row)
+        await self._queue("guild_event", guild_event_row(row))
 
     @gated(Feature.LOGGING)
     async def invite_deleted(self, guild_id: int, code: str, *, occurred_at: datetime | None = None) -> None:
@@ -121,7 +122,7 @@ class InviteTracker(VoiceSessions):
                 at,
             )
         row: Row = (at, guild, GuildEventKind.INVITE_DELETE, None, None, None, {"code": code}, {}, None)
-        await self._queue("guild_event", row)
+        await self._queue("guild_event", guild_event_row(row))
 
     async def sync_invites(
         self, guild_id: int, invites: Sequence[InviteState], *, occurred_at: datetime | None = None
@@ -173,7 +174,8 @@ class InviteTracker(VoiceSessions):
                 await ensure_months(unit.connection, "invite_use", [month_of(at)])
                 await unit.connection.execute(_USE, *values)
         after: dict[str, Any] = {"invite": code, "confidence": confidence.value}
-        await self._queue("guild_event", (at, guild, GuildEventKind.MEMBER_JOIN, user, None, inviter, {}, after, None))
+        row: Row = (at, guild, GuildEventKind.MEMBER_JOIN, user, None, inviter, {}, after, None)
+        await self._queue("guild_event", guild_event_row(row))
         return InviteUseRead(
             joined_at=at,
             guild_id=guild,

@@ -31,19 +31,20 @@ changes, so they never act on (or show) an older state than was handed over.
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import text
 
 from guildbase.controllers.event_rollups import Counts, add_counts
-from guildbase.controllers.event_writers import VOICE_EVENT_COLUMNS, EventWriters
-from guildbase.controllers.features import gated
-from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_session, step
+from guildbase.controllers.event_writers import QUEUED, VOICE_EVENT_COLUMNS, EventWriters
+from guildbase.controllers.features import gated, open_now, require
+from guildbase.controllers.voice_rules import EventRow, Session, by_day, close, open_from, step
 from guildbase.db.bulk import WriteBatch
 from guildbase.db.fast import translating
 from guildbase.db.partitions import ensure_months, is_missing_partition, month_of
+from guildbase.db.types import cached_snowflake_ceiling
 from guildbase.db.validation import (
     flag,
     instances,
@@ -54,13 +55,14 @@ from guildbase.db.validation import (
     snowflakes,
     validate_enum,
 )
-from guildbase.models.core import Feature
+from guildbase.models.core import DEFAULT_FEATURES, Feature
 from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceSessionRead, VoiceState
 
 __all__ = ["VoiceSessions", "VoiceState"]
 
 T = TypeVar("T")
 MAX_GUILDS = 10_000
+_LOGGING, _LOGGING_DEFAULT = Feature.LOGGING.value, DEFAULT_FEATURES[Feature.LOGGING]
 _COLUMNS = (
     "session_id, guild_id, user_id, channel_id, started_at, ended_at, end_reason, duration_ms, "
     "is_muted, is_deafened, is_streaming, muted_ms, deafened_ms, streaming_ms, state_at"
@@ -138,15 +140,6 @@ async def _store(connection: asyncpg.Connection, changed: Sequence[Session], ope
     await add_counts(connection, "seconds", rollup)
 
 
-def _state_of(row: Sequence[Any]) -> VoiceState | None:
-    """A queued row's voice state: (occurred_at, guild, user, channel or None, muted, deafened, streaming)."""
-    if row[3] is None:
-        return None
-    return VoiceState.model_construct(
-        user_id=row[2], channel_id=row[3], muted=row[4], deafened=row[5], streaming=row[6]
-    )
-
-
 async def _apply(
     connection: asyncpg.Connection, rows: Sequence[Sequence[Any]]
 ) -> tuple[dict[tuple[int, int], Session | None], list[EventRow]]:
@@ -169,7 +162,7 @@ async def _apply(
     events: list[EventRow] = []
     for row in rows:
         key = (row[1], row[2])
-        now, closed, new, made = step(current.get(key), row[1], row[2], _state_of(row), row[0])
+        now, closed, new, made = step(current.get(key), row)  # type: ignore[arg-type]  # rows are VoiceChanges
         current[key] = now
         opened.extend(new)
         events.extend(made)
@@ -183,7 +176,7 @@ async def _apply(
 class VoiceSessions(EventWriters):
     """The voice part of ``db.events``."""
 
-    @gated(Feature.LOGGING)
+    @gated(Feature.LOGGING, inline=True)
     async def record_voice_state(
         self,
         guild_id: int,
@@ -195,9 +188,32 @@ class VoiceSessions(EventWriters):
         streaming: bool = False,
         occurred_at: datetime | None = None,
     ) -> None:
-        """Queue a member's new voice state (``channel_id`` None: not in voice); applied in order, in batches."""
-        row = self._voice_row(guild_id, user_id, channel_id, muted, deafened, streaming, occurred_at)
-        await self._queue("voice_state", row)
+        """Queue a member's new voice state (``channel_id`` None: not in voice); applied in order, in batches.
+
+        Plain valid arguments and a mirrored ``logging`` on take the fast path
+        (``controllers.events`` explains it); anything else is gated and checked
+        field by field first.
+        """
+        ceiling = self._ceiling
+        if (
+            type(guild_id) is int
+            and type(user_id) is int
+            and 0 < guild_id < ceiling
+            and 0 < user_id < ceiling
+            and (channel_id is None or (type(channel_id) is int and 0 < channel_id < ceiling))
+            and type(muted) is bool
+            and type(deafened) is bool
+            and type(streaming) is bool
+            and occurred_at is None
+            and open_now(self._db, guild_id, _LOGGING, _LOGGING_DEFAULT)
+        ):
+            row: tuple[Any, ...] = (datetime.now(UTC), guild_id, user_id, channel_id, muted, deafened, streaming)
+        else:
+            await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
+            row = self._voice_row(guild_id, user_id, channel_id, muted, deafened, streaming, occurred_at)
+        if (outcome := self._offer("voice_state", row)) != QUEUED:
+            await self._after_offer(outcome, "voice_state", row)
 
     @gated(Feature.LOGGING)
     async def voice_update(
@@ -268,7 +284,7 @@ class VoiceSessions(EventWriters):
                 row for row in opened if row["channel_id"] != getattr(present.get(row["user_id"]), "channel_id", 0)
             ]
             kept = {row["user_id"] for row in opened} - {row["user_id"] for row in stale}
-            new = [open_session(guild, state, at) for state in present.values() if state.user_id not in kept]
+            new = [open_from(guild, state, at) for state in present.values() if state.user_id not in kept]
             await _store(connection, [close(Session.from_row(row), at, VoiceEndReason.RESTART) for row in stale], new)
             joins = [(at, guild, s.user_id, VoiceEventKind.JOIN.value, s.channel_id, None) for s in new]
             return len(stale), joins

@@ -14,11 +14,18 @@ nothing lost on a failed flush or a clean close):
 
 Rollup rows are summed per batch and sorted, so concurrent writers lock them
 in the same order and never deadlock.
+
+A buffered guild event is queued in its COPY form (``guild_event_row``):
+``before`` / ``after`` already JSON text, and a member update's roles given
+and taken alongside, so a batch encodes nothing per row and sums its role
+rollup from those. The public ``write_*`` methods take the documented rows
+(``before`` / ``after`` mappings), check them and hand the same form on.
 """
 
+import asyncio
 import json
 from collections.abc import Sequence
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -27,6 +34,7 @@ from guildbase.controllers.base import Controller, UnitOfWork
 from guildbase.controllers.event_rollups import Counts, add_counts
 from guildbase.db.bulk import BufferedWriter, Row, WriteBatch
 from guildbase.db.partitions import copy_into
+from guildbase.db.types import cached_snowflake_ceiling
 from guildbase.db.validation import instances
 from guildbase.errors import ValidationError
 from guildbase.models.events import GuildEventKind
@@ -47,6 +55,10 @@ GUILD_EVENT_COLUMNS = (
 REACTION_COLUMNS = ("occurred_at", "guild_id", "channel_id", "message_id", "user_id", "emoji", "is_added")
 VOICE_EVENT_COLUMNS = ("occurred_at", "guild_id", "user_id", "kind", "channel_id", "from_channel_id")
 MESSAGE_COLUMNS = ("occurred_at", "guild_id", "channel_id", "user_id")
+GuildEventRow = tuple[Any, ...]
+"""A queued guild event: the ``GUILD_EVENT_COLUMNS`` (``before`` / ``after`` as JSON text), roles given, roles taken."""
+QUEUED, YIELD, NOT_QUEUED = 0, 1, 2
+"""What ``EventWriters._offer`` did with a row."""
 ORDERED_WRITERS = frozenset({"voice_state"})
 """Writers whose batches must be applied one at a time, in order (a member's voice states build on each other)."""
 
@@ -70,8 +82,30 @@ def _columns(sums: dict[tuple[Any, ...], list[int]]) -> list[list[Any]]:
     return [[(*key, *sums[key])[i] for key in keys] for i in range(width)]
 
 
-def _day(row: Row) -> date:
-    return row[0].astimezone(UTC).date()  # type: ignore[no-any-return]
+def changes_json(roles: Sequence[int], extra: str = "") -> str:
+    """``{"roles": [...], <extra>}`` as ``json.dumps`` writes it, for checked role IDs (``int``s) and JSON ``extra``.
+
+    A member update's ``before`` / ``after`` in one string operation; no role
+    and no extra is ``{}``.
+    """
+    parts = f'"roles": [{", ".join(map(str, roles))}]' if roles else ""
+    if extra:
+        parts = f"{parts}, {extra}" if parts else extra
+    return f"{{{parts}}}"
+
+
+def guild_event_row(row: Row) -> GuildEventRow:
+    """A guild event with ``before`` / ``after`` mappings → its queued form (JSON text; a member update's roles).
+
+    ``after["roles"]`` of a member update were given, ``before["roles"]`` taken.
+    """
+    before, after = row[6], row[7]
+    added: Sequence[int] = ()
+    removed: Sequence[int] = ()
+    if row[2] == GuildEventKind.MEMBER_UPDATE:
+        added, removed = tuple(after.get("roles", ())), tuple(before.get("roles", ()))
+    kind = row[2].value if isinstance(row[2], GuildEventKind) else row[2]  # plain text: the row is not GC-tracked
+    return (row[0], row[1], kind, *row[3:6], json.dumps(before), json.dumps(after), row[8], added, removed)
 
 
 class EventWriters(Controller):
@@ -82,6 +116,10 @@ class EventWriters(Controller):
         self._batch_size = batch_size
         self._max_pending = max_pending
         self._writers: dict[str, BufferedWriter] = {}
+        self._ceiling = cached_snowflake_ceiling()
+        """IDs of the per-event fast paths are below this (``db.types``); the full path takes a fresh one."""
+        self._emojis: set[str] = set()
+        """Emoji strings that passed ``record_reaction``'s text check (its fast path skips it for them)."""
 
     def writer(self, name: str) -> BufferedWriter:
         """The process's writer for ``guild_event``, ``reaction_event``, ``voice_event`` or ``message``."""
@@ -103,18 +141,49 @@ class EventWriters(Controller):
         return current
 
     def _batch_writers(self) -> dict[str, WriteBatch]:
-        """The write function of each writer name (``event_voice`` adds ``voice_state``)."""
+        """The write function of each writer name (``event_voice`` adds ``voice_state``).
+
+        Queued rows were built by the ``record_*`` methods from checked
+        arguments, so the writers skip the public methods' row checks.
+        """
         return {
-            "guild_event": self.write_guild_events,
-            "reaction_event": self.write_reactions,
-            "voice_event": self.write_voice_events,
-            "message": self.write_messages,
+            "guild_event": self._write_guild_event_rows,
+            "reaction_event": self._copy_reactions,
+            "voice_event": self._copy_voice_events,
+            "message": self._write_message_rows,
         }
 
+    def _offer(self, name: str, row: Row) -> int:
+        """Queue ``row`` without waiting: ``QUEUED``; ``YIELD`` when it completed a batch; else ``NOT_QUEUED``.
+
+        The per-event methods call this (no coroutine) and await ``_after_offer``
+        only for the last two.
+        """
+        writer = self._writers.get(name)
+        if writer is None or not writer.offer(row):
+            return NOT_QUEUED
+        return QUEUED if writer.accepted % writer.batch_size else YIELD
+
+    async def _after_offer(self, outcome: int, name: str, row: Row) -> None:
+        """After ``_offer``: yield once per completed batch, or queue a row that was not taken.
+
+        A burst of events that never waits (the gateway's, a benchmark's) would
+        otherwise keep the writer task from running until the buffer is full:
+        the yield lets it start writing each batch, and take in the answers to
+        the ones in flight, while the caller goes on queueing.
+        """
+        if outcome == YIELD:
+            await asyncio.sleep(0)
+        elif outcome == NOT_QUEUED:
+            writer = self.writer(name)  # none yet, or closed (a new one takes rows after a close), or full
+            if not writer.offer(row):
+                await writer.put(row)
+
     async def _queue(self, name: str, row: Row) -> None:
-        writer = self.writer(name)
-        if not writer.offer(row):
-            await writer.put(row)
+        """Queue ``row`` (``_offer`` then ``_after_offer``)."""
+        outcome = self._offer(name, row)
+        if outcome != QUEUED:
+            await self._after_offer(outcome, name, row)
 
     async def flush(self) -> int:
         """Write every queued event now; returns how many rows were written."""
@@ -127,19 +196,24 @@ class EventWriters(Controller):
 
     async def write_guild_events(self, rows: Sequence[Row]) -> None:
         """One batch of guild events: COPY plus the member and role rollups, in one transaction."""
-        rows = _checked(rows, len(GUILD_EVENT_COLUMNS))
+        await self._write_guild_event_rows([guild_event_row(row) for row in _checked(rows, len(GUILD_EVENT_COLUMNS))])
+
+    async def _write_guild_event_rows(self, rows: Sequence[GuildEventRow]) -> None:
+        """Queued guild events (``guild_event_row``): one COPY and the rollups, summed per batch, in one transaction."""
         members: dict[tuple[Any, ...], list[int]] = {}
         roles: dict[tuple[Any, ...], list[int]] = {}
+        joins = (GuildEventKind.MEMBER_JOIN, GuildEventKind.MEMBER_LEAVE)
         for row in rows:
             kind, guild = row[2], row[1]
-            if kind in {GuildEventKind.MEMBER_JOIN, GuildEventKind.MEMBER_LEAVE}:
-                entry = members.setdefault((guild, _day(row)), [0, 0])
+            if row[9] or row[10]:
+                day = _utc_day(row[0])
+                for role in row[9]:
+                    roles.setdefault((guild, day, role), [0, 0])[0] += 1
+                for role in row[10]:
+                    roles.setdefault((guild, day, role), [0, 0])[1] += 1
+            elif kind in joins:
+                entry = members.setdefault((guild, _utc_day(row[0])), [0, 0])
                 entry[0 if kind == GuildEventKind.MEMBER_JOIN else 1] += 1
-            elif kind == GuildEventKind.MEMBER_UPDATE:
-                for index, side in ((0, row[7]), (1, row[6])):  # after["roles"] were added, before["roles"] removed
-                    for role in side.get("roles", ()):
-                        roles.setdefault((guild, _day(row), role), [0, 0])[index] += 1
-        records = [(*row[:6], json.dumps(row[6]), json.dumps(row[7]), row[8]) for row in rows]
 
         async def rollups(connection: asyncpg.Connection) -> None:
             if members:
@@ -147,25 +221,42 @@ class EventWriters(Controller):
             if roles:
                 await connection.execute(_ROLE_ROLLUP, *_columns(roles))
 
+        records = [row[:9] for row in rows]
         await copy_into(self._fast, "guild_event", GUILD_EVENT_COLUMNS, records, also=rollups)
 
     async def write_reactions(self, rows: Sequence[Row]) -> None:
         """One batch of reactions: one COPY."""
-        await copy_into(self._fast, "reaction_event", REACTION_COLUMNS, _checked(rows, len(REACTION_COLUMNS)))
+        await self._copy_reactions(_checked(rows, len(REACTION_COLUMNS)))
+
+    async def _copy_reactions(self, rows: Sequence[Row]) -> None:
+        await copy_into(self._fast, "reaction_event", REACTION_COLUMNS, rows)
 
     async def write_voice_events(self, rows: Sequence[Row]) -> None:
         """One batch of voice transitions: one COPY."""
-        await copy_into(self._fast, "voice_event", VOICE_EVENT_COLUMNS, _checked(rows, len(VOICE_EVENT_COLUMNS)))
+        await self._copy_voice_events(_checked(rows, len(VOICE_EVENT_COLUMNS)))
+
+    async def _copy_voice_events(self, rows: Sequence[Row]) -> None:
+        await copy_into(self._fast, "voice_event", VOICE_EVENT_COLUMNS, rows)
 
     async def write_messages(self, rows: Sequence[Row]) -> None:
         """One batch of messages, summed per (guild, day, channel, member): three upserts, one transaction."""
+        await self._write_message_rows(_checked(rows, len(MESSAGE_COLUMNS)))
+
+    async def _write_message_rows(self, rows: Sequence[Row]) -> None:
         sums: Counts = {}
-        for row in _checked(rows, len(MESSAGE_COLUMNS)):
-            key = (row[1], _day(row), row[2], row[3])
+        for row in rows:
+            key = (row[1], _utc_day(row[0]), row[2], row[3])
             sums[key] = sums.get(key, 0) + 1
         if sums:
             async with self._fast() as unit:
                 await add_counts(unit.connection, "messages", sums)
+
+
+def _utc_day(moment: datetime) -> date:
+    """The UTC day of ``moment`` (checked times are UTC already: no conversion)."""
+    if moment.tzinfo is UTC:
+        return moment.date()
+    return moment.astimezone(UTC).date()
 
 
 def _checked(rows: Sequence[Row], width: int) -> list[Row]:

@@ -17,11 +17,22 @@ database, unless the buffer is full. The ``logging`` feature toggle gates what
 members trigger (events, reactions, messages, voice updates, joins): off, they
 raise ``FeatureDisabledError`` and record nothing. Clean-up (closing voice
 sessions, invite baselines), reports, exports and retention are never gated.
+
+The per-event methods (reactions, member updates, messages, voice states) are
+the gateway's hot path, so each has two ways through the same rules: when
+every argument is of the common shape and plainly valid (``int`` IDs under
+``db.types.cached_snowflake_ceiling``, an emoji already checked once, real ``bool``s, no
+explicit time) and the guild's mirrored feature map says ``logging`` is on
+(``features.open_now``), the row is built and queued with no further call;
+anything else (a string ID, a bad value, a cache miss, the toggle off) takes
+the full path: the gate (``require``), then every ``db.validation`` check,
+which raises the ``ValidationError`` naming the field. Either way nothing is
+queued unless every argument passed.
 """
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -29,9 +40,11 @@ from sqlalchemy import text
 from guildbase.controllers.event_exports import EventExports
 from guildbase.controllers.event_invites import InviteTracker
 from guildbase.controllers.event_voice import VoiceSessions
-from guildbase.controllers.features import gated
+from guildbase.controllers.event_writers import QUEUED, changes_json
+from guildbase.controllers.features import gated, open_now, require
 from guildbase.db import partitions
 from guildbase.db.rows import read_all
+from guildbase.db.types import cached_snowflake_ceiling
 from guildbase.db.validation import (
     flag,
     integer,
@@ -47,7 +60,7 @@ from guildbase.db.validation import (
 )
 from guildbase.db.validation import text as checked_text
 from guildbase.errors import ValidationError
-from guildbase.models.core import Feature
+from guildbase.models.core import DEFAULT_FEATURES, Feature
 from guildbase.models.events import (
     EMOJI_MAX_LENGTH,
     REASON_MAX_LENGTH,
@@ -64,6 +77,12 @@ MAX_PAGE = 500
 MAX_RETENTION_MONTHS = 120
 OWN_METHODS = {GuildEventKind.MEMBER_JOIN: "member_joined", GuildEventKind.MEMBER_UPDATE: "record_member_update"}
 """Kinds with rules of their own (invite matching, role rollups): ``record_guild_event`` sends callers there."""
+LOGGING, LOGGING_DEFAULT = Feature.LOGGING.value, DEFAULT_FEATURES[Feature.LOGGING]
+MAX_ROLES = 250
+_MEMBER_UPDATE = GuildEventKind.MEMBER_UPDATE.value
+"""Queued rows hold plain values (the kind's text, not the enum member): such a tuple leaves the GC's care."""
+MAX_EMOJIS_KNOWN = 4096
+"""Emoji strings remembered as checked (``record_reaction``'s fast path); the set starts again when full."""
 
 _EVENTS_SQL = text("""
 SELECT event_id, occurred_at, guild_id, kind, user_id, target_id, executor_id, before, after, reason
@@ -116,12 +135,14 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
             _json("before", before),
             _json("after", after),
             optional_text("reason", reason, max_length=REASON_MAX_LENGTH),
+            (),
+            (),
         )
         if (own := OWN_METHODS.get(row[2])) is not None:
             raise ValidationError.single("kind", "own_method", f"{row[2].value} events are recorded by {own}()")
-        await self._queue("guild_event", row)
+        await self._queue("guild_event", (*row[:2], row[2].value, *row[3:]))
 
-    @gated(Feature.LOGGING)
+    @gated(Feature.LOGGING, inline=True)
     async def record_member_update(
         self,
         guild_id: int,
@@ -141,30 +162,48 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         The nickname itself is never stored, only that it changed. Nothing is
         queued when nothing changed.
         """
-        row_time = moment("occurred_at", occurred_at)
-        guild, user = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
-        added = snowflakes("roles_added", roles_added, max_items=250)
-        removed = snowflakes("roles_removed", roles_removed, max_items=250)
-        nick, timeout = flag("nick_changed", nick_changed), flag("timeout_changed", timeout_changed)
-        until = optional_aware("timed_out_until", timed_out_until)
-        executor = optional_snowflake("executor_id", executor_id)
-        why = optional_text("reason", reason, max_length=REASON_MAX_LENGTH)
-        before: dict[str, Any] = {}
-        after: dict[str, Any] = {}
-        if added:
-            after["roles"] = added
-        if removed:
-            before["roles"] = removed
-        if nick:
-            after["nick"] = True
-        if timeout:
-            after["timed_out_until"] = None if until is None else until.isoformat()
-        if not (before or after):
+        ceiling = self._ceiling
+        if (
+            type(guild_id) is int
+            and type(user_id) is int
+            and 0 < guild_id < ceiling
+            and 0 < user_id < ceiling
+            and (added := _ids(roles_added, ceiling)) is not None
+            and (removed := _ids(roles_removed, ceiling)) is not None
+            and type(nick_changed) is bool
+            and type(timeout_changed) is bool
+            and timed_out_until is None
+            and (executor_id is None or (type(executor_id) is int and 0 < executor_id < ceiling))
+            and reason is None
+            and occurred_at is None
+            and open_now(self._db, guild_id, LOGGING, LOGGING_DEFAULT)
+        ):
+            row_time, guild, user, executor, why, until = datetime.now(UTC), guild_id, user_id, executor_id, None, None
+            nick, timeout = nick_changed, timeout_changed
+        else:
+            await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
+            row_time = moment("occurred_at", occurred_at)
+            guild, user = snowflake("guild_id", guild_id), snowflake("user_id", user_id)
+            added = tuple(snowflakes("roles_added", roles_added, max_items=MAX_ROLES))
+            removed = tuple(snowflakes("roles_removed", roles_removed, max_items=MAX_ROLES))
+            nick, timeout = flag("nick_changed", nick_changed), flag("timeout_changed", timeout_changed)
+            until = optional_aware("timed_out_until", timed_out_until)
+            executor = optional_snowflake("executor_id", executor_id)
+            why = optional_text("reason", reason, max_length=REASON_MAX_LENGTH)
+        if not (added or removed or nick or timeout):
             return
-        row = (row_time, guild, GuildEventKind.MEMBER_UPDATE, user, None, executor, before, after, why)
-        await self._queue("guild_event", row)
+        extra = '"nick": true' if nick else ""
+        if timeout:
+            shown_until = "null" if until is None else f'"{until.isoformat()}"'  # digits, "-", ":", "+", "T", "."
+            extra = f'{extra}, "timed_out_until": {shown_until}' if extra else f'"timed_out_until": {shown_until}'
+        before = changes_json(removed) if removed else "{}"
+        after = changes_json(added, extra)
+        row = (row_time, guild, _MEMBER_UPDATE, user, None, executor, before, after, why, added, removed)
+        if (outcome := self._offer("guild_event", row)) != QUEUED:
+            await self._after_offer(outcome, "guild_event", row)
 
-    @gated(Feature.LOGGING)
+    @gated(Feature.LOGGING, inline=True)
     async def record_reaction(
         self,
         guild_id: int,
@@ -177,29 +216,70 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
         occurred_at: datetime | None = None,
     ) -> None:
         """Queue a reaction added (or, ``added=False``, removed) on a message."""
-        row = (
-            moment("occurred_at", occurred_at),
-            snowflake("guild_id", guild_id),
-            snowflake("channel_id", channel_id),
-            snowflake("message_id", message_id),
-            snowflake("user_id", user_id),
-            checked_text("emoji", emoji, min_length=1, max_length=EMOJI_MAX_LENGTH),
-            flag("added", added),
-        )
-        await self._queue("reaction_event", row)
+        ceiling = self._ceiling
+        if (
+            type(guild_id) is int
+            and type(channel_id) is int
+            and type(message_id) is int
+            and type(user_id) is int
+            and 0 < guild_id < ceiling
+            and 0 < channel_id < ceiling
+            and 0 < message_id < ceiling
+            and 0 < user_id < ceiling
+            and type(emoji) is str
+            and emoji in self._emojis
+            and type(added) is bool
+            and occurred_at is None
+            and open_now(self._db, guild_id, LOGGING, LOGGING_DEFAULT)
+        ):
+            row: tuple[Any, ...] = (datetime.now(UTC), guild_id, channel_id, message_id, user_id, emoji, added)
+        else:
+            await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
+            row = (
+                moment("occurred_at", occurred_at),
+                snowflake("guild_id", guild_id),
+                snowflake("channel_id", channel_id),
+                snowflake("message_id", message_id),
+                snowflake("user_id", user_id),
+                checked_text("emoji", emoji, min_length=1, max_length=EMOJI_MAX_LENGTH),
+                flag("added", added),
+            )
+            if type(emoji) is str:
+                if len(self._emojis) >= MAX_EMOJIS_KNOWN:
+                    self._emojis.clear()
+                self._emojis.add(emoji)
+        if (outcome := self._offer("reaction_event", row)) != QUEUED:
+            await self._after_offer(outcome, "reaction_event", row)
 
-    @gated(Feature.LOGGING)
+    @gated(Feature.LOGGING, inline=True)
     async def record_message(
         self, guild_id: int, channel_id: int, user_id: int, *, occurred_at: datetime | None = None
     ) -> None:
         """Count one message for its channel and author today (the content is never seen here)."""
-        row = (
-            moment("occurred_at", occurred_at),
-            snowflake("guild_id", guild_id),
-            snowflake("channel_id", channel_id),
-            snowflake("user_id", user_id),
-        )
-        await self._queue("message", row)
+        ceiling = self._ceiling
+        if (
+            type(guild_id) is int
+            and type(channel_id) is int
+            and type(user_id) is int
+            and 0 < guild_id < ceiling
+            and 0 < channel_id < ceiling
+            and 0 < user_id < ceiling
+            and occurred_at is None
+            and open_now(self._db, guild_id, LOGGING, LOGGING_DEFAULT)
+        ):
+            row: tuple[Any, ...] = (datetime.now(UTC), guild_id, channel_id, user_id)
+        else:
+            await require(self._db, snowflake("guild_id", guild_id), Feature.LOGGING)
+            self._ceiling = cached_snowflake_ceiling()
+            row = (
+                moment("occurred_at", occurred_at),
+                snowflake("guild_id", guild_id),
+                snowflake("channel_id", channel_id),
+                snowflake("user_id", user_id),
+            )
+        if (outcome := self._offer("message", row)) != QUEUED:
+            await self._after_offer(outcome, "message", row)
 
     # -- reads ---------------------------------------------------------------------------
     async def guild_events(
@@ -273,11 +353,22 @@ class EventController(InviteTracker, VoiceSessions, EventExports):
             return await partitions.partitions_of(unit.connection, table)
 
 
-def _json(field: str, value: object) -> dict[str, Any]:
-    """A JSON object of changed fields: ``mapping`` rules, and it must serialize."""
+def _json(field: str, value: object) -> str:
+    """A JSON object of changed fields, as the JSON text queued: ``mapping`` rules, and it must serialize."""
     checked = mapping(field, value)
     try:
-        json.dumps(checked, allow_nan=False)
+        return json.dumps(checked, allow_nan=False)
     except (TypeError, ValueError) as problem:
         raise ValidationError.single(field, "json", f"must be JSON-serializable: {problem}") from None
-    return checked
+
+
+def _ids(values: object, ceiling: int) -> tuple[int, ...] | None:
+    """``values`` as a tuple when it is a list or tuple of at most ``MAX_ROLES`` plain valid IDs; else None."""
+    if type(values) is not tuple and type(values) is not list:
+        return None
+    if len(values) > MAX_ROLES:
+        return None
+    for value in values:
+        if type(value) is not int or not 0 < value < ceiling:
+            return None
+    return tuple(values)

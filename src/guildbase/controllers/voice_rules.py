@@ -15,10 +15,13 @@ from typing import Any
 
 from guildbase.models.events import VoiceEndReason, VoiceEventKind, VoiceState
 
-__all__ = ["Session", "by_day", "close", "step"]
+__all__ = ["Session", "VoiceChange", "by_day", "close", "open_from", "open_session", "step"]
 
 EventRow = tuple[Any, ...]
 """A ``voice_event`` row: (occurred_at, guild_id, user_id, kind, channel_id, from_channel_id)."""
+VoiceChange = tuple[datetime, int, int, int | None, bool, bool, bool]
+"""A queued voice state: (occurred_at, guild_id, user_id, channel_id or None, muted, deafened, streaming)."""
+_JOIN, _LEAVE, _MOVE = VoiceEventKind.JOIN.value, VoiceEventKind.LEAVE.value, VoiceEventKind.MOVE.value
 
 
 @dataclass(slots=True)
@@ -100,25 +103,34 @@ def close(session: Session, at: datetime, reason: VoiceEndReason) -> Session:
     return session
 
 
-def open_session(guild_id: int, state: VoiceState, at: datetime) -> Session:
-    """A new session in ``state``'s channel from ``at``."""
+def open_session(  # noqa: PLR0917 - a session's fields, in order
+    guild_id: int, user_id: int, channel_id: int, muted: bool, deafened: bool, streaming: bool, at: datetime
+) -> Session:
+    """A new session in ``channel_id`` from ``at``, in the given mute / deafen / stream state."""
     return Session(
         guild_id=guild_id,
-        user_id=state.user_id,
-        channel_id=state.channel_id,
+        user_id=user_id,
+        channel_id=channel_id,
         started_at=at,
         state_at=at,
-        muted=state.muted,
-        deafened=state.deafened,
-        streaming=state.streaming,
+        muted=muted,
+        deafened=deafened,
+        streaming=streaming,
     )
 
 
-def step(
-    current: Session | None, guild_id: int, user_id: int, state: VoiceState | None, at: datetime
-) -> tuple[Session | None, list[Session], list[Session], list[EventRow]]:
-    """Apply one voice state (None: not in voice) to a member's open session.
+def open_from(guild_id: int, state: VoiceState, at: datetime) -> Session:
+    """A new session in ``state``'s channel from ``at`` (``resync_voice``: the members in voice now)."""
+    return open_session(guild_id, state.user_id, state.channel_id, state.muted, state.deafened, state.streaming, at)
 
+
+def step(
+    current: Session | None, change: VoiceChange
+) -> tuple[Session | None, list[Session], list[Session], list[EventRow]]:
+    """Apply one voice state change to a member's open session.
+
+    ``change`` is a queued voice state: (occurred_at, guild_id, user_id,
+    channel_id or None for "not in voice", muted, deafened, streaming).
     Returns the open session after it, the sessions it closed, the sessions it
     opened, and the ``voice_event`` rows it makes:
 
@@ -128,29 +140,28 @@ def step(
     - the same channel → the mute / deafen / stream flags change, and the time
       spent in the old state is added to their totals.
     """
+    at, guild_id, user_id, channel_id, muted, deafened, streaming = change
     if current is None:
-        if state is None:
+        if channel_id is None:
             return None, [], [], []
-        opened = open_session(guild_id, state, at)
-        return opened, [], [opened], [(at, guild_id, user_id, VoiceEventKind.JOIN.value, state.channel_id, None)]
-    if state is None or state.channel_id != current.channel_id:
-        moved = state is not None
-        close(current, at, VoiceEndReason.MOVED if moved else VoiceEndReason.LEFT)
-        kind = VoiceEventKind.MOVE if moved else VoiceEventKind.LEAVE
-        event = (at, guild_id, user_id, kind.value, getattr(state, "channel_id", None), current.channel_id)
-        if state is None:
-            return None, [current], [], [event]
-        opened = open_session(guild_id, state, at)
+        opened = open_session(guild_id, user_id, channel_id, muted, deafened, streaming, at)
+        return opened, [], [opened], [(at, guild_id, user_id, _JOIN, channel_id, None)]
+    if channel_id != current.channel_id:
+        close(current, at, VoiceEndReason.MOVED if channel_id is not None else VoiceEndReason.LEFT)
+        if channel_id is None:
+            return None, [current], [], [(at, guild_id, user_id, _LEAVE, None, current.channel_id)]
+        event = (at, guild_id, user_id, _MOVE, channel_id, current.channel_id)
+        opened = open_session(guild_id, user_id, channel_id, muted, deafened, streaming, at)
         return opened, [current], [opened], [event]
     events = []
     changes = [
-        (current.muted, state.muted, VoiceEventKind.MUTE, VoiceEventKind.UNMUTE),
-        (current.deafened, state.deafened, VoiceEventKind.DEAFEN, VoiceEventKind.UNDEAFEN),
-        (current.streaming, state.streaming, VoiceEventKind.STREAM_START, VoiceEventKind.STREAM_END),
+        (current.muted, muted, VoiceEventKind.MUTE, VoiceEventKind.UNMUTE),
+        (current.deafened, deafened, VoiceEventKind.DEAFEN, VoiceEventKind.UNDEAFEN),
+        (current.streaming, streaming, VoiceEventKind.STREAM_START, VoiceEventKind.STREAM_END),
     ]
     for was, now, on, off in changes:
         if was != now:
-            events.append((at, guild_id, user_id, (on if now else off).value, state.channel_id, None))
+            events.append((at, guild_id, user_id, (on if now else off).value, channel_id, None))
     current._spend(at)  # noqa: SLF001 - the module's own helper
-    current.muted, current.deafened, current.streaming = state.muted, state.deafened, state.streaming
+    current.muted, current.deafened, current.streaming = muted, deafened, streaming
     return current, [], [], events

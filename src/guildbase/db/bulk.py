@@ -150,22 +150,24 @@ class BufferedWriter:
         With a spill file, a full buffer sends the row to the file and the call
         still returns at once.
         """
-        if self._closed:
-            return False
-        if self.pending >= self.max_pending:
-            if self._spill is None:
-                return False
-            self._spill.append(row)
-            self.accepted += 1
-            self.spilled += 1
-            self._wake.set()
-            return True
-        self._buffer.append(row)
+        buffer = self._buffer
+        if self._closed or len(buffer) + self._in_flight >= self.max_pending:
+            return self._offer_when_full(row)
+        buffer.append(row)
         self.accepted += 1
-        if self._task is None or self._task.done():
+        if self._task is None:
             self._ensure_task()
-        if len(self._buffer) >= self.batch_size:
+        if len(buffer) == self.batch_size:  # the writer takes what is there; later crossings wake it again
             self._wake.set()
+        return True
+
+    def _offer_when_full(self, row: Row) -> bool:
+        if self._closed or self._spill is None:
+            return False
+        self._spill.append(row)
+        self.accepted += 1
+        self.spilled += 1
+        self._wake.set()
         return True
 
     async def put(self, row: Row) -> None:
@@ -337,6 +339,12 @@ class BufferedWriter:
     def _ensure_task(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"guildbase-writer-{self.name}")
+            self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: "asyncio.Task[None]") -> None:
+        """The writer task stopped (closed, or cancelled with its loop): the next row starts another."""
+        if self._task is task and not self._closed:
+            self._task = None
 
     async def _run(self) -> None:
         while not self._closed:

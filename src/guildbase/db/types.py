@@ -32,12 +32,14 @@ __all__ = [
     "UTCDateTime",
     "UTCDateTimeType",
     "any_case",
+    "cached_snowflake_ceiling",
     "coerce_snowflake",
     "enum_spellings",
     "format_duration",
     "make_snowflake",
     "optional_guild_field",
     "orm_identity",
+    "snowflake_ceiling",
     "snowflake_field",
     "snowflake_time",
     "utcnow",
@@ -100,6 +102,29 @@ def validate_snowflake(value: int) -> int:
         msg = f"must be a Discord snowflake (its timestamp is after next year), got {value}"
         raise ValueError(msg)
     return value
+
+
+def snowflake_ceiling() -> int:
+    """One above the largest snowflake ``validate_snowflake`` accepts now: an ``int`` passes iff ``0 < v < ceiling``.
+
+    The hot paths (``db.events``) check a whole event's IDs inline with it
+    (``type(v) is int and 0 < v < ceiling``), one clock read for all of them;
+    anything else goes through ``validate_snowflake``, which gives the message.
+    Exact: ``(v >> 22) + epoch <= t`` holds iff ``(v >> 22) <= floor(t) - epoch``.
+    """
+    latest = int(time.time() * 1000 + _MAX_FUTURE_MS) - DISCORD_EPOCH_MS  # the largest timestamp part allowed
+    return min((latest + 1) << 22, _MAX_SNOWFLAKE + 1)
+
+
+def cached_snowflake_ceiling() -> int:
+    """``snowflake_ceiling`` a day lower: a value to keep and reuse, never above the exact one.
+
+    The exact ceiling only grows with the clock, so one taken now and kept is
+    stricter later, never looser (the day covers a clock set back by hours).
+    A hot path that keeps it sends an ID above it through the full check,
+    which accepts it if it is valid; keeping it costs nothing but that.
+    """
+    return snowflake_ceiling() - (86_400_000 << 22)
 
 
 def coerce_snowflake(value: object) -> int:

@@ -89,6 +89,19 @@ class LocalCache:
         self._mirrors: dict[str, tuple[dict[Any, tuple[float, Any]], Hashable]] = {}
         self._filling: dict[str, bool] = {}
         """Keys being filled now → whether an invalidation arrived meanwhile (then the fill is not kept)."""
+        self._tables: dict[str, dict[Any, tuple[float, Any]]] = {}
+
+    def table(self, name: str) -> dict[Any, tuple[float, Any]]:
+        """The mirror table ``name`` (see ``mirror``), one per process and cache, shared by every controller.
+
+        For entries several controllers read by the same alias (a guild's
+        feature map, read by every feature gate): one table, so they never
+        take the mirror from each other.
+        """
+        found = self._tables.get(name)
+        if found is None:
+            found = self._tables[name] = {}
+        return found
 
     def get(self, key: str) -> tuple[bool, Any]:
         """``(hit, value)``; expired entries count as misses."""
