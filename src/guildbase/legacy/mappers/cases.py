@@ -123,7 +123,8 @@ class Cases(TableSpec):
         metadata = "case_metadata::text" if source.has("Case", "case_metadata") else "NULL::text"
         return (
             "SELECT case_id, case_status, case_type::text AS case_type, case_reason, case_moderator_id, case_user_id,"
-            f" case_user_roles, case_number, case_created_at, case_expires_at, {processed} AS processed, guild_id,"
+            " case_user_roles, case_number, case_created_at AT TIME ZONE 'UTC' AS case_created_at,"
+            f" case_expires_at AT TIME ZONE 'UTC' AS case_expires_at, {processed} AS processed, guild_id,"
             f" {message} AS mod_log_message_id, {metadata} AS metadata, new_number"
             f" FROM {_numbered(source.tables['Case'], 'case_id', 'case_number', 'case_created_at')}"
         )
