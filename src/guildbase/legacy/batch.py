@@ -69,8 +69,8 @@ class Batch:
 
 def utc(value: datetime | None) -> datetime | None:
     """A legacy ``timestamp(3)`` (naive, meaning UTC) or an aware time, as an aware UTC time."""
-    if value is None:
-        return None
+    if value is None or value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

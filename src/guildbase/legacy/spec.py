@@ -6,6 +6,8 @@ maps into a ``Batch`` and how a batch is written. Writes go through a
 temporary staging table filled by binary ``COPY`` and one
 ``INSERT … SELECT … ON CONFLICT DO NOTHING`` per target, so a batch costs a
 few statements whatever its size, and writing a row twice writes it once.
+Cases, the bulk of a legacy database, are COPYed straight into ``mod_case``
+when none of them is there yet (``ImportContext.direct``).
 """
 
 from abc import ABC, abstractmethod
@@ -23,10 +25,19 @@ __all__ = ["ImportContext", "TableSpec", "stage"]
 
 @dataclass
 class ImportContext:
-    """What the mappers share for one run: the source, each guild's level curve, the guilds that were skipped."""
+    """What the mappers share for one run: the source, each guild's level curve, how cases are written.
+
+    ``direct``: a batch of cases is first COPYed straight into ``mod_case`` (in
+    a savepoint); only if that hits a case guildbase already has is it undone
+    and written the checked way (staging, ``ON CONFLICT DO NOTHING``), and the
+    batch's guilds (``conflicted``) take the checked way for the rest of the
+    run. Both ways write the same rows; ``direct=False`` always checks.
+    """
 
     source: LegacySource
     curves: dict[int, str] = field(default_factory=dict)
+    direct: bool = True
+    conflicted: set[int] = field(default_factory=set)
 
 
 class TableSpec(ABC):

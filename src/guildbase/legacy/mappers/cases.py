@@ -25,6 +25,7 @@ Case fields:
 # ruff: noqa: S608 - table names come from the catalog (detect.py) and are quoted; values are bound or COPYed
 
 import json
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -52,13 +53,15 @@ _CASE_STAGE = [
     ("status", "text"),
     ("processed_at", "timestamptz"),
     ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
 ]
+_CASE_COLUMNS = [column for column, _ in _CASE_STAGE]
 _CASE_INSERT = """
 WITH inserted AS (
     INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, reason, role_ids, expires_at,
                           mod_log_message_id, details, status, processed_at, created_at, updated_at)
     SELECT guild_id, number, type::mod_case_type, user_id, moderator_id, reason, role_ids, expires_at,
-           mod_log_message_id, details::jsonb, status::mod_case_status, processed_at, created_at, created_at
+           mod_log_message_id, details::jsonb, status::mod_case_status, processed_at, created_at, updated_at
     FROM legacy_stage_case
     ON CONFLICT DO NOTHING
     RETURNING case_id, guild_id, number, type, expires_at, status
@@ -75,22 +78,44 @@ WITH inserted AS (
 )
 SELECT count(*) FROM inserted
 """
+_CASE_AFTER_COPY = """
+WITH expiring AS (
+    INSERT INTO job (kind, run_at, payload, dedupe_key, guild_id)
+    SELECT lower(c.type::text) || '_expiry', c.expires_at,
+           jsonb_build_object('guild_id', c.guild_id, 'number', c.number), c.case_id::text, c.guild_id
+    FROM unnest($1::bigint[], $2::bigint[]) AS e(guild_id, number) JOIN mod_case AS c USING (guild_id, number)
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO guild_counter (guild_id, kind, last_value)
+SELECT guild_id, 'case', highest FROM unnest($3::bigint[], $4::bigint[]) AS t(guild_id, highest)
+ON CONFLICT (guild_id, kind) DO UPDATE SET last_value = greatest(guild_counter.last_value, excluded.last_value)
+"""
+"""After a direct COPY: the same expiry jobs and counters as ``_CASE_INSERT`` gives (every row was inserted)."""
+_BY_NUMBER = itemgetter(0, 1)
 
 
-def _numbered(key: str, number: str, created: str) -> str:
-    """The legacy rows with ``new_number`` set where the legacy number is missing or not positive."""
+def _numbered(table: str, key: str, number: str, created: str) -> str:
+    """``table`` joined to ``new_number``, set where the legacy number is missing or not positive.
+
+    Only the rows without a number are ranked (per guild, in creation order,
+    then legacy ID) and added to the guild's highest legacy number; the rest
+    are joined to nothing, so the read needs no window over the whole table.
+    """
     missing = f"({number} IS NULL OR {number} <= 0)"
     return (
-        f"CASE WHEN {missing} THEN coalesce(max({number}) FILTER (WHERE {number} > 0) OVER (PARTITION BY guild_id), 0)"
-        f" + row_number() OVER (PARTITION BY guild_id, {missing} ORDER BY {created} NULLS FIRST, {key}) END"
-        " AS new_number"
+        f"{table} AS legacy_row LEFT JOIN (SELECT {key} AS numbered_key, coalesce(top.highest, 0)"
+        f" + row_number() OVER (PARTITION BY guild_id ORDER BY {created} NULLS FIRST, {key}) AS new_number"
+        f" FROM {table} LEFT JOIN (SELECT guild_id, max({number}) AS highest FROM {table} WHERE {number} > 0"
+        f" GROUP BY guild_id) AS top USING (guild_id) WHERE {missing}) AS numbered"
+        f" ON numbered.numbered_key = legacy_row.{key}"
     )
 
 
 class Cases(TableSpec):
     name = "Case"
     reports = ("Case",)
-    keys = ("case_id",)
+    keys = ("guild_id", "case_id")
+    """Read guild by guild: each batch's cases land next to each other in every index of ``mod_case``."""
 
     def query(self, source: LegacySource) -> str:
         processed = "case_processed" if source.has("Case", "case_processed") else "case_tempban_expired"
@@ -98,9 +123,10 @@ class Cases(TableSpec):
         metadata = "case_metadata::text" if source.has("Case", "case_metadata") else "NULL::text"
         return (
             "SELECT case_id, case_status, case_type::text AS case_type, case_reason, case_moderator_id, case_user_id,"
-            f" case_user_roles, case_number, case_created_at, case_expires_at, {processed} AS processed, guild_id,"
-            f" {message} AS mod_log_message_id, {metadata} AS metadata,"
-            f" {_numbered('case_id', 'case_number', 'case_created_at')} FROM {source.tables['Case']}"
+            " case_user_roles, case_number, case_created_at AT TIME ZONE 'UTC' AS case_created_at,"
+            f" case_expires_at AT TIME ZONE 'UTC' AS case_expires_at, {processed} AS processed, guild_id,"
+            f" {message} AS mod_log_message_id, {metadata} AS metadata, new_number"
+            f" FROM {_numbered(source.tables['Case'], 'case_id', 'case_number', 'case_created_at')}"
         )
 
     def map(self, row: asyncpg.Record, batch: Batch, context: ImportContext) -> None:  # noqa: ARG002, C901, PLR0915
@@ -183,15 +209,36 @@ class Cases(TableSpec):
                 status,
                 (expires or created) if processed else None,
                 created,
+                created,
             ),
         )
 
-    async def write(self, connection: asyncpg.Connection, batch: Batch, context: ImportContext) -> None:  # noqa: ARG002
+    async def write(self, connection: asyncpg.Connection, batch: Batch, context: ImportContext) -> None:
         records = batch.records.get("case", [])
-        if records:
-            await stage(connection, "legacy_stage_case", _CASE_STAGE, records)
-            written = await connection.fetchval(_CASE_INSERT)
-            _conflicts(batch, "Case", len(records), written)
+        if not records:
+            return
+        records.sort(key=_BY_NUMBER)  # each index of mod_case then grows at a few places, mostly at its end
+        guilds = {record[0] for record in records}
+        if context.direct and guilds.isdisjoint(context.conflicted):
+            try:
+                async with connection.transaction():  # a savepoint: a conflict undoes the COPY alone
+                    await connection.copy_records_to_table("mod_case", records=records, columns=_CASE_COLUMNS)
+            except asyncpg.UniqueViolationError:
+                context.conflicted |= guilds  # guildbase has cases of these guilds: the checked path from now on
+            else:
+                expiring = [record for record in records if record[10] == "active" and record[7] is not None]
+                highest = {record[0]: record[1] for record in records}  # sorted: the last number is the highest
+                await connection.execute(
+                    _CASE_AFTER_COPY,
+                    [record[0] for record in expiring],
+                    [record[1] for record in expiring],
+                    list(highest),
+                    list(highest.values()),
+                )
+                _conflicts(batch, "Case", len(records), len(records))
+                return
+        await stage(connection, "legacy_stage_case", _CASE_STAGE, records)
+        _conflicts(batch, "Case", len(records), await connection.fetchval(_CASE_INSERT))
 
 
 def _details(metadata: str | None) -> dict[str, Any]:
@@ -248,7 +295,7 @@ class Notes(TableSpec):
     def query(self, source: LegacySource) -> str:
         return (
             "SELECT note_id, note_content, note_created_at, note_moderator_id, note_user_id, note_number, guild_id,"
-            f" {_numbered('note_id', 'note_number', 'note_created_at')} FROM {source.tables['Note']}"
+            f" new_number FROM {_numbered(source.tables['Note'], 'note_id', 'note_number', 'note_created_at')}"
         )
 
     def map(self, row: asyncpg.Record, batch: Batch, context: ImportContext) -> None:  # noqa: ARG002
