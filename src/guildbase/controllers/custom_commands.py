@@ -74,12 +74,13 @@ SELECT cmd.*,
        coalesce(cmd.required_rank, 0) <= :rank AS is_allowed,
        EXISTS (SELECT FROM ran) AS is_run,
        CASE WHEN EXISTS (SELECT FROM ran) OR NOT EXISTS (SELECT FROM allowed) THEN 0
-            -- no row in this snapshot: a concurrent run of this member just took the cooldown
-            ELSE coalesce((SELECT extract(epoch FROM
+            -- no row in this snapshot: a concurrent run of this member just took the cooldown. Its now()
+            -- (its transaction's start) may be later than ours, so the wait is capped at the cooldown.
+            ELSE least(coalesce((SELECT extract(epoch FROM
                                       u.last_used_at + make_interval(secs => cmd.cooldown_seconds) - now())
                            FROM custom_command_use AS u
                            WHERE u.guild_id = :guild_id AND u.command_id = cmd.command_id AND u.user_id = :user_id),
-                          cmd.cooldown_seconds)
+                          cmd.cooldown_seconds), cmd.cooldown_seconds)
        END AS retry_after
 FROM cmd
 """)
