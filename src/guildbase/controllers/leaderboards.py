@@ -33,13 +33,24 @@ ORDER BY xp DESC, user_id DESC
 """)
 
 _PERIOD_ROWS = text("""
-SELECT d.user_id, sum(d.xp)::bigint AS xp
-FROM member_xp_daily AS d
-JOIN member_level AS m ON m.guild_id = d.guild_id AND m.user_id = d.user_id
-WHERE d.guild_id = :guild_id AND d.day >= :start AND d.day < :end AND NOT m.is_blacklisted
-GROUP BY d.user_id
-ORDER BY xp DESC, d.user_id DESC
+SELECT p.user_id, sum(p.xp)::bigint AS xp
+FROM (
+    SELECT d.user_id, d.xp FROM member_xp_daily AS d
+    WHERE d.guild_id = :guild_id AND d.day >= :start AND d.day < :end
+    UNION ALL
+    SELECT o.user_id, o.day_xp FROM member_level AS o
+    WHERE o.guild_id = :guild_id AND o.open_day >= :start AND o.open_day < :end
+) AS p
+JOIN member_level AS m ON m.guild_id = :guild_id AND m.user_id = p.user_id
+WHERE NOT m.is_blacklisted
+GROUP BY p.user_id
+ORDER BY xp DESC, p.user_id DESC
 """)
+"""A period's board: its closed days in ``member_xp_daily`` plus each member's open day if it falls inside.
+
+At most 31 daily rows per member (a month), in one statement; run when a board
+is rebuilt or Redis is down, never per message.
+"""
 
 
 @dataclass(frozen=True, slots=True)
