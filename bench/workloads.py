@@ -20,7 +20,7 @@ from guildbase.db.fast import prepare
 from guildbase.models.core import GuildConfig, GuildConfigRead
 from guildbase.models.levels import LevelConfig, MemberLevel, level_for_xp
 from guildbase.models.moderation import Case, CaseRead, CaseType
-from guildbase.services.leaderboard import Period, board_key, window
+from guildbase.services.leaderboard import RECORD_SCRIPT, Period, board_key, window
 
 G0 = 1_100_000_000_000_000_000
 U0 = 1_100_000_000_000_001_000
@@ -102,23 +102,23 @@ def award_params(guild: int, user: int, now: datetime, index: int) -> dict[str, 
 
 
 async def limit_award(env: Env, guild: int, user: int, now: datetime, index: int) -> Any:
-    """The limit: the same single statement on a plain asyncpg pool, then one Redis pipeline."""
+    """The limit: the same single statement on a plain asyncpg pool, then the same one Redis script."""
     async with env.limit.acquire() as connection:
         row = await AWARD.fetchrow(connection, award_params(guild, user, now, index))
     if row is not None and row["xp"] is not None:
-        member = f"{user:019d}"
         epoch = await env.db.cache.epochs.epoch()
-        async with env.redis.pipeline(transaction=False) as pipe:
-            for period, total in (
-                (Period.ALL, row["xp"]),
-                (Period.DAY, row["day_xp"]),
-                (Period.WEEK, row["week_xp"]),
-                (Period.MONTH, row["month_xp"]),
-            ):
-                span = window(period, now)
-                pipe.zadd(board_key(guild, span, epoch), {member: int(total)}, gt=True)
-                pipe.expire(board_key(guild, span, epoch), span.ttl_seconds())
-            await pipe.execute()
+        keys: list[str] = []
+        args: list[Any] = [f"{user:019d}"]
+        for period, total in (
+            (Period.ALL, row["xp"]),
+            (Period.MONTH, row["month_xp"]),
+            (Period.WEEK, row["week_xp"]),
+            (Period.DAY, row["day_xp"]),
+        ):
+            span = window(period, now)
+            keys.append(board_key(guild, span, epoch))
+            args += (total, span.ttl_seconds())
+        await env.redis.execute_command("EVAL", RECORD_SCRIPT, len(keys), *keys, *args)
     return row
 
 

@@ -19,7 +19,7 @@ from guildbase.db.connection import retry_read
 from guildbase.db.validation import aware, instance, integer, moment, page_limit, snowflake, validate_enum
 from guildbase.models.core import Feature
 from guildbase.models.levels import XPAward
-from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window
+from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window, windows
 
 __all__ = ["MAX_TOP", "Board", "LeaderboardController"]
 
@@ -182,10 +182,13 @@ class LeaderboardController(Controller):
         award, now = instance("award", award, XPAward), aware("now", now)
         if award.xp is None:
             return
-        totals = {Period.ALL: (window(Period.ALL, now), award.xp)}
-        for period, total in ((Period.DAY, award.day_xp), (Period.WEEK, award.week_xp), (Period.MONTH, award.month_xp)):
-            if total is not None:
-                totals[period] = (window(period, now), total)
+        by_period = {
+            Period.ALL: award.xp,
+            Period.MONTH: award.month_xp,
+            Period.WEEK: award.week_xp,
+            Period.DAY: award.day_xp,
+        }
+        totals = [(span, total) for span in windows(now) if (total := by_period[span.period]) is not None]
         store = self._db.leaderboard_store
 
         async def write() -> bool:
@@ -197,8 +200,7 @@ class LeaderboardController(Controller):
             # (Unknown epoch: no board of this process's Redis boot exists yet, none can be stale.)
             epoch = self._db.cache.epochs.current
             if epoch is not None:
-                spans = [span for span, _ in totals.values()]
-                self._db.cache.remember_stale(*_board_keys(guild_id, spans, epoch))
+                self._db.cache.remember_stale(*_board_keys(guild_id, [span for span, _ in totals], epoch))
 
     async def forget_member(self, guild_id: int, user_id: int, *, now: datetime | None = None) -> None:
         """Take a member off every current board (blacklisted)."""
