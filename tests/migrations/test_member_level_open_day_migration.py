@@ -116,6 +116,7 @@ def test_the_latest_day_becomes_the_open_day_and_every_period_sum_is_kept(databa
     assert _rows(database, daily) == original
     columns = _rows(
         database,
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'member_level' AND column_name LIKE '%day%'",
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'member_level' AND column_name LIKE '%day%'",
     )
     assert columns == []
