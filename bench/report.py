@@ -76,6 +76,9 @@ TARGETS: dict[str, list[Target]] = {
         ("same awards as limit", _check("awards_equal_to_limit", True)),
         ("guildbase ≥ 0.6× minimal statement", _at_least("guildbase_vs_minimal", 0.6)),
         ("minimal makes the same awards", _check("minimal_awards_equal_to_limit", True)),
+        ("every award a member's first of the day: vs minimal", _reported("new_day_vs_minimal")),
+        ("  and the same awards as limit", _check("new_day_awards_equal_to_limit", True)),
+        ("  days handed to member_xp_daily", _reported("new_day_days_handed_to_member_xp_daily")),
     ],
     "W2": [
         ("guildbase ≥ 0.8× limit", _ratio("guildbase", 0.8)),

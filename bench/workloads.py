@@ -20,7 +20,7 @@ from guildbase.db.fast import prepare
 from guildbase.models.core import GuildConfig, GuildConfigRead
 from guildbase.models.levels import LevelConfig, MemberLevel, level_for_xp
 from guildbase.models.moderation import Case, CaseRead, CaseType
-from guildbase.services.leaderboard import Period, board_key, window
+from guildbase.services.leaderboard import RECORD_SCRIPT, Period, board_key, window
 
 G0 = 1_100_000_000_000_000_000
 U0 = 1_100_000_000_000_001_000
@@ -102,23 +102,23 @@ def award_params(guild: int, user: int, now: datetime, index: int) -> dict[str, 
 
 
 async def limit_award(env: Env, guild: int, user: int, now: datetime, index: int) -> Any:
-    """The limit: the same single statement on a plain asyncpg pool, then one Redis pipeline."""
+    """The limit: the same single statement on a plain asyncpg pool, then the same one Redis script."""
     async with env.limit.acquire() as connection:
         row = await AWARD.fetchrow(connection, award_params(guild, user, now, index))
     if row is not None and row["xp"] is not None:
-        member = f"{user:019d}"
         epoch = await env.db.cache.epochs.epoch()
-        async with env.redis.pipeline(transaction=False) as pipe:
-            for period, total in (
-                (Period.ALL, row["xp"]),
-                (Period.DAY, row["day_xp"]),
-                (Period.WEEK, row["week_xp"]),
-                (Period.MONTH, row["month_xp"]),
-            ):
-                span = window(period, now)
-                pipe.zadd(board_key(guild, span, epoch), {member: int(total)}, gt=True)
-                pipe.expire(board_key(guild, span, epoch), span.ttl_seconds())
-            await pipe.execute()
+        keys: list[str] = []
+        args: list[Any] = [f"{user:019d}"]
+        for period, total in (
+            (Period.ALL, row["xp"]),
+            (Period.MONTH, row["month_xp"]),
+            (Period.WEEK, row["week_xp"]),
+            (Period.DAY, row["day_xp"]),
+        ):
+            span = window(period, now)
+            keys.append(board_key(guild, span, epoch))
+            args += (total, span.ttl_seconds())
+        await env.redis.eval(RECORD_SCRIPT, len(keys), *keys, *args)
     return row
 
 
@@ -190,13 +190,27 @@ async def w1(scale: Scale, rounds: int) -> dict[str, Any]:
     guilds, members = 10, scale.pick(1000, 10_000)
     ops, tasks = scale.pick(500, 20_000), 16
     firsts = {"guildbase": G0 + 100, "limit": G0 + 200, "naive": G0 + 300, "minimal": G0 + 400}
+    firsts["guildbase_new_day"] = G0 + 500
     async with environment() as env:
         for first in firsts.values():
             await seed_guilds(env, first, guilds)
             await seed_levels(env, first, guilds, members)
+        # The same members, but each with XP on the day before (their open day, T0 is a Monday): every
+        # award of this variant is the member's first of a new day, and hands yesterday to member_xp_daily.
+        await env.sql(
+            "UPDATE member_level SET open_day = $3, day_xp = 20, week_xp = 20, month_xp = 20 "
+            "WHERE guild_id >= $1 AND guild_id < $1 + $2",
+            firsts["guildbase_new_day"],
+            guilds,
+            (T0 - timedelta(days=1)).date(),
+        )
 
         def ours(index: int) -> Awaitable[Any]:
             g, u, now = xp_target(index, guilds, members, firsts["guildbase"])
+            return env.db.levels.award_message_xp(g, u, CHANNEL, [], now, roll=roll(index))
+
+        def new_day(index: int) -> Awaitable[Any]:
+            g, u, now = xp_target(index, guilds, members, firsts["guildbase_new_day"])
             return env.db.levels.award_message_xp(g, u, CHANNEL, [], now, roll=roll(index))
 
         def limit(index: int) -> Awaitable[Any]:
@@ -216,8 +230,15 @@ async def w1(scale: Scale, rounds: int) -> dict[str, Any]:
                 Variant("guildbase", ours, ops, tasks),
                 Variant("limit", limit, ops, tasks),
                 Variant("minimal", minimal, ops, tasks),
+                Variant("guildbase_new_day", new_day, ops, tasks),
                 Variant("naive", naive, scale.pick(500, 4000), tasks),
             ]
+        )
+        closed_days = await env.fetchval(
+            "SELECT count(*) FROM member_xp_daily WHERE guild_id >= $1 AND guild_id < $1 + $2 AND day = $3 AND xp = 20",
+            firsts["guildbase_new_day"],
+            guilds,
+            (T0 - timedelta(days=1)).date(),
         )
         states = {}
         for name, first in firsts.items():
@@ -236,9 +257,13 @@ async def w1(scale: Scale, rounds: int) -> dict[str, Any]:
                 "minimal_awards_equal_to_limit": states["minimal"] == states["limit"],
                 "naive_awards_equal_to_limit": states["naive"] == states["limit"],
                 "guildbase_vs_minimal": round(variants["guildbase"]["median"] / variants["minimal"]["median"], 3),
+                "new_day_awards_equal_to_limit": states["guildbase_new_day"] == states["limit"],
+                "new_day_days_handed_to_member_xp_daily": closed_days,
+                "new_day_vs_minimal": round(variants["guildbase_new_day"]["median"] / variants["minimal"]["median"], 3),
             },
             "notes": "minimal: the upsert with the cooldown and the level, and the all-time board, without "
-            "settings, multipliers, reward roles or the day/week/month totals and boards",
+            "settings, multipliers, reward roles or the day/week/month totals and boards; guildbase_new_day: "
+            "guildbase where every award is the member's first of a new day (one more write: the day it closed)",
         }
 
 

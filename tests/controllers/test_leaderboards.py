@@ -228,6 +228,8 @@ async def test_period_boards_are_exact_after_1000_concurrent_awards_and_a_flush(
         async with in_flight:
             return await db.levels.award_message_xp(GUILD, user_id, CHANNEL, [], when, roll=roll)
 
+    for period in Period:  # the boards exist before the awards: Redis is then kept by the awards alone
+        assert (await db.leaderboards.top(GUILD, 1, period=period, now=now)).source == "redis"
     for calls in days:  # each day's messages all at once; the days in the order they happen
         awards = await asyncio.gather(*(send(u, when, rng.random()) for u, when in calls))
         for (u, when), award in zip(calls, awards, strict=True):

@@ -19,7 +19,7 @@ from guildbase.db.connection import retry_read
 from guildbase.db.validation import aware, instance, integer, moment, page_limit, snowflake, validate_enum
 from guildbase.models.core import Feature
 from guildbase.models.levels import XPAward
-from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window
+from guildbase.services.leaderboard import BoardEntry, Period, PeriodWindow, board_key, window, windows
 
 __all__ = ["MAX_TOP", "Board", "LeaderboardController"]
 
@@ -33,13 +33,24 @@ ORDER BY xp DESC, user_id DESC
 """)
 
 _PERIOD_ROWS = text("""
-SELECT d.user_id, sum(d.xp)::bigint AS xp
-FROM member_xp_daily AS d
-JOIN member_level AS m ON m.guild_id = d.guild_id AND m.user_id = d.user_id
-WHERE d.guild_id = :guild_id AND d.day >= :start AND d.day < :end AND NOT m.is_blacklisted
-GROUP BY d.user_id
-ORDER BY xp DESC, d.user_id DESC
+SELECT p.user_id, sum(p.xp)::bigint AS xp
+FROM (
+    SELECT d.user_id, d.xp FROM member_xp_daily AS d
+    WHERE d.guild_id = :guild_id AND d.day >= :start AND d.day < :end
+    UNION ALL
+    SELECT o.user_id, o.day_xp FROM member_level AS o
+    WHERE o.guild_id = :guild_id AND o.open_day >= :start AND o.open_day < :end
+) AS p
+JOIN member_level AS m ON m.guild_id = :guild_id AND m.user_id = p.user_id
+WHERE NOT m.is_blacklisted
+GROUP BY p.user_id
+ORDER BY xp DESC, p.user_id DESC
 """)
+"""A period's board: its closed days in ``member_xp_daily`` plus each member's open day if it falls inside.
+
+At most 31 daily rows per member (a month), in one statement; run when a board
+is rebuilt or Redis is down, never per message.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +182,13 @@ class LeaderboardController(Controller):
         award, now = instance("award", award, XPAward), aware("now", now)
         if award.xp is None:
             return
-        totals = {Period.ALL: (window(Period.ALL, now), award.xp)}
-        for period, total in ((Period.DAY, award.day_xp), (Period.WEEK, award.week_xp), (Period.MONTH, award.month_xp)):
-            if total is not None:
-                totals[period] = (window(period, now), total)
+        by_period = {
+            Period.ALL: award.xp,
+            Period.MONTH: award.month_xp,
+            Period.WEEK: award.week_xp,
+            Period.DAY: award.day_xp,
+        }
+        totals = [(span, total) for span in windows(now) if (total := by_period[span.period]) is not None]
         store = self._db.leaderboard_store
 
         async def write() -> bool:
@@ -186,8 +200,7 @@ class LeaderboardController(Controller):
             # (Unknown epoch: no board of this process's Redis boot exists yet, none can be stale.)
             epoch = self._db.cache.epochs.current
             if epoch is not None:
-                spans = [span for span, _ in totals.values()]
-                self._db.cache.remember_stale(*_board_keys(guild_id, spans, epoch))
+                self._db.cache.remember_stale(*_board_keys(guild_id, [span for span, _ in totals], epoch))
 
     async def forget_member(self, guild_id: int, user_id: int, *, now: datetime | None = None) -> None:
         """Take a member off every current board (blacklisted)."""

@@ -218,6 +218,12 @@ class LevelsController(LevelRules):
             level=0,
             message_count=0,
             last_message_at=None,
+            open_day=None,
+            day_xp=0,
+            week_xp=0,
+            month_xp=0,
+            closed_day=None,
+            closed_day_xp=None,
             updated_at=func.now(),
             **actor_columns(MemberLevel, "update"),
         )

@@ -18,10 +18,17 @@ written once as SQL to be read, reviewed, EXPLAINed and benchmarked (W1, W6):
   has passed and the member is not blacklisted; ON CONFLICT DO UPDATE locks
   the row and re-checks the cooldown on its latest version, so concurrent
   messages inside one window award XP exactly once;
-- ``daily`` adds the award to the member's UTC day in ``member_xp_daily``, and
-  ``earlier`` sums the earlier days of this week and month (the snapshot does
-  not include today's row), so the statement returns absolute day/week/month
-  totals that the Redis boards store with ZADD GT (order-independent);
+- ``awarded`` also keeps the member's *open day* in the same row: the UTC day
+  of this award and its day, week and month totals, added to when the award
+  falls on the open day (week, month: in its week, month) and restarted from
+  this award otherwise. The row lock serializes a member's awards and the
+  cooldown test admits them only in time order (the extra ``open_day`` test
+  says so outright), so the totals are exact under any concurrency, across
+  day, week and month boundaries too, and the Redis boards store them with
+  ZADD GT (idempotent, order-independent);
+- ``closed`` hands the day an award moved on from (``closed_day``, set by the
+  upsert from the row's previous open day) to ``member_xp_daily``: one more
+  write per member and day, none on the other awards of the day;
 - ``result`` derives the previous level from (new XP - award) and the reward
   roles to grant/remove against the roles the member has now;
 - the outer SELECT always returns exactly one row: whether the feature is on,
@@ -80,51 +87,52 @@ WITH clock AS (
     FROM settings AS s CROSS JOIN multiplier AS f
     WHERE s.is_enabled AND NOT s.is_ignored
 ), awarded AS (
-    INSERT INTO member_level AS ml (guild_id, user_id, xp, level, message_count, last_message_at)
-    SELECT :guild_id, :user_id, a.xp, level_for_xp(a.xp, a.curve), 1, k.at FROM award AS a CROSS JOIN clock AS k
+    INSERT INTO member_level AS ml (
+        guild_id, user_id, xp, level, message_count, last_message_at, open_day, day_xp, week_xp, month_xp
+    )
+    SELECT :guild_id, :user_id, a.xp, level_for_xp(a.xp, a.curve), 1, k.at, dy.today, a.xp, a.xp, a.xp
+    FROM award AS a CROSS JOIN clock AS k CROSS JOIN days AS dy
     ON CONFLICT (guild_id, user_id) DO UPDATE
     SET xp = ml.xp + excluded.xp,
         level = level_for_xp(ml.xp + excluded.xp, (SELECT a.curve FROM award AS a)),
         message_count = ml.message_count + 1,
         last_message_at = excluded.last_message_at,
+        open_day = excluded.open_day,
+        day_xp = CASE WHEN ml.open_day = excluded.open_day THEN ml.day_xp ELSE 0 END + excluded.xp,
+        week_xp = CASE WHEN ml.open_day >= (SELECT dy.week_start FROM days AS dy) THEN ml.week_xp ELSE 0 END
+                  + excluded.xp,
+        month_xp = CASE WHEN ml.open_day >= (SELECT dy.month_start FROM days AS dy) THEN ml.month_xp ELSE 0 END
+                   + excluded.xp,
+        closed_day = CASE WHEN ml.open_day < excluded.open_day THEN ml.open_day END,
+        closed_day_xp = CASE WHEN ml.open_day < excluded.open_day THEN ml.day_xp END,
         updated_at = now()
     WHERE NOT ml.is_blacklisted
       AND (ml.last_message_at IS NULL
            OR ml.last_message_at
               <= excluded.last_message_at - make_interval(secs => (SELECT a.cooldown_seconds FROM award AS a)))
-    RETURNING ml.xp, ml.level
-), daily AS (
+      AND (ml.open_day IS NULL OR ml.open_day <= excluded.open_day)
+    RETURNING ml.xp, ml.level, ml.day_xp, ml.week_xp, ml.month_xp, ml.closed_day, ml.closed_day_xp
+), closed AS (
     INSERT INTO member_xp_daily AS d (guild_id, user_id, day, xp)
-    SELECT :guild_id, :user_id, dy.today, a.xp FROM awarded CROSS JOIN award AS a CROSS JOIN days AS dy
+    SELECT :guild_id, :user_id, w.closed_day, w.closed_day_xp FROM awarded AS w WHERE w.closed_day IS NOT NULL
     ON CONFLICT (guild_id, user_id, day) DO UPDATE SET xp = d.xp + excluded.xp
-    RETURNING d.xp
-), earlier AS (
-    SELECT coalesce(sum(e.xp) FILTER (WHERE e.day >= dy.week_start), 0) AS week_xp,
-           coalesce(sum(e.xp) FILTER (WHERE e.day >= dy.month_start), 0) AS month_xp
-    FROM days AS dy
-    LEFT JOIN member_xp_daily AS e
-      ON e.guild_id = :guild_id AND e.user_id = :user_id
-     AND e.day >= least(dy.week_start, dy.month_start) AND e.day < dy.today
 ), result AS (
     SELECT a.xp AS awarded_xp, w.xp, w.level, w.level > p.level AS leveled_up,
-           dl.xp AS day_xp, dl.xp + er.week_xp AS week_xp, dl.xp + er.month_xp AS month_xp,
+           w.day_xp, w.week_xp, w.month_xp,
            CASE WHEN w.level > p.level THEN ARRAY(
                SELECT r.role_id FROM level_role AS r
                WHERE r.guild_id = :guild_id AND r.level <= w.level AND r.role_id <> ALL (:role_ids)
-                 AND (a.role_mode = 'stack' OR r.level = top.level)
+                 AND (a.role_mode = 'stack' OR r.level = (
+                     SELECT max(t.level) FROM level_role AS t WHERE t.guild_id = :guild_id AND t.level <= w.level))
                ORDER BY r.level) ELSE '{}' END AS roles_to_grant,
            CASE WHEN w.level > p.level AND a.role_mode = 'replace' THEN ARRAY(
                SELECT r.role_id FROM level_role AS r
-               WHERE r.guild_id = :guild_id AND r.level <> top.level AND r.role_id = ANY (:role_ids)
+               WHERE r.guild_id = :guild_id AND r.role_id = ANY (:role_ids) AND r.level <> (
+                   SELECT max(t.level) FROM level_role AS t WHERE t.guild_id = :guild_id AND t.level <= w.level)
                ORDER BY r.level) ELSE '{}' END AS roles_to_remove
     FROM awarded AS w
     CROSS JOIN award AS a
-    CROSS JOIN daily AS dl
-    CROSS JOIN earlier AS er
     CROSS JOIN LATERAL (SELECT level_for_xp(w.xp - a.xp, a.curve) AS level) AS p
-    CROSS JOIN LATERAL (
-        SELECT max(r.level) AS level FROM level_role AS r WHERE r.guild_id = :guild_id AND r.level <= w.level
-    ) AS top
 )
 SELECT s.is_enabled, k.at AS awarded_at, r.*
 FROM settings AS s

@@ -17,6 +17,14 @@ Design decisions (compared with the legacy ``Levels`` table):
 - Multipliers live in ``level_multiplier`` (one row per role or channel), so
   the award statement can join them; a member's factor is the highest matching
   role multiplier times the channel's multiplier.
+- The member's *open day* (``open_day``, the UTC day of their latest award)
+  and its day, ISO-week and month totals live in the ``member_level`` row, kept
+  by the award's own upsert under the row's lock. ``member_xp_daily`` holds the
+  days a member has moved on from: the award that opens a new day hands the
+  closed day over (``closed_day`` / ``closed_day_xp``) to the same statement,
+  which adds it to ``member_xp_daily``. So a day's XP is its ``member_xp_daily``
+  row plus ``day_xp`` if it is the member's open day; each award writes one
+  row, and a second one only on the member's first award of a day.
 """
 
 import enum
@@ -112,6 +120,7 @@ class MemberLevel(TimestampMixin, AuditMixin, CRUDMixin, table=True):
         CheckConstraint("xp >= 0", name="xp_not_negative"),
         CheckConstraint("level >= 0", name="level_not_negative"),
         CheckConstraint("message_count >= 0", name="message_count_not_negative"),
+        CheckConstraint("day_xp >= 0 AND week_xp >= day_xp AND month_xp >= day_xp", name="period_xp_consistent"),
         # Leaderboards and ranks only ever count members who can earn XP, so the
         # index leaves blacklisted members out and stays in exact ranking order
         # (read backwards for xp DESC, user_id DESC).
@@ -126,6 +135,18 @@ class MemberLevel(TimestampMixin, AuditMixin, CRUDMixin, table=True):
     message_count: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
     last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTimeType)
     is_blacklisted: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    open_day: date | None = Field(default=None, sa_type=Date)
+    """The UTC day of the member's latest award: the day ``day_xp``, ``week_xp`` and ``month_xp`` are about."""
+    day_xp: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    """XP earned on ``open_day`` (not yet in ``member_xp_daily``)."""
+    week_xp: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    """XP earned in ``open_day``'s ISO week, ``open_day`` included."""
+    month_xp: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    """XP earned in ``open_day``'s month, ``open_day`` included."""
+    closed_day: date | None = Field(default=None, sa_type=Date)
+    """The day the latest award closed (its first on a new day), handed to ``member_xp_daily`` in its statement."""
+    closed_day_xp: int | None = Field(default=None, sa_type=BigInteger)
+    """The XP of ``closed_day``; both are NULL after an award on the member's open day."""
 
 
 personal_data(
@@ -139,11 +160,15 @@ personal_data(
 
 # -- member_xp_daily -----------------------------------------------------------
 class MemberXPDaily(CRUDMixin, table=True):
-    """XP earned per member per UTC day: the source the period leaderboards are rebuilt from.
+    """XP earned per member per UTC day, for the days the member has moved on from.
 
-    Written by the same statement as the award, so a day/week/month board in
-    Redis can always be rebuilt exactly from PostgreSQL. Old days can be
-    dropped by retention without touching all-time XP.
+    With the member's open day in ``member_level`` (``open_day``, ``day_xp``)
+    it is the source the period leaderboards are rebuilt from: a period's XP
+    is the sum of its rows here plus ``day_xp`` where ``open_day`` falls in the
+    period. Written by the award's own statement, when a member's first award
+    of a new day closes the previous one, so a day/week/month board in Redis
+    can always be rebuilt exactly from PostgreSQL. Old days can be dropped by
+    retention without touching all-time XP.
     """
 
     __tablename__ = "member_xp_daily"

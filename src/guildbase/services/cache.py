@@ -27,7 +27,7 @@ from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.epoch import EpochWatch
 from guildbase.services.keys import invalidation_channel
-from guildbase.services.redis import RedisClient, RedisCluster, client_db
+from guildbase.services.redis import RedisClient, RedisCluster, client_db, is_in_process
 
 log = logging.getLogger("guildbase.cache")
 
@@ -197,7 +197,7 @@ class CacheService:
     ) -> None:
         self.client = client
         self.breaker = breaker or CircuitBreaker()
-        self.epochs = epochs or EpochWatch(client, fixed=type(client).__module__.startswith("fakeredis"))
+        self.epochs = epochs or EpochWatch(client, fixed=is_in_process(client))
         self.epochs.on_change(self._new_epoch)
         self.local = LocalCache(local_maxsize, local_ttl)
         self.batcher = CommandBatcher(client)

@@ -40,7 +40,7 @@ from typing import cast
 from guildbase.services.batching import CommandBatcher
 from guildbase.services.epoch import EpochWatch
 from guildbase.services.keys import guild_key
-from guildbase.services.redis import RedisClient
+from guildbase.services.redis import RedisClient, is_in_process
 
 _MEMBER_WIDTH = 19  # digits of 2**63-1: fixed width makes lexicographic order numeric
 _CHUNK = 1000
@@ -100,6 +100,21 @@ def window(period: Period, now: datetime) -> PeriodWindow:
     return PeriodWindow(period, start, end, f"month:{start.year}-{start.month:02d}")
 
 
+def windows(now: datetime) -> tuple[PeriodWindow, ...]:
+    """Every period containing ``now``: all-time, month, week, day (what one award updates)."""
+    return tuple(window(period, now) for period in Period)
+
+
+RECORD_SCRIPT = """
+for i, key in ipairs(KEYS) do
+    redis.call('ZADD', key, 'GT', ARGV[2 * i], ARGV[1])
+    redis.call('EXPIRE', key, ARGV[2 * i + 1])
+end
+return #KEYS
+"""
+"""An award on its boards: KEYS are the boards, ARGV the member, then each board's total and TTL."""
+
+
 def board_key(guild_id: int, period_window: PeriodWindow, epoch: str) -> str:
     """``gb:v1:{g:<guild>}:lb:<epoch>:<label>``: the board of one period in one Redis server boot."""
     return guild_key(guild_id, "lb", epoch, period_window.label)
@@ -125,18 +140,33 @@ class LeaderboardStore:
         self.client = client
         self.batcher = batcher
         self.epochs = epochs
+        self.scripted = not is_in_process(client)
+        """Whether awards go out as one ``EVAL`` (a real server or cluster) or as plain commands (fakeredis)."""
 
     async def key(self, guild_id: int, period_window: PeriodWindow) -> str:
         """The board's key in the current Redis epoch."""
         return board_key(guild_id, period_window, await self.epochs.epoch())
 
-    async def record(self, guild_id: int, user_id: int, totals: dict[Period, tuple[PeriodWindow, int]]) -> None:
-        """Store a member's new totals on every period board (batched with other awards of this loop turn)."""
+    async def record(self, guild_id: int, user_id: int, totals: Iterable[tuple[PeriodWindow, int]]) -> None:
+        """Store a member's new totals on their period boards (batched with other awards of this loop turn).
+
+        One ``EVAL`` of ``RECORD_SCRIPT`` (ZADD GT and EXPIRE on every board,
+        which share the guild's slot) instead of two commands per board; the
+        in-process Redis, which runs no scripts, gets the same commands one by one.
+        """
+        epoch, member, now = await self.epochs.epoch(), _member(user_id), datetime.now(UTC)
+        keys: list[str] = []
+        args: list[object] = [member]
+        for period_window, total in totals:
+            keys.append(board_key(guild_id, period_window, epoch))
+            args += (total, period_window.ttl_seconds(now))
+        if self.scripted:
+            await self.batcher.execute("EVAL", RECORD_SCRIPT, len(keys), *keys, *args)
+            return
         commands: list[tuple[object, ...]] = []
-        for period_window, total in totals.values():
-            key = await self.key(guild_id, period_window)
-            commands.append(("ZADD", key, "GT", total, _member(user_id), {}))
-            commands.append(("EXPIRE", key, period_window.ttl_seconds(), {}))
+        for index, key in enumerate(keys):
+            commands.append(("ZADD", key, "GT", args[2 * index + 1], member, {}))
+            commands.append(("EXPIRE", key, args[2 * index + 2], {}))
         await self.batcher.execute_many(*commands)
 
     async def is_ready(self, guild_id: int, period_window: PeriodWindow) -> bool:

@@ -12,7 +12,15 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 log = logging.getLogger("guildbase.redis")
 MAX_CONNECTIONS = 100
-__all__ = ["RedisClient", "RedisCluster", "client_db", "create_redis", "is_cluster", "is_cluster_url"]
+__all__ = [
+    "RedisClient",
+    "RedisCluster",
+    "client_db",
+    "create_redis",
+    "is_cluster",
+    "is_cluster_url",
+    "is_in_process",
+]
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """URL schemes that name a node of a Redis Cluster → the scheme redis-py's cluster client reads."""
 
@@ -28,6 +36,11 @@ def is_cluster_url(url: str | None) -> bool:
 def is_cluster(client: RedisClient) -> bool:
     """Whether ``client`` talks to a Redis Cluster (commands must then stay within one slot each)."""
     return isinstance(client, RedisCluster)
+
+
+def is_in_process(client: RedisClient) -> bool:
+    """Whether ``client`` is the in-process stand-in (fakeredis), which keeps data but runs no Lua scripts."""
+    return type(client).__module__.startswith("fakeredis")
 
 
 def client_db(client: RedisClient) -> int:
