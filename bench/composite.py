@@ -4,6 +4,7 @@ W6's world and limit are shared with W6b (``bench/botpath.py``), which runs the 
 """
 
 import re
+import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,11 +28,12 @@ from bench.workloads import (
     summarize,
     xp_target,
 )
+from guildbase.controllers.command_queries import STATS_STATEMENT
 from guildbase.models.afk import AFK
 from guildbase.models.autoresponders import Autoresponder
 from guildbase.models.core import GlobalBlacklist, GuildConfig, GuildConfigRead
 from guildbase.models.filters import MessageFilter
-from guildbase.models.logs import CommandLog
+from guildbase.models.logs import ALL_GUILDS, CommandLog
 from guildbase.models.moderation import Case
 
 CHECK_SQL = """
@@ -282,7 +284,10 @@ async def w8(scale: Scale, rounds: int) -> dict[str, Any]:
         async def ours(_index: int) -> Any:
             return await env.db.logs.command_stats(days=30, until=end)
 
-        async def limit(_index: int) -> Any:
+        # Two hand-written clients; the limit is whichever is faster in this run (guildbase beat the plain
+        # query alone, so that one was not the limit): ``limit_plain`` is the shortest SQL for the report,
+        # ``limit_same_sql`` is guildbase's own statement and parameters, rows left as asyncpg records.
+        async def limit_plain(_index: int) -> Any:
             async with env.limit.acquire() as connection:
                 return await connection.fetch(
                     "SELECT day, command, uses, failures, duration_ms_total::float8 / uses FROM command_stat_daily "
@@ -290,6 +295,12 @@ async def w8(scale: Scale, rounds: int) -> dict[str, Any]:
                     start,
                     end,
                 )
+
+        same = {"guild_id": ALL_GUILDS, "command": None, "since": start, "until": end}
+
+        async def limit_same_sql(_index: int) -> Any:
+            async with env.limit.acquire() as connection:
+                return await connection.fetch(STATS_STATEMENT.sql, *STATS_STATEMENT.args(same))
 
         async def naive(_index: int) -> Any:
             day = func.date_trunc("day", col(CommandLog.created_at)).label("day")
@@ -305,15 +316,23 @@ async def w8(scale: Scale, rounds: int) -> dict[str, Any]:
         results = await Runner(env, rounds=rounds).compare(
             [
                 Variant("guildbase", ours, scale.pick(50, 1000), 4),
-                Variant("limit", limit, scale.pick(50, 1000), 4),
+                Variant("limit_plain", limit_plain, scale.pick(50, 1000), 4),
+                Variant("limit_same_sql", limit_same_sql, scale.pick(50, 1000), 4),
                 Variant("naive", naive, scale.pick(2, 3), 1),
             ]
         )
+        best = max(("limit_plain", "limit_same_sql"), key=lambda name: statistics.median(results[name].rates))
+        results["limit"] = results[best]
         report = await env.db.logs.command_stats(days=30, until=end)
         total = sum(s.uses for s in report)
         return {
             "variants": summarize(results),
-            "checks": {"log_rows": rows, "report_rows": len(report), "report_total_equals_log_rows": total == rows},
+            "checks": {
+                "log_rows": rows,
+                "report_rows": len(report),
+                "report_total_equals_log_rows": total == rows,
+                "limit_is": best,
+            },
             "notes": "guildbase and limit read the daily rollup (command_stat_daily) kept by the writer; "
             "naive aggregates the raw log",
         }

@@ -28,7 +28,7 @@ from guildbase.db.validation import (
 from guildbase.errors import ValidationError
 from guildbase.models.logs import ALL_GUILDS, COMMAND_MAX_LENGTH, CommandLogRead, CommandStat, CommandUserStat
 
-__all__ = ["MAX_PAGE", "MAX_REPORT_DAYS", "CommandQueries"]
+__all__ = ["MAX_PAGE", "MAX_REPORT_DAYS", "STATS_STATEMENT", "CommandQueries"]
 
 MAX_PAGE = 100
 MAX_REPORT_DAYS = 366
@@ -41,7 +41,8 @@ FROM command_stat_daily
 WHERE guild_id = :guild_id AND day >= :since AND day < :until AND {_COMMAND_FILTER}
 ORDER BY day, command
 """)  # noqa: S608 - a constant filter
-_STATS = prepare(_STATS_SQL)
+STATS_STATEMENT = prepare(_STATS_SQL)
+"""The usage report's statement (public for the benchmark's limit, which runs it on raw asyncpg)."""
 
 _RECENT_SQL = text(f"""
 SELECT log_id, created_at, user_id, NULLIF(guild_id, 0) AS guild_id, channel_id, command, params, is_success,
@@ -125,7 +126,7 @@ class CommandQueries(Controller):
             "until": end,
         }
         async with self._fast(transaction=False) as unit:
-            rows: list[CommandStat] = await _STATS.fetch(unit.connection, params, record_class=CommandStat)
+            rows: list[CommandStat] = await STATS_STATEMENT.fetch(unit.connection, params, record_class=CommandStat)
         # Rows of our own rollup with its CHECKs, decoded by asyncpg straight into the report rows.
         check_columns(CommandStat, rows)
         return rows
