@@ -1,35 +1,19 @@
 """Migration 0027: rows of no guild become guild 0 and come back as NULL; keys gain guild_id and lose it again."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from scratch_sql import rows as _rows
 from sqlalchemy.engine import URL
 
 from guildbase.db.migrations import alembic_config
 from guildbase.db.types import make_snowflake, utcnow
-from guildbase.testing import create_database, drop_database, libpq
 
 GUILD = make_snowflake(utcnow() - timedelta(days=400), 81)
 USER = make_snowflake(utcnow() - timedelta(days=300), 82)
 REVISION = "0027"
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    url = create_database(server_url, prefix="guildbase_keys_0027")
-    yield url
-    drop_database(url)
-
-
-def _rows(url: URL, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(libpq(url), autocommit=True) as connection:
-        cursor = connection.execute(sql, params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
 
 
 def _guilds(url: URL) -> list[tuple[Any, ...]]:

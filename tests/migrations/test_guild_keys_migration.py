@@ -1,33 +1,18 @@
 """Migration 0026 puts guild_id in the keys of the guild tables: children are filled from their ticket, and back."""
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 import pytest
 from alembic import command
+from scratch_sql import rows as _rows
 from sqlalchemy.engine import URL
 
 from guildbase.db.migrations import alembic_config
 from guildbase.db.types import make_snowflake, utcnow
-from guildbase.testing import create_database, drop_database, libpq
 
 GUILDS = [make_snowflake(utcnow() - timedelta(days=400), 91 + n) for n in range(2)]
 USER = make_snowflake(utcnow() - timedelta(days=300), 93)
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    url = create_database(server_url, prefix="guildbase_keys_0026")
-    yield url
-    drop_database(url)
-
-
-def _rows(url: URL, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(libpq(url), autocommit=True) as connection:
-        cursor = connection.execute(sql, params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
 
 
 def _seed_tickets(url: URL) -> dict[int, int]:

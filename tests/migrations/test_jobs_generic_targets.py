@@ -1,12 +1,9 @@
 """Migration 0007 moves existing jobs from per-domain columns to typed payloads, and back."""
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
-import psycopg
-import pytest
 from alembic import command
+from scratch_sql import rows as _rows
 from sqlalchemy.engine import URL
 
 from guildbase.db.migrations import alembic_config
@@ -14,24 +11,10 @@ from guildbase.db.types import make_snowflake, utcnow
 from guildbase.models.afk import AFK_EXPIRY
 from guildbase.models.moderation import CASE_EXPIRY, CaseType
 from guildbase.models.reminders import REMINDER_DELIVERY
-from guildbase.testing import create_database, drop_database, libpq
 
 GUILD = make_snowflake(utcnow() - timedelta(days=400), 71)
 USER = make_snowflake(utcnow() - timedelta(days=300), 72)
 MOD = make_snowflake(utcnow() - timedelta(days=300), 73)
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    url = create_database(server_url, prefix="guildbase_jobs_0007")
-    yield url
-    drop_database(url)
-
-
-def _rows(url: URL, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(libpq(url), autocommit=True) as connection:
-        cursor = connection.execute(sql, params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
 
 
 def _seed_through_the_old_triggers(url: URL) -> None:

@@ -1,18 +1,15 @@
 """Migration 0028 moves each member's latest day into ``member_level`` (their open day), and back."""
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-import psycopg
-import pytest
 from alembic import command
+from scratch_sql import rows as _rows
 from sqlalchemy.engine import URL
 
 from guildbase.db.migrations import alembic_config
 from guildbase.db.types import make_snowflake, utcnow
 from guildbase.services.leaderboard import Period, window
-from guildbase.testing import create_database, drop_database, libpq, shifted_noon
+from guildbase.testing import shifted_noon
 
 GUILD = make_snowflake(utcnow() - timedelta(days=400), 81)
 ALICE, BOB, CAROL, DAN = (make_snowflake(utcnow() - timedelta(days=300), n) for n in (82, 83, 84, 85))
@@ -29,19 +26,6 @@ SELECT user_id, sum(xp) FROM (
     SELECT user_id, day_xp FROM member_level WHERE guild_id = %(g)s AND open_day >= %(start)s AND open_day < %(end)s
 ) AS p GROUP BY user_id
 """
-
-
-@pytest.fixture
-def database(server_url: URL) -> Iterator[URL]:
-    url = create_database(server_url, prefix="guildbase_open_day_0028")
-    yield url
-    drop_database(url)
-
-
-def _rows(url: URL, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(libpq(url), autocommit=True) as connection:
-        cursor = connection.execute(sql, params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
 
 
 def _days(*back: int) -> list[date]:
