@@ -5,6 +5,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from guildbase import ConflictError, Database, NotFoundError, PermissionDeniedError, ValidationError
 from guildbase.db.types import utcnow
@@ -12,7 +13,7 @@ from guildbase.jobs.handlers import BotActions, register_builtin
 from guildbase.jobs.registry import JobRegistry
 from guildbase.jobs.runner import JobRunner
 from guildbase.models.audit import AuditAction, AuditEntity
-from guildbase.models.polls import PollRead, PollStatus
+from guildbase.models.polls import POLL_CLOSE, PollRead, PollStatus
 from guildbase.testing import ids
 
 pytestmark = pytest.mark.clock
@@ -172,10 +173,20 @@ async def test_a_timed_poll_is_closed_by_its_job_through_the_real_runner(pooled_
     async def end_poll(poll: PollRead, _attempt: int) -> None:
         shown.append(poll)
 
-    created = await _poll(db, ends_at=utcnow() + timedelta(milliseconds=600))
+    created = await _poll(db, ends_at=utcnow() + timedelta(hours=1))
     await db.polls.vote(GUILD, 1, MEMBERS[0], 2)
-    cancelled = await _poll(db, ends_at=utcnow() + timedelta(milliseconds=600))
+    cancelled = await _poll(db, ends_at=utcnow() + timedelta(hours=1))
     await db.polls.close(GUILD, cancelled.number)  # closed by hand: its job is cancelled with it
+    # The clock moved on purpose (no race with a short deadline): the poll's end and its job are due now.
+    async with db.session() as session:
+        await session.execute(
+            text("UPDATE poll SET ends_at = now() WHERE guild_id = :g AND number = :n"),
+            {"g": GUILD, "n": created.number},
+        )
+        await session.execute(
+            text("UPDATE job SET run_at = now() WHERE guild_id = :g AND kind = :kind AND status = 'pending'"),
+            {"g": GUILD, "kind": POLL_CLOSE.name},
+        )
     registry = JobRegistry()
     register_builtin(registry, BotActions(end_poll=end_poll))
     runner = JobRunner(db, registry)
