@@ -57,14 +57,22 @@ class StatementCounter:
     def cursor(self, *_args: Any) -> None:
         self.count += 1
 
-    def attach_engine(self, engine: AsyncEngine) -> None:
-        """Count ORM/Core statements and everything run on the pool's asyncpg connections."""
+    async def attach_engine(self, engine: AsyncEngine) -> None:
+        """Count ORM/Core statements and everything run on the pool's asyncpg connections.
+
+        The query logger goes on each connection as the pool opens it, not at
+        every checkout: a checkout listener would send every driver-path
+        checkout through SQLAlchemy's greenlet (``guildbase.db.pool_checkout``),
+        which a production pool does not pay. The connections opened before
+        are closed, so each one a workload uses is counted.
+        """
         event.listen(engine.sync_engine, "before_cursor_execute", self.cursor)
 
-        def checkout(dbapi_connection: Any, *_args: Any) -> None:
-            dbapi_connection.driver_connection.add_query_logger(self.log)  # a set: idempotent
+        def connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.driver_connection.add_query_logger(self.log)
 
-        event.listen(engine.sync_engine.pool, "checkout", checkout)
+        event.listen(engine.sync_engine.pool, "connect", connect)
+        await engine.dispose()
 
     async def init_connection(self, connection: asyncpg.Connection) -> None:
         connection.add_query_logger(self.log)
@@ -127,12 +135,12 @@ async def environment(settings: dict[str, Any] | None = None) -> AsyncIterator[E
     naive_engine: AsyncEngine | None = None
     try:
         await db.connect(migrate=True)
-        counter.attach_engine(db.engine)
+        await counter.attach_engine(db.engine)
         limit = await asyncpg.create_pool(
             libpq(url), min_size=POOL_SIZE, max_size=POOL_SIZE, init=counter.init_connection, reset=_no_reset
         )
         naive_engine = create_async_engine(with_driver(url, "asyncpg"))
-        counter.attach_engine(naive_engine)
+        await counter.attach_engine(naive_engine)
         naive = async_sessionmaker(naive_engine, class_=AsyncSession, expire_on_commit=False)
         yield Env(url, db, limit, redis, naive_engine, naive, counter)
     finally:

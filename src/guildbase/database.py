@@ -21,17 +21,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.util import greenlet_spawn
 
 from guildbase.config import Settings
 from guildbase.db import engine as engines
 from guildbase.db.bound import OneTaskGuard
-from guildbase.db.connection import exhausted, invalidate, is_disconnect, lost, unavailable
+from guildbase.db.connection import exhausted, is_disconnect, lost, unavailable
 from guildbase.db.embedded import start_embedded
 from guildbase.db.encryption import install_keys
 from guildbase.db.errors import translate
 from guildbase.db.health import Health
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
+from guildbase.db.pool_checkout import pooled_unit
 from guildbase.db.replicas import ReplicaRouter
 from guildbase.db.signals import flush_then_chain
 from guildbase.db.unit_of_work import DriverUnit, discard, finish, run_after_commit
@@ -336,38 +336,10 @@ class Database(DomainControllers):
             # Straight from the engine's pool: no Connection object, events or result
             # machinery, just the checkout and the checkin (reset) of the pooled connection.
             pool = self._require_engine().sync_engine.pool
-            try:
-                fairy = await greenlet_spawn(pool.connect)
-            except sa_exc.TimeoutError as error:
-                raise self._exhausted() from error
-            except Exception as error:
-                if is_disconnect(error):
-                    raise unavailable(error) from error
-                raise
-            self._pool_answered()
-            committing = not transaction  # a lone statement commits itself: its outcome is unknown if cut
-            try:
-                unit = DriverUnit(fairy.driver_connection)
-                if transaction:
-                    block = unit.connection.transaction()
-                    await block.start()
-                    try:
-                        yield unit
-                    except BaseException:
-                        with contextlib.suppress(Exception):  # on a dead connection the server rolled back
-                            await block.rollback()
-                        raise
-                    committing = True
-                    await block.commit()
-                else:
-                    yield unit
-            except BaseException as error:
-                if is_disconnect(error):
-                    invalidate(pool, fairy, error)  # this one, and every connection opened before it
-                    raise lost(error, committing=committing) from error
-                raise
-            finally:
-                await greenlet_spawn(fairy.close)
+            async with pooled_unit(
+                pool, transaction=transaction, exhausted=self._exhausted, answered=self._pool_answered
+            ) as unit:
+                yield unit
         self._reads.wrote()
         if unit.info:
             await run_after_commit(finish(unit, self._invalidate))

@@ -1,5 +1,6 @@
 """``db.rows``: read models built from checked rows are exactly what ``model_validate`` would give."""
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any
 
@@ -11,9 +12,9 @@ from sqlalchemy.engine import URL
 from sqlmodel import SQLModel, col, select
 
 from guildbase import Database
-from guildbase.db.rows import read_all, read_one, reader
+from guildbase.db.rows import assemble, read_all, read_one, reader
 from guildbase.db.types import utcnow
-from guildbase.models.moderation import Case, CaseRead, CaseStatus, CaseType
+from guildbase.models.moderation import Case, CaseRead, CaseStatus, CaseSummary, CaseType, Restriction
 from guildbase.testing import ids
 
 BLOCK = ids.block()
@@ -217,3 +218,26 @@ async def test_records_with_a_repeated_column_name_are_read_by_key(database_url:
         "SELECT current_date AS day, 'a' AS command, 1 AS uses, 1.0 AS average_duration_ms, 'b' AS command",
     )
     assert read_all(DailyUses, rows) == [DailyUses.model_validate(dict(rows[0]))]
+
+
+def test_assemble_gives_what_validation_gives_for_composed_values() -> None:
+    counts = {kind: index for index, kind in enumerate(CaseType)}
+    restrictions = {restriction: restriction is Restriction.JAIL for restriction in Restriction}
+    built = assemble(CaseSummary, counts=counts, restrictions=restrictions)
+    validated = CaseSummary(counts=counts, restrictions=restrictions)
+    assert built == validated
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_fields_set == validated.model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"counts": {}}, "missing ['restrictions']"),
+        ({"counts": {}, "restrictions": {}, "extra": 1}, "unknown ['extra']"),
+    ],
+    ids=["missing", "unknown"],
+)
+def test_assemble_refuses_anything_but_every_field(fields: dict[str, Any], named: str) -> None:
+    with pytest.raises(TypeError, match=re.escape(named)):
+        assemble(CaseSummary, **fields)

@@ -59,7 +59,7 @@ from guildbase.db.audit import record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
-from guildbase.db.rows import read_all
+from guildbase.db.rows import assemble, read_all
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     instance,
@@ -252,8 +252,8 @@ class CaseController(CaseSearch):
         async with self._fast(transaction=False) as unit:
             rows = await _OVERVIEW.fetch(unit.connection, params)
         summary = summary_from_rows(json.loads(rows[0]["summary"]))
-        cases = read_all(CaseRead, (row for row in rows if row["case_id"] is not None))
-        return CaseOverview(cases=cases, summary=summary)
+        cases = read_all(CaseRead, [row for row in rows if row["case_id"] is not None])
+        return assemble(CaseOverview, cases=cases, summary=summary)  # both built from checked rows
 
     async def by_moderator(
         self, guild_id: int, moderator_id: int, *, limit: int = 25, before: int | None = None

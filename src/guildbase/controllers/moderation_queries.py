@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
+from guildbase.db.rows import assemble
 from guildbase.db.stale import stale_keys
 from guildbase.models.moderation import PAIRS, Case, CaseStatus, CaseSummary, CaseType
 from guildbase.services.keys import guild_key
@@ -115,16 +116,32 @@ def summary_query(guild_id: int, user_id: int) -> Select[Any]:
     )
 
 
+_CASE_TYPES: dict[str, CaseType] = {kind.value: kind for kind in CaseType}
+_ALL_TYPES = tuple(CaseType)  # iterating the enum class itself costs more than the rest of the summary
+_ACTIVE_STATUS = CaseStatus.ACTIVE.value
+
+
 def summary_from_rows(rows: Iterable[Any]) -> CaseSummary:
-    """Counts per type, and each pair restriction from the newest case of its two types."""
-    by_type = {CaseType(kind): (int(count), int(newest), CaseStatus(status)) for kind, count, newest, status in rows}
+    """Counts per type, and each pair restriction from the newest case of its two types.
+
+    ``rows`` are ``(type, count, newest number, newest status)``, from
+    ``summary_query`` or decoded from ``overview_query``'s JSON. Every value
+    was made here from what PostgreSQL returned, so the summary is built
+    without re-validation (it is on every ``/modlogs`` call: W7).
+    """
+    counts = dict.fromkeys(_ALL_TYPES, 0)
+    newest: dict[CaseType, tuple[int, str]] = {}
+    for kind, count, number, status in rows:
+        member = _CASE_TYPES[kind]
+        counts[member] = int(count)
+        newest[member] = (number, status)
     restrictions = {}
     for restriction, (on, off) in PAIRS.items():
-        latest = max((t for t in (on, off) if t in by_type), key=lambda t: by_type[t][1], default=None)
-        restrictions[restriction] = latest is on and by_type[on][2] is CaseStatus.ACTIVE
-    return CaseSummary(
-        counts={kind: by_type[kind][0] if kind in by_type else 0 for kind in CaseType}, restrictions=restrictions
-    )
+        started, ended = newest.get(on), newest.get(off)
+        restrictions[restriction] = (
+            started is not None and started[1] == _ACTIVE_STATUS and (ended is None or started[0] > ended[0])
+        )
+    return assemble(CaseSummary, counts=counts, restrictions=restrictions)
 
 
 def overview_query(guild_id: int, user_id: int, *, limit: int = 20) -> Select[Any]:

@@ -39,7 +39,7 @@ from pydantic_core import PydanticUndefined
 
 from guildbase.db.types import UTCDateTime, coerce_snowflake
 
-__all__ = ["RowReader", "read_all", "read_one", "reader"]
+__all__ = ["RowReader", "assemble", "read_all", "read_one", "reader"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -342,3 +342,24 @@ def read_all(model: type[M], rows: Iterable[Any]) -> list[M]:
 def read_one(model: type[M], row: Any) -> M:
     """``model.model_validate(row)`` for one row the database checked (same result, less work)."""
     return reader(model).one(row)
+
+
+def assemble(model: type[M], **fields: Any) -> M:
+    """``model.model_construct(**fields)`` for a model whose every field is given, at a quarter of its cost.
+
+    For results this code composed itself from checked values (a summary
+    counted from typed rows, an overview of read models): nothing to validate,
+    no defaults to fill. Missing or unknown fields are a programming error and
+    raise ``TypeError`` at once, not a half-built model later.
+    """
+    if fields.keys() != model.model_fields.keys():
+        missing = sorted(model.model_fields.keys() - fields.keys())
+        unknown = sorted(fields.keys() - model.model_fields.keys())
+        msg = f"{model.__name__} needs exactly its fields (missing {missing}, unknown {unknown})"
+        raise TypeError(msg)
+    instance = object.__new__(model)
+    _set_attr(instance, "__dict__", fields)
+    _set_attr(instance, "__pydantic_fields_set__", set(fields))
+    _set_attr(instance, "__pydantic_extra__", None)
+    _set_attr(instance, "__pydantic_private__", None)
+    return instance
