@@ -16,6 +16,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import greenlet
 import pytest
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import URL
@@ -240,6 +241,31 @@ async def test_the_driver_path_under_load_leaves_the_pool_whole(
                 await connection.scalar(text("SELECT count(*) FROM mod_case WHERE guild_id = :g"), {"g": GUILD}) == 24
             )
         assert not [record for record in caplog.records if record.name.startswith("sqlalchemy.pool")]
+    finally:
+        await db.close()
+        await asyncio.to_thread(truncate_all, database_url)
+
+
+@pytest.mark.parametrize(("pre_ping", "switches"), [(False, False), (True, True)], ids=["no-pre-ping", "pre-ping"])
+async def test_the_driver_path_switches_greenlets_only_when_the_pool_needs_io(
+    settings: Settings, database_url: URL, *, pre_ping: bool, switches: bool
+) -> None:
+    """greenlet's own trace hook sees every switch: none for driver-path reads on a quiet pool, some with pre-ping."""
+    changes = {"pool_pre_ping": pre_ping, "pool_size": 2, "pool_max_overflow": 0}
+    db = await Database(settings.model_copy(update=changes)).connect()
+    seen: list[str] = []
+    try:
+        await db.guilds.join(GUILD)
+        await db.cases.create(GUILD, USERS[0], MOD, "WARN", reason="traced")
+        await db.cases.overview(GUILD, USERS[0])  # both connections opened and used once: no longer fresh
+        await db.cases.overview(GUILD, USERS[1])
+        previous = greenlet.settrace(lambda event, _args: seen.append(event))
+        try:
+            overviews = [await db.cases.overview(GUILD, USERS[0]) for _ in range(20)]
+        finally:
+            greenlet.settrace(previous)
+        assert all(len(overview.cases) == 1 for overview in overviews)
+        assert bool(seen) is switches
     finally:
         await db.close()
         await asyncio.to_thread(truncate_all, database_url)
