@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.botpath import w6b
+from bench.cases import w2
 from bench.commandlog import w5
 from bench.compare import compare, load
 from bench.composite import w6, w7, w8
@@ -24,7 +25,7 @@ from bench.privacy import w13
 from bench.report import markdown
 from bench.tickets import w16, w17
 from bench.web import w15
-from bench.workloads import Scale, Workload, w1, w2, w3, w4
+from bench.workloads import Scale, Workload, w1, w3, w4
 
 WORKLOADS: dict[str, Workload] = {
     "W1": w1,

@@ -86,6 +86,7 @@ TARGETS: dict[str, list[Target]] = {
         ("gaps = 0", _check("guildbase_gaps", 0)),
         ("p99 ≤ 5× p50 (32 tasks, pool 10)", _spread("guildbase")),
         ("limit = the faster hand-written client", _reported("limit_is")),
+        ("vs the statement alone (no summary DEL)", _reported("guildbase_vs_statement_only")),
     ],
     "W3": [
         ("hit ≥ 100× point read", _ratio("guildbase_hit", 100)),

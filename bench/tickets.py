@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bench.harness import Runner, Variant, environment
-from bench.workloads import G0, U0, Scale, seed_guilds, summarize
+from bench.workloads import G0, U0, Scale, numbering_checks, seed_guilds, summarize
 from guildbase.controllers.tickets import GUARD_SQL, LOCK_SQL, OPEN_TICKET, TRAIL_SQL, open_lock_key
 from guildbase.models.ticket_records import TicketEvent
 from guildbase.models.tickets import Ticket, TicketEventKind, TicketRead
@@ -95,14 +95,7 @@ async def w16(scale: Scale, rounds: int) -> dict[str, Any]:
                 Variant("naive", naive, scale.pick(150, 500), tasks),
             ]
         )
-        checks: dict[str, Any] = {}
-        for name, guild in guilds.items():
-            total, distinct, top = await env.limit.fetchrow(
-                "SELECT count(*), count(DISTINCT number), coalesce(max(number), 0) FROM ticket WHERE guild_id = $1",
-                guild,
-            )
-            checks[f"{name}_duplicates"] = total - distinct
-            checks[f"{name}_gaps"] = top - distinct
+        checks = await numbering_checks(env, "ticket", guilds)
         return {"variants": summarize(results), "checks": checks}
 
 

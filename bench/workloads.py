@@ -1,17 +1,13 @@
 """W1-W8 (see BENCHMARKS.md): setup, the three variants of each, and the correctness checks."""
 
-import asyncio
-import json
 import math
 import random
-import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bench.harness import Env, Runner, Variant, VariantResult, environment
@@ -19,7 +15,6 @@ from guildbase.controllers.xp_award import AWARD_SQL
 from guildbase.db.fast import prepare
 from guildbase.models.core import GuildConfig, GuildConfigRead
 from guildbase.models.levels import LevelConfig, MemberLevel, level_for_xp
-from guildbase.models.moderation import Case, CaseRead, CaseType
 from guildbase.services.leaderboard import RECORD_SCRIPT, Period, board_key, window
 
 G0 = 1_100_000_000_000_000_000
@@ -73,6 +68,19 @@ async def seed_levels(env: Env, first_guild: int, guilds: int, members: int) -> 
         T0 - timedelta(days=1),
         guilds,
     )
+
+
+async def numbering_checks(env: Env, table: str, guilds: dict[str, int]) -> dict[str, int]:
+    """Per variant: how many numbers of its guild in ``table`` are duplicated, and how many are missing below the top."""
+    checks: dict[str, int] = {}
+    for name, guild in guilds.items():
+        total, distinct, top = await env.limit.fetchrow(
+            f"SELECT count(*), count(DISTINCT number), coalesce(max(number), 0) FROM {table} WHERE guild_id = $1",  # noqa: S608 - our own table name
+            guild,
+        )
+        checks[f"{name}_duplicates"] = total - distinct
+        checks[f"{name}_gaps"] = top - distinct
+    return checks
 
 
 def roll(index: int) -> float:
@@ -265,105 +273,6 @@ async def w1(scale: Scale, rounds: int) -> dict[str, Any]:
             "settings, multipliers, reward roles or the day/week/month totals and boards; guildbase_new_day: "
             "guildbase where every award is the member's first of a new day (one more write: the day it closed)",
         }
-
-
-# -- W2: case numbering ----------------------------------------------------------------
-HOT_ROW_STATEMENTS = 4
-"""Statements ``limit_admit`` lets wait on the guild's counter row at once (the best of 1, 2, 4 and 6 in a trial)."""
-# The limit does the same work as ``cases.create``: the number, the row, and the creation's
-# audit row (R6.3: every case write leaves one in its transaction), in one statement.
-CASE_SQL = """
-WITH counter AS (
-    INSERT INTO guild_counter AS c (guild_id, kind, last_value) VALUES ($1, 'case', 1)
-    ON CONFLICT (guild_id, kind) DO UPDATE SET last_value = c.last_value + 1
-    RETURNING last_value
-), created AS (
-    INSERT INTO mod_case (guild_id, number, type, user_id, moderator_id, reason)
-    SELECT $1, counter.last_value, 'WARN', $2, $3, $4 FROM counter
-    RETURNING *
-), audited AS (
-    INSERT INTO audit_log (guild_id, action, entity_type, entity_id, before, after)
-    SELECT guild_id, 'case_create', 'case', case_id::text, '{}'::jsonb,
-           jsonb_build_object('number', number, 'type', type, 'user_id', user_id,
-                              'moderator_id', moderator_id, 'reason', reason)
-    FROM created
-)
-SELECT * FROM created
-"""
-
-
-async def w2(scale: Scale, rounds: int) -> dict[str, Any]:
-    ops, tasks = scale.pick(150, 3000), 32
-    guilds = {"guildbase": G0 + 1, "limit_admit": G0 + 2, "naive": G0 + 3, "limit_pool": G0 + 4}
-    lost = {"attempts": 0, "conflicts": 0}
-    async with environment({"pool_max_overflow": 0}) as env:
-        await seed_guilds(env, G0 + 1, 4)
-
-        def ours(index: int) -> Awaitable[Any]:
-            return env.db.cases.create(guilds["guildbase"], U0 + index % 500, U0 + 1, "WARN", reason="spam")
-
-        # Two hand-written clients; the limit is whichever is faster in this run. ``limit_admit`` lets a
-        # few statements at a time wait on the guild's one counter row (the others would queue on its
-        # row lock inside PostgreSQL, each holding a connection); ``limit_pool`` sends every task
-        # straight to the pool, all 10 connections on the one row.
-        hot_row = asyncio.Semaphore(HOT_ROW_STATEMENTS)
-
-        async def limit_admit(index: int) -> Any:
-            async with hot_row, env.limit.acquire() as connection:
-                row = await connection.fetchrow(CASE_SQL, guilds["limit_admit"], U0 + index % 500, U0 + 1, "spam")
-            return CaseRead.model_validate({**dict(row), "details": json.loads(row["details"])})
-
-        async def limit_pool(index: int) -> Any:
-            async with env.limit.acquire() as connection:
-                row = await connection.fetchrow(CASE_SQL, guilds["limit_pool"], U0 + index % 500, U0 + 1, "spam")
-            return CaseRead.model_validate({**dict(row), "details": json.loads(row["details"])})
-
-        async def naive(index: int) -> None:
-            guild = guilds["naive"]
-            for _ in range(200):
-                lost["attempts"] += 1
-                try:
-                    async with env.naive() as session:
-                        last = (
-                            await session.execute(select(func.max(Case.number)).where(col(Case.guild_id) == guild))
-                        ).scalar()
-                        case = Case(
-                            guild_id=guild,
-                            number=(last or 0) + 1,
-                            type=CaseType.WARN,
-                            user_id=U0 + index % 500,
-                            moderator_id=U0 + 1,
-                            reason="spam",
-                        )
-                        session.add(case)
-                        await session.commit()
-                        return
-                except IntegrityError:
-                    lost["conflicts"] += 1
-            msg = "naive case numbering gave up after 200 attempts"
-            raise RuntimeError(msg)
-
-        results = await Runner(env, rounds=rounds).compare(
-            [
-                Variant("guildbase", ours, ops, tasks),
-                Variant("limit_admit", limit_admit, ops, tasks),
-                Variant("limit_pool", limit_pool, ops, tasks),
-                Variant("naive", naive, scale.pick(150, 500), tasks),
-            ]
-        )
-        checks: dict[str, Any] = {}
-        for name, guild in guilds.items():
-            total, distinct, top = await env.limit.fetchrow(
-                "SELECT count(*), count(DISTINCT number), coalesce(max(number), 0) FROM mod_case WHERE guild_id = $1",
-                guild,
-            )
-            checks[f"{name}_duplicates"] = total - distinct
-            checks[f"{name}_gaps"] = top - distinct
-        checks["naive_attempts_lost_to_conflicts"] = lost["conflicts"] / max(1, lost["attempts"])
-        best = max(("limit_admit", "limit_pool"), key=lambda name: statistics.median(results[name].rates))
-        results["limit"] = results[best]
-        checks["limit_is"] = best
-        return {"variants": summarize(results), "checks": checks}
 
 
 # -- W3: guild config read ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from guildbase.db.hot_rows import DEFAULT_WIDTH
 from guildbase.errors import ConfigurationError, pydantic_message
 
 ENV_PREFIX = "GUILDBASE_"
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
         gt=0,
         le=600,
         description="Seconds a call waits for a free connection, then PoolExhaustedError (a bot must not stall).",
+    )
+    counter_admission: int = Field(
+        default=DEFAULT_WIDTH,
+        ge=1,
+        le=1000,
+        description="Statements per guild counter row let into PostgreSQL at once (the rest queue in the process).",
     )
     pool_recycle: int = Field(default=1800, ge=-1, description="Seconds before a connection is replaced (-1: never).")
     pool_pre_ping: bool = Field(

@@ -30,6 +30,7 @@ from guildbase.db.embedded import start_embedded
 from guildbase.db.encryption import install_keys
 from guildbase.db.errors import translate
 from guildbase.db.health import Health
+from guildbase.db.hot_rows import HotRowGate
 from guildbase.db.migrations import current_revisions, ensure_at_head, upgrade_on
 from guildbase.db.pool_checkout import pooled_unit
 from guildbase.db.replicas import ReplicaRouter
@@ -84,6 +85,8 @@ class Database(DomainControllers):
         self._bound_guard = OneTaskGuard()
         self._pool_starved = False
         self.pool_timeouts = 0
+        self.hot_rows = HotRowGate(self.settings.counter_admission)
+        """Admission to each guild's counter row: numbered inserts queue here, not on the pool (``db.hot_rows``)."""
         """How many calls gave up waiting for a pooled connection (``PoolExhaustedError``), for metrics."""
         self._attach_controllers(self)
 

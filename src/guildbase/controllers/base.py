@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guildbase.config import Settings
+from guildbase.db.hot_rows import HotRowGate
 from guildbase.db.unit_of_work import DriverUnit, Unit, invalidate_after_commit
 from guildbase.services.cache import CacheService
 from guildbase.services.leaderboard import LeaderboardStore
@@ -55,6 +56,11 @@ class UnitOfWork(Protocol):
     @property
     def cache(self) -> CacheService:
         """The Redis-backed cache (degrades to misses when Redis is down)."""
+        ...
+
+    @property
+    def hot_rows(self) -> HotRowGate:
+        """Admission to each guild's counter row: numbered inserts queue in the process, not on the pool."""
         ...
 
     @property

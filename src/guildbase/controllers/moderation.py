@@ -13,7 +13,8 @@ Guarantees:
   validation. ``create`` (one statement on a driver connection) and
   ``create_in`` (inside the caller's session) run that same statement. A
   failed create rolls the counter back with it, so numbers stay 1..N with no
-  gap and no duplicate, across processes.
+  gap and no duplicate, across processes. At most ``counter_admission``
+  creations per guild and process wait on its counter row (``db.hot_rows``).
 - Expiry: a case with ``expires_at`` enqueues its expiry job (``CASE_EXPIRY``)
   in the transaction that creates it, and voiding the case cancels that job in
   the void's transaction; the job runner (``guildbase.jobs``) lifts it once.
@@ -76,6 +77,7 @@ from guildbase.db.validation import (
 )
 from guildbase.errors import ConflictError, ValidationError
 from guildbase.models.audit import AuditAction, AuditEntity, AuditLogRead
+from guildbase.models.core import CounterKind
 from guildbase.models.moderation import (
     CASE_EXPIRY,
     MAX_ROLE_IDS,
@@ -110,12 +112,10 @@ __all__ = [
     "type_query",
 ]
 
-
 _SUMMARY = prepare(
     summary_query(bindparam("guild_id", type_=BigInteger), bindparam("user_id", type_=BigInteger))  # type: ignore[arg-type]
 )
 _SUMMARY_CODEC = ModelCodec(CaseSummary)
-
 
 _OVERVIEW = prepare(
     overview_query(
@@ -181,14 +181,16 @@ class CaseController(CaseSearch):
         )
         if checked.expires_at is not None and checked.expires_at <= utcnow():
             raise ValidationError.single("expires_at", "future", f"must be in the future, got {checked.expires_at}")
-        # An expiry job, or a warn escalation (R4.3), commits with the case: the in-transaction path.
-        if checked.expires_at is not None or await may_escalate(self._db, checked):
-            async with self._write() as session:
-                return await self.create_in(session, checked)
-        # One statement (number + insert + audit row), so no explicit transaction is needed.
-        async with self._fast(transaction=False) as unit:
-            row = await CREATE_CASE_AUDITED.fetchrow(unit.connection, _case_values(checked))  # errors arrive translated
-            self._stale(unit, summary_key(checked.guild_id, checked.user_id))
+        # At most ``counter_admission`` creations of this process wait on the guild's counter row at once.
+        async with self._db.hot_rows.admit(checked.guild_id, CounterKind.CASE):
+            # An expiry job, or a warn escalation (R4.3), commits with the case: the in-transaction path.
+            if checked.expires_at is not None or await may_escalate(self._db, checked):
+                async with self._write() as session:
+                    return await self.create_in(session, checked)
+            # One statement (number + insert + audit row), so no explicit transaction is needed.
+            async with self._fast(transaction=False) as unit:
+                row = await CREATE_CASE_AUDITED.fetchrow(unit.connection, _case_values(checked))  # errors translated
+                self._stale(unit, summary_key(checked.guild_id, checked.user_id))
         return CaseRead.model_validate(row)
 
     async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:

@@ -55,7 +55,8 @@ class NoteController(Controller):
             NoteCreate, {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id, "content": content}
         )
         values = checked.model_dump(mode="python") | actor_columns(Note, "insert")
-        async with self._fast(transaction=False) as unit:  # one statement: number + insert + audit row
+        # Admitted like a case (``db.hot_rows``), then one statement: number + insert + audit row.
+        async with self._db.hot_rows.admit(checked.guild_id, CounterKind.NOTE), self._fast(transaction=False) as unit:
             return NoteRead.model_validate(await CREATE_NOTE_AUDITED.fetchrow(unit.connection, values))
 
     async def get(self, guild_id: int, number: int) -> NoteRead | None:

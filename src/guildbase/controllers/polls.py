@@ -236,7 +236,7 @@ class PollController(Controller):
             },
         )
         values = checked.model_dump() | actor_columns(Poll, "insert")
-        async with self._write() as session:
+        async with self._db.hot_rows.admit(checked.guild_id, CounterKind.POLL), self._write() as session:
             if await _poll_banned(session, checked.guild_id, checked.author_id):
                 raise PermissionDeniedError("author_id: poll-banned members cannot create polls")
             row = await CREATE_POLL.execute_in(session, values)

@@ -231,7 +231,7 @@ class TicketController(TicketTranscripts, TicketMetricsReport):
         given = {} if answers is None else mapping("answers", answers)
         replies = {str(q): text(f"answers.{q}", a, max_length=ANSWER_MAX_LENGTH) for q, a in given.items()}
         level = validate_enum("priority", TicketPriority, priority)
-        async with self._fast() as unit:
+        async with self._db.hot_rows.admit(guild_id, CounterKind.TICKET), self._fast() as unit:
             connection = unit.connection
             with translating():
                 await connection.execute(LOCK_SQL, open_lock_key(guild_id, opener_id))
