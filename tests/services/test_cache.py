@@ -17,7 +17,8 @@ from guildbase import Database, Settings
 from guildbase.controllers.guild_config import config_key, features_key
 from guildbase.db.engine import create_async
 from guildbase.errors import ValidationError
-from guildbase.services.cache import GENERATION_TTL_MS, CacheService, LocalCache
+from guildbase.services.cache import CacheService, LocalCache
+from guildbase.services.invalidation import GENERATION_TTL_MS
 from guildbase.services.keys import guild_key
 from guildbase.services.redis import RedisClient, create_redis
 from guildbase.testing import ids, statements_on

@@ -30,7 +30,7 @@ from guildbase.controllers.polls import open_polls_key
 from guildbase.controllers.premium_state import owner_key, tiers_key
 from guildbase.models.core import BlacklistTarget
 from guildbase.models.premium import OwnerType
-from guildbase.services.cache import _generation_key
+from guildbase.services.invalidation import generation_key
 from guildbase.services.keys import NAMESPACE, global_key, guild_key, invalidation_channel
 from guildbase.services.leaderboard import Period, board_key, window
 from guildbase.services.websessions import _handle_key, _user_index_key, session_handle
@@ -114,7 +114,7 @@ def test_every_key_builder_in_the_package_is_checked_here() -> None:
 )
 def test_every_key_of_a_guild_hashes_to_the_guilds_slot(guild_id: int) -> None:
     keys = [key for build in GUILD_KEYS.values() for key in build(guild_id)]
-    keys += [_generation_key(key) for key in keys] + [
+    keys += [generation_key(key) for key in keys] + [
         key + ":ready" for key in GUILD_KEYS["services/leaderboard.py:board_key"](guild_id)
     ]
     assert {_slot(key) for key in keys} == {_guild_slot(guild_id)}
@@ -125,7 +125,7 @@ def test_keys_read_together_share_a_slot() -> None:
     """A cached value and its generation (one MGET); a session index and its user (one slot per user)."""
     for keys in GLOBAL_KEYS.values():
         for key in keys:
-            assert _slot(key) == _slot(_generation_key(key)), key
+            assert _slot(key) == _slot(generation_key(key)), key
     assert _slot(global_key("premium", "a")) == _slot(global_key("premium", "b"))
     assert _slot(_user_index_key(USER)) == _slot(f"{{u:{USER}}}")
     # A session's data key is found by its handle alone: single-key commands, any slot.

@@ -60,7 +60,7 @@ from guildbase.db.audit import record_audit
 from guildbase.db.context import current_actor
 from guildbase.db.fast import prepare
 from guildbase.db.mixins import actor_columns
-from guildbase.db.rows import assemble, read_all
+from guildbase.db.rows import assemble, read_all, read_one
 from guildbase.db.types import utcnow
 from guildbase.db.validation import (
     instance,
@@ -191,7 +191,7 @@ class CaseController(CaseSearch):
             async with self._fast(transaction=False) as unit:
                 row = await CREATE_CASE_AUDITED.fetchrow(unit.connection, _case_values(checked))  # errors translated
                 self._stale(unit, summary_key(checked.guild_id, checked.user_id))
-        return CaseRead.model_validate(row)
+        return read_one(CaseRead, row)  # the row PostgreSQL just wrote and checked
 
     async def create_in(self, session: AsyncSession, checked: CaseCreate) -> CaseRead:
         """Insert an already validated case inside the caller's transaction (job handlers compose it).

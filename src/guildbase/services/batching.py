@@ -13,13 +13,13 @@ turn of the event loop, so a lone command pays one loop turn of latency.
 """
 
 import asyncio
-import json
 from functools import partial
 from typing import Any
 
 from redis.crc import key_slot
 
-from guildbase.services.redis import RedisClient, is_cluster
+from guildbase.services.invalidation import drop_commands
+from guildbase.services.redis import RedisClient, is_cluster, is_in_process
 
 
 class CommandBatcher:
@@ -27,8 +27,8 @@ class CommandBatcher:
 
     Two kinds of request are merged, not just pipelined: ``mget`` calls become
     one ``MGET`` of all their keys (one reply to parse instead of one per
-    caller), and ``publish`` calls on the same channel become a single
-    ``PUBLISH`` whose message is the JSON list of all their items.
+    caller), and ``drop`` calls (cache invalidations) on the same channel become
+    one set of commands for all their keys, a single ``EVAL`` on one server.
 
     On a Redis Cluster a command may name keys of one slot only: the ``MGET``
     calls are merged per slot (each caller's own keys share a hash tag), so a
@@ -42,13 +42,15 @@ class CommandBatcher:
         self.client = client
         self.cluster = is_cluster(client)
         self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
+        self.scripted = not self.cluster and not is_in_process(client)
+        """Whether a batch's invalidations are one ``EVAL`` (one Redis server) or plain commands."""
         self._commands: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._mgets: list[tuple[tuple[str, ...], asyncio.Future[Any]]] = []
-        self._publish: dict[str, tuple[list[str], asyncio.Future[Any]]] = {}
+        self._drops: dict[str, tuple[list[str], asyncio.Future[Any]]] = {}
         self._scheduled = False
         self._running: set[asyncio.Task[None]] = set()
         self.batches = 0
-        """How many pipelines were sent (tests read it to prove batching happened)."""
+        """How many round trips were sent, pipelines or lone commands (tests read it to prove batching happened)."""
 
     def execute(self, *args: Any, **options: Any) -> "asyncio.Future[Any]":
         """Queue one command; the future gets its reply (or its error).
@@ -75,14 +77,20 @@ class CommandBatcher:
         self._schedule()
         return future
 
-    def publish(self, channel: str, items: list[str]) -> "asyncio.Future[Any]":
-        """Queue ``items`` for ``channel``; merged with the batch's other items for it."""
-        queued = self._publish.get(channel)
+    def drop(self, channel: str, keys: list[str]) -> "asyncio.Future[Any]":
+        """Queue ``keys`` to be made stale everywhere; merged with the batch's other keys for ``channel``.
+
+        The whole batch's invalidations go out as the commands of
+        ``services.invalidation.drop_commands``: one ``EVAL`` on a Redis
+        server, two commands per key and one publish on a cluster or the
+        in-process Redis. The future fails with the first error among them.
+        """
+        queued = self._drops.get(channel)
         if queued is None:
             queued = ([], asyncio.get_running_loop().create_future())
-            self._publish[channel] = queued
+            self._drops[channel] = queued
             self._schedule()
-        queued[0].extend(items)
+        queued[0].extend(keys)
         return queued[1]
 
     def _schedule(self) -> None:
@@ -92,9 +100,11 @@ class CommandBatcher:
 
     def _send(self) -> None:
         commands, self._commands = self._commands, []
-        for channel, (items, future) in self._publish.items():
-            commands.append(((self.publish_command, channel, json.dumps(items)), {}, future))
-        self._publish = {}
+        for channel, (keys, future) in self._drops.items():
+            commands += _drop_group(
+                drop_commands(keys, channel, scripted=self.scripted, publish=self.publish_command), future
+            )
+        self._drops = {}
         for group in self._mget_groups():
             merged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             merged.add_done_callback(partial(_split_mget, group))
@@ -117,6 +127,9 @@ class CommandBatcher:
         return list(by_slot.values())
 
     async def _run(self, commands: list[tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]]) -> None:
+        if len(commands) == 1:  # a lone command: redis-py's pipeline machinery would double its cost
+            await self._run_one(*commands[0])
+            return
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for args, options, _ in commands:
@@ -131,6 +144,18 @@ class CommandBatcher:
         self.batches += 1
         for (*_, future), reply in zip(commands, replies, strict=True):
             _settle(future, reply)
+
+    async def _run_one(self, args: tuple[Any, ...], options: dict[str, Any], future: "asyncio.Future[Any]") -> None:
+        """Send one command as itself: the same reply, or the same error, as in a pipeline."""
+        try:
+            reply = await self.client.execute_command(*args, **options)
+        except BaseException as error:
+            _settle(future, error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        self.batches += 1
+        _settle(future, reply)
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been sent and answered."""
@@ -149,6 +174,28 @@ def _settle(future: "asyncio.Future[Any]", outcome: Any) -> None:
         future.exception()
     else:
         future.set_result(outcome)
+
+
+def _drop_group(
+    commands: list[tuple[Any, ...]], future: "asyncio.Future[Any]"
+) -> list[tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]]:
+    """One batch's invalidation commands; ``future`` gets the last one's reply, or the first error among them."""
+    loop = future.get_loop()
+    parts: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
+    parts[-1].add_done_callback(partial(_settle_group, future, parts))  # every part is settled by then
+    return [(command, {}, part) for command, part in zip(commands, parts, strict=True)]
+
+
+def _settle_group(future: "asyncio.Future[Any]", parts: list["asyncio.Future[Any]"], _last: object) -> None:
+    """Settle a group's caller once its last reply is in (``_run`` settles replies in order)."""
+    for part in parts:
+        if part.cancelled():
+            future.cancel()
+            return
+        if part.exception() is not None:
+            _settle(future, part.exception())
+            return
+    _settle(future, parts[-1].result())
 
 
 def _split_mget(mgets: list[tuple[tuple[str, ...], "asyncio.Future[Any]"]], merged: "asyncio.Future[Any]") -> None:

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -26,6 +26,7 @@ from guildbase.db.connection import retry_read
 from guildbase.services.batching import CommandBatcher
 from guildbase.services.breaker import CircuitBreaker
 from guildbase.services.epoch import EpochWatch
+from guildbase.services.invalidation import generation_key
 from guildbase.services.keys import invalidation_channel
 from guildbase.services.redis import RedisClient, RedisCluster, client_db, is_in_process
 
@@ -34,9 +35,6 @@ log = logging.getLogger("guildbase.cache")
 T = TypeVar("T")
 F = TypeVar("F")
 M = TypeVar("M", bound=BaseModel)
-
-GENERATION_TTL_MS = 7 * 86_400 * 1000
-"""How long a key's generation outlives its last write; cached values must expire sooner (``cache_ttl_seconds``)."""
 
 
 class Codec(Protocol[T]):
@@ -256,7 +254,7 @@ class CacheService:
         self.local.begin_fill(key)
         value: T | None = None
         try:
-            fetched = await self.guard(lambda: self.batcher.mget(key, _generation_key(key)), None)
+            fetched = await self.guard(lambda: self.batcher.mget(key, generation_key(key)), None)
             epoch = self.epochs.current  # of the server that answered: its connection was checked first
             if fetched is not None:
                 value = _current(fetched[0], f"{epoch}.{fetched[1] or ''}", codec)
@@ -304,19 +302,12 @@ class CacheService:
         return False
 
     async def _drop_everywhere(self, keys: tuple[str, ...]) -> bool:
-        async def run() -> bool:
-            sent = []
-            for key in keys:
-                generation = secrets.token_hex(8)
-                sent.append(self.batcher.execute("SET", _generation_key(key), generation, "PX", GENERATION_TTL_MS))
-                sent.append(self.batcher.execute("DEL", key))
-            sent.append(self.batcher.publish(self.channel, list(keys)))
-            for outcome in await asyncio.gather(*sent, return_exceptions=True):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            return True
+        """New generations, deletions and one message for ``keys`` (``services.invalidation``), batched."""
+        return await self.guard(partial(self._drop, keys), fallback=False)
 
-        return await self.guard(run, fallback=False)
+    async def _drop(self, keys: tuple[str, ...]) -> bool:
+        await self.batcher.drop(self.channel, list(keys))
+        return True
 
     def _new_epoch(self, _epoch: str) -> None:
         """Another server boot: nothing remembered about the old one applies (its keys are all ignored now)."""
@@ -371,10 +362,6 @@ class CacheService:
                     self.local.drop(*json.loads(message["data"]))
         finally:
             await pubsub.aclose()
-
-
-def _generation_key(key: str) -> str:
-    return f"{key}:gen"
 
 
 def _current(raw: str | None, tag_now: str, codec: Codec[T]) -> T | None:

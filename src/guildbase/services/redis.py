@@ -1,7 +1,7 @@
 """The Redis client: a real server or a Redis Cluster when configured, an in-process one otherwise."""
 
 import logging
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
@@ -9,6 +9,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError  # noqa: A004 - redis-py's own classes
 from redis.maint_notifications import MaintNotificationsConfig
+
+from guildbase.services.redis_connection import TimelyConnection
 
 log = logging.getLogger("guildbase.redis")
 MAX_CONNECTIONS = 100
@@ -63,7 +65,7 @@ def create_redis(url: str | None, *, cluster: bool = False) -> RedisClient:
         # Pooled connections die when the server restarts; one quick retry on a
         # fresh connection hides that, and the timeouts keep a dead server from
         # stalling a command for longer than the circuit breaker needs to notice.
-        options = {
+        options: dict[str, Any] = {
             "decode_responses": True,
             "health_check_interval": 30,
             "socket_connect_timeout": 2,
@@ -83,6 +85,8 @@ def create_redis(url: str | None, *, cluster: bool = False) -> RedisClient:
         # A blocking pool: redis-py's default pool raises "Too many connections" past
         # 100 concurrent commands, which would trip the circuit breaker under a burst
         # of messages; waiting briefly for a free connection is what a bot wants.
+        if url.partition("://")[0] == "redis":  # plain TCP: writes keep their deadline without a task each
+            options["connection_class"] = TimelyConnection
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=MAX_CONNECTIONS,
