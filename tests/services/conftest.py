@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-SINGLE_ONLY = {"test_outage.py"}
-"""Modules whose tests bring their own Redis server: the cluster variant would only repeat them."""
+SINGLE_ONLY = {"test_outage.py", "test_invalidation_script.py"}
+"""Modules whose tests bring their own Redis server, or are about one server only: run once, on ``single``."""
 
 
 @pytest.fixture(scope="session", params=["single", "cluster"])

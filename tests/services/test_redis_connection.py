@@ -58,6 +58,30 @@ async def test_writes_create_no_task_while_redis_pys_own_connection_creates_one_
     assert await _tasks_created_by(ours, 50) == 0
 
 
+async def test_a_write_the_socket_takes_at_once_arms_no_deadline_timer(redis_server: RedisServer) -> None:
+    connection = TimelyConnection(host="127.0.0.1", port=redis_server.port, socket_timeout=5)
+    await connection.connect()
+    loop = asyncio.get_running_loop()
+    armed = 0
+    arm = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **options: Any) -> asyncio.TimerHandle:
+        nonlocal armed
+        armed += 1
+        return arm(when, callback, *args, **options)
+
+    loop.call_at = counting  # type: ignore[method-assign]
+    try:
+        for n in range(50):
+            await connection.send_command("SET", "gb:test:quiet", n)
+    finally:
+        del loop.call_at  # the loop's own method again
+    assert armed == 0  # the deadline's timer is armed only when a write is left buffered (next test)
+    for _ in range(50):
+        assert await connection.read_response() == b"OK"
+    await connection.disconnect()
+
+
 async def test_a_write_that_cannot_finish_times_out_and_the_connection_recovers(redis_server: RedisServer) -> None:
     pool = aioredis.BlockingConnectionPool.from_url(
         redis_server.url, connection_class=TimelyConnection, socket_timeout=0.5, max_connections=1

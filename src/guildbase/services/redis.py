@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError, TimeoutError  # noqa: A004 - redis
 from redis.maint_notifications import MaintNotificationsConfig
 
 from guildbase.services.redis_connection import TimelyConnection
+from guildbase.services.redis_pool import PromptConnectionPool
 
 log = logging.getLogger("guildbase.redis")
 MAX_CONNECTIONS = 100
@@ -87,7 +88,7 @@ def create_redis(url: str | None, *, cluster: bool = False) -> RedisClient:
         # of messages; waiting briefly for a free connection is what a bot wants.
         if url.partition("://")[0] == "redis":  # plain TCP: writes keep their deadline without a task each
             options["connection_class"] = TimelyConnection
-        pool = redis.BlockingConnectionPool.from_url(
+        pool = PromptConnectionPool.from_url(
             url,
             max_connections=MAX_CONNECTIONS,
             timeout=5,

@@ -8,11 +8,17 @@ tenth of this process's CPU on a cache invalidation (the W2 profile in
 ``docs/performance.md``). ``asyncio.timeout`` keeps the same deadline on the
 current task, as redis-py's own reads already do.
 
-Everything else is redis-py's: the write itself (``_send_packed_command``),
-the connect and health check before it, and the same errors after it: a
-``TimeoutError`` when the deadline passes, a ``ConnectionError`` for a socket
-error, and the connection closed on any failure, since a half-written command
-leaves it unusable.
+Most writes need no deadline at all: the command goes to the transport, the
+kernel takes it at once, and ``drain`` returns without waiting, because a
+stream is paused only while its buffer is above the low-water mark. The
+deadline's timer (a loop handle armed and cancelled per write) is armed only
+when the buffer is above that mark, which is exactly when ``drain`` can wait
+on a server that stopped reading.
+
+Everything else is redis-py's: the connect and health check before the write,
+and the same errors after it: a ``TimeoutError`` when the deadline passes, a
+``ConnectionError`` for a socket error, and the connection closed on any
+failure, since a half-written command leaves it unusable.
 """
 
 import asyncio
@@ -42,8 +48,15 @@ class TimelyConnection(redis.Connection):
         if isinstance(command, bytes):
             command = [command]
         try:
-            async with asyncio.timeout(self.socket_timeout):
-                await self._send_packed_command(command)
+            writer = self._writer
+            assert writer is not None  # noqa: S101 - connected just above
+            writer.writelines(command)  # never waits: what the socket cannot take now is buffered
+            transport = writer.transport
+            if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[0]:
+                await writer.drain()  # at or below the low-water mark the stream is never paused: no wait, no timer
+            else:
+                async with asyncio.timeout(self.socket_timeout):
+                    await writer.drain()
         except TimeoutError:  # the deadline passed mid-write (builtin, not an OSError here: caught first)
             await self.disconnect(nowait=True)
             msg = "Timeout writing to socket"
