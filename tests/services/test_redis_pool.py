@@ -76,8 +76,9 @@ async def test_waiters_are_served_in_their_order_and_a_newcomer_does_not_pass_th
         await pool.release(connection)
 
     first = [asyncio.create_task(take(name)) for name in ("a", "b", "c")]
-    while pool.waiting < 3:
+    for _ in range(10):  # a few loop turns: each reaches the condition's wait in its first steps
         await asyncio.sleep(0)
+    assert pool.waiting == 3
     await pool.release(held.pop())  # one free connection, three waiting
     newcomer = asyncio.create_task(take("late"))  # arrives while they wait: must not take the short path
     await asyncio.gather(*first, newcomer)
