@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 from guildbase import Database, ValidationError
@@ -24,7 +25,8 @@ from guildbase.db.validation import (
 )
 from guildbase.errors import SHOWN_MAX, shown
 from guildbase.models.core import Feature, GuildConfigUpdate
-from guildbase.models.moderation import CaseType
+from guildbase.models.custom_commands import CustomCommandCreate
+from guildbase.models.moderation import Case, CaseCreate, CaseType
 from guildbase.services.leaderboard import Period
 from guildbase.testing import shifted_now
 
@@ -169,3 +171,28 @@ async def test_the_hot_config_mirror_validates_its_key_first(db: Database) -> No
         with pytest.raises(ValidationError) as raised:
             await db.guild_config.get(key)  # type: ignore[arg-type]
         assert raised.value.fields == ["guild_id"]
+
+
+def test_validate_builds_plain_models_like_sqlmodel_and_as_strictly() -> None:
+    data = {
+        "guild_id": GUILD,
+        "type": CaseType.WARN,
+        "user_id": GUILD + 5,
+        "moderator_id": GUILD + 6,
+        "reason": "spam",
+    }
+    built, reference = validate(CaseCreate, data), CaseCreate.model_validate(data, strict=True)
+    assert built == reference
+    assert built.__dict__ == reference.__dict__
+    assert built.model_fields_set == reference.model_fields_set == set(data)
+    with pytest.raises(ValidationError, match="user_id"):  # strict: a bool is not an ID, as with SQLModel's path
+        validate(CaseCreate, {**data, "user_id": True})
+    command = {"guild_id": GUILD, "name": "hello", "template": "hi", "author_id": GUILD + 5}
+    with pytest.raises(ValidationError, match="required_rank"):  # the validator without an instance would say 0
+        validate(CustomCommandCreate, {**command, "required_rank": False})
+
+
+def test_validate_builds_table_models_through_sqlmodel_so_they_carry_their_orm_state() -> None:
+    case = validate(Case, {"guild_id": GUILD, "number": 1, "type": "WARN", "user_id": GUILD + 5, "moderator_id": GUILD})
+    assert isinstance(case, Case)
+    assert sa_inspect(case).transient  # SQLAlchemy's instance state is there: the session can add it

@@ -19,7 +19,7 @@ was checked. The rules, once for the whole library:
 
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -276,6 +276,10 @@ MAX_DEPTH = 32
 """How deeply JSON values (details, payloads, parameters) may nest; deeper is a bug or an attack."""
 
 
+_PLAIN = frozenset({int, bool, type(None), datetime, date, timedelta})
+"""Exact types ``_scan_text`` passes at once (subclasses, such as enums, take the full checks)."""
+
+
 def _scan_text(field: str, value: object, depth: int = 0) -> None:
     """Refuse what JSON in PostgreSQL cannot hold, anywhere inside ``value``.
 
@@ -283,6 +287,8 @@ def _scan_text(field: str, value: object, depth: int = 0) -> None:
     (``jsonb`` has neither) and nesting deeper than ``MAX_DEPTH`` are refused,
     each naming the path to the bad item (``details.a.0``).
     """
+    if type(value) in _PLAIN:
+        return  # the usual IDs, flags and times: nothing in them to refuse (and no ABC check to pay)
     if isinstance(value, str):
         clean_text(field, value)
     elif isinstance(value, float) and not math.isfinite(value):
@@ -301,6 +307,39 @@ def _scan_text(field: str, value: object, depth: int = 0) -> None:
             _scan_text(f"{field}.{key}", item, depth + 1)
 
 
+_BUILDERS: dict[type[pydantic.BaseModel], Callable[[Mapping[str, Any]], Any]] = {}
+
+
+def _builder(schema: type[pydantic.BaseModel]) -> Callable[[Mapping[str, Any]], Any]:
+    """What builds a strict ``schema`` from a mapping: pydantic-core's validator on a bare instance.
+
+    ``SQLModel.model_validate`` does the same for a plain (non-table) model,
+    then copies the new ``__dict__`` back through ``SQLModel.__setattr__``,
+    merged with the bare instance's, which is empty. In the W2 profile that
+    wrapping cost more than the validation (8.5 µs against 3.8 µs for the
+    validator alone). Table models, and any model whose bare instance is not
+    empty, keep SQLModel's path for their SQLAlchemy state.
+    """
+    found = _BUILDERS.get(schema)
+    if found is not None:
+        return found
+    if schema.model_config.get("table") or schema.__new__(schema).__dict__:  # how SQLModel marks a table model
+
+        def found(data: Mapping[str, Any]) -> Any:
+            return schema.model_validate(data, strict=True)
+
+    else:
+        build = schema.__pydantic_validator__.validate_python
+
+        def found(data: Mapping[str, Any]) -> Any:
+            instance = schema.__new__(schema)
+            build(data, strict=True, self_instance=instance)
+            return instance
+
+    _BUILDERS[schema] = found
+    return found
+
+
 def validate(schema: type[M], data: Mapping[str, Any] | pydantic.BaseModel) -> M:
     """``schema.model_validate(data)``, with errors that name the field and the rule.
 
@@ -314,6 +353,6 @@ def validate(schema: type[M], data: Mapping[str, Any] | pydantic.BaseModel) -> M
     for key, value in data.items():
         _scan_text(str(key), value)
     try:
-        return schema.model_validate(data, strict=True)
+        return _builder(schema)(data)  # type: ignore[no-any-return]
     except pydantic.ValidationError as error:
         raise ValidationError.from_pydantic(error) from None
