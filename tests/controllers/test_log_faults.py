@@ -154,6 +154,7 @@ async def test_close_closes_pools_and_redis_when_the_flush_fails_and_returns_the
             pid = int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
         channel = db.cache.channel
         if observer is not None:
+            await asyncio.wait_for(db.cache.listening.wait(), 30)  # connect() waits only 2 s for it
             assert dict(await observer.pubsub_numsub(channel))[channel.encode()] >= 1
         async with table_away(database_url):
             for n in range(25):

@@ -1,6 +1,7 @@
 """db.hot_rows: at most ``width`` statements of a process wait on one guild's counter row; the rest queue unpooled."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -103,7 +104,33 @@ async def _waiting_on_a_lock(watcher: asyncpg.Connection, database: str) -> int:
     )
 
 
-@pytest.mark.parametrize(("width", "kind"), [(4, "case"), (32, "case"), (4, "note")])
+CREATORS: dict[str, Callable[[Database, int, int, int], Awaitable[int]]] = {}
+"""Per counter kind: make one numbered row in a guild (``(db, guild, user, n)``) and return its number."""
+
+
+async def _case(db: Database, guild: int, user: int, n: int) -> int:
+    return (await db.cases.create(guild, user, user + 1, CaseType.WARN, reason=f"r{n}")).number
+
+
+async def _note(db: Database, guild: int, user: int, n: int) -> int:
+    return (await db.notes.create(guild, user, user + 1, f"n{n}")).number
+
+
+async def _poll(db: Database, guild: int, user: int, n: int) -> int:
+    return (await db.polls.create(guild, guild + 1, user, f"q{n}?", ["yes", "no"])).number
+
+
+async def _ticket(db: Database, guild: int, user: int, n: int) -> int:
+    panel = (await db.tickets.panels(guild))[0]
+    return (await db.tickets.open(guild, panel.panel_id, user + n, subject=f"s{n}")).number  # one opener each
+
+
+CREATORS.update({"case": _case, "note": _note, "poll": _poll, "ticket": _ticket})
+
+
+@pytest.mark.parametrize(
+    ("width", "kind"), [(4, "case"), (32, "case"), (4, "note"), (4, "poll"), (4, "ticket"), (32, "ticket")]
+)
 async def test_behind_a_locked_counter_only_width_creations_hold_a_connection(
     settings: Settings, database_url: URL, redis_client: RedisClient, width: int, kind: str
 ) -> None:
@@ -111,32 +138,28 @@ async def test_behind_a_locked_counter_only_width_creations_hold_a_connection(
 
     With ``width`` 32 all of them take a connection and queue on the row lock
     (the case that emptied the pool before); with 4 the pool keeps the rest.
+    Cases, notes, polls and tickets all pass the same gate.
     """
     db = await Database(
         settings.model_copy(update={"pool_size": 10, "pool_max_overflow": 30, "counter_admission": width})
     ).connect()
-    guild, user, mod = ids(), ids(), ids()
-    counter_kind = CounterKind.CASE if kind == "case" else CounterKind.NOTE
+    guild, user = ids(), ids()
+    counter_kind = CounterKind(kind)
     locker = await asyncpg.connect(libpq(database_url))
     watcher = await asyncpg.connect(libpq(database_url))  # not the locker: a transaction sees one activity snapshot
     try:
         await db.guilds.join(guild)
-        if kind == "case":
-            await db.cases.create(guild, user, mod, CaseType.WARN)
-        else:
-            await db.notes.create(guild, user, mod, "first")
+        if kind == "ticket":
+            await db.guild_config.set_feature(guild, "tickets", enabled=True)
+            await db.tickets.create_panel(guild, "Support", open_limit=5)
+        assert await CREATORS[kind](db, guild, user, 1000) == 1  # the counter row exists: the lock below holds it
         locked = locker.transaction()
         await locked.start()
         await locker.execute(
             "SELECT 1 FROM guild_counter WHERE guild_id = $1 AND kind = $2 FOR UPDATE", guild, counter_kind.value
         )
 
-        async def create(n: int) -> int:
-            if kind == "case":
-                return (await db.cases.create(guild, user, mod, CaseType.WARN, reason=f"r{n}")).number
-            return (await db.notes.create(guild, user, mod, f"n{n}")).number
-
-        creations = [asyncio.create_task(create(n)) for n in range(32)]
+        creations = [asyncio.create_task(CREATORS[kind](db, guild, user, n)) for n in range(32)]
         database = database_url.database or ""
 
         async def settled() -> bool:  # all 32 asked the gate, and ``width`` statements wait on the row lock
