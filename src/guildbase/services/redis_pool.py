@@ -56,7 +56,7 @@ class PromptConnectionPool(redis.BlockingConnectionPool):
             connection = self._available_connections.pop()
             self._in_use_connections.add(connection)
             try:
-                await self.ensure_connection(connection)  # connected, and no unread reply left on it
+                await self.ensure_connection(connection)  # redis-py's own check: connected (reconnects if not)
             except BaseException:
                 await self.release(connection)
                 raise
