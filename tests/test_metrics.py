@@ -52,9 +52,20 @@ async def test_the_endpoint_serves_latency_errors_pool_redis_and_queue_figures_o
         metrics.observe_command("ban", 3.0, error=PermissionError("missing"))
         await pooled_db.jobs.enqueue("metrics.demo")
         await metrics.sample()
+        gate, release = pooled_db.hot_rows, asyncio.Event()
+
+        async def hold(guild: int) -> None:
+            async with gate.admit(guild, "case"):
+                await release.wait()
+
+        holders = [asyncio.create_task(hold(1)) for _ in range(gate.width + 2)] + [asyncio.create_task(hold(2))]
+        for _ in range(5):
+            await asyncio.sleep(0)
         async with pooled_db.session() as session:  # one connection checked out while Prometheus looks
             await session.execute(text("SELECT 1"))
             seen = await asyncio.to_thread(scrape, metrics.port)
+        release.set()
+        await asyncio.gather(*holders)
     finally:
         await metrics.stop()
     count = seen["guildbase_command_duration_seconds_count"]
@@ -67,6 +78,8 @@ async def test_the_endpoint_serves_latency_errors_pool_redis_and_queue_figures_o
     assert seen["guildbase_pool_in_use"][()] == 1
     assert seen["guildbase_pool_size"][()] == pooled_db.settings.pool_size
     assert seen["guildbase_pool_timeouts_total"][()] == pooled_db.pool_timeouts
+    assert seen["guildbase_counter_gate_rows"][()] == 2  # two guilds' counters busy
+    assert seen["guildbase_counter_gate_queued"][()] == 2  # width + 2 on one row: two wait their turn
     assert seen["guildbase_redis_latency_seconds"][()] > 0
     assert seen["guildbase_job_queue_depth"] == {(("kind", "metrics.demo"),): 1}
     assert "guildbase_event_loop_lag_seconds" in seen

@@ -14,6 +14,9 @@ global one, so two facades in one process do not collide):
   ``guildbase_pool_timeouts_total``: the writer pool's status read from
   SQLAlchemy at scrape time, and the calls that gave up waiting for a
   connection (``Database.pool_timeouts``);
+- ``guildbase_counter_gate_rows`` / ``_queued``: guild counter rows with a
+  numbered creation in flight, and the creations waiting in the counter gate
+  for their turn (``db.hot_rows``), read at scrape time;
 - ``guildbase_redis_latency_seconds``: one PING's round trip, per sample;
 - ``guildbase_job_queue_depth{kind}``: jobs due and waiting, per sample.
 
@@ -97,6 +100,13 @@ class _PoolCollector(Collector):
             yield GaugeMetricFamily("guildbase_pool_in_use", "PostgreSQL connections checked out", value=in_use)
             yield GaugeMetricFamily("guildbase_pool_size", "PostgreSQL connections the pool keeps", value=size)
             yield GaugeMetricFamily("guildbase_pool_overflow", "connections beyond pool_size", value=overflow)
+        gate = self._db.hot_rows  # a raid shows here first: creations queued in the process, not in the pool
+        yield GaugeMetricFamily(
+            "guildbase_counter_gate_rows", "guild counter rows with a creation in flight", len(gate)
+        )
+        yield GaugeMetricFamily(
+            "guildbase_counter_gate_queued", "numbered creations waiting in the counter gate", gate.queued()
+        )
         yield CounterMetricFamily(
             "guildbase_pool_timeouts",
             "calls that gave up waiting for a pooled connection (PoolExhaustedError)",

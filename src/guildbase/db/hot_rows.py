@@ -104,6 +104,15 @@ class HotRowGate:
         found = self._slots.get((guild_id, kind))
         return 0 if found is None else found.users
 
+    def queued(self) -> int:
+        """Creations of this process waiting in the gate now, over every row (``guildbase_counter_gate_queued``).
+
+        The metrics endpoint calls it from its own thread: ``tuple()`` copies
+        the slots in one step under the GIL, so the loop cannot resize the dict
+        mid-iteration.
+        """
+        return sum(max(0, slot.users - self.width) for slot in tuple(self._slots.values()))
+
     def __len__(self) -> int:
-        """Rows with a holder or a waiter now."""
+        """Rows with a holder or a waiter now (``guildbase_counter_gate_rows``)."""
         return len(self._slots)
