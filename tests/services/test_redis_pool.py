@@ -17,8 +17,8 @@ __all__ = ["redis_server"]  # the throwaway server fixture, shared with the outa
 
 @pytest.fixture
 async def pool(redis_server: RedisServer) -> AsyncIterator[PromptConnectionPool]:
-    """Two connections at most; an exhausted checkout gives up after half a second."""
-    made = PromptConnectionPool.from_url(redis_server.url, max_connections=2, timeout=0.5, decode_responses=True)
+    """Two connections at most; a waiting checkout gives up after 30 s (a loaded CI machine still gets its turn)."""
+    made = PromptConnectionPool.from_url(redis_server.url, max_connections=2, timeout=30, decode_responses=True)
     yield made
     await made.aclose()
 
@@ -89,6 +89,7 @@ async def test_waiters_are_served_in_their_order_and_a_newcomer_does_not_pass_th
 
 async def test_an_exhausted_pool_still_waits_then_gives_up_with_redis_pys_error(pool: PromptConnectionPool) -> None:
     held = [await pool.get_connection(), await pool.get_connection()]
+    pool.timeout = 0.2  # the wait redis-py's checkout allows: nothing frees a connection here
     with pytest.raises(ConnectionError, match="No connection available"):
         await pool.get_connection()
     assert pool.waiting == 0
