@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from bench.harness import Env, Runner, Variant, VariantResult, environment
-from guildbase.controllers.xp_award import AWARD_SQL
+from guildbase.controllers.xp_award import AWARD_SQL, REWARDS_SQL, reward_params
 from guildbase.db.fast import prepare
 from guildbase.models.core import GuildConfig, GuildConfigRead
 from guildbase.models.levels import LevelConfig, MemberLevel, level_for_xp
@@ -89,6 +89,7 @@ def roll(index: int) -> float:
 
 # -- W1: message XP ------------------------------------------------------------------
 AWARD = prepare(AWARD_SQL)
+REWARDS = prepare(REWARDS_SQL)
 
 
 def award_params(guild: int, user: int, now: datetime, index: int) -> dict[str, Any]:
@@ -110,9 +111,12 @@ def award_params(guild: int, user: int, now: datetime, index: int) -> dict[str, 
 
 
 async def limit_award(env: Env, guild: int, user: int, now: datetime, index: int) -> Any:
-    """The limit: the same single statement on a plain asyncpg pool, then the same one Redis script."""
+    """The limit: the same statements on a plain asyncpg pool (rewards on a level-up), then the same Redis script."""
     async with env.limit.acquire() as connection:
         row = await AWARD.fetchrow(connection, award_params(guild, user, now, index))
+        level_up = None if row is None else reward_params(row, guild, [])
+        if level_up is not None:
+            await REWARDS.fetchrow(connection, level_up)
     if row is not None and row["xp"] is not None:
         epoch = await env.db.cache.epochs.epoch()
         keys: list[str] = []

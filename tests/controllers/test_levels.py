@@ -13,6 +13,7 @@ from guildbase.controllers.levels import _RANK_SQL, leaderboard_query
 from guildbase.db.context import acting_as
 from guildbase.db.validation import validate
 from guildbase.models.levels import (
+    MAX_XP,
     LeaderboardCursor,
     LevelConfigFields,
     LevelCurve,
@@ -302,6 +303,31 @@ async def test_sql_level_functions_agree_with_the_python_twins(db: Database) -> 
     assert all(total == level_total_xp(level, LevelCurve(c)) for _, c, level, total in rows)
 
 
+# Each curve's levels up to the largest XP a member can hold (flat: its first 100,000), each checked
+# one XP short of its total and on it; 0 rows means the level function steps exactly at every total.
+EVERY_BOUNDARY = text("""
+SELECT c::text, l, level_for_xp(level_total_xp(l, c) - 1, c), level_for_xp(level_total_xp(l, c), c)
+FROM unnest(enum_range(NULL::level_curve)) AS c
+CROSS JOIN LATERAL generate_series(1, CASE c WHEN 'flat' THEN 100000 ELSE level_for_xp(:max_xp, c) + 1 END) AS l
+WHERE level_for_xp(level_total_xp(l, c) - 1, c) <> l - 1 OR level_for_xp(level_total_xp(l, c), c) <> l
+""")
+
+
+async def test_sql_level_steps_up_exactly_at_every_level_total_up_to_the_largest_xp(db: Database) -> None:
+    async with db.session() as session:
+        tops = dict(
+            (
+                await session.execute(
+                    text("SELECT c::text, level_for_xp(:max_xp, c) FROM unnest(enum_range(NULL::level_curve)) AS c"),
+                    {"max_xp": MAX_XP},
+                )
+            ).all()
+        )
+        wrong = (await session.execute(EVERY_BOUNDARY, {"max_xp": MAX_XP})).all()
+    assert wrong == []
+    assert tops == {curve.value: level_for_xp(MAX_XP, curve) for curve in LevelCurve}  # 8,429 and 141,420 levels
+
+
 async def test_concurrent_messages_inside_one_cooldown_award_xp_exactly_once(pooled_db: Database) -> None:
     await pooled_db.guilds.join(GUILD)
     awards = await asyncio.gather(
@@ -373,10 +399,18 @@ async def test_leaderboard_pages_and_ranks_read_the_partial_leaderboard_index(db
             assert "Seq Scan" not in plan, plan
 
 
-async def test_awarding_xp_is_one_statement(pooled_db: Database) -> None:
+async def test_awarding_xp_is_one_statement_and_a_level_up_reads_its_rewards_in_one_more(pooled_db: Database) -> None:
     await pooled_db.guilds.join(GUILD)
+    await pooled_db.levels.set_level_role(GUILD, 1, ROLE_2)
     async with statements_on(pooled_db.engine) as statements:
-        first = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0)
+        first = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0, roll=0.0)
         again = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0 + timedelta(minutes=5))
-    assert (first.is_awarded, again.is_awarded) == (True, True)
+    assert (first.is_awarded, again.is_awarded, first.leveled_up, again.leveled_up) == (True, True, False, False)
     assert len(statements) == 2, statements
+    await pooled_db.levels.set_xp(GUILD, USER, 99)
+    async with statements_on(pooled_db.engine) as statements:
+        up = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0 + timedelta(minutes=10))
+    assert (up.level, up.leveled_up, up.roles_to_grant) == (1, True, [ROLE_2])
+    assert len(statements) == 2, statements
+    assert "FROM level_role" not in statements[0]
+    assert "FROM level_role" in statements[1]

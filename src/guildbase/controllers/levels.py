@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from guildbase.controllers.features import gated
 from guildbase.controllers.level_rules import LevelRules
-from guildbase.controllers.xp_award import AWARD, award_params, award_result
+from guildbase.controllers.xp_award import AWARD, REWARDS, award_params, award_result, reward_params
 from guildbase.db.audit import locked_values, record_audit
 from guildbase.db.mixins import actor_columns
 from guildbase.db.unit_of_work import after_commit
@@ -91,7 +91,7 @@ class LevelsController(LevelRules):
         *,
         roll: float | None = None,
     ) -> XPAward:
-        """Award XP for one message, in ONE statement, and say what the bot must do.
+        """Award XP for one message, in ONE statement (a second one on a level-up), and say what the bot must do.
 
         The guild's ``levels`` toggle and rules are read inside the same
         statement (``controllers.xp_award``), not passed in from a cache, so a
@@ -125,7 +125,9 @@ class LevelsController(LevelRules):
         async with self._fast(transaction=False) as unit:
             row = await AWARD.fetchrow(unit.connection, params)  # constraint errors arrive translated
             assert row is not None  # noqa: S101 - the statement always returns one row
-            award, counted_at = award_result(row)
+            level_up = reward_params(row, guild_id, roles)
+            rewards = None if level_up is None else await REWARDS.fetchrow(unit.connection, level_up)
+            award, counted_at = award_result(row, rewards)
             after_commit(unit, partial(self._db.leaderboards.record, guild_id, user_id, award, counted_at))
         return award
 

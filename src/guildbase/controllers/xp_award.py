@@ -29,10 +29,19 @@ written once as SQL to be read, reviewed, EXPLAINed and benchmarked (W1, W6):
 - ``closed`` hands the day an award moved on from (``closed_day``, set by the
   upsert from the row's previous open day) to ``member_xp_daily``: one more
   write per member and day, none on the other awards of the day;
-- ``result`` derives the previous level from (new XP - award) and the reward
-  roles to grant/remove against the roles the member has now;
+- ``result`` says whether the level went up (the XP before this award fell
+  short of the new level's total: one inlined expression, where computing the
+  old level took a third ``level_for_xp``);
 - the outer SELECT always returns exactly one row: whether the feature is on,
   the moment used, and the award (all NULL when nothing was awarded).
+
+The reward roles are a second statement, ``REWARDS``, run on the same
+connection only when the level went up (one message in dozens, or hundreds
+at high levels). In the award itself, their four sub-selects on
+``level_role`` cost every message their set-up even when skipped: about a
+fifth of the statement's server time at 16 concurrent awards (W1,
+``docs/performance.md``). A reward-role edit committed between the two reads
+applies to this level-up, as it would to the next one.
 """
 
 from collections.abc import Sequence
@@ -44,6 +53,7 @@ from sqlalchemy import BigInteger, Boolean, Float, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from guildbase.db.fast import prepare
+from guildbase.db.rows import assemble
 from guildbase.models.core import DEFAULT_FEATURES, Feature
 from guildbase.models.levels import (
     DEFAULT_COOLDOWN_SECONDS,
@@ -54,7 +64,7 @@ from guildbase.models.levels import (
     XPAward,
 )
 
-__all__ = ["AWARD", "AWARD_SQL", "award_params", "award_result"]
+__all__ = ["AWARD", "AWARD_SQL", "REWARDS", "REWARDS_SQL", "award_params", "award_result", "reward_params"]
 
 AWARD_SQL = text("""
 WITH clock AS (
@@ -117,22 +127,10 @@ WITH clock AS (
     SELECT :guild_id, :user_id, w.closed_day, w.closed_day_xp FROM awarded AS w WHERE w.closed_day IS NOT NULL
     ON CONFLICT (guild_id, user_id, day) DO UPDATE SET xp = d.xp + excluded.xp
 ), result AS (
-    SELECT a.xp AS awarded_xp, w.xp, w.level, w.level > p.level AS leveled_up,
-           w.day_xp, w.week_xp, w.month_xp,
-           CASE WHEN w.level > p.level THEN ARRAY(
-               SELECT r.role_id FROM level_role AS r
-               WHERE r.guild_id = :guild_id AND r.level <= w.level AND r.role_id <> ALL (:role_ids)
-                 AND (a.role_mode = 'stack' OR r.level = (
-                     SELECT max(t.level) FROM level_role AS t WHERE t.guild_id = :guild_id AND t.level <= w.level))
-               ORDER BY r.level) ELSE '{}' END AS roles_to_grant,
-           CASE WHEN w.level > p.level AND a.role_mode = 'replace' THEN ARRAY(
-               SELECT r.role_id FROM level_role AS r
-               WHERE r.guild_id = :guild_id AND r.role_id = ANY (:role_ids) AND r.level <> (
-                   SELECT max(t.level) FROM level_role AS t WHERE t.guild_id = :guild_id AND t.level <= w.level)
-               ORDER BY r.level) ELSE '{}' END AS roles_to_remove
+    SELECT a.xp AS awarded_xp, w.xp, w.level, w.xp - a.xp < level_total_xp(w.level, a.curve) AS leveled_up,
+           w.day_xp, w.week_xp, w.month_xp, a.role_mode
     FROM awarded AS w
     CROSS JOIN award AS a
-    CROSS JOIN LATERAL (SELECT level_for_xp(w.xp - a.xp, a.curve) AS level) AS p
 )
 SELECT s.is_enabled, k.at AS awarded_at, r.*
 FROM settings AS s
@@ -144,7 +142,24 @@ LEFT JOIN result AS r ON true
     bindparam("default_enabled", type_=Boolean),
 )
 
+REWARDS_SQL = text("""
+SELECT ARRAY(
+           SELECT r.role_id FROM level_role AS r
+           WHERE r.guild_id = :guild_id AND r.level <= :level AND r.role_id <> ALL (:role_ids)
+             AND (CAST(:role_mode AS level_role_mode) = 'stack' OR r.level = (
+                 SELECT max(t.level) FROM level_role AS t WHERE t.guild_id = :guild_id AND t.level <= :level))
+           ORDER BY r.level) AS roles_to_grant,
+       CASE WHEN CAST(:role_mode AS level_role_mode) = 'replace' THEN ARRAY(
+           SELECT r.role_id FROM level_role AS r
+           WHERE r.guild_id = :guild_id AND r.role_id = ANY (:role_ids) AND r.level <> (
+               SELECT max(t.level) FROM level_role AS t WHERE t.guild_id = :guild_id AND t.level <= :level)
+           ORDER BY r.level) ELSE '{}' END AS roles_to_remove
+""").bindparams(bindparam("role_ids", type_=ARRAY(BigInteger)))
+"""The reward roles of a level-up: to grant (every role up to the level, or only its highest in replace
+mode) and, in replace mode, the lower ones the member holds, each against the roles they have now."""
+
 AWARD = prepare(AWARD_SQL)  # compiled once; prepared per connection by asyncpg
+REWARDS = prepare(REWARDS_SQL)
 
 _DEFAULTS: dict[str, Any] = {
     "feature": Feature.LEVELS.value,
@@ -172,19 +187,29 @@ def award_params(
     }
 
 
-def award_result(row: asyncpg.Record) -> tuple[XPAward, datetime]:
-    """The read model of the statement's one row, and the moment it counted the message at."""
+def reward_params(row: asyncpg.Record, guild_id: int, role_ids: Sequence[int]) -> dict[str, Any] | None:
+    """``REWARDS``'s parameters when the award's ``row`` is a level-up, else None (nothing to look up)."""
+    if not row["leveled_up"]:
+        return None
+    return {"guild_id": guild_id, "level": row["level"], "role_ids": role_ids, "role_mode": row["role_mode"]}
+
+
+def award_result(row: asyncpg.Record, rewards: asyncpg.Record | None = None) -> tuple[XPAward, datetime]:
+    """The read model of the award's one row (and of ``REWARDS``' row on a level-up), and its moment."""
     if not row["is_enabled"]:
         return XPAward(is_feature_off=True), row["awarded_at"]
     if row["xp"] is None:
         return XPAward(), row["awarded_at"]
-    award = XPAward(
+    # Every field from the statement's typed columns (bigint, integer, boolean, bigint[]): nothing to validate.
+    award = assemble(
+        XPAward,
+        is_feature_off=False,
         awarded_xp=row["awarded_xp"],
         xp=row["xp"],
         level=row["level"],
         leveled_up=row["leveled_up"],
-        roles_to_grant=list(row["roles_to_grant"]),
-        roles_to_remove=list(row["roles_to_remove"]),
+        roles_to_grant=[] if rewards is None else list(rewards["roles_to_grant"]),
+        roles_to_remove=[] if rewards is None else list(rewards["roles_to_remove"]),
         day_xp=row["day_xp"],
         week_xp=row["week_xp"],
         month_xp=row["month_xp"],

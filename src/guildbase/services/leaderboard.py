@@ -32,6 +32,7 @@ never expire before the ``:ready`` marker that vouches for them.
 """
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -71,9 +72,7 @@ class PeriodWindow:
     @property
     def expires_at(self) -> datetime | None:
         """When Redis may forget the board (a day after the period ends)."""
-        if self.end is None:
-            return None
-        return datetime(self.end.year, self.end.month, self.end.day, tzinfo=UTC) + timedelta(days=1)
+        return None if self.end is None else _day_after(self.end)
 
     def ttl_seconds(self, now: datetime | None = None) -> int:
         """The TTL to give the board now: until ``expires_at``, but never below an hour; a month for all-time."""
@@ -102,7 +101,19 @@ def window(period: Period, now: datetime) -> PeriodWindow:
 
 def windows(now: datetime) -> tuple[PeriodWindow, ...]:
     """Every period containing ``now``: all-time, month, week, day (what one award updates)."""
-    return tuple(window(period, now) for period in Period)
+    return _windows_of(now.astimezone(UTC).date())
+
+
+@functools.lru_cache(maxsize=64)
+def _windows_of(today: date) -> tuple[PeriodWindow, ...]:
+    """Every award of a UTC day has the same four windows (frozen, so one tuple serves them all)."""
+    noon = datetime(today.year, today.month, today.day, 12, tzinfo=UTC)
+    return tuple(window(period, noon) for period in Period)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_after(end: date) -> datetime:
+    return datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
 
 
 RECORD_SCRIPT = """
