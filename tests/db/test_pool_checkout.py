@@ -27,6 +27,7 @@ from sqlalchemy.util import greenlet_spawn
 from guildbase import Database, Settings
 from guildbase.db.engine import create_async
 from guildbase.db.pool_checkout import checkin, checkin_needs_io, checkout, checkout_needs_io
+from guildbase.errors import PoolExhaustedError
 from guildbase.testing import truncate_all
 
 GUILD = 1_100_000_000_000_000_701
@@ -98,18 +99,43 @@ async def test_an_idle_connection_goes_out_and_back_without_the_greenlet(engines
     assert pool.checkedout() == 0
 
 
-async def test_an_empty_pool_waits_through_the_greenlet(engines: Callable[..., AsyncEngine]) -> None:
+async def test_an_empty_pool_waits_for_a_returned_connection_without_the_greenlet(
+    engines: Callable[..., AsyncEngine],
+) -> None:
     pool = engines(pool_size=1).sync_engine.pool
     assert checkout_needs_io(pool)  # nothing opened yet: connecting is I/O
     assert _straight_connect_needs_greenlet(pool)
     await _warm(pool)
     held = await checkout(pool)
     assert checkout_needs_io(pool)  # the only connection is out: a checkout waits
-    waiter = asyncio.create_task(_works(pool))
-    await asyncio.sleep(0)
-    assert not waiter.done()
-    await checkin(held)
-    await waiter
+    switches: list[str] = []
+    previous = greenlet.settrace(lambda event, _args: switches.append(event))
+    try:
+        waiters = [asyncio.create_task(_works(pool)) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert not any(waiter.done() for waiter in waiters)
+        await checkin(held)
+        await asyncio.gather(*waiters)
+    finally:
+        greenlet.settrace(previous)
+    assert switches == []  # the waits, the checkouts and the checkins: all straight
+    assert (pool.checkedout(), pool.checkedin()) == (0, 1)
+
+
+async def test_a_wait_past_the_pool_timeout_is_the_pool_exhausted_error(settings: Settings) -> None:
+    changes = {"pool_pre_ping": False, "pool_size": 1, "pool_max_overflow": 0, "pool_timeout": 0.2}
+    db = await Database(settings.model_copy(update=changes)).connect()
+    try:
+        async with db._driver() as unit:
+            with pytest.raises(PoolExhaustedError):
+                async with db._driver():
+                    pytest.fail("the pool had no connection to give")
+            assert await unit.connection.fetchval("SELECT 1") == 1
+        async with db._driver() as unit:
+            assert await unit.connection.fetchval("SELECT 2") == 2
+        assert db.engine.sync_engine.pool.checkedout() == 0
+    finally:
+        await db.close()
 
 
 async def test_pre_ping_sends_every_checkout_through_the_greenlet(engines: Callable[..., AsyncEngine]) -> None:
