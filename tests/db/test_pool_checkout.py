@@ -109,16 +109,25 @@ async def test_an_empty_pool_waits_for_a_returned_connection_without_the_greenle
     held = await checkout(pool)
     assert checkout_needs_io(pool)  # the only connection is out: a checkout waits
     switches: list[str] = []
+    served: list[int] = []
+
+    async def waiter(index: int) -> None:
+        fairy = await checkout(pool)
+        served.append(index)
+        assert await fairy.driver_connection.fetchval("SELECT 41 + 1") == 42
+        await checkin(fairy)
+
     previous = greenlet.settrace(lambda event, _args: switches.append(event))
     try:
-        waiters = [asyncio.create_task(_works(pool)) for _ in range(3)]
+        waiters = [asyncio.create_task(waiter(index)) for index in range(4)]
         await asyncio.sleep(0)
-        assert not any(waiter.done() for waiter in waiters)
+        assert not any(task.done() for task in waiters)
         await checkin(held)
         await asyncio.gather(*waiters)
     finally:
         greenlet.settrace(previous)
     assert switches == []  # the waits, the checkouts and the checkins: all straight
+    assert served == [0, 1, 2, 3]  # in the order they came
     assert (pool.checkedout(), pool.checkedin()) == (0, 1)
 
 

@@ -110,9 +110,11 @@ async def _wait_for_idle(pool: Pool, queue: "asyncio.Queue[Any]") -> None:
     """Wait in the idle queue's own line, natively, until a connection comes back; leave it there.
 
     The record is taken and put straight back, with no ``await`` in between,
-    so the ``pool.connect()`` that follows finds it; a waiter the put wakes
-    finds the queue empty again and waits on (``asyncio.Queue.get`` loops).
-    Past the pool's timeout this raises the pool's own ``TimeoutError``.
+    so the ``pool.connect()`` that follows finds it. It goes back with the
+    queue's ``_put``, not ``put_nowait``: that would wake the next waiter,
+    which would find the queue empty again and rejoin the line at its end,
+    so later callers would overtake earlier ones. Past the pool's timeout this
+    raises the pool's own ``TimeoutError``.
     """
     timeout = getattr(pool, "_timeout", None)
     try:
@@ -121,7 +123,7 @@ async def _wait_for_idle(pool: Pool, queue: "asyncio.Queue[Any]") -> None:
     except TimeoutError as error:
         msg = f"QueuePool limit of size {pool.size()} reached, connection timed out, timeout {timeout}"  # type: ignore[attr-defined]
         raise sa_exc.TimeoutError(msg) from error
-    queue.put_nowait(record)
+    queue._put(record)  # noqa: SLF001 - back in place, waking nobody (see above)
 
 
 async def checkout(pool: Pool) -> PoolProxiedConnection:

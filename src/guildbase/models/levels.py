@@ -8,7 +8,8 @@ Design decisions (compared with the legacy ``Levels`` table):
 - XP is a ``BIGINT`` incremented in SQL (the legacy ``double`` was read,
   changed in Python and written back, losing updates).
 - ``level`` is stored for cheap display and always recomputed in SQL from the
-  new XP by ``level_for_xp(xp, curve)``, a function created by migration 0003.
+  new XP by ``level_for_xp(xp, curve)``, a function created by migration 0003
+  and made a closed-form SQL expression, which the planner inlines, by 0029.
   ``level_total_xp`` / ``level_for_xp`` below are its Python twins, checked
   against the SQL functions by the tests.
 - ``message_count`` counts messages that earned XP (outside the cooldown):
