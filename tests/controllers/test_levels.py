@@ -399,18 +399,25 @@ async def test_leaderboard_pages_and_ranks_read_the_partial_leaderboard_index(db
             assert "Seq Scan" not in plan, plan
 
 
-async def test_awarding_xp_is_one_statement_and_a_level_up_reads_its_rewards_in_one_more(pooled_db: Database) -> None:
+async def test_awarding_xp_is_one_statement(pooled_db: Database) -> None:
+    await pooled_db.guilds.join(GUILD)
+    async with statements_on(pooled_db.engine) as statements:
+        first = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0)
+        again = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0 + timedelta(minutes=5))
+    assert (first.is_awarded, again.is_awarded) == (True, True)
+    assert len(statements) == 2, statements
+
+
+async def test_a_level_up_reads_its_reward_roles_in_one_more_statement(pooled_db: Database) -> None:
     await pooled_db.guilds.join(GUILD)
     await pooled_db.levels.set_level_role(GUILD, 1, ROLE_2)
     async with statements_on(pooled_db.engine) as statements:
-        first = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0, roll=0.0)
-        again = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0 + timedelta(minutes=5))
-    assert (first.is_awarded, again.is_awarded, first.leveled_up, again.leveled_up) == (True, True, False, False)
-    assert len(statements) == 2, statements
+        quiet = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0, roll=0.0)
+    assert (quiet.xp, quiet.leveled_up, len(statements)) == (15, False, 1)
+    assert "FROM level_role" not in statements[0]
     await pooled_db.levels.set_xp(GUILD, USER, 99)
     async with statements_on(pooled_db.engine) as statements:
         up = await pooled_db.levels.award_message_xp(GUILD, USER, CHANNEL, [ROLE_1], T0 + timedelta(minutes=10))
     assert (up.level, up.leveled_up, up.roles_to_grant) == (1, True, [ROLE_2])
     assert len(statements) == 2, statements
-    assert "FROM level_role" not in statements[0]
     assert "FROM level_role" in statements[1]
