@@ -34,7 +34,7 @@ inlines both functions. The downgrade restores 0003's definitions.
 
 from collections.abc import Callable, Sequence
 
-from alembic import op
+from alembic import context, op
 
 revision: str = "0029"
 down_revision: str | Sequence[str] | None = "0028"
@@ -90,37 +90,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$
 """
 
-# 0003's definitions, as they were.
-LEVEL_TOTAL_XP_0003 = """
-CREATE OR REPLACE FUNCTION level_total_xp(level integer, curve level_curve) RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE curve
-        WHEN 'mee6' THEN (10 * level::bigint * level * level + 135 * level::bigint * level + 455 * level::bigint) / 6
-        WHEN 'linear' THEN 50 * level::bigint * (level + 1)
-        ELSE 1000 * level::bigint
-    END
-$$
-"""
-LEVEL_FOR_XP_0003 = """
-CREATE OR REPLACE FUNCTION level_for_xp(xp bigint, curve level_curve) RETURNS integer
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    lvl integer := CASE curve
-        WHEN 'mee6' THEN floor(cbrt(greatest(xp, 0) * 0.6))
-        WHEN 'linear' THEN floor(sqrt(greatest(xp, 0) / 50.0))
-        ELSE greatest(xp, 0) / 1000
-    END;
-BEGIN
-    WHILE lvl > 0 AND level_total_xp(lvl, curve) > xp LOOP
-        lvl := lvl - 1;
-    END LOOP;
-    WHILE level_total_xp(lvl + 1, curve) <= xp LOOP
-        lvl := lvl + 1;
-    END LOOP;
-    RETURN lvl;
-END
-$$
-"""
+
+def _definitions_of_0003() -> list[str]:
+    """0003's own statements, read from its revision: the downgrade restores exactly what it created."""
+    engagement = context.script.get_revision("0003")
+    assert engagement is not None  # noqa: S101 - the revision this one descends from
+    created = (engagement.module.LEVEL_FOR_XP, engagement.module.LEVEL_TOTAL_XP)
+    return [statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1) for statement in created]
 
 
 def upgrade() -> None:
@@ -129,5 +105,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(LEVEL_FOR_XP_0003)
-    op.execute(LEVEL_TOTAL_XP_0003)
+    for statement in _definitions_of_0003():
+        op.execute(statement)
