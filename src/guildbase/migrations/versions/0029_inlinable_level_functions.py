@@ -9,7 +9,7 @@ Migration 0003 made ``level_total_xp`` a ``STRICT`` SQL function around a
 inlines neither: a strict function whose body is not strict (``CASE`` is not)
 keeps its call, and PL/pgSQL is never inlined. So every call ran the SQL
 function executor afresh in each statement, about 16-20 µs each, and the
-per-message award made three of them: a third of its server time.
+per-message award made three of them (W1, ``docs/performance.md``).
 
 Here both become one SQL expression each, with no ``STRICT`` and each
 argument's ``CASE`` written out, so the planner substitutes them into the
@@ -21,15 +21,17 @@ calling statement. The results are the same for every input, NULL included:
   estimate by one level either way against the exact integer totals. Double
   precision keeps the estimate far closer than one level over the whole
   range of XP a member can hold (``MAX_XP``, 10¹²), so the answer is exact:
-  the highest level whose total ``xp`` reaches (0 for
-  negative XP, NULL for a NULL argument). MEE6's total is the cubic
+  the highest level whose total ``xp`` reaches (0 for negative XP, NULL for
+  a NULL argument). MEE6's total is the cubic
   (10l³ + 135l² + 455l) / 6; with l = t - 4.5 it is t³ - 15.25t = 0.6·xp + 22.5,
   whose one real root is 2·√(15.25/3)·cosh(acosh(s / (15.25/3)^1.5) / 3)
   with s = 0.3·xp + 11.25. Linear's 50·l·(l + 1) inverts with one square root.
 
 ``tests/controllers/test_levels.py`` checks every level boundary up to the
-largest XP a member can hold against the Python twins, and that the planner
-inlines both functions. The downgrade restores 0003's definitions.
+largest XP a member can hold; ``tests/migrations/test_level_functions.py``
+checks that 0003's answers come back after this upgrade and after the
+downgrade, which restores 0003's definitions, and that the planner inlines
+both functions.
 """
 
 from collections.abc import Callable, Sequence
