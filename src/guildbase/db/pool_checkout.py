@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import Pool, PoolProxiedConnection
+from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.pool.base import ResetStyle
 from sqlalchemy.util import greenlet_spawn
 
@@ -94,19 +94,19 @@ def checkin_needs_io(fairy: PoolProxiedConnection) -> bool:
     return queue is None or queue.full()
 
 
-def _must_wait(pool: Pool) -> "asyncio.Queue[Any] | None":
-    """The idle queue when ``pool.connect()`` would only wait on it: empty, and no overflow connection left."""
+def _must_wait(pool: QueuePool) -> "asyncio.Queue[Any] | None":
+    """The idle queue when ``pool.connect()`` would only wait on it: empty, and no overflow left.
+
+    The same condition as ``QueuePool._do_get``'s ``wait``.
+    """
     queue = _idle_queue(pool)
     if queue is None or not queue.empty():
         return None
-    max_overflow = getattr(pool, "_max_overflow", None)
-    overflow = getattr(pool, "_overflow", None)
-    if not isinstance(max_overflow, int) or not isinstance(overflow, int) or max_overflow < 0:
-        return None
-    return queue if overflow >= max_overflow else None
+    limit = pool._max_overflow  # noqa: SLF001 - SQLAlchemy's own wait condition
+    return queue if limit > -1 and pool._overflow >= limit else None  # noqa: SLF001
 
 
-async def _wait_for_idle(pool: Pool, queue: "asyncio.Queue[Any]") -> None:
+async def _wait_for_idle(pool: QueuePool, queue: "asyncio.Queue[Any]") -> None:
     """Wait in the idle queue's own line, natively, until a connection comes back; leave it there.
 
     The record is taken and put straight back, with no ``await`` in between,
@@ -116,12 +116,12 @@ async def _wait_for_idle(pool: Pool, queue: "asyncio.Queue[Any]") -> None:
     so later callers would overtake earlier ones. Past the pool's timeout this
     raises the pool's own ``TimeoutError``.
     """
-    timeout = getattr(pool, "_timeout", None)
+    timeout = pool._timeout  # noqa: SLF001 - the pool's own wait limit
     try:
-        async with asyncio.timeout(timeout if isinstance(timeout, int | float) else None):
+        async with asyncio.timeout(timeout):
             record = await queue.get()
     except TimeoutError as error:
-        msg = f"QueuePool limit of size {pool.size()} reached, connection timed out, timeout {timeout}"  # type: ignore[attr-defined]
+        msg = f"QueuePool limit of size {pool.size()} reached, connection timed out, timeout {timeout}"
         raise sa_exc.TimeoutError(msg) from error
     queue._put(record)  # noqa: SLF001 - back in place, waking nobody (see above)
 
@@ -135,8 +135,7 @@ async def checkout(pool: Pool) -> PoolProxiedConnection:
     """
     if not checkout_needs_io(pool):
         return pool.connect()
-    queue = _must_wait(pool)
-    if queue is not None:
+    if isinstance(pool, QueuePool) and (queue := _must_wait(pool)) is not None:
         await _wait_for_idle(pool, queue)
         if not checkout_needs_io(pool):
             return pool.connect()
